@@ -1,0 +1,88 @@
+//! Command-line arguments (clap derive). Only parsing lives here; the
+//! validated [`crate::config`] is what the library sees.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kvaudit",
+    version,
+    about = "Who is really calling your Azure Key Vault, as which identity, and why was it denied?",
+    max_term_width = 100,
+    after_help = "Exit codes: 0 ok, 1 error, 2 usage error, 3 findings at or above --fail-on.\nInputs: Key Vault AuditEvent logs as raw records (PT1H.json, JSON Lines), or AzureDiagnostics / AZKVAuditLogs exported from Log Analytics (CSV, JSON, API response). - reads stdin; a directory is walked."
+)]
+pub struct Cli {
+    /// When to use colour: auto honours NO_COLOR and whether stdout is a terminal.
+    #[arg(long, value_enum, default_value_t = ColorWhen::Auto, global = true)]
+    pub color: ColorWhen,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// Log exports to read: files, directories (walked), or - for stdin.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<String>,
+    /// Skip malformed records (counted and reported on stderr) instead of stopping at the first.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Print rows read, kept and skipped (by reason) to stderr.
+    #[arg(long)]
+    pub stats: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Write to FILE instead of stdout (atomically; - means stdout).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<String>,
+    /// Replace FILE if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum EventsFormat {
+    Jsonl,
+    Csv,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum CallersFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write every input as canonical events (one clean table from any export).
+    Events {
+        #[command(flatten)]
+        input: InputArgs,
+        #[arg(long, value_enum, default_value_t = EventsFormat::Jsonl)]
+        format: EventsFormat,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// One row per caller identity: kind, events, denials, vaults, objects, clients.
+    Callers {
+        #[command(flatten)]
+        input: InputArgs,
+        #[arg(long, value_enum, default_value_t = CallersFormat::Table)]
+        format: CallersFormat,
+        /// JSON from `az ad sp list --all` / `az ad user list` to name principals (repeatable).
+        #[arg(long, value_name = "FILE")]
+        directory: Vec<String>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+}

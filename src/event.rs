@@ -1,0 +1,134 @@
+//! The canonical event: the one row shape every input becomes. Field names are
+//! a public contract (`kvaudit events --format jsonl`), see
+//! `../shared/design/canonical-events.md`.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::sync::Arc;
+
+/// Interned, immutable text: most columns repeat a handful of values
+/// (vault, operation, caller ids), so rows share one allocation per value.
+pub type Text = Option<Arc<str>>;
+
+/// The canonical column names, in output order.
+pub const COLUMNS: &[&str] = &[
+    "time",
+    "vault",
+    "resource_id",
+    "operation",
+    "object_type",
+    "object_name",
+    "status",
+    "result_signature",
+    "result_description",
+    "caller_appid",
+    "caller_oid",
+    "caller_upn",
+    "caller_idtyp",
+    "caller_appidacr",
+    "caller_mirid",
+    "caller_tenant",
+    "caller_ip",
+    "client_info",
+    "correlation_id",
+    "rbac_authorized",
+    "access_policy_match",
+    "applied_assignment_id",
+    "duration_ms",
+    "source",
+    "source_record",
+    "caller_scp",
+    "request_uri",
+];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    #[serde(serialize_with = "ser_time", deserialize_with = "de_time")]
+    pub time: DateTime<Utc>,
+    pub vault: Text,
+    pub resource_id: Text,
+    pub operation: Arc<str>,
+    pub object_type: Text,
+    pub object_name: Text,
+    pub status: u16,
+    pub result_signature: Text,
+    pub result_description: Text,
+    pub caller_appid: Text,
+    pub caller_oid: Text,
+    pub caller_upn: Text,
+    pub caller_idtyp: Text,
+    pub caller_appidacr: Text,
+    pub caller_mirid: Text,
+    pub caller_tenant: Text,
+    pub caller_ip: Text,
+    pub client_info: Text,
+    pub correlation_id: Text,
+    pub rbac_authorized: Option<bool>,
+    pub access_policy_match: Option<bool>,
+    pub applied_assignment_id: Text,
+    pub duration_ms: Option<i64>,
+    pub source: Arc<str>,
+    pub source_record: u64,
+    /// Extra column: delegated scopes (`scp`), present only on user tokens.
+    pub caller_scp: Text,
+    /// Extra column: the request URI as logged.
+    pub request_uri: Text,
+}
+
+/// RFC 3339 UTC with microseconds, e.g. `2024-04-02T08:20:49.268160Z`.
+pub fn format_time(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn ser_time<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_time(t))
+}
+
+fn de_time<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+    let s = String::deserialize(d)?;
+    DateTime::parse_from_rfc3339(&s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(serde::de::Error::custom)
+}
+
+impl Event {
+    /// The key that identifies a caller: object id, else application id.
+    pub fn principal_key(&self) -> Option<&str> {
+        self.caller_oid.as_deref().or(self.caller_appid.as_deref())
+    }
+
+    /// The values of this event as CSV cells, in [`COLUMNS`] order.
+    pub fn csv_cells(&self) -> Vec<String> {
+        let t = |v: &Text| v.as_deref().unwrap_or("").to_string();
+        let b = |v: Option<bool>| v.map(|b| b.to_string()).unwrap_or_default();
+        vec![
+            format_time(&self.time),
+            t(&self.vault),
+            t(&self.resource_id),
+            self.operation.to_string(),
+            t(&self.object_type),
+            t(&self.object_name),
+            self.status.to_string(),
+            t(&self.result_signature),
+            t(&self.result_description),
+            t(&self.caller_appid),
+            t(&self.caller_oid),
+            t(&self.caller_upn),
+            t(&self.caller_idtyp),
+            t(&self.caller_appidacr),
+            t(&self.caller_mirid),
+            t(&self.caller_tenant),
+            t(&self.caller_ip),
+            t(&self.client_info),
+            t(&self.correlation_id),
+            b(self.rbac_authorized),
+            b(self.access_policy_match),
+            t(&self.applied_assignment_id),
+            self.duration_ms.map(|d| d.to_string()).unwrap_or_default(),
+            self.source.to_string(),
+            self.source_record.to_string(),
+            t(&self.caller_scp),
+            t(&self.request_uri),
+        ]
+    }
+}

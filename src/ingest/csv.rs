@@ -1,0 +1,183 @@
+//! Reader for Log Analytics portal CSV exports of AzureDiagnostics and
+//! AZKVAuditLogs. polars parses the file (multi-threaded, only the columns
+//! kvaudit uses); when polars rejects the file's structure, a streaming
+//! `csv` pass finds the exact line and, with `--skip-invalid`, reads the rest.
+
+use super::json::require_columns;
+use super::schema::{Field, FlatSchema};
+use super::{Collector, Shape, Source, SHAPES_TRIED};
+use crate::error::{Error, Location, Result};
+use polars::prelude::*;
+
+pub(super) fn read(src: &Source, head: &[u8], c: &mut Collector) -> Result<Shape> {
+    let names = header(head).ok_or_else(|| Error::Unrecognised {
+        path: c.source().to_string(),
+        tried: SHAPES_TRIED.to_string(),
+    })?;
+    let schema = FlatSchema::resolve(names.iter().map(String::as_str));
+    require_columns(&schema, c.source())?;
+    let shape = if schema.has(Field::IdentityJson)
+        || names.iter().any(|n| n.eq_ignore_ascii_case("HttpStatusCode"))
+    {
+        Shape::AzkvAuditLogsCsv
+    } else {
+        Shape::AzureDiagnosticsCsv
+    };
+    match read_polars(src, &schema) {
+        Ok(df) => rows_from_frame(&df, &schema, src, c)?,
+        Err(_) => read_streaming(src, &schema, names.len(), c)?,
+    }
+    Ok(shape)
+}
+
+/// The header row, if this looks like a Key Vault export CSV.
+fn header(head: &[u8]) -> Option<Vec<String>> {
+    let line_end = head.iter().position(|b| *b == b'\n').unwrap_or(head.len());
+    let line = std::str::from_utf8(&head[..line_end]).ok()?;
+    if !line.contains(',') || !line.to_ascii_lowercase().contains("operationname") {
+        return None;
+    }
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(line.trim_end_matches('\r').as_bytes());
+    let rec = r.records().next()?.ok()?;
+    Some(rec.iter().map(|s| s.trim().to_string()).collect())
+}
+
+fn read_polars(src: &Source, schema: &FlatSchema) -> PolarsResult<DataFrame> {
+    let projection = Arc::new(schema.columns());
+    let opts = CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(Some(0))
+        .with_projection(Some(projection))
+        .with_raise_if_empty(false);
+    match src {
+        Source::File(p) => {
+            let f = std::fs::File::open(p)?;
+            opts.into_reader_with_file_handle(f).finish()
+        }
+        Source::Bytes(b) => opts
+            .into_reader_with_file_handle(std::io::Cursor::new(super::strip_bom(b)))
+            .finish(),
+    }
+}
+
+fn rows_from_frame(df: &DataFrame, schema: &FlatSchema, src: &Source, c: &mut Collector) -> Result<()> {
+    let projection = schema.columns();
+    let cols = df.columns();
+    if cols.len() != projection.len() {
+        return Err(Error::Other(format!(
+            "{}: expected {} columns from the CSV reader, got {}",
+            c.source(),
+            projection.len(),
+            cols.len()
+        )));
+    }
+    let mut strs = Vec::with_capacity(cols.len());
+    for col in cols {
+        let s = col
+            .as_materialized_series()
+            .str()
+            .map_err(|e| Error::Other(format!("{}: {e}", c.source())))?
+            .rechunk();
+        strs.push(s.into_owned());
+    }
+    // Column index in the file → position in `strs`.
+    let width = projection.last().map_or(0, |m| m + 1);
+    let mut pos = vec![usize::MAX; width];
+    for (k, i) in projection.iter().enumerate() {
+        pos[*i] = k;
+    }
+    for r in 0..df.height() {
+        let raw = schema.row(|i| strs[pos[i]].get(r));
+        let n = r as u64 + 1;
+        c.push(raw, n, || record_position(src, n))?;
+    }
+    Ok(())
+}
+
+/// "record N (line L)": finds the line where data record N starts.
+fn record_position(src: &Source, n: u64) -> String {
+    let line = src.reader().ok().and_then(|rd| {
+        let mut r = csv::ReaderBuilder::new().flexible(true).from_reader(rd);
+        let mut rec = csv::ByteRecord::new();
+        let mut k = 0u64;
+        loop {
+            match r.read_byte_record(&mut rec) {
+                Ok(true) => {
+                    k += 1;
+                    if k == n {
+                        return rec.position().map(|p| p.line());
+                    }
+                }
+                _ => return None,
+            }
+        }
+    });
+    match line {
+        Some(l) => format!("line {l} (record {n})"),
+        None => format!("record {n}"),
+    }
+}
+
+/// Streaming fallback with exact positions for files polars rejects (a
+/// ragged row, broken quoting, invalid UTF-8).
+fn read_streaming(src: &Source, schema: &FlatSchema, width: usize, c: &mut Collector) -> Result<()> {
+    let mut r = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(src.reader()?);
+    let mut rec = csv::ByteRecord::new();
+    let mut n = 0u64;
+    loop {
+        match r.read_byte_record(&mut rec) {
+            Ok(false) => break,
+            Ok(true) => {
+                n += 1;
+                let line = rec.position().map_or(0, |p| p.line());
+                let position = format!("line {line} (record {n})");
+                if rec.len() != width {
+                    c.count_read_only();
+                    c.invalid(
+                        position,
+                        format!("expected {width} fields as in the header, found {}", rec.len()),
+                    )?;
+                    continue;
+                }
+                let mut cells: Vec<Option<&str>> = Vec::with_capacity(width);
+                let mut bad_utf8 = None;
+                for (i, f) in rec.iter().enumerate() {
+                    match std::str::from_utf8(f) {
+                        Ok(s) => cells.push(Some(s)),
+                        Err(_) => {
+                            bad_utf8 = Some(i);
+                            cells.push(None);
+                        }
+                    }
+                }
+                if let Some(i) = bad_utf8 {
+                    c.count_read_only();
+                    c.invalid(
+                        position,
+                        format!("expected UTF-8 text in column {}, found other bytes (is the file Latin-1? re-export it as UTF-8)", i + 1),
+                    )?;
+                    continue;
+                }
+                c.push(schema.row(|i| cells[i]), n, || position.clone())?;
+            }
+            Err(e) => {
+                let line = match e.kind() {
+                    csv::ErrorKind::Utf8 { pos: Some(p), .. } | csv::ErrorKind::UnequalLengths { pos: Some(p), .. } => p.line(),
+                    _ => 0,
+                };
+                return Err(Error::Malformed {
+                    at: Location {
+                        source: c.source().to_string(),
+                        position: format!("line {line}"),
+                    },
+                    message: format!("invalid CSV: {e}"),
+                });
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,236 @@
+//! Reader for every JSON shape: raw `{"records":[...]}` blobs, JSON Lines,
+//! bare arrays, `{"value":[...]}`, az CLI output and the Log Analytics query
+//! API response (`tables`/`columns`/`rows`).
+
+use super::schema::{self, FlatSchema};
+use super::{Collector, Shape, SHAPES_TRIED};
+use crate::error::{Error, Location, Result};
+use serde_json::{Map, Value};
+
+pub(super) fn read(body: &[u8], c: &mut Collector) -> Result<Shape> {
+    // JSON Lines: the first non-empty line is a whole object on its own.
+    let first_line = body
+        .split(|b| *b == b'\n')
+        .find(|l| l.iter().any(|b| !b.is_ascii_whitespace()))
+        .unwrap_or(body);
+    let multi_line = first_line.len() < body.trim_ascii().len();
+    if multi_line && first_line.trim_ascii().starts_with(b"{") {
+        if let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(first_line) {
+            if !is_wrapper(&m) {
+                return read_lines(body, c);
+            }
+        }
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|e| Error::Malformed {
+        at: Location {
+            source: c.source().to_string(),
+            position: format!("line {} column {}", e.line(), e.column()),
+        },
+        message: format!("invalid JSON: {e}"),
+    })?;
+    match value {
+        Value::Object(mut m) => {
+            if let Some(Value::Array(records)) = m.remove("records") {
+                read_records(records, c, Shape::RawRecords)
+            } else if m.contains_key("tables") {
+                read_api(&m, c)
+            } else if let Some(Value::Array(rows)) = m.remove("value") {
+                read_records(rows, c, Shape::ValueWrapper)
+            } else if schema::is_raw_record(&m) {
+                record(&m, c, 1, "record 1".into())?;
+                Ok(Shape::RawJsonLines)
+            } else if schema::is_flat_row(&m) {
+                record(&m, c, 1, "record 1".into())?;
+                Ok(Shape::FlatJsonLines)
+            } else {
+                Err(unrecognised(c))
+            }
+        }
+        Value::Array(items) => read_records(items, c, Shape::RawArray),
+        _ => Err(unrecognised(c)),
+    }
+}
+
+fn is_wrapper(m: &Map<String, Value>) -> bool {
+    m.contains_key("records") || m.contains_key("tables") || m.contains_key("value")
+}
+
+fn unrecognised(c: &Collector) -> Error {
+    Error::Unrecognised {
+        path: c.source().to_string(),
+        tried: SHAPES_TRIED.to_string(),
+    }
+}
+
+/// One object: a raw record or a flat exported row.
+fn record(m: &Map<String, Value>, c: &mut Collector, n: u64, position: String) -> Result<()> {
+    if schema::is_raw_record(m) {
+        c.push(Ok(schema::raw_record(m)), n, || position.clone())
+    } else if schema::is_flat_row(m) {
+        let mut row = crate::normalize::RawRow::default();
+        schema::fill_from_map(&mut row, m);
+        c.push(Ok(row), n, || position.clone())
+    } else {
+        c.count_read_only();
+        c.invalid(
+            position,
+            "expected a Key Vault log record (operationName/time) or an exported row (OperationName/TimeGenerated)".into(),
+        )
+    }
+}
+
+fn read_records(items: Vec<Value>, c: &mut Collector, wrapper: Shape) -> Result<Shape> {
+    let mut shape = wrapper;
+    for (i, item) in items.iter().enumerate() {
+        let n = i as u64 + 1;
+        match item {
+            Value::Object(m) => {
+                if i == 0 && wrapper == Shape::RawArray && !schema::is_raw_record(m) {
+                    shape = if m.contains_key("TableName") {
+                        Shape::AzCliJson
+                    } else {
+                        Shape::FlatJsonArray
+                    };
+                }
+                record(m, c, n, format!("record {n}"))?;
+            }
+            other => {
+                c.count_read_only();
+                c.invalid(
+                    format!("record {n}"),
+                    format!("expected a JSON object, found {}", kind(other)),
+                )?;
+            }
+        }
+    }
+    Ok(shape)
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn read_lines(body: &[u8], c: &mut Collector) -> Result<Shape> {
+    let mut shape = Shape::RawJsonLines;
+    let mut first = true;
+    for (i, line) in body.split(|b| *b == b'\n').enumerate() {
+        let n = i as u64 + 1;
+        let line = line.trim_ascii();
+        if line.is_empty() {
+            continue;
+        }
+        match serde_json::from_slice::<Value>(line) {
+            Ok(Value::Object(m)) => {
+                if first && !schema::is_raw_record(&m) {
+                    shape = Shape::FlatJsonLines;
+                }
+                first = false;
+                record(&m, c, n, format!("line {n}"))?;
+            }
+            Ok(other) => {
+                c.count_read_only();
+                c.invalid(format!("line {n}"), format!("expected a JSON object, found {}", kind(&other)))?;
+            }
+            Err(e) => {
+                c.count_read_only();
+                c.invalid(format!("line {n}"), format!("expected a JSON object: {e}"))?;
+            }
+        }
+    }
+    Ok(shape)
+}
+
+/// `{"tables":[{"name","columns":[{"name","type"}],"rows":[[...]]}]}`.
+fn read_api(m: &Map<String, Value>, c: &mut Collector) -> Result<Shape> {
+    let malformed = |c: &Collector, position: &str, message: &str| Error::Malformed {
+        at: Location {
+            source: c.source().to_string(),
+            position: position.to_string(),
+        },
+        message: message.to_string(),
+    };
+    if let Some(err) = m.get("error").filter(|e| !e.is_null()) {
+        let msg = err
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("(no message)");
+        let code = err.get("code").and_then(Value::as_str).unwrap_or("");
+        eprintln!(
+            "warning: {}: the query API reported a partial error ({code}): {msg}; the rows may be incomplete",
+            c.source()
+        );
+    }
+    let tables = m
+        .get("tables")
+        .and_then(Value::as_array)
+        .ok_or_else(|| malformed(c, "tables", "expected \"tables\" to be an array"))?;
+    if tables.is_empty() {
+        return Err(malformed(c, "tables", "expected at least one table, found an empty \"tables\" array"));
+    }
+    let mut n = 0u64;
+    for (t, table) in tables.iter().enumerate() {
+        let pos = format!("tables[{t}]");
+        let columns = table
+            .get("columns")
+            .and_then(Value::as_array)
+            .ok_or_else(|| malformed(c, &pos, "expected a \"columns\" array"))?;
+        let names: Vec<&str> = columns
+            .iter()
+            .map(|col| col.get("name").and_then(Value::as_str).unwrap_or(""))
+            .collect();
+        let schema = FlatSchema::resolve(names.iter().copied());
+        require_columns(&schema, c.source())?;
+        let rows = table
+            .get("rows")
+            .and_then(Value::as_array)
+            .ok_or_else(|| malformed(c, &pos, "expected a \"rows\" array"))?;
+        for (r, row) in rows.iter().enumerate() {
+            n += 1;
+            let position = format!("tables[{t}].rows[{r}] (record {n})");
+            let Some(cells) = row.as_array() else {
+                c.count_read_only();
+                c.invalid(position, "expected an array of cells".into())?;
+                continue;
+            };
+            if cells.len() != names.len() {
+                c.count_read_only();
+                c.invalid(
+                    position,
+                    format!("expected {} cells (one per column), found {}", names.len(), cells.len()),
+                )?;
+                continue;
+            }
+            let texts: Vec<Option<String>> = cells.iter().map(schema::value_text).collect();
+            let raw = schema.row(|i| texts[i].as_deref());
+            c.push(raw, n, || position.clone())?;
+        }
+    }
+    Ok(Shape::LogAnalyticsApi)
+}
+
+/// The columns without which no event can be built.
+pub(super) fn require_columns(schema: &FlatSchema, source: &str) -> Result<()> {
+    use schema::Field;
+    let required = [
+        (Field::Time, "TimeGenerated", "TimeGenerated, TimeGenerated [UTC]"),
+        (Field::Operation, "OperationName", "OperationName"),
+        (Field::Status, "httpStatusCode_d", "httpStatusCode_d (AzureDiagnostics), HttpStatusCode (AZKVAuditLogs)"),
+    ];
+    for (f, column, expected) in required {
+        if !schema.has(f) {
+            return Err(Error::MissingColumn {
+                path: source.to_string(),
+                column: column.to_string(),
+                expected: expected.to_string(),
+            });
+        }
+    }
+    Ok(())
+}

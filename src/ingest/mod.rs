@@ -1,0 +1,323 @@
+//! Reads every shape of Key Vault log export (raw records, Log Analytics
+//! exports of AzureDiagnostics and AZKVAuditLogs as CSV or JSON) into
+//! canonical events. The shape is detected from the content, never the file
+//! name; one reader per shape family, one normaliser for all.
+
+mod csv;
+mod json;
+pub mod schema;
+
+use crate::error::{Error, Location, Result};
+use crate::event::Event;
+use crate::normalize::{normalize, Interner, RawRow, Rejection};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The shapes kvaudit recognises, for messages and `--stats`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    RawRecords,
+    RawJsonLines,
+    RawArray,
+    LogAnalyticsApi,
+    AzCliJson,
+    FlatJsonArray,
+    ValueWrapper,
+    FlatJsonLines,
+    AzureDiagnosticsCsv,
+    AzkvAuditLogsCsv,
+}
+
+impl Shape {
+    pub fn name(self) -> &'static str {
+        match self {
+            Shape::RawRecords => "raw diagnostic records ({\"records\":[...]})",
+            Shape::RawJsonLines => "raw records as JSON Lines",
+            Shape::RawArray => "raw records as a JSON array",
+            Shape::LogAnalyticsApi => "Log Analytics query API response (tables/columns/rows)",
+            Shape::AzCliJson => "az monitor log-analytics query JSON",
+            Shape::FlatJsonArray => "exported rows as a JSON array",
+            Shape::ValueWrapper => "exported rows as {\"value\":[...]}",
+            Shape::FlatJsonLines => "exported rows as JSON Lines",
+            Shape::AzureDiagnosticsCsv => "AzureDiagnostics CSV export",
+            Shape::AzkvAuditLogsCsv => "AZKVAuditLogs CSV export",
+        }
+    }
+}
+
+pub const SHAPES_TRIED: &str = "raw diagnostic records ({\"records\":[...]}), JSON Lines, a JSON array of records or rows, {\"value\":[...]}, a Log Analytics query API response ({\"tables\":[...]}), az monitor log-analytics query JSON, AzureDiagnostics CSV, AZKVAuditLogs CSV (a header with OperationName)";
+
+/// Options for reading.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// Skip malformed records (counted) instead of failing on the first.
+    pub skip_invalid: bool,
+}
+
+/// What reading one input did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct FileStats {
+    pub source: String,
+    pub shape: String,
+    pub rows_read: u64,
+    pub rows_kept: u64,
+    pub rows_skipped: BTreeMap<String, u64>,
+    /// Where the first skipped invalid record was.
+    pub first_invalid: Option<String>,
+}
+
+/// All events read, and the accounting for each input.
+#[derive(Debug, Default)]
+pub struct Ingested {
+    pub events: Vec<Event>,
+    pub files: Vec<FileStats>,
+}
+
+impl Ingested {
+    pub fn rows_read(&self) -> u64 {
+        self.files.iter().map(|f| f.rows_read).sum()
+    }
+    pub fn rows_skipped(&self) -> BTreeMap<String, u64> {
+        let mut m = BTreeMap::new();
+        for f in &self.files {
+            for (k, v) in &f.rows_skipped {
+                *m.entry(k.clone()).or_insert(0) += v;
+            }
+        }
+        m
+    }
+}
+
+/// Receives rows from a reader, normalises them and keeps the accounting.
+pub(crate) struct Collector<'a> {
+    interner: &'a mut Interner,
+    events: &'a mut Vec<Event>,
+    stats: FileStats,
+    source: Arc<str>,
+    opts: &'a ReadOptions,
+}
+
+impl Collector<'_> {
+    /// `position` is "line N" or "record N"; `record` the 1-based number kept
+    /// in `source_record`.
+    pub fn push(&mut self, row: std::result::Result<RawRow, String>, record: u64, position: impl Fn() -> String) -> Result<()> {
+        self.stats.rows_read += 1;
+        let outcome = row
+            .map_err(Rejection::Invalid)
+            .and_then(|r| normalize(&r, &self.source, record, self.interner));
+        match outcome {
+            Ok(e) => {
+                self.stats.rows_kept += 1;
+                self.events.push(e);
+                Ok(())
+            }
+            Err(Rejection::Skip(why)) => {
+                *self.stats.rows_skipped.entry(why.to_string()).or_insert(0) += 1;
+                Ok(())
+            }
+            Err(Rejection::Invalid(msg)) => {
+                self.invalid_with(position, msg)
+            }
+        }
+    }
+
+    /// A record that could not even be parsed into a row (already counted
+    /// as read).
+    pub fn invalid(&mut self, position: String, message: String) -> Result<()> {
+        self.invalid_with(|| position.clone(), message)
+    }
+
+    /// Like [`invalid`], computing the position only when it is shown.
+    fn invalid_with(&mut self, position: impl Fn() -> String, message: String) -> Result<()> {
+        if !self.opts.skip_invalid {
+            return Err(Error::Malformed {
+                at: Location {
+                    source: self.source.to_string(),
+                    position: position(),
+                },
+                message: format!("{message} (use --skip-invalid to skip such records)"),
+            });
+        }
+        *self.stats.rows_skipped.entry("invalid".into()).or_insert(0) += 1;
+        if self.stats.first_invalid.is_none() {
+            self.stats.first_invalid = Some(format!("{}: {message}", position()));
+        }
+        Ok(())
+    }
+
+    pub fn count_read_only(&mut self) {
+        self.stats.rows_read += 1;
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+}
+
+/// Expands arguments: `-` is stdin, a directory is walked (sorted, hidden
+/// files skipped).
+pub fn expand_paths(args: &[String]) -> Result<Vec<String>> {
+    if args.is_empty() {
+        return Err(Error::NoInput);
+    }
+    let mut out = Vec::new();
+    for a in args {
+        if a == "-" {
+            out.push(a.clone());
+            continue;
+        }
+        let p = Path::new(a);
+        let meta = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
+        if meta.is_dir() {
+            let mut files = Vec::new();
+            for entry in walkdir::WalkDir::new(p).follow_links(true).sort_by_file_name() {
+                let entry = entry.map_err(|e| {
+                    let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| p.to_path_buf());
+                    let msg = e.to_string();
+                    Error::io(path, e.into_io_error().unwrap_or_else(|| std::io::Error::other(msg)))
+                })?;
+                let hidden = entry.file_name().to_string_lossy().starts_with('.');
+                if entry.file_type().is_file() && !hidden {
+                    files.push(entry.path().to_string_lossy().into_owned());
+                }
+            }
+            if files.is_empty() {
+                return Err(Error::Other(format!("{a}: the directory holds no files")));
+            }
+            out.extend(files);
+        } else {
+            out.push(a.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Reads all inputs into one event table.
+pub fn read_all(args: &[String], opts: &ReadOptions) -> Result<Ingested> {
+    let paths = expand_paths(args)?;
+    let mut interner = Interner::default();
+    let mut out = Ingested::default();
+    for p in &paths {
+        let stats = read_one(p, opts, &mut interner, &mut out.events)?;
+        out.files.push(stats);
+    }
+    Ok(out)
+}
+
+/// An input: a file on disk (read by path, so large CSV files are not
+/// loaded whole) or bytes already in memory (stdin).
+pub(crate) enum Source {
+    File(PathBuf),
+    Bytes(Vec<u8>),
+}
+
+impl Source {
+    fn open(path: &str) -> Result<Self> {
+        if path == "-" {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .map_err(|e| Error::io("<stdin>", e))?;
+            Ok(Source::Bytes(buf))
+        } else {
+            let p = PathBuf::from(path);
+            std::fs::File::open(&p).map_err(|e| Error::io(&p, e))?;
+            Ok(Source::File(p))
+        }
+    }
+
+    /// The first `n` bytes, for shape detection.
+    fn head(&self, n: usize) -> Result<Vec<u8>> {
+        match self {
+            Source::Bytes(b) => Ok(b[..b.len().min(n)].to_vec()),
+            Source::File(p) => {
+                let f = std::fs::File::open(p).map_err(|e| Error::io(p, e))?;
+                let mut buf = Vec::with_capacity(n);
+                f.take(n as u64)
+                    .read_to_end(&mut buf)
+                    .map_err(|e| Error::io(p, e))?;
+                Ok(buf)
+            }
+        }
+    }
+
+    /// The whole content.
+    fn bytes(self) -> Result<Vec<u8>> {
+        match self {
+            Source::Bytes(b) => Ok(b),
+            Source::File(p) => std::fs::read(&p).map_err(|e| Error::io(&p, e)),
+        }
+    }
+
+    /// A streaming reader over the content.
+    pub(crate) fn reader(&self) -> Result<Box<dyn Read + '_>> {
+        match self {
+            Source::Bytes(b) => Ok(Box::new(strip_bom(b))),
+            Source::File(p) => {
+                let f = std::fs::File::open(p).map_err(|e| Error::io(p, e))?;
+                let mut r = std::io::BufReader::with_capacity(1 << 20, f);
+                let mut bom = [0u8; 3];
+                let n = r.read(&mut bom).map_err(|e| Error::io(p, e))?;
+                let prefix = if n == 3 && bom == *b"\xEF\xBB\xBF" { Vec::new() } else { bom[..n].to_vec() };
+                Ok(Box::new(std::io::Cursor::new(prefix).chain(r)))
+            }
+        }
+    }
+}
+
+fn read_one(path: &str, opts: &ReadOptions, interner: &mut Interner, events: &mut Vec<Event>) -> Result<FileStats> {
+    let label = if path == "-" { "<stdin>" } else { path };
+    let src = Source::open(path)?;
+    let head = src.head(1 << 16)?;
+    let head_body = strip_bom(&head);
+    let Some(first) = head_body.iter().position(|b| !b.is_ascii_whitespace()) else {
+        // The head is blank: the file is empty or whitespace only.
+        let all = src.bytes()?;
+        if all.iter().all(|b| b.is_ascii_whitespace()) || strip_bom(&all).is_empty() {
+            return Err(Error::Empty { path: label.into() });
+        }
+        return Err(Error::Unrecognised { path: label.into(), tried: SHAPES_TRIED.into() });
+    };
+    let mut c = Collector {
+        interner,
+        events,
+        stats: FileStats {
+            source: label.to_string(),
+            ..Default::default()
+        },
+        source: Arc::from(label),
+        opts,
+    };
+    let shape = match head_body[first] {
+        b'{' | b'[' => {
+            let all = src.bytes()?;
+            json::read(strip_bom(&all), &mut c)?
+        }
+        _ => csv::read(&src, head_body, &mut c)?,
+    };
+    let mut stats = c.stats;
+    stats.shape = shape.name().to_string();
+    if stats.rows_kept == 0 {
+        let detail = if stats.rows_read == 0 {
+            " (no rows at all)".to_string()
+        } else {
+            let skipped: Vec<String> = stats
+                .rows_skipped
+                .iter()
+                .map(|(k, v)| format!("{v} skipped: {k}"))
+                .collect();
+            format!(" ({} rows read; {})", stats.rows_read, skipped.join(", "))
+        };
+        return Err(Error::NoKeyVaultRows {
+            path: label.into(),
+            detail,
+        });
+    }
+    Ok(stats)
+}
+
+pub(crate) fn strip_bom(b: &[u8]) -> &[u8] {
+    b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(b)
+}

@@ -1,0 +1,379 @@
+//! Maps the column names of flat exports (AzureDiagnostics, AZKVAuditLogs,
+//! in CSV or JSON) and the claim names of raw records onto the logical
+//! fields of [`RawRow`]. Knowledge of column spellings lives here only.
+
+use crate::normalize::RawRow;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    Time,
+    Resource,
+    ResourceId,
+    Provider,
+    Category,
+    Operation,
+    Status,
+    Signature,
+    Description,
+    Appid,
+    Oid,
+    Upn,
+    UniqueName,
+    Idtyp,
+    Appidacr,
+    Mirid,
+    Scp,
+    Ip,
+    Client,
+    Correlation,
+    Rbac,
+    AccessPolicy,
+    Assignment,
+    Duration,
+    RequestUri,
+    ObjectUri,
+    /// AZKVAuditLogs `Identity`: the raw identity object as JSON text.
+    IdentityJson,
+    /// AzureDiagnostics overflow column: JSON text of further columns.
+    AdditionalFields,
+}
+
+impl RawRow {
+    pub fn set(&mut self, f: Field, v: String) {
+        let slot = match f {
+            Field::Time => &mut self.time,
+            Field::Resource => &mut self.resource,
+            Field::ResourceId => &mut self.resource_id,
+            Field::Provider => &mut self.resource_provider,
+            Field::Category => &mut self.category,
+            Field::Operation => &mut self.operation,
+            Field::Status => &mut self.status,
+            Field::Signature => &mut self.result_signature,
+            Field::Description => &mut self.result_description,
+            Field::Appid => &mut self.appid,
+            Field::Oid => &mut self.oid,
+            Field::Upn => &mut self.upn,
+            Field::UniqueName => &mut self.unique_name,
+            Field::Idtyp => &mut self.idtyp,
+            Field::Appidacr => &mut self.appidacr,
+            Field::Mirid => &mut self.mirid,
+            Field::Scp => &mut self.scp,
+            Field::Ip => &mut self.caller_ip,
+            Field::Client => &mut self.client_info,
+            Field::Correlation => &mut self.correlation_id,
+            Field::Rbac => &mut self.rbac_authorized,
+            Field::AccessPolicy => &mut self.access_policy_match,
+            Field::Assignment => &mut self.applied_assignment_id,
+            Field::Duration => &mut self.duration_ms,
+            Field::RequestUri => &mut self.request_uri,
+            Field::ObjectUri => &mut self.object_uri,
+            Field::IdentityJson | Field::AdditionalFields => return,
+        };
+        if slot.is_none() && !v.trim().is_empty() {
+            *slot = Some(v);
+        }
+    }
+}
+
+/// Token claims by logical field, in priority order (short name first, then
+/// the URI spelling used by control-plane records).
+pub const CLAIMS: &[(Field, &[&str])] = &[
+    (Field::Appid, &["appid", "azp"]),
+    (
+        Field::Oid,
+        &["oid", "http://schemas.microsoft.com/identity/claims/objectidentifier"],
+    ),
+    (
+        Field::Upn,
+        &["upn", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn"],
+    ),
+    (Field::UniqueName, &["unique_name"]),
+    (Field::Idtyp, &["idtyp"]),
+    (Field::Appidacr, &["appidacr", "azpacr"]),
+    (Field::Mirid, &["xms_mirid"]),
+    (
+        Field::Scp,
+        &["scp", "http://schemas.microsoft.com/identity/claims/scope"],
+    ),
+];
+
+/// Plain columns of AzureDiagnostics and AZKVAuditLogs (lower-cased), in
+/// priority order per field.
+const COLUMNS: &[(Field, &[&str])] = &[
+    (
+        Field::Time,
+        &["timegenerated", "timegenerated [utc]", "time", "timestamp"],
+    ),
+    (Field::Resource, &["resource"]),
+    (Field::ResourceId, &["resourceid", "_resourceid"]),
+    (Field::Provider, &["resourceprovider"]),
+    (Field::Category, &["category"]),
+    (Field::Operation, &["operationname"]),
+    (Field::Status, &["httpstatuscode_d", "httpstatuscode"]),
+    (Field::Signature, &["resultsignature"]),
+    (Field::Description, &["resultdescription"]),
+    (Field::Ip, &["calleripaddress"]),
+    (Field::Client, &["clientinfo_s", "clientinfo"]),
+    (Field::Correlation, &["correlationid"]),
+    (Field::Rbac, &["isrbacauthorized_b", "isrbacauthorized"]),
+    (
+        Field::AccessPolicy,
+        &["isaccesspolicymatch_b", "isaccesspolicymatch"],
+    ),
+    (
+        Field::Assignment,
+        &[
+            "appliedassignmentid_g",
+            "appliedassignmentid_s",
+            "appliedassignmentid",
+        ],
+    ),
+    (Field::Duration, &["durationms"]),
+    (Field::RequestUri, &["requesturi_s", "requesturi"]),
+    (Field::ObjectUri, &["id_s", "id"]),
+    (Field::IdentityJson, &["identity"]),
+    (Field::AdditionalFields, &["additionalfields"]),
+];
+
+/// `http://schemas.microsoft.com/x` → `http_schemas_microsoft_com_x`: how
+/// AzureDiagnostics flattens claim names.
+pub fn flatten_name(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    let mut last_us = false;
+    for c in key.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+            last_us = false;
+        } else if !last_us {
+            out.push('_');
+            last_us = true;
+        }
+    }
+    out
+}
+
+/// Lower-cased column name → (field, priority).
+fn alias_table() -> &'static HashMap<String, (Field, usize)> {
+    static T: OnceLock<HashMap<String, (Field, usize)>> = OnceLock::new();
+    T.get_or_init(|| {
+        let mut m = HashMap::new();
+        for (f, names) in COLUMNS {
+            for (p, n) in names.iter().enumerate() {
+                m.insert(n.to_string(), (*f, p));
+            }
+        }
+        for (f, names) in CLAIMS {
+            for (p, n) in names.iter().enumerate() {
+                for suffix in ["g", "s", "d", "b"] {
+                    let col = format!("identity_claim_{}_{}", flatten_name(n), suffix);
+                    m.entry(col).or_insert((*f, p));
+                }
+            }
+        }
+        m
+    })
+}
+
+/// Which column indices feed which field, resolved once per header.
+#[derive(Debug, Clone, Default)]
+pub struct FlatSchema {
+    /// (field, column index), sorted by field priority.
+    pub slots: Vec<(Field, usize)>,
+}
+
+impl FlatSchema {
+    pub fn resolve<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        let table = alias_table();
+        let mut found: Vec<(usize, Field, usize)> = Vec::new();
+        for (i, name) in names.into_iter().enumerate() {
+            let key = name.trim_start_matches('\u{feff}').trim().to_ascii_lowercase();
+            if let Some((f, prio)) = table.get(&key) {
+                found.push((*prio, *f, i));
+            }
+        }
+        found.sort_by_key(|(p, _, i)| (*p, *i));
+        FlatSchema {
+            slots: found.into_iter().map(|(_, f, i)| (f, i)).collect(),
+        }
+    }
+
+    pub fn has(&self, f: Field) -> bool {
+        self.slots.iter().any(|(g, _)| *g == f)
+    }
+
+    /// Column indices that feed any field (the CSV projection).
+    pub fn columns(&self) -> Vec<usize> {
+        let mut v: Vec<usize> = self.slots.iter().map(|(_, i)| *i).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Builds a row from cells, `cell(i)` giving column i's text.
+    pub fn row<'c>(&self, cell: impl Fn(usize) -> Option<&'c str>) -> Result<RawRow, String> {
+        let mut row = RawRow::default();
+        let mut identity: Option<&str> = None;
+        let mut additional: Option<&str> = None;
+        for (f, i) in &self.slots {
+            let Some(v) = cell(*i) else { continue };
+            match f {
+                Field::IdentityJson => identity = identity.or(Some(v)),
+                Field::AdditionalFields => additional = additional.or(Some(v)),
+                _ => row.set(*f, v.to_string()),
+            }
+        }
+        if let Some(text) = identity.filter(|t| !t.trim().is_empty()) {
+            let v: Value = serde_json::from_str(text)
+                .map_err(|e| format!("expected JSON text in the Identity column: {e}"))?;
+            claims_from_identity(&mut row, &v);
+        }
+        if let Some(text) = additional.filter(|t| t.trim().starts_with('{')) {
+            if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(text) {
+                fill_from_map(&mut row, &m);
+            }
+        }
+        Ok(row)
+    }
+}
+
+/// A JSON scalar as text; objects and arrays as JSON text; null as None.
+pub fn value_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// Fills a row from a flat JSON object (one exported row).
+pub fn fill_from_map(row: &mut RawRow, m: &Map<String, Value>) {
+    let keys: Vec<&str> = m.keys().map(String::as_str).collect();
+    let schema = FlatSchema::resolve(keys.iter().copied());
+    let values: Vec<&Value> = m.values().collect();
+    for (f, i) in &schema.slots {
+        let v = values[*i];
+        match f {
+            Field::IdentityJson => match v {
+                Value::String(s) => {
+                    if let Ok(id) = serde_json::from_str::<Value>(s) {
+                        claims_from_identity(row, &id);
+                    }
+                }
+                other => claims_from_identity(row, other),
+            },
+            Field::AdditionalFields => {
+                if let Some(Ok(Value::Object(inner))) =
+                    v.as_str().map(serde_json::from_str::<Value>)
+                {
+                    fill_from_map(row, &inner);
+                }
+            }
+            _ => {
+                if let Some(t) = value_text(v) {
+                    row.set(*f, t);
+                }
+            }
+        }
+    }
+}
+
+/// Reads claims from an `identity` object: `{"claim": {...}}`.
+pub fn claims_from_identity(row: &mut RawRow, identity: &Value) {
+    let claim = identity.get("claim").unwrap_or(identity);
+    let Some(m) = claim.as_object() else { return };
+    for (f, names) in CLAIMS {
+        for n in *names {
+            if let Some(t) = m.get(*n).and_then(value_text) {
+                row.set(*f, t);
+            }
+        }
+    }
+}
+
+/// Fills a row from a raw diagnostic-settings record.
+pub fn raw_record(m: &Map<String, Value>) -> RawRow {
+    let mut row = RawRow::default();
+    let top: &[(&str, Field)] = &[
+        ("time", Field::Time),
+        ("resourceId", Field::ResourceId),
+        ("category", Field::Category),
+        ("operationName", Field::Operation),
+        ("resultSignature", Field::Signature),
+        ("resultDescription", Field::Description),
+        ("callerIpAddress", Field::Ip),
+        ("correlationId", Field::Correlation),
+        ("durationMs", Field::Duration),
+    ];
+    for (k, f) in top {
+        if let Some(t) = m.get(*k).and_then(value_text) {
+            row.set(*f, t);
+        }
+    }
+    if let Some(p) = m.get("properties").and_then(Value::as_object) {
+        let props: &[(&str, Field)] = &[
+            ("httpStatusCode", Field::Status),
+            ("clientInfo", Field::Client),
+            ("isRbacAuthorized", Field::Rbac),
+            ("isAccessPolicyMatch", Field::AccessPolicy),
+            ("appliedAssignmentId", Field::Assignment),
+            ("requestUri", Field::RequestUri),
+            ("id", Field::ObjectUri),
+        ];
+        for (k, f) in props {
+            if let Some(t) = p.get(*k).and_then(value_text) {
+                row.set(*f, t);
+            }
+        }
+    }
+    if let Some(id) = m.get("identity") {
+        claims_from_identity(&mut row, id);
+    }
+    row
+}
+
+/// True when the object looks like a raw record (camelCase keys).
+pub fn is_raw_record(m: &Map<String, Value>) -> bool {
+    m.contains_key("operationName") || (m.contains_key("properties") && m.contains_key("time"))
+}
+
+/// True when the object looks like an exported table row.
+pub fn is_flat_row(m: &Map<String, Value>) -> bool {
+    m.keys()
+        .any(|k| k.eq_ignore_ascii_case("OperationName"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flattens_uri_claims() {
+        assert_eq!(
+            flatten_name("http://schemas.microsoft.com/identity/claims/objectidentifier"),
+            "http_schemas_microsoft_com_identity_claims_objectidentifier"
+        );
+        assert_eq!(
+            flatten_name("http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn"),
+            "http_schemas_xmlsoap_org_ws_2005_05_identity_claims_upn"
+        );
+    }
+
+    #[test]
+    fn short_and_uri_oid_coalesce() {
+        let s = FlatSchema::resolve([
+            "identity_claim_http_schemas_microsoft_com_identity_claims_objectidentifier_g",
+            "identity_claim_oid_g",
+        ]);
+        let cells = [Some("uri-oid"), Some("short-oid")];
+        let row = s.row(|i| cells[i]).unwrap();
+        assert_eq!(row.oid.as_deref(), Some("short-oid"));
+        let cells = [Some("uri-oid"), None];
+        let row = s.row(|i| cells[i]).unwrap();
+        assert_eq!(row.oid.as_deref(), Some("uri-oid"));
+    }
+}

@@ -1,0 +1,156 @@
+//! kvaudit: reads Azure Key Vault audit logs in any export shape, decodes
+//! every caller, explains every denial and reports for reviewers.
+//!
+//! Data flow: [`ingest`] (one reader per shape) → [`normalize`] (canonical
+//! events) → [`identify`] (who) → [`callers`] (aggregate) → [`report`]
+//! (renderers). [`run`] is the whole program; `main.rs` only maps its result
+//! to an exit code.
+
+pub mod callers;
+pub mod cli;
+pub mod error;
+pub mod event;
+pub mod exit;
+pub mod identify;
+pub mod ingest;
+pub mod normalize;
+pub mod output;
+pub mod report;
+
+use clap::Parser;
+use cli::{CallersFormat, Cli, Command, EventsFormat, InputArgs};
+use error::{Error, Result};
+use exit::Exit;
+use ingest::{Ingested, ReadOptions};
+use output::Target;
+use report::{Renderer, View};
+use std::ffi::OsString;
+use std::io::Write;
+
+/// Parses arguments and runs one command.
+pub fn run<I, T>(args: I) -> Exit
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { Exit::Usage } else { Exit::Ok };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match execute(cli) {
+        Ok(code) => code,
+        Err(e) if e.is_broken_pipe() => Exit::Ok,
+        Err(e) => {
+            eprintln!("kvaudit: error: {e}");
+            match e {
+                Error::Usage(_) | Error::NoInput => Exit::Usage,
+                _ => Exit::Error,
+            }
+        }
+    }
+}
+
+fn read(input: &InputArgs) -> Result<Ingested> {
+    let opts = ReadOptions {
+        skip_invalid: input.skip_invalid,
+    };
+    let ing = ingest::read_all(&input.paths, &opts)?;
+    for f in &ing.files {
+        if let Some(first) = &f.first_invalid {
+            let n = f.rows_skipped.get("invalid").copied().unwrap_or(0);
+            eprintln!("kvaudit: warning: {}: skipped {n} invalid record(s); first at {first}", f.source);
+        }
+        let other: u64 = f
+            .rows_skipped
+            .iter()
+            .filter(|(k, _)| k.as_str() != "invalid")
+            .map(|(_, v)| v)
+            .sum();
+        if other > 0 && input.stats {
+            eprintln!("kvaudit: {}: skipped {other} row(s) that are not Key Vault audit events", f.source);
+        }
+    }
+    if input.stats {
+        for f in &ing.files {
+            let skipped: Vec<String> = f.rows_skipped.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            eprintln!(
+                "kvaudit: stats: {} [{}]: read {} kept {} skipped {} ({})",
+                f.source,
+                f.shape,
+                f.rows_read,
+                f.rows_kept,
+                f.rows_skipped.values().sum::<u64>(),
+                if skipped.is_empty() { "none".to_string() } else { skipped.join(", ") }
+            );
+        }
+    }
+    Ok(ing)
+}
+
+fn execute(cli: Cli) -> Result<Exit> {
+    let color = output::use_color(cli.color);
+    match cli.command {
+        Command::Events { input, format, output } => {
+            let target = Target::new(output.output.as_deref(), output.force, &input.paths)?;
+            let ing = read(&input)?;
+            let write = |w: &mut dyn Write| write_events(w, &ing.events, format);
+            match &target {
+                Target::Stdout => {
+                    let stdout = std::io::stdout();
+                    let mut w = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+                    write(&mut w).and_then(|_| w.flush()).map_err(|e| Error::io("<stdout>", e))?;
+                }
+                Target::File { path, force } => output::write_atomic(path, *force, write)?,
+            }
+            Ok(Exit::Ok)
+        }
+        Command::Callers { input, format, directory, output } => {
+            let target = Target::new(output.output.as_deref(), output.force, &input.paths)?;
+            let catalog = load_catalog(&directory)?;
+            let ing = read(&input)?;
+            let rows = callers::callers(&ing.events, &catalog)?;
+            let renderer: Box<dyn Renderer> = match format {
+                CallersFormat::Table => Box::new(report::Table { color: color && target.is_stdout() }),
+                CallersFormat::Json => Box::new(report::Json),
+                CallersFormat::Csv => Box::new(report::Csv),
+            };
+            target.write(&renderer.render(&View::Callers(&rows))?)?;
+            Ok(Exit::Ok)
+        }
+    }
+}
+
+/// The bundled Microsoft catalog plus any `--directory` files.
+pub fn load_catalog(directory: &[String]) -> Result<identify::Catalog> {
+    let mut catalog = identify::Catalog::bundled();
+    for d in directory {
+        let text = std::fs::read_to_string(d).map_err(|e| Error::io(d, e))?;
+        catalog.load_directory(&text, d).map_err(Error::Other)?;
+    }
+    Ok(catalog)
+}
+
+/// Streams canonical events as JSON Lines or CSV.
+pub fn write_events(w: &mut dyn Write, events: &[event::Event], format: EventsFormat) -> std::io::Result<()> {
+    match format {
+        EventsFormat::Jsonl => {
+            for e in events {
+                serde_json::to_writer(&mut *w, e)?;
+                w.write_all(b"\n")?;
+            }
+        }
+        EventsFormat::Csv => {
+            let mut cw = csv::Writer::from_writer(w);
+            cw.write_record(event::COLUMNS)?;
+            for e in events {
+                cw.write_record(e.csv_cells())?;
+            }
+            cw.flush()?;
+        }
+    }
+    Ok(())
+}

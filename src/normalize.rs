@@ -1,0 +1,370 @@
+//! Turns one logical row, whatever shape it came from, into a canonical
+//! [`Event`]: coalesces claim spellings, parses the two time formats and the
+//! `403`/`403.0` status, derives vault and object from whichever column has
+//! them. One place, so every shape normalises the same way.
+
+use crate::event::{Event, Text};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+/// The logical fields a reader extracts from a row, before normalisation.
+/// Each reader maps its own column names onto these.
+#[derive(Debug, Default, Clone)]
+pub struct RawRow {
+    pub time: Option<String>,
+    pub resource: Option<String>,
+    pub resource_id: Option<String>,
+    pub resource_provider: Option<String>,
+    pub category: Option<String>,
+    pub operation: Option<String>,
+    pub status: Option<String>,
+    pub result_signature: Option<String>,
+    pub result_description: Option<String>,
+    pub appid: Option<String>,
+    pub oid: Option<String>,
+    pub upn: Option<String>,
+    pub unique_name: Option<String>,
+    pub idtyp: Option<String>,
+    pub appidacr: Option<String>,
+    pub mirid: Option<String>,
+    pub scp: Option<String>,
+    pub caller_ip: Option<String>,
+    pub client_info: Option<String>,
+    pub correlation_id: Option<String>,
+    pub rbac_authorized: Option<String>,
+    pub access_policy_match: Option<String>,
+    pub applied_assignment_id: Option<String>,
+    pub duration_ms: Option<String>,
+    pub request_uri: Option<String>,
+    pub object_uri: Option<String>,
+}
+
+/// Why a row was not turned into an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// Not an error: a row of another resource provider or category.
+    Skip(&'static str),
+    /// The row is malformed: what was expected.
+    Invalid(String),
+}
+
+/// Shares one allocation per distinct value across all events.
+#[derive(Default)]
+pub struct Interner {
+    map: HashMap<Arc<str>, ()>,
+}
+
+impl Interner {
+    pub fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some((k, _)) = self.map.get_key_value(s) {
+            return k.clone();
+        }
+        let k: Arc<str> = Arc::from(s);
+        if self.map.len() < 1_000_000 {
+            self.map.insert(k.clone(), ());
+        }
+        k
+    }
+    fn text(&mut self, s: Option<&str>) -> Text {
+        clean(s).map(|s| self.get(s))
+    }
+}
+
+/// Trims; empty strings become None.
+pub fn clean(s: Option<&str>) -> Option<&str> {
+    s.map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Parses the time formats seen in exports: RFC 3339 (any number of
+/// fractional digits), the portal's `5/25/2023, 4:32:49.469 AM`, and naive
+/// ISO (taken as UTC).
+pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    for fmt in [
+        "%m/%d/%Y, %I:%M:%S%.f %p",
+        "%m/%d/%Y %I:%M:%S%.f %p",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.fZ",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(t.and_utc());
+        }
+    }
+    None
+}
+
+/// `403`, `403.0`, `"403"` → 403.
+pub fn parse_status(s: &str) -> Option<u16> {
+    let s = s.trim();
+    if let Ok(v) = s.parse::<u16>() {
+        return (100..=599).contains(&v).then_some(v);
+    }
+    let f: f64 = s.parse().ok()?;
+    (f.fract() == 0.0 && (100.0..=599.0).contains(&f)).then_some(f as u16)
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" => Some(true),
+        "false" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+fn parse_duration(s: &str) -> Option<i64> {
+    let s = s.trim();
+    s.parse::<i64>()
+        .ok()
+        .or_else(|| s.parse::<f64>().ok().filter(|f| f.is_finite()).map(|f| f as i64))
+}
+
+/// The vault name in an ARM id (`.../vaults/<name>`), lower-case.
+pub fn vault_from_resource_id(id: &str) -> Option<String> {
+    let lower = id.to_ascii_lowercase();
+    let idx = lower.find("/vaults/")?;
+    let rest = &lower[idx + "/vaults/".len()..];
+    let name = rest.split(['/', '?']).next()?;
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+/// The vault name from a data-plane URI host (`<name>.vault.azure.net`) or an
+/// ARM URI path.
+pub fn vault_from_uri(uri: &str) -> Option<String> {
+    let lower = uri.to_ascii_lowercase();
+    let after_scheme = lower.split("://").nth(1).unwrap_or(&lower);
+    let host = after_scheme.split(['/', '?', ':']).next().unwrap_or("");
+    if let Some((name, domain)) = host.split_once('.') {
+        if domain.starts_with("vault.") || domain.starts_with("managedhsm.") {
+            return (!name.is_empty()).then(|| name.to_string());
+        }
+    }
+    vault_from_resource_id(&lower)
+}
+
+/// Object type and name from a data-plane URI: `/secrets/<name>/<version>`.
+pub fn object_from_uri(uri: &str) -> Option<(String, Option<String>)> {
+    let after_scheme = uri.split("://").nth(1)?;
+    let host = after_scheme.split('/').next()?.to_ascii_lowercase();
+    if host.starts_with("management.") {
+        return None;
+    }
+    let path = after_scheme[host.len()..].split('?').next().unwrap_or("");
+    let mut segs = path.split('/').filter(|s| !s.is_empty());
+    let kind = segs.next()?.to_ascii_lowercase();
+    let singular = match kind.as_str() {
+        "secrets" => "secret",
+        "keys" => "key",
+        "certificates" => "certificate",
+        "deletedsecrets" => "deletedsecret",
+        "deletedkeys" => "deletedkey",
+        "deletedcertificates" => "deletedcertificate",
+        "storage" => "storage",
+        "rng" => "rng",
+        other => return Some((other.to_string(), None)),
+    };
+    let name = segs
+        .next()
+        .filter(|n| !matches!(n.to_ascii_lowercase().as_str(), "issuers" | "contacts"))
+        .map(str::to_string);
+    Some((singular.to_string(), name))
+}
+
+/// Object type from the operation name, when no URI says it.
+pub fn object_type_from_operation(op: &str) -> Option<&'static str> {
+    let prefixes: [(&str, &str); 4] = [
+        ("Secret", "secret"),
+        ("Key", "key"),
+        ("Certificate", "certificate"),
+        ("Vault", "vault"),
+    ];
+    prefixes
+        .iter()
+        .find(|(p, _)| op.starts_with(p))
+        .map(|(_, t)| *t)
+        .or_else(|| (op == "Authentication").then_some("vault"))
+}
+
+fn iss_regex() -> &'static regex::Regex {
+    static RE: OnceLock<regex::Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(
+            r"iss=https://(?:sts\.windows\.net|login\.microsoftonline\.com)/([0-9A-Za-z-]+)/",
+        )
+        .expect("static regex")
+    })
+}
+
+/// Tenant id from the `iss=` of a denial description.
+pub fn tenant_from_description(d: &str) -> Option<&str> {
+    iss_regex().captures(d).and_then(|c| c.get(1)).map(|m| m.as_str())
+}
+
+/// Normalises one row. `source` and `record` locate it for errors and output.
+pub fn normalize(
+    row: &RawRow,
+    source: &Arc<str>,
+    record: u64,
+    interner: &mut Interner,
+) -> Result<Event, Rejection> {
+    if let Some(p) = clean(row.resource_provider.as_deref()) {
+        if !p.eq_ignore_ascii_case("MICROSOFT.KEYVAULT") {
+            return Err(Rejection::Skip("other resource provider"));
+        }
+    }
+    if let Some(c) = clean(row.category.as_deref()) {
+        if !c.eq_ignore_ascii_case("AuditEvent") {
+            return Err(Rejection::Skip("other log category"));
+        }
+    }
+    let time_raw = clean(row.time.as_deref())
+        .ok_or_else(|| Rejection::Invalid("expected a time (TimeGenerated / time), found none".into()))?;
+    let time = parse_time(time_raw).ok_or_else(|| {
+        Rejection::Invalid(format!(
+            "expected a time like 2024-04-02T08:20:49.268Z or 5/25/2023, 4:32:49.469 AM, found {:?}",
+            truncate(time_raw)
+        ))
+    })?;
+    let operation = clean(row.operation.as_deref())
+        .ok_or_else(|| Rejection::Invalid("expected an operation name (OperationName), found none".into()))?;
+    let status_raw = clean(row.status.as_deref()).ok_or_else(|| {
+        Rejection::Invalid("expected an HTTP status code (httpStatusCode), found none".into())
+    })?;
+    let status = parse_status(status_raw).ok_or_else(|| {
+        Rejection::Invalid(format!(
+            "expected an HTTP status code such as 403 or 403.0, found {:?}",
+            truncate(status_raw)
+        ))
+    })?;
+    let opt_bool = |v: &Option<String>, name: &str| -> Result<Option<bool>, Rejection> {
+        match clean(v.as_deref()) {
+            None => Ok(None),
+            Some(s) => parse_bool(s).map(Some).ok_or_else(|| {
+                Rejection::Invalid(format!("expected true or false in {name}, found {:?}", truncate(s)))
+            }),
+        }
+    };
+    let rbac_authorized = opt_bool(&row.rbac_authorized, "isRbacAuthorized")?;
+    let access_policy_match = opt_bool(&row.access_policy_match, "isAccessPolicyMatch")?;
+    let duration_ms = match clean(row.duration_ms.as_deref()) {
+        None => None,
+        Some(s) => Some(parse_duration(s).ok_or_else(|| {
+            Rejection::Invalid(format!("expected a number in DurationMs, found {:?}", truncate(s)))
+        })?),
+    };
+
+    let resource_id = clean(row.resource_id.as_deref()).map(|s| s.to_ascii_lowercase());
+    let request_uri = clean(row.request_uri.as_deref());
+    let object_uri = clean(row.object_uri.as_deref());
+    let vault = clean(row.resource.as_deref())
+        .filter(|r| !r.contains('/'))
+        .map(|r| r.to_ascii_lowercase())
+        .or_else(|| resource_id.as_deref().and_then(vault_from_resource_id))
+        .or_else(|| request_uri.and_then(vault_from_uri))
+        .or_else(|| object_uri.and_then(vault_from_uri));
+    let object = object_uri
+        .and_then(object_from_uri)
+        .or_else(|| request_uri.and_then(object_from_uri));
+    let (object_type, object_name) = match object {
+        Some((t, n)) => (Some(t), n),
+        None => (
+            object_type_from_operation(operation).map(str::to_string),
+            None,
+        ),
+    };
+    let description = clean(row.result_description.as_deref());
+    let upn = clean(row.upn.as_deref()).or(clean(row.unique_name.as_deref()));
+
+    Ok(Event {
+        time,
+        vault: vault.as_deref().map(|v| interner.get(v)),
+        resource_id: resource_id.as_deref().map(|v| interner.get(v)),
+        operation: interner.get(operation),
+        object_type: object_type.as_deref().map(|v| interner.get(v)),
+        object_name: object_name.as_deref().map(|v| interner.get(v)),
+        status,
+        result_signature: interner.text(row.result_signature.as_deref()),
+        result_description: interner.text(description),
+        caller_appid: interner.text(row.appid.as_deref()),
+        caller_oid: interner.text(row.oid.as_deref()),
+        caller_upn: interner.text(upn),
+        caller_idtyp: interner.text(row.idtyp.as_deref()),
+        caller_appidacr: interner.text(row.appidacr.as_deref()),
+        caller_mirid: interner.text(row.mirid.as_deref()),
+        caller_tenant: interner.text(description.and_then(tenant_from_description)),
+        caller_ip: interner.text(row.caller_ip.as_deref()),
+        client_info: interner.text(row.client_info.as_deref()),
+        correlation_id: clean(row.correlation_id.as_deref()).map(Arc::from),
+        rbac_authorized,
+        access_policy_match,
+        applied_assignment_id: interner.text(row.applied_assignment_id.as_deref()),
+        duration_ms,
+        source: source.clone(),
+        source_record: record,
+        caller_scp: interner.text(row.scp.as_deref()),
+        request_uri: request_uri.map(|v| interner.get(v)),
+    })
+}
+
+/// Shortens a value quoted in an error message (never echo 10 MB back).
+pub fn truncate(s: &str) -> String {
+    if s.chars().count() <= 80 {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(80).collect::<String>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_both_time_formats() {
+        let a = parse_time("5/25/2023, 4:32:49.469 AM").unwrap();
+        assert_eq!(crate::event::format_time(&a), "2023-05-25T04:32:49.469000Z");
+        let b = parse_time("5/25/2023, 4:32:49.469 PM").unwrap();
+        assert_eq!(crate::event::format_time(&b), "2023-05-25T16:32:49.469000Z");
+        let c = parse_time("2024-02-01T10:34:54.5732801Z").unwrap();
+        assert_eq!(crate::event::format_time(&c), "2024-02-01T10:34:54.573280Z");
+        assert!(parse_time("yesterday").is_none());
+    }
+
+    #[test]
+    fn parses_status_spellings() {
+        assert_eq!(parse_status("403"), Some(403));
+        assert_eq!(parse_status("403.0"), Some(403));
+        assert_eq!(parse_status(" 200 "), Some(200));
+        assert_eq!(parse_status("403.5"), None);
+        assert_eq!(parse_status("Forbidden"), None);
+        assert_eq!(parse_status("99999"), None);
+    }
+
+    #[test]
+    fn derives_vault_and_object() {
+        assert_eq!(
+            vault_from_resource_id("/SUBSCRIPTIONS/X/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV-ONE"),
+            Some("kv-one".into())
+        );
+        assert_eq!(vault_from_uri("https://kv-two.vault.azure.net/secrets/a?api-version=7.4"), Some("kv-two".into()));
+        assert_eq!(
+            object_from_uri("https://kv.vault.azure.net/secrets/db-pass/abc123"),
+            Some(("secret".into(), Some("db-pass".into())))
+        );
+        assert_eq!(
+            object_from_uri("https://kv.vault.azure.net/keys?api-version=7.0"),
+            Some(("key".into(), None))
+        );
+        assert_eq!(object_from_uri("https://management.azure.com/subscriptions/x"), None);
+    }
+
+    #[test]
+    fn tenant_from_iss() {
+        let d = "Caller: appid=a;oid=b;iss=https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/";
+        assert_eq!(tenant_from_description(d), Some("72f988bf-86f1-41af-91ab-2d7cd011db47"));
+    }
+}

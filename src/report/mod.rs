@@ -1,0 +1,24 @@
+//! Renders results for people and for scripts. One renderer per format
+//! behind one trait; each returns bytes so every format can be snapshot
+//! tested and written atomically.
+
+mod csv_out;
+mod json;
+mod table;
+
+use crate::callers::CallerRow;
+use crate::error::Result;
+
+pub use csv_out::Csv;
+pub use json::Json;
+pub use table::Table;
+
+/// A view kvaudit can render.
+pub enum View<'a> {
+    Callers(&'a [CallerRow]),
+}
+
+/// One output format.
+pub trait Renderer {
+    fn render(&self, view: &View) -> Result<Vec<u8>>;
+}

@@ -1,0 +1,91 @@
+//! Tables for people, drawn with comfy-table.
+
+use super::{Renderer, View};
+use crate::error::Result;
+use comfy_table::{presets, Cell, Color, ContentArrangement, Table as Ct};
+
+pub struct Table {
+    pub color: bool,
+}
+
+impl Table {
+    fn new_table(&self, header: &[&str]) -> Ct {
+        let mut t = Ct::new();
+        t.load_style(presets::UTF8_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Dynamic);
+        if !self.color {
+            t.force_no_tty();
+        }
+        t.set_header(header.iter().map(|h| Cell::new(h)));
+        t
+    }
+
+    fn denied_cell(&self, n: u64) -> Cell {
+        let c = Cell::new(n);
+        if self.color && n > 0 {
+            c.fg(Color::Red)
+        } else {
+            c
+        }
+    }
+}
+
+fn short(v: &[String], max: usize) -> String {
+    if v.len() <= max {
+        v.join(", ")
+    } else {
+        format!("{} (+{} more)", v[..max].join(", "), v.len() - max)
+    }
+}
+
+impl Renderer for Table {
+    fn render(&self, view: &View) -> Result<Vec<u8>> {
+        let text = match view {
+            View::Callers(rows) => {
+                let mut t = self.new_table(&[
+                    "caller", "kind", "events", "denied", "vaults", "secrets/keys/certs", "operations", "first seen",
+                    "last seen", "clients",
+                ]);
+                for r in rows.iter() {
+                    let mut who = Vec::new();
+                    if let Some(n) = &r.name {
+                        who.push(n.clone());
+                    }
+                    if let Some(u) = &r.upn {
+                        if r.name.as_deref() != Some(u) {
+                            who.push(u.clone());
+                        }
+                    }
+                    if let Some(a) = &r.appid {
+                        let via = r.client_app.as_ref().map(|c| format!(" ({c})")).unwrap_or_default();
+                        who.push(format!("appid {a}{via}"));
+                    }
+                    if let Some(o) = &r.oid {
+                        who.push(format!("oid {o}"));
+                    }
+                    if who.is_empty() {
+                        who.push("(no identity)".into());
+                    }
+                    let kind = match &r.mi_type {
+                        Some(m) => format!("{} ({m})", r.kind),
+                        None => r.kind.clone(),
+                    };
+                    t.add_row(vec![
+                        Cell::new(who.join("\n")),
+                        Cell::new(kind),
+                        Cell::new(r.events),
+                        self.denied_cell(r.denied),
+                        Cell::new(short(&r.vault_names, 3)),
+                        Cell::new(format!("{}/{}/{}", r.secrets, r.keys, r.certificates)),
+                        Cell::new(short(&r.operations, 4)),
+                        Cell::new(&r.first_seen[..r.first_seen.len().min(19)]),
+                        Cell::new(&r.last_seen[..r.last_seen.len().min(19)]),
+                        Cell::new(short(&r.clients, 2)),
+                    ]);
+                }
+                t.to_string()
+            }
+        };
+        Ok(format!("{text}\n").into_bytes())
+    }
+}
