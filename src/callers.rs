@@ -38,7 +38,9 @@ pub struct CallerRow {
 }
 
 fn frame(events: &[Event]) -> PolarsResult<DataFrame> {
-    let text = |f: &dyn Fn(&Event) -> Option<&str>| -> Vec<Option<&str>> { events.iter().map(f).collect() };
+    let text = |f: &dyn Fn(&Event) -> Option<&str>| -> Vec<Option<&str>> {
+        events.iter().map(f).collect()
+    };
     let time: Vec<i64> = events.iter().map(|e| e.time.timestamp_micros()).collect();
     let status: Vec<u32> = events.iter().map(|e| e.status as u32).collect();
     DataFrame::new_infer_height(vec![
@@ -73,12 +75,23 @@ pub fn callers(events: &[Event], catalog: &Catalog) -> Result<Vec<CallerRow>> {
         .agg([
             len().alias("events"),
             col("status").eq(lit(403u32)).sum().alias("denied"),
-            col("vault").drop_nulls().unique().sort(Default::default()).alias("vault_names"),
+            col("vault")
+                .drop_nulls()
+                .unique()
+                .sort(Default::default())
+                .alias("vault_names"),
             distinct_objects("secret"),
             distinct_objects("key"),
             distinct_objects("certificate"),
-            col("operation").unique().sort(Default::default()).alias("operations"),
-            col("client").drop_nulls().unique().sort(Default::default()).alias("clients"),
+            col("operation")
+                .unique()
+                .sort(Default::default())
+                .alias("operations"),
+            col("client")
+                .drop_nulls()
+                .unique()
+                .sort(Default::default())
+                .alias("clients"),
             col("time").min().alias("first"),
             col("time").max().alias("last"),
         ])
@@ -109,7 +122,13 @@ fn rows(df: &DataFrame, events: &[Event], catalog: &Catalog) -> PolarsResult<Vec
         let c = s(name)?.cast(&DataType::UInt64)?;
         Ok(c.u64()?.iter().map(|v| v.unwrap_or(0)).collect())
     };
-    let (ev, denied, secrets, keys, certs) = (n("events")?, n("denied")?, n("secrets")?, n("keys")?, n("certificates")?);
+    let (ev, denied, secrets, keys, certs) = (
+        n("events")?,
+        n("denied")?,
+        n("secrets")?,
+        n("keys")?,
+        n("certificates")?,
+    );
     let first = s("first")?;
     let last = s("last")?;
     let (first, last) = (first.i64()?, last.i64()?);
@@ -120,7 +139,11 @@ fn rows(df: &DataFrame, events: &[Event], catalog: &Catalog) -> PolarsResult<Vec
             .map(|i| l.get_as_series(i).map(|x| strings(&x)).unwrap_or_default())
             .collect())
     };
-    let (vaults, ops, clients) = (lists("vault_names")?, lists("operations")?, lists("clients")?);
+    let (vaults, ops, clients) = (
+        lists("vault_names")?,
+        lists("operations")?,
+        lists("clients")?,
+    );
     let when = |v: Option<i64>| {
         v.and_then(DateTime::from_timestamp_micros)
             .map(|t| format_time(&t))
@@ -131,7 +154,11 @@ fn rows(df: &DataFrame, events: &[Event], catalog: &Catalog) -> PolarsResult<Vec
     for i in 0..df.height() {
         let (a, o, u) = (appid.get(i), oid.get(i), upn.get(i));
         let id: Identity = identities
-            .get(&(a.map(str::to_string), o.map(str::to_string), u.map(str::to_string)))
+            .get(&(
+                a.map(str::to_string),
+                o.map(str::to_string),
+                u.map(str::to_string),
+            ))
             .cloned()
             .unwrap_or_default();
         out.push(CallerRow {

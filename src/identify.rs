@@ -14,7 +14,9 @@ const MICROSOFT_TENANTS: [&str; 2] = [
     "72f988bf-86f1-41af-91ab-2d7cd011db47",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, PartialOrd, Ord,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     User,
@@ -88,7 +90,9 @@ impl Catalog {
         for (text, curated) in [(MICROSOFT_APPS, false), (KEYVAULT_APPS, true)] {
             let mut r = csv::Reader::from_reader(text.as_bytes());
             for rec in r.records().flatten() {
-                let (Some(id), Some(name)) = (rec.get(0), rec.get(1)) else { continue };
+                let (Some(id), Some(name)) = (rec.get(0), rec.get(1)) else {
+                    continue;
+                };
                 let owner = rec.get(2).unwrap_or("");
                 let source = rec.get(3).unwrap_or("");
                 if curated || source == "Graph" || MICROSOFT_TENANTS.contains(&owner) {
@@ -103,7 +107,9 @@ impl Catalog {
     }
 
     pub fn microsoft_app(&self, appid: &str) -> Option<&str> {
-        self.microsoft.get(&appid.to_ascii_lowercase()).map(String::as_str)
+        self.microsoft
+            .get(&appid.to_ascii_lowercase())
+            .map(String::as_str)
     }
 
     pub fn directory(&self, id: &str) -> Option<&DirectoryEntry> {
@@ -129,7 +135,8 @@ impl Catalog {
             };
             for key in ["id", "objectId", "appId"] {
                 if let Some(id) = s(key) {
-                    self.directory.insert(id.to_ascii_lowercase(), entry.clone());
+                    self.directory
+                        .insert(id.to_ascii_lowercase(), entry.clone());
                 }
             }
             n += 1;
@@ -204,17 +211,19 @@ pub fn classify(c: &Claims, catalog: &Catalog) -> Identity {
         || c.idtyp.is_some_and(|t| t.eq_ignore_ascii_case("user"));
     if delegated {
         let guest = c.upn.is_some_and(is_guest_upn)
-            || c
-                .oid
+            || c.oid
                 .and_then(|o| catalog.directory(o))
                 .and_then(|d| d.user_type.as_deref())
                 .is_some_and(|t| t.eq_ignore_ascii_case("guest"));
         return Identity {
             kind: if guest { Kind::GuestUser } else { Kind::User },
             name: c.upn.map(str::to_string).or_else(|| dir_name(c.oid)),
-            client_app: c
-                .appid
-                .and_then(|a| catalog.microsoft_app(a).map(str::to_string).or_else(|| dir_name(Some(a)))),
+            client_app: c.appid.and_then(|a| {
+                catalog
+                    .microsoft_app(a)
+                    .map(str::to_string)
+                    .or_else(|| dir_name(Some(a)))
+            }),
             ..Default::default()
         };
     }
@@ -226,8 +235,14 @@ pub fn classify(c: &Claims, catalog: &Catalog) -> Identity {
             ..Default::default()
         };
     }
-    let dir = c.oid.and_then(|o| catalog.directory(o)).or_else(|| c.appid.and_then(|a| catalog.directory(a)));
-    if dir.and_then(|d| d.sp_type.as_deref()).is_some_and(|t| t.eq_ignore_ascii_case("ManagedIdentity")) {
+    let dir = c
+        .oid
+        .and_then(|o| catalog.directory(o))
+        .or_else(|| c.appid.and_then(|a| catalog.directory(a)));
+    if dir
+        .and_then(|d| d.sp_type.as_deref())
+        .is_some_and(|t| t.eq_ignore_ascii_case("ManagedIdentity"))
+    {
         return Identity {
             kind: Kind::ManagedIdentity,
             name: dir.and_then(|d| d.display_name.clone()),
@@ -286,30 +301,64 @@ mod tests {
     #[test]
     fn kinds() {
         let c = cat();
-        let user = Claims { appid: Some("04b07795-8ddb-461a-bbee-02f9e1bf7b46"), oid: Some("o"), upn: Some("a@b.com"), scp: Some("user_impersonation"), ..Default::default() };
+        let user = Claims {
+            appid: Some("04b07795-8ddb-461a-bbee-02f9e1bf7b46"),
+            oid: Some("o"),
+            upn: Some("a@b.com"),
+            scp: Some("user_impersonation"),
+            ..Default::default()
+        };
         let id = classify(&user, &c);
         assert_eq!(id.kind, Kind::User);
         assert_eq!(id.client_app.as_deref(), Some("Microsoft Azure CLI"));
-        let guest = Claims { upn: Some("live.com#x@outlook.com"), ..Default::default() };
+        let guest = Claims {
+            upn: Some("live.com#x@outlook.com"),
+            ..Default::default()
+        };
         assert_eq!(classify(&guest, &c).kind, Kind::GuestUser);
-        let sp = Claims { appid: Some("11111111-2222-3333-4444-555555555555"), oid: Some("o"), idtyp: Some("app"), ..Default::default() };
+        let sp = Claims {
+            appid: Some("11111111-2222-3333-4444-555555555555"),
+            oid: Some("o"),
+            idtyp: Some("app"),
+            ..Default::default()
+        };
         assert_eq!(classify(&sp, &c).kind, Kind::ServicePrincipal);
         let mi = Claims { appid: Some("a"), oid: Some("o"), mirid: Some("/subscriptions/s/resourcegroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uami-etl"), ..Default::default() };
         let id = classify(&mi, &c);
-        assert_eq!((id.kind, id.mi_type.as_deref(), id.name.as_deref()), (Kind::ManagedIdentity, Some("user"), Some("userAssignedIdentities/uami-etl")));
+        assert_eq!(
+            (id.kind, id.mi_type.as_deref(), id.name.as_deref()),
+            (
+                Kind::ManagedIdentity,
+                Some("user"),
+                Some("userAssignedIdentities/uami-etl")
+            )
+        );
         let adf = Claims { mirid: Some("/subscriptions/s/resourceGroups/rg/providers/Microsoft.DataFactory/factories/adf-prod"), ..Default::default() };
         let id = classify(&adf, &c);
-        assert_eq!((id.mi_type.as_deref(), id.name.as_deref()), (Some("system"), Some("factories/adf-prod")));
-        let dbx = Claims { appid: Some("2ff814a6-3304-4ab8-85cb-cd0e6f879c1d"), oid: Some("o"), idtyp: Some("app"), ..Default::default() };
+        assert_eq!(
+            (id.mi_type.as_deref(), id.name.as_deref()),
+            (Some("system"), Some("factories/adf-prod"))
+        );
+        let dbx = Claims {
+            appid: Some("2ff814a6-3304-4ab8-85cb-cd0e6f879c1d"),
+            oid: Some("o"),
+            idtyp: Some("app"),
+            ..Default::default()
+        };
         assert_eq!(classify(&dbx, &c).kind, Kind::MicrosoftApp);
         assert_eq!(classify(&Claims::default(), &c).kind, Kind::Unauthenticated);
-        let unknown = Claims { appid: Some("zzz"), ..Default::default() };
+        let unknown = Claims {
+            appid: Some("zzz"),
+            ..Default::default()
+        };
         assert_eq!(classify(&unknown, &c).kind, Kind::Unknown);
     }
 
     #[test]
     fn catalog_skips_non_app_guids() {
         // Key Vault Administrator role id is an EntraDocs row, not an app.
-        assert!(cat().microsoft_app("00482a5a-887f-4fb3-b363-3b7fe8e74483").is_none());
+        assert!(cat()
+            .microsoft_app("00482a5a-887f-4fb3-b363-3b7fe8e74483")
+            .is_none());
     }
 }

@@ -36,7 +36,11 @@ where
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { Exit::Usage } else { Exit::Ok };
+            let code = if e.use_stderr() {
+                Exit::Usage
+            } else {
+                Exit::Ok
+            };
             let _ = e.print();
             return code;
         }
@@ -62,7 +66,10 @@ fn read(input: &InputArgs) -> Result<Ingested> {
     for f in &ing.files {
         if let Some(first) = &f.first_invalid {
             let n = f.rows_skipped.get("invalid").copied().unwrap_or(0);
-            eprintln!("kvaudit: warning: {}: skipped {n} invalid record(s); first at {first}", f.source);
+            eprintln!(
+                "kvaudit: warning: {}: skipped {n} invalid record(s); first at {first}",
+                f.source
+            );
         }
         let other: u64 = f
             .rows_skipped
@@ -71,12 +78,19 @@ fn read(input: &InputArgs) -> Result<Ingested> {
             .map(|(_, v)| v)
             .sum();
         if other > 0 && input.stats {
-            eprintln!("kvaudit: {}: skipped {other} row(s) that are not Key Vault audit events", f.source);
+            eprintln!(
+                "kvaudit: {}: skipped {other} row(s) that are not Key Vault audit events",
+                f.source
+            );
         }
     }
     if input.stats {
         for f in &ing.files {
-            let skipped: Vec<String> = f.rows_skipped.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let skipped: Vec<String> = f
+                .rows_skipped
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
             eprintln!(
                 "kvaudit: stats: {} [{}]: read {} kept {} skipped {} ({})",
                 f.source,
@@ -84,7 +98,11 @@ fn read(input: &InputArgs) -> Result<Ingested> {
                 f.rows_read,
                 f.rows_kept,
                 f.rows_skipped.values().sum::<u64>(),
-                if skipped.is_empty() { "none".to_string() } else { skipped.join(", ") }
+                if skipped.is_empty() {
+                    "none".to_string()
+                } else {
+                    skipped.join(", ")
+                }
             );
         }
     }
@@ -94,7 +112,11 @@ fn read(input: &InputArgs) -> Result<Ingested> {
 fn execute(cli: Cli) -> Result<Exit> {
     let color = output::use_color(cli.color);
     match cli.command {
-        Command::Events { input, format, output } => {
+        Command::Events {
+            input,
+            format,
+            output,
+        } => {
             let target = Target::new(output.output.as_deref(), output.force, &input.paths)?;
             let ing = read(&input)?;
             let write = |w: &mut dyn Write| write_events(w, &ing.events, format);
@@ -102,19 +124,28 @@ fn execute(cli: Cli) -> Result<Exit> {
                 Target::Stdout => {
                     let stdout = std::io::stdout();
                     let mut w = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-                    write(&mut w).and_then(|_| w.flush()).map_err(|e| Error::io("<stdout>", e))?;
+                    write(&mut w)
+                        .and_then(|_| w.flush())
+                        .map_err(|e| Error::io("<stdout>", e))?;
                 }
                 Target::File { path, force } => output::write_atomic(path, *force, write)?,
             }
             Ok(Exit::Ok)
         }
-        Command::Callers { input, format, directory, output } => {
+        Command::Callers {
+            input,
+            format,
+            directory,
+            output,
+        } => {
             let target = Target::new(output.output.as_deref(), output.force, &input.paths)?;
             let catalog = load_catalog(&directory)?;
             let ing = read(&input)?;
             let rows = callers::callers(&ing.events, &catalog)?;
             let renderer: Box<dyn Renderer> = match format {
-                CallersFormat::Table => Box::new(report::Table { color: color && target.is_stdout() }),
+                CallersFormat::Table => Box::new(report::Table {
+                    color: color && target.is_stdout(),
+                }),
                 CallersFormat::Json => Box::new(report::Json),
                 CallersFormat::Csv => Box::new(report::Csv),
             };
@@ -135,7 +166,11 @@ pub fn load_catalog(directory: &[String]) -> Result<identify::Catalog> {
 }
 
 /// Streams canonical events as JSON Lines or CSV.
-pub fn write_events(w: &mut dyn Write, events: &[event::Event], format: EventsFormat) -> std::io::Result<()> {
+pub fn write_events(
+    w: &mut dyn Write,
+    events: &[event::Event],
+    format: EventsFormat,
+) -> std::io::Result<()> {
     match format {
         EventsFormat::Jsonl => {
             for e in events {

@@ -118,9 +118,12 @@ fn parse_bool(s: &str) -> Option<bool> {
 
 fn parse_duration(s: &str) -> Option<i64> {
     let s = s.trim();
-    s.parse::<i64>()
-        .ok()
-        .or_else(|| s.parse::<f64>().ok().filter(|f| f.is_finite()).map(|f| f as i64))
+    s.parse::<i64>().ok().or_else(|| {
+        s.parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(|f| f as i64)
+    })
 }
 
 /// The vault name in an ARM id (`.../vaults/<name>`), lower-case.
@@ -201,7 +204,10 @@ fn iss_regex() -> &'static regex::Regex {
 
 /// Tenant id from the `iss=` of a denial description.
 pub fn tenant_from_description(d: &str) -> Option<&str> {
-    iss_regex().captures(d).and_then(|c| c.get(1)).map(|m| m.as_str())
+    iss_regex()
+        .captures(d)
+        .and_then(|c| c.get(1))
+        .map(|m| m.as_str())
 }
 
 /// Normalises one row. `source` and `record` locate it for errors and output.
@@ -221,16 +227,18 @@ pub fn normalize(
             return Err(Rejection::Skip("other log category"));
         }
     }
-    let time_raw = clean(row.time.as_deref())
-        .ok_or_else(|| Rejection::Invalid("expected a time (TimeGenerated / time), found none".into()))?;
+    let time_raw = clean(row.time.as_deref()).ok_or_else(|| {
+        Rejection::Invalid("expected a time (TimeGenerated / time), found none".into())
+    })?;
     let time = parse_time(time_raw).ok_or_else(|| {
         Rejection::Invalid(format!(
             "expected a time like 2024-04-02T08:20:49.268Z or 5/25/2023, 4:32:49.469 AM, found {:?}",
             truncate(time_raw)
         ))
     })?;
-    let operation = clean(row.operation.as_deref())
-        .ok_or_else(|| Rejection::Invalid("expected an operation name (OperationName), found none".into()))?;
+    let operation = clean(row.operation.as_deref()).ok_or_else(|| {
+        Rejection::Invalid("expected an operation name (OperationName), found none".into())
+    })?;
     let status_raw = clean(row.status.as_deref()).ok_or_else(|| {
         Rejection::Invalid("expected an HTTP status code (httpStatusCode), found none".into())
     })?;
@@ -244,7 +252,10 @@ pub fn normalize(
         match clean(v.as_deref()) {
             None => Ok(None),
             Some(s) => parse_bool(s).map(Some).ok_or_else(|| {
-                Rejection::Invalid(format!("expected true or false in {name}, found {:?}", truncate(s)))
+                Rejection::Invalid(format!(
+                    "expected true or false in {name}, found {:?}",
+                    truncate(s)
+                ))
             }),
         }
     };
@@ -253,7 +264,10 @@ pub fn normalize(
     let duration_ms = match clean(row.duration_ms.as_deref()) {
         None => None,
         Some(s) => Some(parse_duration(s).ok_or_else(|| {
-            Rejection::Invalid(format!("expected a number in DurationMs, found {:?}", truncate(s)))
+            Rejection::Invalid(format!(
+                "expected a number in DurationMs, found {:?}",
+                truncate(s)
+            ))
         })?),
     };
 
@@ -347,10 +361,15 @@ mod tests {
     #[test]
     fn derives_vault_and_object() {
         assert_eq!(
-            vault_from_resource_id("/SUBSCRIPTIONS/X/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV-ONE"),
+            vault_from_resource_id(
+                "/SUBSCRIPTIONS/X/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV-ONE"
+            ),
             Some("kv-one".into())
         );
-        assert_eq!(vault_from_uri("https://kv-two.vault.azure.net/secrets/a?api-version=7.4"), Some("kv-two".into()));
+        assert_eq!(
+            vault_from_uri("https://kv-two.vault.azure.net/secrets/a?api-version=7.4"),
+            Some("kv-two".into())
+        );
         assert_eq!(
             object_from_uri("https://kv.vault.azure.net/secrets/db-pass/abc123"),
             Some(("secret".into(), Some("db-pass".into())))
@@ -359,12 +378,18 @@ mod tests {
             object_from_uri("https://kv.vault.azure.net/keys?api-version=7.0"),
             Some(("key".into(), None))
         );
-        assert_eq!(object_from_uri("https://management.azure.com/subscriptions/x"), None);
+        assert_eq!(
+            object_from_uri("https://management.azure.com/subscriptions/x"),
+            None
+        );
     }
 
     #[test]
     fn tenant_from_iss() {
         let d = "Caller: appid=a;oid=b;iss=https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/";
-        assert_eq!(tenant_from_description(d), Some("72f988bf-86f1-41af-91ab-2d7cd011db47"));
+        assert_eq!(
+            tenant_from_description(d),
+            Some("72f988bf-86f1-41af-91ab-2d7cd011db47")
+        );
     }
 }

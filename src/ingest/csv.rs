@@ -17,15 +17,21 @@ pub(super) fn read(src: &Source, head: &[u8], c: &mut Collector) -> Result<Shape
     let schema = FlatSchema::resolve(names.iter().map(String::as_str));
     require_columns(&schema, c.source())?;
     let shape = if schema.has(Field::IdentityJson)
-        || names.iter().any(|n| n.eq_ignore_ascii_case("HttpStatusCode"))
+        || names
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case("HttpStatusCode"))
     {
         Shape::AzkvAuditLogsCsv
     } else {
         Shape::AzureDiagnosticsCsv
     };
-    match read_polars(src, &schema) {
-        Ok(df) => rows_from_frame(&df, &schema, src, c)?,
-        Err(_) => read_streaming(src, &schema, names.len(), c)?,
+    if std::env::var_os("KVAUDIT_CSV_ENGINE").is_some_and(|v| v == "polars") {
+        match read_polars(src, &schema) {
+            Ok(df) => rows_from_frame(&df, &schema, src, c)?,
+            Err(_) => read_streaming(src, &schema, names.len(), c)?,
+        }
+    } else {
+        read_streaming(src, &schema, names.len(), c)?;
     }
     Ok(shape)
 }
@@ -62,7 +68,12 @@ fn read_polars(src: &Source, schema: &FlatSchema) -> PolarsResult<DataFrame> {
     }
 }
 
-fn rows_from_frame(df: &DataFrame, schema: &FlatSchema, src: &Source, c: &mut Collector) -> Result<()> {
+fn rows_from_frame(
+    df: &DataFrame,
+    schema: &FlatSchema,
+    src: &Source,
+    c: &mut Collector,
+) -> Result<()> {
     let projection = schema.columns();
     let cols = df.columns();
     if cols.len() != projection.len() {
@@ -122,7 +133,12 @@ fn record_position(src: &Source, n: u64) -> String {
 
 /// Streaming fallback with exact positions for files polars rejects (a
 /// ragged row, broken quoting, invalid UTF-8).
-fn read_streaming(src: &Source, schema: &FlatSchema, width: usize, c: &mut Collector) -> Result<()> {
+fn read_streaming(
+    src: &Source,
+    schema: &FlatSchema,
+    width: usize,
+    c: &mut Collector,
+) -> Result<()> {
     let mut r = csv::ReaderBuilder::new()
         .flexible(true)
         .from_reader(src.reader()?);
@@ -139,7 +155,10 @@ fn read_streaming(src: &Source, schema: &FlatSchema, width: usize, c: &mut Colle
                     c.count_read_only();
                     c.invalid(
                         position,
-                        format!("expected {width} fields as in the header, found {}", rec.len()),
+                        format!(
+                            "expected {width} fields as in the header, found {}",
+                            rec.len()
+                        ),
                     )?;
                     continue;
                 }
@@ -166,7 +185,8 @@ fn read_streaming(src: &Source, schema: &FlatSchema, width: usize, c: &mut Colle
             }
             Err(e) => {
                 let line = match e.kind() {
-                    csv::ErrorKind::Utf8 { pos: Some(p), .. } | csv::ErrorKind::UnequalLengths { pos: Some(p), .. } => p.line(),
+                    csv::ErrorKind::Utf8 { pos: Some(p), .. }
+                    | csv::ErrorKind::UnequalLengths { pos: Some(p), .. } => p.line(),
                     _ => 0,
                 };
                 return Err(Error::Malformed {

@@ -136,7 +136,10 @@ fn read_lines(body: &[u8], c: &mut Collector) -> Result<Shape> {
             }
             Ok(other) => {
                 c.count_read_only();
-                c.invalid(format!("line {n}"), format!("expected a JSON object, found {}", kind(&other)))?;
+                c.invalid(
+                    format!("line {n}"),
+                    format!("expected a JSON object, found {}", kind(&other)),
+                )?;
             }
             Err(e) => {
                 c.count_read_only();
@@ -172,7 +175,11 @@ fn read_api(m: &Map<String, Value>, c: &mut Collector) -> Result<Shape> {
         .and_then(Value::as_array)
         .ok_or_else(|| malformed(c, "tables", "expected \"tables\" to be an array"))?;
     if tables.is_empty() {
-        return Err(malformed(c, "tables", "expected at least one table, found an empty \"tables\" array"));
+        return Err(malformed(
+            c,
+            "tables",
+            "expected at least one table, found an empty \"tables\" array",
+        ));
     }
     let mut n = 0u64;
     for (t, table) in tables.iter().enumerate() {
@@ -203,7 +210,11 @@ fn read_api(m: &Map<String, Value>, c: &mut Collector) -> Result<Shape> {
                 c.count_read_only();
                 c.invalid(
                     position,
-                    format!("expected {} cells (one per column), found {}", names.len(), cells.len()),
+                    format!(
+                        "expected {} cells (one per column), found {}",
+                        names.len(),
+                        cells.len()
+                    ),
                 )?;
                 continue;
             }
@@ -219,9 +230,17 @@ fn read_api(m: &Map<String, Value>, c: &mut Collector) -> Result<Shape> {
 pub(super) fn require_columns(schema: &FlatSchema, source: &str) -> Result<()> {
     use schema::Field;
     let required = [
-        (Field::Time, "TimeGenerated", "TimeGenerated, TimeGenerated [UTC]"),
+        (
+            Field::Time,
+            "TimeGenerated",
+            "TimeGenerated, TimeGenerated [UTC]",
+        ),
         (Field::Operation, "OperationName", "OperationName"),
-        (Field::Status, "httpStatusCode_d", "httpStatusCode_d (AzureDiagnostics), HttpStatusCode (AZKVAuditLogs)"),
+        (
+            Field::Status,
+            "httpStatusCode_d",
+            "httpStatusCode_d (AzureDiagnostics), HttpStatusCode (AZKVAuditLogs)",
+        ),
     ];
     for (f, column, expected) in required {
         if !schema.has(f) {

@@ -73,6 +73,8 @@ pub struct FileStats {
 pub struct Ingested {
     pub events: Vec<Event>,
     pub files: Vec<FileStats>,
+    /// Files in walked directories that were not Key Vault logs.
+    pub files_skipped: Vec<String>,
 }
 
 impl Ingested {
@@ -102,7 +104,12 @@ pub(crate) struct Collector<'a> {
 impl Collector<'_> {
     /// `position` is "line N" or "record N"; `record` the 1-based number kept
     /// in `source_record`.
-    pub fn push(&mut self, row: std::result::Result<RawRow, String>, record: u64, position: impl Fn() -> String) -> Result<()> {
+    pub fn push(
+        &mut self,
+        row: std::result::Result<RawRow, String>,
+        record: u64,
+        position: impl Fn() -> String,
+    ) -> Result<()> {
         self.stats.rows_read += 1;
         let outcome = row
             .map_err(Rejection::Invalid)
@@ -117,9 +124,7 @@ impl Collector<'_> {
                 *self.stats.rows_skipped.entry(why.to_string()).or_insert(0) += 1;
                 Ok(())
             }
-            Err(Rejection::Invalid(msg)) => {
-                self.invalid_with(position, msg)
-            }
+            Err(Rejection::Invalid(msg)) => self.invalid_with(position, msg),
         }
     }
 
@@ -158,25 +163,36 @@ impl Collector<'_> {
 
 /// Expands arguments: `-` is stdin, a directory is walked (sorted, hidden
 /// files skipped).
-pub fn expand_paths(args: &[String]) -> Result<Vec<String>> {
+/// Each path comes with whether it was found by walking a directory.
+pub fn expand_paths(args: &[String]) -> Result<Vec<(String, bool)>> {
     if args.is_empty() {
         return Err(Error::NoInput);
     }
     let mut out = Vec::new();
     for a in args {
         if a == "-" {
-            out.push(a.clone());
+            out.push((a.clone(), false));
             continue;
         }
         let p = Path::new(a);
         let meta = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
         if meta.is_dir() {
             let mut files = Vec::new();
-            for entry in walkdir::WalkDir::new(p).follow_links(true).sort_by_file_name() {
+            for entry in walkdir::WalkDir::new(p)
+                .follow_links(true)
+                .sort_by_file_name()
+            {
                 let entry = entry.map_err(|e| {
-                    let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| p.to_path_buf());
+                    let path = e
+                        .path()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_else(|| p.to_path_buf());
                     let msg = e.to_string();
-                    Error::io(path, e.into_io_error().unwrap_or_else(|| std::io::Error::other(msg)))
+                    Error::io(
+                        path,
+                        e.into_io_error()
+                            .unwrap_or_else(|| std::io::Error::other(msg)),
+                    )
                 })?;
                 let hidden = entry.file_name().to_string_lossy().starts_with('.');
                 if entry.file_type().is_file() && !hidden {
@@ -186,9 +202,9 @@ pub fn expand_paths(args: &[String]) -> Result<Vec<String>> {
             if files.is_empty() {
                 return Err(Error::Other(format!("{a}: the directory holds no files")));
             }
-            out.extend(files);
+            out.extend(files.into_iter().map(|f| (f, true)));
         } else {
-            out.push(a.clone());
+            out.push((a.clone(), false));
         }
     }
     Ok(out)
@@ -199,9 +215,27 @@ pub fn read_all(args: &[String], opts: &ReadOptions) -> Result<Ingested> {
     let paths = expand_paths(args)?;
     let mut interner = Interner::default();
     let mut out = Ingested::default();
-    for p in &paths {
-        let stats = read_one(p, opts, &mut interner, &mut out.events)?;
-        out.files.push(stats);
+    for (p, walked) in &paths {
+        match read_one(p, opts, &mut interner, &mut out.events) {
+            Ok(stats) => out.files.push(stats),
+            // In a walked directory, files that are not logs (a README, an
+            // empty blob) are reported and passed over, not fatal.
+            Err(
+                e @ (Error::Unrecognised { .. }
+                | Error::Empty { .. }
+                | Error::NoKeyVaultRows { .. }),
+            ) if *walked => {
+                eprintln!("kvaudit: warning: skipping {e}");
+                out.files_skipped.push(p.clone());
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if out.files.is_empty() {
+        return Err(Error::Other(format!(
+            "no Key Vault logs found in {}",
+            args.join(", ")
+        )));
     }
     Ok(out)
 }
@@ -260,14 +294,23 @@ impl Source {
                 let mut r = std::io::BufReader::with_capacity(1 << 20, f);
                 let mut bom = [0u8; 3];
                 let n = r.read(&mut bom).map_err(|e| Error::io(p, e))?;
-                let prefix = if n == 3 && bom == *b"\xEF\xBB\xBF" { Vec::new() } else { bom[..n].to_vec() };
+                let prefix = if n == 3 && bom == *b"\xEF\xBB\xBF" {
+                    Vec::new()
+                } else {
+                    bom[..n].to_vec()
+                };
                 Ok(Box::new(std::io::Cursor::new(prefix).chain(r)))
             }
         }
     }
 }
 
-fn read_one(path: &str, opts: &ReadOptions, interner: &mut Interner, events: &mut Vec<Event>) -> Result<FileStats> {
+fn read_one(
+    path: &str,
+    opts: &ReadOptions,
+    interner: &mut Interner,
+    events: &mut Vec<Event>,
+) -> Result<FileStats> {
     let label = if path == "-" { "<stdin>" } else { path };
     let src = Source::open(path)?;
     let head = src.head(1 << 16)?;
@@ -275,10 +318,13 @@ fn read_one(path: &str, opts: &ReadOptions, interner: &mut Interner, events: &mu
     let Some(first) = head_body.iter().position(|b| !b.is_ascii_whitespace()) else {
         // The head is blank: the file is empty or whitespace only.
         let all = src.bytes()?;
-        if all.iter().all(|b| b.is_ascii_whitespace()) || strip_bom(&all).is_empty() {
+        if strip_bom(&all).iter().all(|b| b.is_ascii_whitespace()) {
             return Err(Error::Empty { path: label.into() });
         }
-        return Err(Error::Unrecognised { path: label.into(), tried: SHAPES_TRIED.into() });
+        return Err(Error::Unrecognised {
+            path: label.into(),
+            tried: SHAPES_TRIED.into(),
+        });
     };
     let mut c = Collector {
         interner,

@@ -84,11 +84,17 @@ pub const CLAIMS: &[(Field, &[&str])] = &[
     (Field::Appid, &["appid", "azp"]),
     (
         Field::Oid,
-        &["oid", "http://schemas.microsoft.com/identity/claims/objectidentifier"],
+        &[
+            "oid",
+            "http://schemas.microsoft.com/identity/claims/objectidentifier",
+        ],
     ),
     (
         Field::Upn,
-        &["upn", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn"],
+        &[
+            "upn",
+            "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn",
+        ],
     ),
     (Field::UniqueName, &["unique_name"]),
     (Field::Idtyp, &["idtyp"]),
@@ -189,7 +195,10 @@ impl FlatSchema {
         let table = alias_table();
         let mut found: Vec<(usize, Field, usize)> = Vec::new();
         for (i, name) in names.into_iter().enumerate() {
-            let key = name.trim_start_matches('\u{feff}').trim().to_ascii_lowercase();
+            let key = name
+                .trim_start_matches('\u{feff}')
+                .trim()
+                .to_ascii_lowercase();
             if let Some((f, prio)) = table.get(&key) {
                 found.push((*prio, *f, i));
             }
@@ -343,8 +352,7 @@ pub fn is_raw_record(m: &Map<String, Value>) -> bool {
 
 /// True when the object looks like an exported table row.
 pub fn is_flat_row(m: &Map<String, Value>) -> bool {
-    m.keys()
-        .any(|k| k.eq_ignore_ascii_case("OperationName"))
+    m.keys().any(|k| k.eq_ignore_ascii_case("OperationName"))
 }
 
 #[cfg(test)]

@@ -16,8 +16,23 @@ impl Renderer for Csv {
         match view {
             View::Callers(rows) => {
                 w.write_record([
-                    "appid", "oid", "upn", "kind", "mi_type", "name", "client_app", "events", "denied", "vaults",
-                    "vault_names", "secrets", "keys", "certificates", "operations", "first_seen", "last_seen",
+                    "appid",
+                    "oid",
+                    "upn",
+                    "kind",
+                    "mi_type",
+                    "name",
+                    "client_app",
+                    "events",
+                    "denied",
+                    "vaults",
+                    "vault_names",
+                    "secrets",
+                    "keys",
+                    "certificates",
+                    "operations",
+                    "first_seen",
+                    "last_seen",
                     "clients",
                 ])
                 .map_err(err)?;

@@ -16,7 +16,7 @@ impl Table {
         if !self.color {
             t.force_no_tty();
         }
-        t.set_header(header.iter().map(|h| Cell::new(h)));
+        t.set_header(header.iter().map(Cell::new));
         t
     }
 
@@ -43,8 +43,16 @@ impl Renderer for Table {
         let text = match view {
             View::Callers(rows) => {
                 let mut t = self.new_table(&[
-                    "caller", "kind", "events", "denied", "vaults", "secrets/keys/certs", "operations", "first seen",
-                    "last seen", "clients",
+                    "caller",
+                    "kind",
+                    "events",
+                    "denied",
+                    "vaults",
+                    "secrets/keys/certs",
+                    "operations",
+                    "first seen",
+                    "last seen",
+                    "clients",
                 ]);
                 for r in rows.iter() {
                     let mut who = Vec::new();
@@ -57,7 +65,11 @@ impl Renderer for Table {
                         }
                     }
                     if let Some(a) = &r.appid {
-                        let via = r.client_app.as_ref().map(|c| format!(" ({c})")).unwrap_or_default();
+                        let via = r
+                            .client_app
+                            .as_ref()
+                            .map(|c| format!(" ({c})"))
+                            .unwrap_or_default();
                         who.push(format!("appid {a}{via}"));
                     }
                     if let Some(o) = &r.oid {

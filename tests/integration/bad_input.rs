@@ -1,0 +1,196 @@
+//! Every bad input gets a clear error naming the file, the line or record
+//! and what was expected; never a panic; `--skip-invalid` counts.
+
+use crate::harness::*;
+
+fn fails(args: &[&str]) -> String {
+    let out = kvaudit(args);
+    assert_eq!(
+        out.code, 1,
+        "expected exit 1 for {args:?}; stderr: {}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    assert!(out.stdout.is_empty());
+    out.stderr
+}
+
+#[test]
+fn unrecognised_file_names_the_file_and_shapes_tried() {
+    let d = tempfile::tempdir().unwrap();
+    let p = write(d.path(), "notes.txt", b"hello world\nthis is not a log\n");
+    let e = fails(&["events", &p]);
+    assert!(
+        e.contains("notes.txt") && e.contains("unrecognised") && e.contains("AzureDiagnostics CSV"),
+        "{e}"
+    );
+}
+
+#[test]
+fn empty_file_says_so() {
+    let d = tempfile::tempdir().unwrap();
+    let p = write(d.path(), "empty.json", b"");
+    let e = fails(&["callers", &p]);
+    assert!(e.contains("empty.json: the file is empty"), "{e}");
+    let p = write(d.path(), "blank.csv", b"\xEF\xBB\xBF  \r\n");
+    assert!(fails(&["events", &p]).contains("the file is empty"));
+}
+
+#[test]
+fn no_key_vault_rows_says_so() {
+    let d = tempfile::tempdir().unwrap();
+    let p = write(
+        d.path(),
+        "sql.csv",
+        b"TimeGenerated [UTC],ResourceProvider,OperationName,httpStatusCode_d\r\n\"3/10/2025, 8:00:01.123 AM\",MICROSOFT.SQL,AuditEvent,\r\n",
+    );
+    let e = fails(&["events", &p]);
+    assert!(
+        e.contains("sql.csv: no Key Vault AuditEvent rows")
+            && e.contains("1 skipped: other resource provider"),
+        "{e}"
+    );
+    let p = write(d.path(), "empty-tables.json", br#"{"tables":[]}"#);
+    assert!(fails(&["events", &p]).contains("empty \"tables\" array"));
+}
+
+#[test]
+fn missing_required_column_is_named() {
+    let d = tempfile::tempdir().unwrap();
+    let p = write(
+        d.path(),
+        "nostatus.csv",
+        b"TimeGenerated,OperationName,Resource\n2025-03-10T08:00:00Z,SecretGet,KV\n",
+    );
+    let e = fails(&["events", &p]);
+    assert!(
+        e.contains("nostatus.csv: missing required column httpStatusCode_d"),
+        "{e}"
+    );
+}
+
+#[test]
+fn malformed_json_line_names_line_and_skip_counts() {
+    let good = std::fs::read_to_string(fixture("shapes/raw-records.jsonl")).unwrap();
+    let mut lines: Vec<&str> = good.lines().collect();
+    lines[4] = "{\"time\": \"2025-03-10T09:00:00Z\", \"operationName\": ";
+    lines[7] = "[1,2]";
+    let d = tempfile::tempdir().unwrap();
+    let p = write(d.path(), "broken.jsonl", lines.join("\n").as_bytes());
+    let e = fails(&["events", &p]);
+    assert!(
+        e.contains("broken.jsonl: line 5") && e.contains("expected a JSON object"),
+        "{e}"
+    );
+    let out = kvaudit(&["events", "--skip-invalid", "--stats", &p]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(jsonl(&out.stdout).len(), 11);
+    assert!(
+        out.stderr
+            .contains("skipped 2 invalid record(s); first at line 5"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("read 13 kept 11 skipped 2"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn malformed_csv_values_name_line_and_expectation() {
+    let text = std::fs::read_to_string(fixture("shapes/azurediagnostics-portal.csv")).unwrap();
+    let bad = text.replacen("\"3/10/2025, 9:00:00.000 AM\"", "\"not a time\"", 1);
+    let d = tempfile::tempdir().unwrap();
+    let p = write(d.path(), "badtime.csv", bad.as_bytes());
+    let e = fails(&["events", &p]);
+    assert!(
+        e.contains("badtime.csv: line")
+            && e.contains("expected a time")
+            && e.contains("not a time"),
+        "{e}"
+    );
+    let out = kvaudit(&["callers", "--skip-invalid", "--format", "json", &p]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("skipped 1 invalid record(s)"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn ragged_csv_row_names_the_line() {
+    let mut text = std::fs::read_to_string(fixture("shapes/azkvauditlogs-portal.csv")).unwrap();
+    text.push_str("a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s,t,u,v,w,x,y,z\r\n");
+    let d = tempfile::tempdir().unwrap();
+    let p = write(d.path(), "ragged.csv", text.as_bytes());
+    let e = fails(&["events", &p]);
+    assert!(
+        e.contains("ragged.csv: line") && e.contains("fields"),
+        "{e}"
+    );
+    let out = kvaudit(&["events", "--skip-invalid", &p]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(jsonl(&out.stdout).len(), 13);
+    assert!(
+        out.stderr.contains("skipped 1 invalid record(s)"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn bad_status_and_truncated_json() {
+    let d = tempfile::tempdir().unwrap();
+    let p = write(
+        d.path(),
+        "status.json",
+        br#"[{"TimeGenerated":"2025-03-10T08:00:00Z","OperationName":"SecretGet","httpStatusCode_d":"Forbidden","Resource":"KV"}]"#,
+    );
+    let e = fails(&["events", &p]);
+    assert!(
+        e.contains("status.json: record 1") && e.contains("expected an HTTP status code"),
+        "{e}"
+    );
+    let p = write(
+        d.path(),
+        "trunc.json",
+        br#"{"records":[{"time":"2025-03-10T08:00:00Z","#,
+    );
+    let e = fails(&["events", &p]);
+    assert!(
+        e.contains("trunc.json: line 1 column") && e.contains("invalid JSON"),
+        "{e}"
+    );
+}
+
+#[test]
+fn missing_file_and_usage_errors() {
+    let e = fails(&["events", "/nonexistent/kv.json"]);
+    assert!(e.contains("/nonexistent/kv.json"), "{e}");
+    let out = kvaudit(&["events"]);
+    assert_eq!(out.code, 2);
+    let out = kvaudit(&["callers", "--format", "yaml", &fixture("tree")]);
+    assert_eq!(out.code, 2);
+}
+
+#[test]
+fn output_file_is_not_overwritten_without_force() {
+    let d = tempfile::tempdir().unwrap();
+    let out_path = write(d.path(), "events.jsonl", b"keep me");
+    let src = fixture("shapes/raw-records.jsonl");
+    let out = kvaudit(&["events", &src, "-o", &out_path]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&out_path).unwrap(), "keep me");
+    let out = kvaudit(&["events", &src, "-o", &out_path, "--force"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        jsonl(&std::fs::read_to_string(&out_path).unwrap()).len(),
+        13
+    );
+    let out = kvaudit(&["events", &out_path, "-o", &out_path, "--force"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("one of the inputs"));
+}

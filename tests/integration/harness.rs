@@ -1,0 +1,72 @@
+//! A small harness over the real binary.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(rel: &str) -> String {
+    root()
+        .join("fixtures")
+        .join(rel)
+        .to_string_lossy()
+        .into_owned()
+}
+
+pub fn shared(rel: &str) -> String {
+    root()
+        .join("../shared")
+        .join(rel)
+        .to_string_lossy()
+        .into_owned()
+}
+
+pub fn kvaudit(args: &[&str]) -> Out {
+    kvaudit_stdin(args, None)
+}
+
+pub fn kvaudit_stdin(args: &[&str], stdin: Option<&[u8]>) -> Out {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kvaudit"))
+        .args(args)
+        .env_remove("KVAUDIT_TOKEN")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn kvaudit");
+    {
+        let mut sin = child.stdin.take().unwrap();
+        if let Some(b) = stdin {
+            sin.write_all(b).unwrap();
+        }
+    }
+    let o = child.wait_with_output().unwrap();
+    Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+pub fn jsonl(s: &str) -> Vec<serde_json::Value> {
+    s.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
+}
+
+pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p.to_string_lossy().into_owned()
+}

@@ -1,0 +1,5 @@
+//! Integration tests: drive the real `kvaudit` binary on fixtures.
+
+mod bad_input;
+mod harness;
+mod shapes;
