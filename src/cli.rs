@@ -62,6 +62,13 @@ pub enum CallersFormat {
     Csv,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ExplainFormat {
+    Table,
+    Json,
+    Markdown,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write every input as canonical events (one clean table from any export).
@@ -79,6 +86,26 @@ pub enum Command {
         input: InputArgs,
         #[arg(long, value_enum, default_value_t = CallersFormat::Table)]
         format: CallersFormat,
+        /// JSON from `az ad sp list --all` / `az ad user list` to name principals (repeatable).
+        #[arg(long, value_name = "FILE")]
+        directory: Vec<String>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Explain every denial: who needs which role or permission, at which scope, with the exact command.
+    Explain {
+        /// Log exports to read (files, directories, or - for stdin).
+        #[arg(value_name = "PATH", required_unless_present = "message")]
+        paths: Vec<String>,
+        /// Explain a pasted error message instead of logs (- reads stdin).
+        #[arg(long, value_name = "TEXT", conflicts_with = "paths")]
+        message: Option<String>,
+        #[arg(long)]
+        skip_invalid: bool,
+        #[arg(long)]
+        stats: bool,
+        #[arg(long, value_enum, default_value_t = ExplainFormat::Table)]
+        format: ExplainFormat,
         /// JSON from `az ad sp list --all` / `az ad user list` to name principals (repeatable).
         #[arg(long, value_name = "FILE")]
         directory: Vec<String>,

@@ -11,14 +11,16 @@ pub mod cli;
 pub mod error;
 pub mod event;
 pub mod exit;
+pub mod explain;
 pub mod identify;
 pub mod ingest;
+pub mod knowledge;
 pub mod normalize;
 pub mod output;
 pub mod report;
 
 use clap::Parser;
-use cli::{CallersFormat, Cli, Command, EventsFormat, InputArgs};
+use cli::{CallersFormat, Cli, Command, EventsFormat, ExplainFormat, InputArgs};
 use error::{Error, Result};
 use exit::Exit;
 use ingest::{Ingested, ReadOptions};
@@ -152,7 +154,82 @@ fn execute(cli: Cli) -> Result<Exit> {
             target.write(&renderer.render(&View::Callers(&rows))?)?;
             Ok(Exit::Ok)
         }
+        Command::Explain {
+            paths,
+            message,
+            skip_invalid,
+            stats,
+            format,
+            directory,
+            output,
+        } => explain_cmd(
+            InputArgs {
+                paths,
+                skip_invalid,
+                stats,
+            },
+            message,
+            format,
+            &directory,
+            output,
+            color,
+        ),
     }
+}
+
+fn explain_cmd(
+    input: InputArgs,
+    message: Option<String>,
+    format: ExplainFormat,
+    directory: &[String],
+    output: cli::OutputArgs,
+    color: bool,
+) -> Result<Exit> {
+    let target = Target::new(output.output.as_deref(), output.force, &input.paths)?;
+    let catalog = load_catalog(directory)?;
+    let findings = match message {
+        Some(m) => {
+            let text = if m == "-" {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                    .map_err(|e| Error::io("<stdin>", e))?;
+                s
+            } else {
+                m
+            };
+            match explain::explain_message(&text, &catalog) {
+                Some(f) => vec![f],
+                None => {
+                    return Err(Error::Other(
+                        "this text is not a Key Vault authorization error: expected \"Caller is not authorized\" / ForbiddenByRbac, \"does not have ... permission on key vault\", or \"Client address is not authorized\"".into(),
+                    ))
+                }
+            }
+        }
+        None => {
+            let ing = read(&input)?;
+            let ex = explain::explain(&ing.events, &catalog);
+            let n = &ex.noise;
+            eprintln!(
+                "kvaudit: {} finding(s); not denials: {} bearer challenge(s) (401), {} not found (404), {} conflict (409), {} bad request (400)",
+                ex.findings.len(),
+                n.bearer_challenges,
+                n.not_found,
+                n.conflict,
+                n.bad_request
+            );
+            ex.findings
+        }
+    };
+    let renderer: Box<dyn Renderer> = match format {
+        ExplainFormat::Table => Box::new(report::Table {
+            color: color && target.is_stdout(),
+        }),
+        ExplainFormat::Json => Box::new(report::Json),
+        ExplainFormat::Markdown => Box::new(report::Markdown),
+    };
+    target.write(&renderer.render(&View::Findings(&findings))?)?;
+    Ok(Exit::Ok)
 }
 
 /// The bundled Microsoft catalog plus any `--directory` files.

@@ -14,6 +14,9 @@ impl Renderer for Csv {
         let mut w = csv::Writer::from_writer(Vec::new());
         let err = |e: csv::Error| Error::Output(e.to_string());
         match view {
+            View::Findings(_) => {
+                return Err(Error::Output("findings have no CSV form; use json".into()))
+            }
             View::Callers(rows) => {
                 w.write_record([
                     "appid",

@@ -9,6 +9,7 @@ impl Renderer for Json {
     fn render(&self, view: &View) -> Result<Vec<u8>> {
         let mut out = match view {
             View::Callers(rows) => serde_json::to_vec_pretty(rows),
+            View::Findings(f) => serde_json::to_vec_pretty(f),
         }
         .map_err(|e| Error::Output(e.to_string()))?;
         out.push(b'\n');

@@ -4,18 +4,22 @@
 
 mod csv_out;
 mod json;
+mod markdown;
 mod table;
 
 use crate::callers::CallerRow;
 use crate::error::Result;
+use crate::explain::Finding;
 
 pub use csv_out::Csv;
 pub use json::Json;
+pub use markdown::Markdown;
 pub use table::Table;
 
 /// A view kvaudit can render.
 pub enum View<'a> {
     Callers(&'a [CallerRow]),
+    Findings(&'a [Finding]),
 }
 
 /// One output format.

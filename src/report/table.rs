@@ -97,6 +97,54 @@ impl Renderer for Table {
                 }
                 t.to_string()
             }
+            View::Findings(findings) => {
+                if findings.is_empty() {
+                    return Ok(b"No denials.\n".to_vec());
+                }
+                let mut t = self.new_table(&["denial", "who", "what", "where", "fix", "seen"]);
+                for f in findings.iter() {
+                    let p = &f.principal;
+                    let mut who = vec![format!(
+                        "{} {}",
+                        p.kind,
+                        p.name.as_deref().or(p.upn.as_deref()).unwrap_or("")
+                    )];
+                    if let Some(a) = &p.appid {
+                        who.push(format!("appid {a}"));
+                    }
+                    if let Some(o) = &p.oid {
+                        who.push(format!("oid {o}"));
+                    }
+                    let what = [f.operation.as_deref(), f.action.as_deref()]
+                        .iter()
+                        .flatten()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    let mut fix = f.fix.clone();
+                    for h in &f.hints {
+                        fix.push_str(&format!("\nhint: {h}"));
+                    }
+                    let seen = match &f.resolved_at {
+                        Some(r) => format!("{}x, resolved {}", f.count, &r[..r.len().min(19)]),
+                        None => format!("{}x, unresolved", f.count),
+                    };
+                    let denial = Cell::new(&f.denial);
+                    t.add_row(vec![
+                        if self.color && f.resolved_at.is_none() {
+                            denial.fg(Color::Red)
+                        } else {
+                            denial
+                        },
+                        Cell::new(who.join("\n")),
+                        Cell::new(what),
+                        Cell::new(&f.scope),
+                        Cell::new(fix),
+                        Cell::new(seen),
+                    ]);
+                }
+                t.to_string()
+            }
         };
         Ok(format!("{text}\n").into_bytes())
     }

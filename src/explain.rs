@@ -1,0 +1,729 @@
+//! Explains every denial: which principal needs which role or permission,
+//! at which scope, with the exact command, and whether a later success
+//! resolved it. Works on log events and on a pasted error message alone.
+
+use crate::event::{format_time, Event};
+use crate::identify::{self, Catalog, Claims, Identity, Kind};
+use crate::knowledge::knowledge;
+use chrono::{DateTime, Utc};
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
+
+pub const DATABRICKS_APPID: &str = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Denial {
+    Rbac,
+    AccessPolicy,
+    Firewall,
+    Throttled,
+    Other,
+}
+
+impl Denial {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Denial::Rbac => "rbac",
+            Denial::AccessPolicy => "access_policy",
+            Denial::Firewall => "firewall",
+            Denial::Throttled => "throttled",
+            Denial::Other => "other",
+        }
+    }
+}
+
+/// Everything a denial description says.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Parsed {
+    pub kind: Option<Denial>,
+    pub appid: Option<String>,
+    pub oid: Option<String>,
+    pub tenant: Option<String>,
+    pub action: Option<String>,
+    pub resource: Option<String>,
+    pub assignment: Option<String>,
+    pub decision_reason: Option<String>,
+    pub vault: Option<String>,
+    pub location: Option<String>,
+    /// Access-policy text: `secrets`, `keys`, `certificates`, `storage`.
+    pub policy_object: Option<String>,
+    /// Access-policy text: e.g. `get`, `purge`.
+    pub policy_permission: Option<String>,
+    pub client_address: Option<String>,
+}
+
+fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
+    cell.get_or_init(|| Regex::new(pattern).expect("static regex"))
+}
+
+fn cap(r: &Regex, text: &str) -> Option<String> {
+    r.captures(text)
+        .and_then(|c| c.get(1))
+        .map(|m| m.as_str().trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// Parses a Key Vault denial description, or the one-line form pasted from
+/// notebooks (`Caller: appid=..;oid=.. Action: ... innererror: ForbiddenByRbac`).
+pub fn parse_description(text: &str) -> Parsed {
+    static APPID: OnceLock<Regex> = OnceLock::new();
+    static OID: OnceLock<Regex> = OnceLock::new();
+    static ACTION: OnceLock<Regex> = OnceLock::new();
+    static RESOURCE: OnceLock<Regex> = OnceLock::new();
+    static ASSIGN: OnceLock<Regex> = OnceLock::new();
+    static DECISION: OnceLock<Regex> = OnceLock::new();
+    static VAULT: OnceLock<Regex> = OnceLock::new();
+    static POLICY: OnceLock<Regex> = OnceLock::new();
+    static CLIENT: OnceLock<Regex> = OnceLock::new();
+    static LOCATION: OnceLock<Regex> = OnceLock::new();
+    let lower = text.to_ascii_lowercase();
+    let mut p = Parsed {
+        appid: cap(re(&APPID, r"appid=([^;\s',]+)"), text),
+        oid: cap(re(&OID, r"oid=([^;\s',]+)"), text),
+        tenant: crate::normalize::tenant_from_description(text).map(str::to_string),
+        action: cap(re(&ACTION, r"Action:\s*'?([A-Za-z0-9./_*-]+)'?"), text),
+        resource: cap(re(&RESOURCE, r"Resource:\s*'?(/[^'\s]+)'?"), text),
+        assignment: cap(re(&ASSIGN, r"(?m)Assignment:\s*([^\r\n]+?)\s*$"), text),
+        decision_reason: cap(
+            re(&DECISION, r"(?m)DecisionReason:\s*'?([^'\r\n]*?)'?\s*$"),
+            text,
+        )
+        .filter(|s| s != "null"),
+        vault: cap(re(&VAULT, r"Vault:\s*([^;\s]+)"), text),
+        location: cap(re(&LOCATION, r"location=([A-Za-z0-9-]+)"), text),
+        client_address: cap(re(&CLIENT, r"Client address:\s*([^\s]+)"), text),
+        ..Default::default()
+    };
+    if let Some(c) = re(
+        &POLICY,
+        r"does not have ([A-Za-z]+) ([A-Za-z]+) permission on key vault '([^;']+)(?:;location=([A-Za-z0-9-]+))?",
+    )
+    .captures(text)
+    {
+        p.policy_object = Some(c[1].to_ascii_lowercase());
+        p.policy_permission = Some(c[2].to_string());
+        p.vault = p.vault.or_else(|| Some(c[3].to_string()));
+        p.location = p.location.or_else(|| c.get(4).map(|m| m.as_str().to_string()));
+    }
+    p.kind = if lower.contains("client address is not authorized")
+        || lower.contains("forbiddenbyfirewall")
+    {
+        Some(Denial::Firewall)
+    } else if p.policy_permission.is_some() || lower.contains("forbiddenbypolicy") {
+        Some(Denial::AccessPolicy)
+    } else if lower.contains("caller is not authorized") || lower.contains("forbiddenbyrbac") {
+        Some(Denial::Rbac)
+    } else if lower.contains("throttl") || lower.contains("too many requests") {
+        Some(Denial::Throttled)
+    } else {
+        None
+    };
+    if let Some(v) = &p.vault {
+        p.vault = Some(v.to_ascii_lowercase());
+    }
+    p
+}
+
+/// Not-a-denial outcomes counted apart (S8).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Noise {
+    /// 401 on Authentication with an empty identity: the bearer challenge.
+    pub bearer_challenges: u64,
+    pub not_found: u64,
+    pub conflict: u64,
+    pub bad_request: u64,
+}
+
+/// Classifies a failed event; None for successes and for noise.
+pub fn classify_failure(e: &Event, noise: &mut Noise) -> Option<(Denial, Parsed)> {
+    let parsed = e
+        .result_description
+        .as_deref()
+        .map(parse_description)
+        .unwrap_or_default();
+    match e.status {
+        200..=399 => None,
+        401 => {
+            noise.bearer_challenges += 1;
+            None
+        }
+        404 => {
+            noise.not_found += 1;
+            None
+        }
+        409 => {
+            noise.conflict += 1;
+            None
+        }
+        400 => {
+            noise.bad_request += 1;
+            None
+        }
+        429 => Some((Denial::Throttled, parsed)),
+        403 => {
+            let kind = parsed.kind.unwrap_or(if e.rbac_authorized == Some(false) {
+                Denial::Rbac
+            } else if e.access_policy_match == Some(false) {
+                Denial::AccessPolicy
+            } else {
+                Denial::Other
+            });
+            Some((kind, parsed))
+        }
+        _ => Some((Denial::Other, parsed)),
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Principal {
+    pub appid: Option<String>,
+    pub oid: Option<String>,
+    pub upn: Option<String>,
+    pub tenant: Option<String>,
+    pub kind: String,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Finding {
+    pub denial: String,
+    pub vault: Option<String>,
+    pub operation: Option<String>,
+    pub action: Option<String>,
+    pub principal: Principal,
+    pub object_type: Option<String>,
+    pub object_name: Option<String>,
+    pub scope: String,
+    pub role: Option<String>,
+    pub role_id: Option<String>,
+    pub permission: Option<String>,
+    pub fix: String,
+    pub count: u64,
+    pub first_seen: Option<String>,
+    pub last_seen: Option<String>,
+    pub resolved_at: Option<String>,
+    pub client_address: Option<String>,
+    pub hints: Vec<String>,
+}
+
+/// The narrowest ARM scope: the object, else the vault.
+fn scope(
+    resource_id: Option<&str>,
+    vault: Option<&str>,
+    object_type: Option<&str>,
+    object_name: Option<&str>,
+) -> String {
+    let base = resource_id
+        .map(|r| {
+            // Strip any object path the description may carry.
+            let l = r.to_string();
+            match l.to_ascii_lowercase().find("/vaults/") {
+                Some(i) => {
+                    let rest = &l[i + 8..];
+                    let end = rest.find('/').map_or(l.len(), |j| i + 8 + j);
+                    l[..end].to_string()
+                }
+                None => l,
+            }
+        })
+        .unwrap_or_else(|| {
+            format!(
+                "/subscriptions/<subscription-id>/resourceGroups/<resource-group>/providers/Microsoft.KeyVault/vaults/{}",
+                vault.unwrap_or("<vault>")
+            )
+        });
+    match (object_type, object_name) {
+        (Some(t @ ("secret" | "key" | "certificate")), Some(n)) => format!("{base}/{t}s/{n}"),
+        _ => base,
+    }
+}
+
+/// Inputs of one finding before rendering.
+struct Draft {
+    denial: Denial,
+    vault: Option<String>,
+    operation: Option<String>,
+    action: Option<String>,
+    principal: Principal,
+    principal_kind: Kind,
+    object_type: Option<String>,
+    object_name: Option<String>,
+    resource_id: Option<String>,
+    client_address: Option<String>,
+    policy_object: Option<String>,
+    policy_permission: Option<String>,
+}
+
+fn build(
+    d: Draft,
+    count: u64,
+    first: Option<DateTime<Utc>>,
+    last: Option<DateTime<Utc>>,
+    resolved: Option<DateTime<Utc>>,
+    extra_hints: Vec<String>,
+) -> Finding {
+    let k = knowledge();
+    let op = d
+        .operation
+        .as_deref()
+        .and_then(|o| k.operation(o))
+        .or_else(|| d.action.as_deref().and_then(|a| k.by_action(a)));
+    let action = d
+        .action
+        .clone()
+        .or_else(|| op.and_then(|o| o.data_action.clone()));
+    let object_type = d
+        .object_type
+        .clone()
+        .or_else(|| op.map(|o| o.object_type.clone()));
+    let scope = scope(
+        d.resource_id.as_deref(),
+        d.vault.as_deref(),
+        object_type.as_deref(),
+        d.object_name.as_deref(),
+    );
+    let role = op.and_then(|o| o.role.clone());
+    let role_id = role
+        .as_deref()
+        .and_then(|r| k.role(r))
+        .map(|r| r.id.clone());
+    let permission = match (&d.policy_object, &d.policy_permission) {
+        (Some(o), Some(p)) => Some(format!("{o}:{p}")),
+        _ => op.and_then(|o| o.permission.clone()),
+    };
+    let vault = d.vault.clone().unwrap_or_else(|| "<vault>".into());
+    let assignee = match (&d.principal.oid, &d.principal.appid) {
+        (Some(oid), _) => format!(
+            "--assignee-object-id {oid} --assignee-principal-type {}",
+            d.principal_kind.principal_type()
+        ),
+        (None, Some(appid)) => format!("--assignee {appid}"),
+        _ => "--assignee <principal>".into(),
+    };
+    let mut hints = Vec::new();
+    let fix = match d.denial {
+        Denial::Rbac => match &role {
+            Some(r) => format!("az role assignment create --role \"{r}\" {assignee} --scope {scope}"),
+            None => format!("az role assignment create --role \"<a role granting {}>\" {assignee} --scope {scope}", action.as_deref().unwrap_or("the action")),
+        },
+        Denial::AccessPolicy => {
+            let (obj, perm) = permission
+                .as_deref()
+                .and_then(|p| p.split_once(':'))
+                .map(|(o, p)| (o.to_string(), p.to_string()))
+                .unwrap_or(("secrets".into(), "get".into()));
+            let flag = match obj.trim_end_matches('s') {
+                "key" => "--key-permissions",
+                "certificate" => "--certificate-permissions",
+                "storage" => "--storage-permissions",
+                _ => "--secret-permissions",
+            };
+            let who = match (&d.principal.oid, &d.principal.appid) {
+                (Some(oid), _) => format!("--object-id {oid}"),
+                (None, Some(appid)) => format!("--spn {appid}"),
+                _ => "--object-id <principal>".into(),
+            };
+            hints.push("This vault uses the access-policy permission model: RBAC role assignments have no effect on its data plane; grant an access policy (or migrate the vault to RBAC).".into());
+            format!("az keyvault set-policy --name {vault} {who} {flag} {perm}")
+        }
+        Denial::Firewall => {
+            let ip = d.client_address.clone().unwrap_or_else(|| "<client-ip>".into());
+            hints.push(format!("Denied by the vault's network rules, not by identity: no role assignment or access policy fixes this. The request came from {ip}."));
+            format!("az keyvault network-rule add --name {vault} --ip-address {ip}   # or reach the vault through a private endpoint / allow trusted Microsoft services")
+        }
+        Denial::Throttled => "Reduce the request rate: cache secrets in the caller and retry with backoff (Key Vault service limits).".into(),
+        Denial::Other => "Read the logged description: this failure is not an authorization decision kvaudit recognises.".into(),
+    };
+    if matches!(d.denial, Denial::Rbac | Denial::AccessPolicy) {
+        match d.principal_kind {
+            Kind::ServicePrincipal => {
+                if let Some(a) = &d.principal.appid {
+                    hints.push(format!("The caller is an app-only service principal. Find it with `az ad sp show --id {a}` (it may be an Enterprise Application of another tenant, not an App Registration). In an externally triggered run (Airflow calling the Fabric job API, a pipeline) the caller is the identity that triggered it, not the workspace identity."));
+                }
+            }
+            Kind::MicrosoftApp if d.principal.appid.as_deref() == Some(DATABRICKS_APPID) => {
+                hints.push("Databricks Key Vault-backed secret scopes reach the vault as the AzureDatabricks application: grant that application, not the notebook user (granting the user does nothing).".into());
+            }
+            Kind::ManagedIdentity => {
+                hints.push(format!(
+                    "The caller is the managed identity {}: grant its principal (object) id, not the developer's account.",
+                    d.principal.name.as_deref().unwrap_or("")
+                ));
+            }
+            _ => {}
+        }
+    }
+    if resolved.is_some() {
+        hints.push("A later request by the same principal for the same action succeeded: resolved (role assignments can take several minutes to propagate).".into());
+    }
+    hints.extend(extra_hints);
+    Finding {
+        denial: d.denial.as_str().into(),
+        vault: d.vault,
+        operation: d.operation.or_else(|| op.map(|o| o.name.clone())),
+        action,
+        principal: d.principal,
+        object_type,
+        object_name: d.object_name,
+        scope,
+        role: if matches!(d.denial, Denial::Rbac) {
+            role
+        } else {
+            None
+        },
+        role_id: if matches!(d.denial, Denial::Rbac) {
+            role_id
+        } else {
+            None
+        },
+        permission: if matches!(d.denial, Denial::AccessPolicy) {
+            permission
+        } else {
+            None
+        },
+        fix,
+        count,
+        first_seen: first.map(|t| format_time(&t)),
+        last_seen: last.map(|t| format_time(&t)),
+        resolved_at: resolved.map(|t| format_time(&t)),
+        client_address: d.client_address,
+        hints,
+    }
+}
+
+/// Result of explaining logs.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Explanation {
+    pub findings: Vec<Finding>,
+    pub noise: Noise,
+}
+
+/// One finding per (denial kind, vault, principal, action, object).
+pub fn explain(events: &[Event], catalog: &Catalog) -> Explanation {
+    let ids = identify::identities(events, catalog);
+    let mut noise = Noise::default();
+    type Key = (
+        Denial,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let mut groups: BTreeMap<Key, (Draft, u64, DateTime<Utc>, DateTime<Utc>)> = BTreeMap::new();
+    // (principal, operation, vault, object) → success times, for resolution.
+    let mut successes: HashMap<(String, String, String, String), Vec<DateTime<Utc>>> =
+        HashMap::new();
+    let key4 = |e: &Event| {
+        (
+            e.principal_key().unwrap_or("").to_string(),
+            e.operation.to_string(),
+            e.vault.as_deref().unwrap_or("").to_string(),
+            e.object_name.as_deref().unwrap_or("").to_string(),
+        )
+    };
+    for e in events {
+        if (200..300).contains(&e.status) {
+            successes.entry(key4(e)).or_default().push(e.time);
+            continue;
+        }
+        let Some((denial, parsed)) = classify_failure(e, &mut noise) else {
+            continue;
+        };
+        let id: Identity = ids
+            .get(&identify::caller_key(e))
+            .cloned()
+            .unwrap_or_default();
+        let appid = e
+            .caller_appid
+            .as_deref()
+            .map(str::to_string)
+            .or(parsed.appid.clone());
+        let oid = e
+            .caller_oid
+            .as_deref()
+            .map(str::to_string)
+            .or(parsed.oid.clone());
+        let id = if id.kind == Kind::Unauthenticated && (appid.is_some() || oid.is_some()) {
+            identify::classify(
+                &Claims {
+                    appid: appid.as_deref(),
+                    oid: oid.as_deref(),
+                    ..Default::default()
+                },
+                catalog,
+            )
+        } else {
+            id
+        };
+        let vault = e
+            .vault
+            .as_deref()
+            .map(str::to_string)
+            .or(parsed.vault.clone());
+        let action = parsed.action.clone().or_else(|| {
+            knowledge()
+                .operation(&e.operation)
+                .and_then(|o| o.data_action.clone())
+        });
+        let key: Key = (
+            denial,
+            vault.clone(),
+            e.principal_key().map(str::to_string).or(oid.clone()),
+            action.clone(),
+            e.object_name.as_deref().map(str::to_string),
+        );
+        let entry = groups.entry(key).or_insert_with(|| {
+            (
+                Draft {
+                    denial,
+                    vault,
+                    operation: Some(e.operation.to_string()),
+                    action,
+                    principal: Principal {
+                        appid,
+                        oid,
+                        upn: e.caller_upn.as_deref().map(str::to_string),
+                        tenant: e
+                            .caller_tenant
+                            .as_deref()
+                            .map(str::to_string)
+                            .or(parsed.tenant.clone()),
+                        kind: id.kind.as_str().into(),
+                        name: id.name.clone(),
+                    },
+                    principal_kind: id.kind,
+                    object_type: e.object_type.as_deref().map(str::to_string),
+                    object_name: e.object_name.as_deref().map(str::to_string),
+                    resource_id: e
+                        .resource_id
+                        .as_deref()
+                        .map(str::to_string)
+                        .or(parsed.resource.clone()),
+                    client_address: parsed
+                        .client_address
+                        .clone()
+                        .or(e.caller_ip.as_deref().map(str::to_string))
+                        .filter(|_| denial == Denial::Firewall),
+                    policy_object: parsed.policy_object.clone(),
+                    policy_permission: parsed.policy_permission.clone(),
+                },
+                0,
+                e.time,
+                e.time,
+            )
+        });
+        entry.1 += 1;
+        entry.2 = entry.2.min(e.time);
+        entry.3 = entry.3.max(e.time);
+    }
+    let laptop_hints = laptop_vs_deployed(events, &ids);
+    let findings = groups
+        .into_values()
+        .map(|(d, count, first, last)| {
+            let k = (
+                d.principal
+                    .oid
+                    .clone()
+                    .or(d.principal.appid.clone())
+                    .unwrap_or_default(),
+                d.operation.clone().unwrap_or_default(),
+                d.vault.clone().unwrap_or_default(),
+                d.object_name.clone().unwrap_or_default(),
+            );
+            let resolved = successes
+                .get(&k)
+                .and_then(|ts| ts.iter().filter(|t| **t > last).min().copied());
+            let extra = laptop_hints
+                .get(&(
+                    d.vault.clone().unwrap_or_default(),
+                    d.object_name.clone().unwrap_or_default(),
+                ))
+                .filter(|_| !d.principal_kind.is_user())
+                .cloned()
+                .into_iter()
+                .collect();
+            build(d, count, Some(first), Some(last), resolved, extra)
+        })
+        .collect();
+    Explanation { findings, noise }
+}
+
+/// S5: a user read the object successfully (laptop, Azure CLI / VS Code)
+/// while a non-user identity was denied it.
+fn laptop_vs_deployed(
+    events: &[Event],
+    ids: &HashMap<identify::CallerKey, Identity>,
+) -> HashMap<(String, String), String> {
+    let mut out = HashMap::new();
+    for e in events.iter().filter(|e| (200..300).contains(&e.status)) {
+        let Some(id) = ids.get(&identify::caller_key(e)) else {
+            continue;
+        };
+        if !id.kind.is_user() {
+            continue;
+        }
+        let key = (
+            e.vault.as_deref().unwrap_or("").to_string(),
+            e.object_name.as_deref().unwrap_or("").to_string(),
+        );
+        out.entry(key).or_insert_with(|| {
+            format!(
+                "Works on a laptop, fails in Azure: {} read this successfully as a user{}; the deployed code runs as a different principal. A role granted to the developer does not cover the deployed identity (DefaultAzureCredential picks the managed identity in Azure).",
+                e.caller_upn.as_deref().unwrap_or("someone"),
+                id.client_app.as_deref().map(|c| format!(" through {c}")).unwrap_or_default()
+            )
+        });
+    }
+    out
+}
+
+/// Explains a pasted error message. None when it is not a Key Vault
+/// authorization error.
+pub fn explain_message(text: &str, catalog: &Catalog) -> Option<Finding> {
+    let p = parse_description(text);
+    let denial = p.kind?;
+    let id = identify::classify(
+        &Claims {
+            appid: p.appid.as_deref(),
+            oid: p.oid.as_deref(),
+            ..Default::default()
+        },
+        catalog,
+    );
+    let (object_type, object_name) = p
+        .resource
+        .as_deref()
+        .and_then(|r| {
+            let l = r.to_ascii_lowercase();
+            let i = l.find("/vaults/")?;
+            let mut segs = r[i + 8..].split('/').skip(1);
+            let t = segs.next()?.trim_end_matches('s').to_ascii_lowercase();
+            Some((Some(t), segs.next().map(str::to_string)))
+        })
+        .unwrap_or((None, None));
+    let vault = p.vault.clone().or_else(|| {
+        p.resource
+            .as_deref()
+            .and_then(crate::normalize::vault_from_resource_id)
+    });
+    let d = Draft {
+        denial,
+        vault,
+        operation: None,
+        action: p.action.clone(),
+        principal: Principal {
+            appid: p.appid.clone(),
+            oid: p.oid.clone(),
+            upn: None,
+            tenant: p.tenant.clone(),
+            kind: id.kind.as_str().into(),
+            name: id.name.clone(),
+        },
+        principal_kind: id.kind,
+        object_type,
+        object_name,
+        resource_id: p.resource.clone(),
+        client_address: p.client_address.clone(),
+        policy_object: p.policy_object.clone(),
+        policy_permission: p.policy_permission.clone(),
+    };
+    Some(build(d, 1, None, None, None, Vec::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LONG: &str = "Caller is not authorized to perform action on resource.\r\nIf role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\nCaller: appid=3a9c5e7f-1b2d-4e6f-8a0c-7d9e1f3a5b55;oid=8e4f1a5d-2c6b-4f9e-a3d1-5b7c9e1f3d44;iss=https://sts.windows.net/9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a/\r\nAction: 'Microsoft.KeyVault/vaults/secrets/getSecret/action'\r\nResource: '/subscriptions/s/resourcegroups/rg/providers/microsoft.keyvault/vaults/kv1/secrets/db'\r\nAssignment: (not found)\r\nDenyAssignmentId: null\r\nDecisionReason: 'DeniedWithNoValidRBAC' \r\nVault: kv1;location=westeurope\r\n";
+
+    #[test]
+    fn long_rbac() {
+        let p = parse_description(LONG);
+        assert_eq!(p.kind, Some(Denial::Rbac));
+        assert_eq!(
+            p.appid.as_deref(),
+            Some("3a9c5e7f-1b2d-4e6f-8a0c-7d9e1f3a5b55")
+        );
+        assert_eq!(
+            p.oid.as_deref(),
+            Some("8e4f1a5d-2c6b-4f9e-a3d1-5b7c9e1f3d44")
+        );
+        assert_eq!(
+            p.tenant.as_deref(),
+            Some("9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a")
+        );
+        assert_eq!(
+            p.action.as_deref(),
+            Some("Microsoft.KeyVault/vaults/secrets/getSecret/action")
+        );
+        assert_eq!(p.resource.as_deref(), Some("/subscriptions/s/resourcegroups/rg/providers/microsoft.keyvault/vaults/kv1/secrets/db"));
+        assert_eq!(p.assignment.as_deref(), Some("(not found)"));
+        assert_eq!(p.decision_reason.as_deref(), Some("DeniedWithNoValidRBAC"));
+        assert_eq!(
+            (p.vault.as_deref(), p.location.as_deref()),
+            (Some("kv1"), Some("westeurope"))
+        );
+    }
+
+    #[test]
+    fn short_rbac() {
+        let p = parse_description("Caller is not authorized to perform action on resource.");
+        assert_eq!(p.kind, Some(Denial::Rbac));
+        assert_eq!(p.appid, None);
+    }
+
+    #[test]
+    fn access_policy() {
+        let p = parse_description("The user, group or application 'appid=a1;oid=o1;numgroups=2;iss=https://sts.windows.net/t1/' does not have keys purge permission on key vault 'kv-x;location=eastus'. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125287");
+        assert_eq!(p.kind, Some(Denial::AccessPolicy));
+        assert_eq!(
+            (p.policy_object.as_deref(), p.policy_permission.as_deref()),
+            (Some("keys"), Some("purge"))
+        );
+        assert_eq!(
+            (
+                p.vault.as_deref(),
+                p.location.as_deref(),
+                p.tenant.as_deref()
+            ),
+            (Some("kv-x"), Some("eastus"), Some("t1"))
+        );
+        assert_eq!(
+            (p.appid.as_deref(), p.oid.as_deref()),
+            (Some("a1"), Some("o1"))
+        );
+    }
+
+    #[test]
+    fn firewall() {
+        let p = parse_description("Client address is not authorized and caller is not a trusted service.\r\nClient address: 52.14.7.9 from unknown subnet\r\nCaller: appid=a;oid=o;iss=https://sts.windows.net/t/\r\nVault: kv-locked;location=westeurope");
+        assert_eq!(p.kind, Some(Denial::Firewall));
+        assert_eq!(p.client_address.as_deref(), Some("52.14.7.9"));
+        assert_eq!(p.vault.as_deref(), Some("kv-locked"));
+    }
+
+    #[test]
+    fn pasted_one_line() {
+        let c = Catalog::bundled();
+        let f = explain_message("Caller: appid=3a9c5e7f-1b2d-4e6f-8a0c-7d9e1f3a5b55;oid=8e4f1a5d-2c6b-4f9e-a3d1-5b7c9e1f3d44 Action: Microsoft.KeyVault/vaults/secrets/getSecret/action innererror: ForbiddenByRbac", &c).unwrap();
+        assert_eq!(f.denial, "rbac");
+        assert_eq!(f.role.as_deref(), Some("Key Vault Secrets User"));
+        assert_eq!(f.principal.kind, "service_principal");
+        assert!(f.fix.starts_with("az role assignment create --role \"Key Vault Secrets User\" --assignee-object-id 8e4f1a5d-2c6b-4f9e-a3d1-5b7c9e1f3d44 --assignee-principal-type ServicePrincipal --scope "));
+    }
+
+    #[test]
+    fn garbage_is_not_a_denial() {
+        assert_eq!(
+            parse_description("ValueError: invalid literal for int()").kind,
+            None
+        );
+        assert!(explain_message("", &Catalog::bundled()).is_none());
+        assert!(
+            explain_message("Caller: appid=\u{0}\u{1};oid= Action:", &Catalog::bundled()).is_none()
+        );
+    }
+}
