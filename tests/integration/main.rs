@@ -2,4 +2,5 @@
 
 mod bad_input;
 mod harness;
+mod scenarios;
 mod shapes;

@@ -1,0 +1,196 @@
+//! One fixture per scenario S2-S8 (../shared/design/scenarios.md): kind,
+//! role, scope, fix and resolution as `kvaudit explain --format json` says.
+
+use crate::harness::*;
+use serde_json::Value;
+
+const VAULT_SCOPE: &str = "/subscriptions/7d3b2c1a-5e4f-4a3b-9c8d-1e2f3a4b5c6d/resourcegroups/rg-data-prod/providers/microsoft.keyvault/vaults";
+
+fn explain(name: &str, extra: &[&str]) -> (Vec<Value>, String) {
+    let path = fixture(&format!("scenarios/{name}.jsonl"));
+    let mut args = vec!["explain", "--format", "json", path.as_str()];
+    args.extend_from_slice(extra);
+    let out = kvaudit(&args);
+    assert_eq!(out.code, 0, "{name}: {}", out.stderr);
+    (
+        serde_json::from_str(&out.stdout).expect("JSON array"),
+        out.stderr,
+    )
+}
+
+fn hints(f: &Value) -> String {
+    f["hints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_str().unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn s2_airflow_service_principal_rbac_resolved() {
+    let (f, _) = explain("s2-airflow-spn-forbidden", &[]);
+    assert_eq!(f.len(), 1);
+    let f = &f[0];
+    assert_eq!(f["denial"], "rbac");
+    assert_eq!(f["principal"]["kind"], "service_principal");
+    assert_eq!(
+        f["principal"]["appid"],
+        "3a9c5e7f-1b2d-4e6f-8a0c-7d9e1f3a5b55"
+    );
+    assert_eq!(
+        f["principal"]["tenant"],
+        "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"
+    );
+    assert_eq!(
+        f["action"],
+        "Microsoft.KeyVault/vaults/secrets/getSecret/action"
+    );
+    assert_eq!(f["role"], "Key Vault Secrets User");
+    let scope = format!("{VAULT_SCOPE}/kv-data-prod/secrets/fabric-sql-conn");
+    assert_eq!(f["scope"], scope.as_str());
+    assert_eq!(
+        f["fix"],
+        format!("az role assignment create --role \"Key Vault Secrets User\" --assignee-object-id 8e4f1a5d-2c6b-4f9e-a3d1-5b7c9e1f3d44 --assignee-principal-type ServicePrincipal --scope {scope}").as_str()
+    );
+    assert_eq!(f["count"], 3);
+    assert_eq!(f["first_seen"], "2025-03-11T02:00:01.000000Z");
+    assert_eq!(f["resolved_at"], "2025-03-14T02:00:00.000000Z");
+    let h = hints(f);
+    assert!(
+        h.contains("az ad sp show --id 3a9c5e7f-1b2d-4e6f-8a0c-7d9e1f3a5b55")
+            && h.contains("identity that triggered it"),
+        "{h}"
+    );
+}
+
+#[test]
+fn s2_directory_names_the_principal() {
+    let dir = fixture("scenarios/directory-sp-list.json");
+    let (f, _) = explain("s2-airflow-spn-forbidden", &["--directory", &dir]);
+    assert_eq!(f[0]["principal"]["name"], "airflow-prod-spn");
+}
+
+#[test]
+fn s2_pasted_message_alone() {
+    let msg = "Caller: appid=3a9c5e7f-1b2d-4e6f-8a0c-7d9e1f3a5b55;oid=8e4f1a5d-2c6b-4f9e-a3d1-5b7c9e1f3d44 Action: Microsoft.KeyVault/vaults/secrets/getSecret/action innererror: ForbiddenByRbac";
+    let out = kvaudit(&["explain", "--format", "json", "--message", msg]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let f: Vec<Value> = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(f[0]["role"], "Key Vault Secrets User");
+    assert_eq!(f[0]["principal"]["kind"], "service_principal");
+    assert!(f[0]["fix"].as_str().unwrap().contains("--assignee-object-id 8e4f1a5d-2c6b-4f9e-a3d1-5b7c9e1f3d44 --assignee-principal-type ServicePrincipal"));
+    // The long form from stdin, in markdown.
+    let long = std::fs::read_to_string(fixture("scenarios/s4-adf-linked-service.jsonl")).unwrap();
+    let rec: Value = serde_json::from_str(long.lines().next().unwrap()).unwrap();
+    let desc = rec["resultDescription"].as_str().unwrap();
+    let out = kvaudit_stdin(
+        &["explain", "--format", "markdown", "--message", "-"],
+        Some(desc.as_bytes()),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("az role assignment create --role \"Key Vault Secrets User\""),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("/vaults/kv-data-prod/secrets/sftp-password"),
+        "{}",
+        out.stdout
+    );
+    let out = kvaudit(&["explain", "--message", "KeyError: 'foo' in line 3"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("not a Key Vault authorization error"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn s3_databricks_grants_the_application() {
+    let (f, _) = explain("s3-databricks-scope", &[]);
+    assert_eq!(f[0]["principal"]["kind"], "microsoft_app");
+    assert_eq!(
+        f[0]["principal"]["appid"],
+        "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d"
+    );
+    assert_eq!(f[0]["role"], "Key Vault Secrets User");
+    assert!(hints(&f[0]).contains("AzureDatabricks application"));
+    assert!(f[0]["resolved_at"].is_null());
+}
+
+#[test]
+fn s4_data_factory_managed_identity() {
+    let (f, _) = explain("s4-adf-linked-service", &[]);
+    assert_eq!(f[0]["principal"]["kind"], "managed_identity");
+    assert_eq!(f[0]["principal"]["name"], "factories/adf-prod");
+    assert!(f[0]["fix"].as_str().unwrap().contains("--assignee-object-id 9f5a2b6e-3d7c-4a1f-b4e2-6c8d0f2a4e66 --assignee-principal-type ServicePrincipal"));
+}
+
+#[test]
+fn s5_laptop_and_deployed_identities_differ() {
+    let (f, _) = explain("s5-laptop-vs-deployed", &[]);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0]["principal"]["name"], "sites/orders-api");
+    let h = hints(&f[0]);
+    assert!(
+        h.contains("alice@contoso.com")
+            && h.contains("Microsoft Azure CLI")
+            && h.contains("different principal"),
+        "{h}"
+    );
+    let out = kvaudit(&[
+        "callers",
+        "--format",
+        "json",
+        &fixture("scenarios/s5-laptop-vs-deployed.jsonl"),
+    ]);
+    let c: Vec<Value> = serde_json::from_str(&out.stdout).unwrap();
+    let kinds: Vec<&str> = c.iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"user") && kinds.contains(&"managed_identity"));
+}
+
+#[test]
+fn s6_firewall_is_not_a_role_problem() {
+    let (f, _) = explain("s6-firewall", &[]);
+    assert_eq!(f[0]["denial"], "firewall");
+    assert!(f[0]["role"].is_null());
+    assert_eq!(f[0]["client_address"], "52.14.7.9");
+    let fix = f[0]["fix"].as_str().unwrap();
+    assert!(
+        fix.contains("network-rule add --name kv-locked --ip-address 52.14.7.9")
+            && !fix.contains("role assignment")
+    );
+    assert!(hints(&f[0]).contains("no role assignment"));
+}
+
+#[test]
+fn s7_access_policy_vault_uses_set_policy() {
+    let (f, _) = explain("s7-access-policy-vault", &[]);
+    assert_eq!(f.len(), 2);
+    let purge = f.iter().find(|x| x["operation"] == "KeyPurge").unwrap();
+    assert_eq!(purge["denial"], "access_policy");
+    assert_eq!(purge["permission"], "keys:purge");
+    assert_eq!(purge["fix"], "az keyvault set-policy --name kv-legacy --object-id 8e4f1a5d-2c6b-4f9e-a3d1-5b7c9e1f3d44 --key-permissions purge");
+    let get = f.iter().find(|x| x["operation"] == "SecretGet").unwrap();
+    assert_eq!(get["fix"], "az keyvault set-policy --name kv-legacy --object-id 8e4f1a5d-2c6b-4f9e-a3d1-5b7c9e1f3d44 --secret-permissions get");
+    assert!(get["role"].is_null());
+    assert!(hints(get).contains("RBAC role assignments have no effect"));
+}
+
+#[test]
+fn s8_noise_is_counted_not_reported() {
+    let (f, stderr) = explain("s8-noise", &[]);
+    assert!(f.is_empty());
+    assert!(
+        stderr.contains("1 bearer challenge(s) (401), 1 not found (404)"),
+        "{stderr}"
+    );
+    let table = kvaudit(&["explain", &fixture("scenarios/s8-noise.jsonl")]);
+    assert!(table.stdout.contains("No denials."));
+}
