@@ -69,6 +69,21 @@ pub enum ExplainFormat {
     Markdown,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ReportFormat {
+    Table,
+    Json,
+    Markdown,
+    Html,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Level {
+    Low,
+    Medium,
+    High,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write every input as canonical events (one clean table from any export).
@@ -107,6 +122,38 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ExplainFormat::Table)]
         format: ExplainFormat,
         /// JSON from `az ad sp list --all` / `az ad user list` to name principals (repeatable).
+        #[arg(long, value_name = "FILE")]
+        directory: Vec<String>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Findings for security reviews and scheduled compliance runs.
+    Report {
+        #[command(flatten)]
+        input: InputArgs,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+        format: ReportFormat,
+        /// Policy file (kvaudit.toml): allowed user-bound principals, thresholds, severities, ignored principals.
+        #[arg(long, value_name = "FILE")]
+        policy: Option<String>,
+        /// Exit 3 when a finding at or above this severity remains.
+        #[arg(long, value_enum)]
+        fail_on: Option<Level>,
+        /// Replace upns, oids, tenant-principal appids, IPs, tenant and subscription ids with stable pseudonyms.
+        #[arg(long)]
+        redact: bool,
+        /// A previous report (JSON): principals absent from it are new callers.
+        #[arg(long, value_name = "FILE")]
+        baseline: Option<String>,
+        /// Only events in the last DURATION (30d, 12h, 2w), counted back from now.
+        #[arg(long, value_name = "DURATION", conflicts_with = "from")]
+        since: Option<String>,
+        /// Only events at or after this date/time (2025-03-01 or RFC 3339).
+        #[arg(long)]
+        from: Option<String>,
+        /// Only events before this date/time.
+        #[arg(long)]
+        to: Option<String>,
         #[arg(long, value_name = "FILE")]
         directory: Vec<String>,
         #[command(flatten)]

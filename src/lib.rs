@@ -6,12 +6,14 @@
 //! (renderers). [`run`] is the whole program; `main.rs` only maps its result
 //! to an exit code.
 
+pub mod audit;
 pub mod callers;
 pub mod cli;
 pub mod error;
 pub mod event;
 pub mod exit;
 pub mod explain;
+pub mod findings;
 pub mod identify;
 pub mod ingest;
 pub mod knowledge;
@@ -20,7 +22,7 @@ pub mod output;
 pub mod report;
 
 use clap::Parser;
-use cli::{CallersFormat, Cli, Command, EventsFormat, ExplainFormat, InputArgs};
+use cli::{CallersFormat, Cli, Command, EventsFormat, ExplainFormat, InputArgs, ReportFormat};
 use error::{Error, Result};
 use exit::Exit;
 use ingest::{Ingested, ReadOptions};
@@ -154,6 +156,7 @@ fn execute(cli: Cli) -> Result<Exit> {
             target.write(&renderer.render(&View::Callers(&rows))?)?;
             Ok(Exit::Ok)
         }
+        cmd @ Command::Report { .. } => report_cmd(cmd, color),
         Command::Explain {
             paths,
             message,
@@ -230,6 +233,91 @@ fn explain_cmd(
     };
     target.write(&renderer.render(&View::Findings(&findings))?)?;
     Ok(Exit::Ok)
+}
+
+fn report_cmd(cmd: Command, color: bool) -> Result<Exit> {
+    let Command::Report {
+        input,
+        format,
+        policy,
+        fail_on,
+        redact,
+        baseline,
+        since,
+        from,
+        to,
+        directory,
+        output,
+    } = cmd
+    else {
+        return Err(Error::Other("internal: not a report command".into()));
+    };
+    let target = Target::new(output.output.as_deref(), output.force, &input.paths)?;
+    let policy: findings::Policy = match &policy {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
+            toml::from_str(&text).map_err(|e| Error::Usage(format!("{p}: invalid policy: {e}")))?
+        }
+        None => findings::Policy::default(),
+    };
+    let baseline = match &baseline {
+        Some(b) => {
+            let text = std::fs::read_to_string(b).map_err(|e| Error::io(b, e))?;
+            Some(audit::load_baseline(&text, b)?)
+        }
+        None => None,
+    };
+    let now = chrono::Utc::now();
+    let window = audit::Window {
+        from: match (&since, &from) {
+            (Some(s), _) => Some(now - audit::parse_since(s)?),
+            (None, Some(f)) => Some(audit::parse_instant("--from", f)?),
+            _ => None,
+        },
+        to: to
+            .as_deref()
+            .map(|t| audit::parse_instant("--to", t))
+            .transpose()?,
+    };
+    let catalog = load_catalog(&directory)?;
+    let ing = read(&input)?;
+    let opts = audit::Options {
+        window,
+        policy: &policy,
+        baseline,
+        now,
+        inputs: ing.files.iter().map(|f| f.source.clone()).collect(),
+    };
+    let report = audit::build(&ing.events, &ing, &catalog, &opts)?;
+    let renderer: Box<dyn Renderer> = match format {
+        ReportFormat::Table => Box::new(report::Table {
+            color: color && target.is_stdout(),
+        }),
+        ReportFormat::Json => Box::new(report::Json),
+        ReportFormat::Markdown => Box::new(report::Markdown),
+        ReportFormat::Html => Box::new(report::Html),
+    };
+    let mut bytes = renderer.render(&View::Report(&report))?;
+    if redact {
+        let r = audit::Redactor::new(&ing.events, &catalog);
+        bytes = r.apply(&String::from_utf8_lossy(&bytes)).into_bytes();
+    }
+    target.write(&bytes)?;
+    let level = fail_on.map(|l| match l {
+        cli::Level::Low => findings::Severity::Low,
+        cli::Level::Medium => findings::Severity::Medium,
+        cli::Level::High => findings::Severity::High,
+    });
+    match level {
+        Some(l) if audit::exceeds(&report, l) => {
+            eprintln!(
+                "kvaudit: findings at or above --fail-on {l:?} remain",
+                l = l
+            );
+            Ok(Exit::Findings)
+        }
+        _ => Ok(Exit::Ok),
+    }
 }
 
 /// The bundled Microsoft catalog plus any `--directory` files.

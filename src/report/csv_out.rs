@@ -14,8 +14,8 @@ impl Renderer for Csv {
         let mut w = csv::Writer::from_writer(Vec::new());
         let err = |e: csv::Error| Error::Output(e.to_string());
         match view {
-            View::Findings(_) => {
-                return Err(Error::Output("findings have no CSV form; use json".into()))
+            View::Findings(_) | View::Report(_) => {
+                return Err(Error::Output("this view has no CSV form; use json".into()))
             }
             View::Callers(rows) => {
                 w.write_record([

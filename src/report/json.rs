@@ -10,6 +10,7 @@ impl Renderer for Json {
         let mut out = match view {
             View::Callers(rows) => serde_json::to_vec_pretty(rows),
             View::Findings(f) => serde_json::to_vec_pretty(f),
+            View::Report(r) => serde_json::to_vec_pretty(r),
         }
         .map_err(|e| Error::Output(e.to_string()))?;
         out.push(b'\n');

@@ -36,6 +36,74 @@ impl Renderer for Markdown {
                     );
                 }
             }
+            View::Report(r) => {
+                let s = &r.summary;
+                let _ = writeln!(out, "# Key Vault access report\n");
+                let _ = writeln!(
+                    out,
+                    "Period: {} to {}. Generated {}.\n",
+                    r.period.from.as_deref().unwrap_or("-"),
+                    r.period.to.as_deref().unwrap_or("-"),
+                    r.generated_at
+                );
+                let _ = writeln!(
+                    out,
+                    "## Summary\n\n| | |\n|---|---:|\n| events | {} |\n| callers | {} |",
+                    s.events, s.callers
+                );
+                for (k, v) in &s.callers_by_kind {
+                    let _ = writeln!(out, "| callers: {k} | {v} |");
+                }
+                for (k, v) in &s.denials_by_kind {
+                    let _ = writeln!(out, "| denials: {k} | {v} |");
+                }
+                let _ = writeln!(out, "\n## Findings ({})\n", r.findings.len());
+                if r.findings.is_empty() {
+                    out.push_str("None.\n");
+                } else {
+                    out.push_str("| severity | type | principal | kind | vault | recommendation |\n|---|---|---|---|---|---|\n");
+                    for f in &r.findings {
+                        let p = &f.principal;
+                        let who = p
+                            .name
+                            .clone()
+                            .or(p.upn.clone())
+                            .or(p.appid.clone())
+                            .unwrap_or_default();
+                        let _ = writeln!(
+                            out,
+                            "| {} | {} | {} | {} | {} | {} |",
+                            format!("{:?}", f.severity).to_lowercase(),
+                            f.kind,
+                            cell(&who),
+                            p.kind,
+                            f.vault.as_deref().unwrap_or(""),
+                            cell(&f.recommendation)
+                        );
+                    }
+                }
+                let _ = writeln!(out, "\n## Callers\n");
+                out.push_str(
+                    "| caller | kind | events | denied | vaults |\n|---|---|---:|---:|---|\n",
+                );
+                for c in &r.callers {
+                    let who = c
+                        .name
+                        .clone()
+                        .or(c.upn.clone())
+                        .or(c.appid.clone())
+                        .unwrap_or_else(|| "(no identity)".into());
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} | {} | {} | {} |",
+                        cell(&who),
+                        c.kind,
+                        c.events,
+                        c.denied,
+                        cell(&c.vault_names.join(", "))
+                    );
+                }
+            }
             View::Findings(findings) => {
                 if findings.is_empty() {
                     out.push_str("No denials.\n");

@@ -3,6 +3,7 @@
 //! tested and written atomically.
 
 mod csv_out;
+mod html;
 mod json;
 mod markdown;
 mod table;
@@ -12,6 +13,7 @@ use crate::error::Result;
 use crate::explain::Finding;
 
 pub use csv_out::Csv;
+pub use html::Html;
 pub use json::Json;
 pub use markdown::Markdown;
 pub use table::Table;
@@ -20,6 +22,7 @@ pub use table::Table;
 pub enum View<'a> {
     Callers(&'a [CallerRow]),
     Findings(&'a [Finding]),
+    Report(&'a crate::audit::Report),
 }
 
 /// One output format.

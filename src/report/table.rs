@@ -97,6 +97,35 @@ impl Renderer for Table {
                 }
                 t.to_string()
             }
+            View::Report(r) => {
+                let mut t =
+                    self.new_table(&["severity", "type", "principal", "vault", "recommendation"]);
+                for f in &r.findings {
+                    let p = &f.principal;
+                    let who = p
+                        .name
+                        .clone()
+                        .or(p.upn.clone())
+                        .or(p.appid.clone())
+                        .unwrap_or_default();
+                    t.add_row(vec![
+                        Cell::new(format!("{:?}", f.severity).to_lowercase()),
+                        Cell::new(&f.kind),
+                        Cell::new(format!("{who}\n{}", p.kind)),
+                        Cell::new(f.vault.as_deref().unwrap_or("")),
+                        Cell::new(&f.recommendation),
+                    ]);
+                }
+                let s = &r.summary;
+                format!(
+                    "{} events, {} callers, {} findings ({} to {})\n{t}",
+                    s.events,
+                    s.callers,
+                    r.findings.len(),
+                    r.period.from.as_deref().unwrap_or("-"),
+                    r.period.to.as_deref().unwrap_or("-")
+                )
+            }
             View::Findings(findings) => {
                 if findings.is_empty() {
                     return Ok(b"No denials.\n".to_vec());

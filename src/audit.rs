@@ -1,0 +1,285 @@
+//! The compliance report: summary, callers and findings over a time window,
+//! optionally redacted so it can be shared. Rendered by `report::*`.
+
+use crate::callers::{self, CallerRow};
+use crate::error::{Error, Result};
+use crate::event::{format_time, Event};
+use crate::explain;
+use crate::findings::{self, Finding, Policy, Severity};
+use crate::identify::{self, Catalog};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Period {
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Summary {
+    pub events: u64,
+    pub rows_read: u64,
+    pub rows_skipped: BTreeMap<String, u64>,
+    pub callers: u64,
+    pub callers_by_kind: BTreeMap<String, u64>,
+    pub denials_by_kind: BTreeMap<String, u64>,
+    pub not_denials: explain::Noise,
+    pub findings_by_severity: BTreeMap<String, u64>,
+    /// Requests and 403s per UTC day, for the chart.
+    pub per_day: BTreeMap<String, DayCount>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct DayCount {
+    pub requests: u64,
+    pub denied: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    pub generated_at: String,
+    pub inputs: Vec<String>,
+    pub period: Period,
+    pub summary: Summary,
+    pub callers: Vec<CallerRow>,
+    pub findings: Vec<Finding>,
+}
+
+/// A time window: events with from <= time < to.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Window {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// `30d`, `12h`, `2w` → duration.
+pub fn parse_since(s: &str) -> Result<Duration> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num.parse().map_err(|_| {
+        Error::Usage(format!(
+            "--since: expected a number and a unit like 30d, 12h or 2w, found {s:?}"
+        ))
+    })?;
+    match unit {
+        "d" => Ok(Duration::days(n)),
+        "h" => Ok(Duration::hours(n)),
+        "w" => Ok(Duration::weeks(n)),
+        "m" => Ok(Duration::minutes(n)),
+        _ => Err(Error::Usage(format!(
+            "--since: expected a unit d, h, w or m, found {s:?}"
+        ))),
+    }
+}
+
+/// `2025-03-01` or RFC 3339.
+pub fn parse_instant(flag: &str, s: &str) -> Result<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
+        .map_err(|_| {
+            Error::Usage(format!(
+                "{flag}: expected a date (2025-03-01) or RFC 3339 time, found {s:?}"
+            ))
+        })
+}
+
+pub struct Options<'a> {
+    pub window: Window,
+    pub policy: &'a Policy,
+    pub baseline: Option<HashSet<String>>,
+    pub now: DateTime<Utc>,
+    pub inputs: Vec<String>,
+}
+
+/// Reads the principal keys of a previous report (`--baseline`).
+pub fn load_baseline(text: &str, path: &str) -> Result<HashSet<String>> {
+    let r: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| Error::Other(format!("{path}: expected a kvaudit report JSON: {e}")))?;
+    let callers = r.get("callers").and_then(|c| c.as_array()).ok_or_else(|| {
+        Error::Other(format!(
+            "{path}: expected a kvaudit report JSON with a \"callers\" array"
+        ))
+    })?;
+    Ok(callers
+        .iter()
+        .filter_map(|c| {
+            c.get("oid")
+                .and_then(|v| v.as_str())
+                .or_else(|| c.get("appid").and_then(|v| v.as_str()))
+        })
+        .map(str::to_ascii_lowercase)
+        .collect())
+}
+
+pub fn build(
+    all: &[Event],
+    files: &crate::ingest::Ingested,
+    catalog: &Catalog,
+    opts: &Options,
+) -> Result<Report> {
+    let events: Vec<Event> = all
+        .iter()
+        .filter(|e| {
+            opts.window.from.is_none_or(|f| e.time >= f)
+                && opts.window.to.is_none_or(|t| e.time < t)
+        })
+        .cloned()
+        .collect();
+    let ids = identify::identities(&events, catalog);
+    let ex = explain::explain(&events, catalog);
+    let callers = if events.is_empty() {
+        Vec::new()
+    } else {
+        callers::callers(&events, catalog)?
+    };
+    let found = findings::find(&findings::Context {
+        events: &events,
+        explanation: &ex,
+        policy: opts.policy,
+        baseline: opts.baseline.as_ref(),
+        ids: &ids,
+    });
+    let mut s = Summary {
+        events: events.len() as u64,
+        rows_read: files.rows_read(),
+        rows_skipped: files.rows_skipped(),
+        callers: callers.len() as u64,
+        not_denials: ex.noise.clone(),
+        ..Default::default()
+    };
+    for c in &callers {
+        *s.callers_by_kind.entry(c.kind.clone()).or_insert(0) += 1;
+    }
+    let mut noise = explain::Noise::default();
+    for e in &events {
+        let d = s
+            .per_day
+            .entry(e.time.date_naive().to_string())
+            .or_default();
+        d.requests += 1;
+        if e.status == 403 {
+            d.denied += 1;
+        }
+        if let Some((kind, _)) = explain::classify_failure(e, &mut noise) {
+            *s.denials_by_kind.entry(kind.as_str().into()).or_insert(0) += 1;
+        }
+    }
+    for f in &found {
+        *s.findings_by_severity
+            .entry(format!("{:?}", f.severity).to_ascii_lowercase())
+            .or_insert(0) += 1;
+    }
+    let first = events.iter().map(|e| e.time).min();
+    let last = events.iter().map(|e| e.time).max();
+    Ok(Report {
+        generated_at: format_time(&opts.now),
+        inputs: opts.inputs.clone(),
+        period: Period {
+            from: opts.window.from.or(first).map(|t| format_time(&t)),
+            to: opts.window.to.or(last).map(|t| format_time(&t)),
+        },
+        summary: s,
+        callers,
+        findings: found,
+    })
+}
+
+/// Whether any finding is at or above `level`.
+pub fn exceeds(report: &Report, level: Severity) -> bool {
+    report.findings.iter().any(|f| f.severity >= level)
+}
+
+/// Stable pseudonyms for upns, oids, non-Microsoft appids, IPs, tenant and
+/// subscription ids: the same input always gives the same pseudonym, so
+/// reports stay comparable, and no original survives in the output.
+pub struct Redactor {
+    pairs: Vec<(String, String)>,
+}
+
+fn fnv(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in s.to_ascii_lowercase().bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+impl Redactor {
+    pub fn new(events: &[Event], catalog: &Catalog) -> Self {
+        let mut set: BTreeMap<String, &str> = BTreeMap::new();
+        let guid = regex::Regex::new(
+            r"(?i)\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b",
+        )
+        .expect("static regex");
+        for e in events {
+            if let Some(u) = e.caller_upn.as_deref() {
+                set.insert(u.to_string(), "user");
+            }
+            for v in [&e.caller_oid, &e.caller_tenant, &e.applied_assignment_id]
+                .into_iter()
+                .flatten()
+            {
+                set.insert(v.to_string(), "id");
+            }
+            if let Some(a) = e.caller_appid.as_deref() {
+                if catalog.microsoft_app(a).is_none() {
+                    set.insert(a.to_string(), "app");
+                }
+            }
+            for v in [&e.caller_ip].into_iter().flatten() {
+                set.insert(v.to_string(), "ip");
+            }
+            // GUIDs inside resource ids and descriptions (subscriptions, tenants).
+            for text in [&e.resource_id, &e.result_description, &e.caller_mirid]
+                .into_iter()
+                .flatten()
+            {
+                for m in guid.find_iter(text) {
+                    if catalog.microsoft_app(m.as_str()).is_none() {
+                        set.entry(m.as_str().to_string()).or_insert("id");
+                    }
+                }
+            }
+        }
+        let mut pairs: Vec<(String, String)> = set
+            .into_iter()
+            .filter(|(k, _)| k.len() >= 4)
+            .map(|(k, kind)| {
+                let p = match kind {
+                    "user" => format!("user-{:08x}@redacted", fnv(&k) as u32),
+                    "ip" => format!("ip-{:08x}", fnv(&k) as u32),
+                    "app" => format!("app-{:08x}", fnv(&k) as u32),
+                    _ => format!("id-{:08x}", fnv(&k) as u32),
+                };
+                (k, p)
+            })
+            .collect();
+        // Longest first, so a upn is replaced before a part of it.
+        pairs.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
+        Redactor { pairs }
+    }
+
+    pub fn apply(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for (k, v) in &self.pairs {
+            if out.contains(k.as_str()) {
+                out = out.replace(k.as_str(), v);
+            }
+            let lower = k.to_ascii_lowercase();
+            if lower != *k && out.contains(&lower) {
+                out = out.replace(&lower, v);
+            }
+            let upper = k.to_ascii_uppercase();
+            if upper != *k && out.contains(&upper) {
+                out = out.replace(&upper, v);
+            }
+        }
+        out
+    }
+}

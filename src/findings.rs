@@ -1,0 +1,320 @@
+//! Finds what a security review cares about: user-bound automation, mass
+//! secret retrieval, sensitive operations, unresolved denials, new callers
+//! and guest access. Thresholds and severities come from the policy.
+
+use crate::event::{format_time, Event};
+use crate::explain::Explanation;
+use crate::identify::{self, Identity, Kind};
+use chrono::{Datelike, NaiveDate, Timelike, Weekday};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+}
+
+impl std::str::FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "low" => Ok(Severity::Low),
+            "medium" => Ok(Severity::Medium),
+            "high" => Ok(Severity::High),
+            other => Err(format!("expected low, medium or high, found {other:?}")),
+        }
+    }
+}
+
+/// `kvaudit.toml`: what the organisation accepts.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Policy {
+    /// upns, oids or appids allowed to read secrets on a schedule.
+    pub allowed_user_bound: Vec<String>,
+    /// upns, oids or appids never reported.
+    pub ignore: Vec<String>,
+    /// Distinct secrets one caller may read in a day (default 25).
+    pub mass_secret_threshold: Option<usize>,
+    /// Severity per finding type, e.g. `new_caller = "high"`.
+    pub severity: HashMap<String, Severity>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Principal {
+    pub appid: Option<String>,
+    pub oid: Option<String>,
+    pub upn: Option<String>,
+    pub kind: String,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Finding {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub severity: Severity,
+    pub principal: Principal,
+    pub vault: Option<String>,
+    pub evidence: serde_json::Value,
+    pub recommendation: String,
+}
+
+fn principal(e: &Event, id: &Identity) -> Principal {
+    Principal {
+        appid: e.caller_appid.as_deref().map(str::to_string),
+        oid: e.caller_oid.as_deref().map(str::to_string),
+        upn: e.caller_upn.as_deref().map(str::to_string),
+        kind: id.kind.as_str().into(),
+        name: id.name.clone(),
+    }
+}
+
+fn is_browser(client: &str) -> bool {
+    let c = client.to_ascii_lowercase();
+    c.starts_with("mozilla/") || c.contains("azureportal") || c.contains("ibiza")
+}
+
+fn ok(e: &Event) -> bool {
+    (200..300).contains(&e.status)
+}
+
+/// Cadence of a user's secret reads, if they look scheduled.
+fn cadence(reads: &[&Event]) -> Option<serde_json::Value> {
+    let mut first_per_day: BTreeMap<NaiveDate, u32> = BTreeMap::new();
+    for e in reads {
+        let m = e.time.hour() * 60 + e.time.minute();
+        first_per_day
+            .entry(e.time.date_naive())
+            .and_modify(|v| *v = (*v).min(m))
+            .or_insert(m);
+    }
+    let days = first_per_day.len();
+    if days < 4 {
+        return None;
+    }
+    let mut minutes: Vec<u32> = first_per_day.values().copied().collect();
+    minutes.sort_unstable();
+    let median = minutes[days / 2];
+    let near = minutes
+        .iter()
+        .filter(|m| m.abs_diff(median) <= 10 || m.abs_diff(median) >= 1430)
+        .count();
+    let share = near as f64 / days as f64;
+    (share >= 0.7).then(|| {
+        json!({
+            "pattern": "same time of day",
+            "time_of_day_utc": format!("{:02}:{:02}", median / 60, median % 60),
+            "days_at_that_time": near,
+        })
+    })
+}
+
+pub struct Context<'a> {
+    pub events: &'a [Event],
+    pub explanation: &'a Explanation,
+    pub policy: &'a Policy,
+    pub baseline: Option<&'a HashSet<String>>,
+    pub ids: &'a HashMap<identify::CallerKey, Identity>,
+}
+
+/// All findings, most severe first.
+pub fn find(cx: &Context) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let sev = |t: &str, default: Severity| cx.policy.severity.get(t).copied().unwrap_or(default);
+    let ignored = |e: &Event| {
+        [&e.caller_upn, &e.caller_oid, &e.caller_appid]
+            .iter()
+            .filter_map(|v| v.as_deref())
+            .any(|v| cx.policy.ignore.iter().any(|i| i.eq_ignore_ascii_case(v)))
+    };
+    let mut by_caller: BTreeMap<identify::CallerKey, Vec<&Event>> = BTreeMap::new();
+    for e in cx.events.iter().filter(|e| !ignored(e)) {
+        by_caller
+            .entry(identify::caller_key(e))
+            .or_default()
+            .push(e);
+    }
+    let threshold = cx.policy.mass_secret_threshold.unwrap_or(25);
+    for (key, evs) in &by_caller {
+        let id = cx.ids.get(key).cloned().unwrap_or_default();
+        let first = evs[0];
+        let p = principal(first, &id);
+        let reads: Vec<&Event> = evs
+            .iter()
+            .copied()
+            .filter(|e| ok(e) && e.operation.as_ref() == "SecretGet")
+            .collect();
+        let secrets: BTreeSet<&str> = reads
+            .iter()
+            .filter_map(|e| e.object_name.as_deref())
+            .collect();
+        let vaults: BTreeSet<&str> = reads.iter().filter_map(|e| e.vault.as_deref()).collect();
+        let clients: BTreeSet<&str> = reads
+            .iter()
+            .filter_map(|e| e.client_info.as_deref())
+            .collect();
+        // user_bound_automation
+        let allowed = [&p.upn, &p.oid, &p.appid]
+            .iter()
+            .filter_map(|v| v.as_deref())
+            .any(|v| {
+                cx.policy
+                    .allowed_user_bound
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case(v))
+            });
+        if id.kind.is_user() && !reads.is_empty() && !allowed {
+            let non_browser = !clients.is_empty() && clients.iter().all(|c| !is_browser(c));
+            let off_hours = reads
+                .iter()
+                .filter(|e| {
+                    let h = e.time.hour();
+                    !(7..19).contains(&h) || matches!(e.time.weekday(), Weekday::Sat | Weekday::Sun)
+                })
+                .count();
+            if let (Some(c), true) = (cadence(&reads), non_browser) {
+                let days: BTreeSet<NaiveDate> = reads.iter().map(|e| e.time.date_naive()).collect();
+                out.push(Finding {
+                    kind: "user_bound_automation".into(),
+                    severity: sev("user_bound_automation", Severity::High),
+                    vault: vaults.iter().next().map(|v| v.to_string()),
+                    principal: p.clone(),
+                    evidence: json!({
+                        "cadence": c,
+                        "days_seen": days.len(),
+                        "reads": reads.len(),
+                        "reads_outside_working_hours": off_hours,
+                        "secrets": secrets,
+                        "vaults": vaults,
+                        "clients": clients,
+                        "first_seen": format_time(&reads[0].time),
+                        "last_seen": format_time(&reads[reads.len() - 1].time),
+                    }),
+                    recommendation: "A person's account is the production credential: the job stops when they leave. Run it as a workspace identity, service principal or managed identity and grant that identity Key Vault Secrets User on the secrets it reads.".into(),
+                });
+            }
+        }
+        // guest_access
+        if id.kind == Kind::GuestUser && !reads.is_empty() {
+            out.push(Finding {
+                kind: "guest_access".into(),
+                severity: sev("guest_access", Severity::High),
+                vault: vaults.iter().next().map(|v| v.to_string()),
+                principal: p.clone(),
+                evidence: json!({"reads": reads.len(), "secrets": secrets, "vaults": vaults}),
+                recommendation: "A guest (external) user reads secrets: confirm it is intended, prefer a member account or a workload identity, and review the guest's role assignments.".into(),
+            });
+        }
+        // mass_secret_retrieval
+        let mut per_day: BTreeMap<(NaiveDate, &str), BTreeSet<&str>> = BTreeMap::new();
+        for e in &reads {
+            if let Some(n) = e.object_name.as_deref() {
+                per_day
+                    .entry((e.time.date_naive(), e.vault.as_deref().unwrap_or("")))
+                    .or_default()
+                    .insert(n);
+            }
+        }
+        for ((day, vault), names) in per_day.iter().filter(|(_, n)| n.len() > threshold) {
+            out.push(Finding {
+                kind: "mass_secret_retrieval".into(),
+                severity: sev("mass_secret_retrieval", Severity::High),
+                vault: Some(vault.to_string()),
+                principal: p.clone(),
+                evidence: json!({"day": day.to_string(), "distinct_secrets": names.len(), "threshold": threshold}),
+                recommendation: "One caller read more distinct secrets in a day than the threshold: check it is expected (a migration, a backup job) and not credential harvesting.".into(),
+            });
+        }
+        // sensitive_operation
+        let mut sensitive: BTreeMap<(&str, &str), Vec<&Event>> = BTreeMap::new();
+        for e in evs.iter().filter(|e| ok(e)) {
+            let op = e.operation.as_ref();
+            let data = ["Secret", "Key", "Certificate"]
+                .iter()
+                .any(|p| op.starts_with(p))
+                && ["Delete", "Purge", "Backup", "Restore"]
+                    .iter()
+                    .any(|s| op.ends_with(s));
+            let vault_op = matches!(
+                op,
+                "VaultDelete"
+                    | "VaultPurge"
+                    | "VaultAccessPolicyChangedEventGridNotification"
+                    | "VaultPut"
+                    | "VaultPatch"
+            );
+            if data || vault_op {
+                sensitive
+                    .entry((op, e.vault.as_deref().unwrap_or("")))
+                    .or_default()
+                    .push(e);
+            }
+        }
+        for ((op, vault), list) in sensitive {
+            let high = op.ends_with("Purge") || op == "VaultDelete";
+            out.push(Finding {
+                kind: "sensitive_operation".into(),
+                severity: sev("sensitive_operation", if high { Severity::High } else { Severity::Medium }),
+                vault: Some(vault.to_string()),
+                principal: p.clone(),
+                evidence: json!({
+                    "operation": op,
+                    "count": list.len(),
+                    "objects": list.iter().filter_map(|e| e.object_name.as_deref()).collect::<BTreeSet<_>>(),
+                    "times": list.iter().take(10).map(|e| format_time(&e.time)).collect::<Vec<_>>(),
+                }),
+                recommendation: format!("{op} succeeded: confirm it was a sanctioned change (deletions, purges, backups and access-policy changes are the operations an attacker or a mistake leaves behind)."),
+            });
+        }
+        // new_caller
+        if let Some(base) = cx.baseline {
+            let key = first.principal_key().map(str::to_string);
+            if let Some(k) = key.filter(|k| !base.contains(&k.to_ascii_lowercase())) {
+                out.push(Finding {
+                    kind: "new_caller".into(),
+                    severity: sev("new_caller", Severity::Medium),
+                    vault: vaults.iter().next().map(|v| v.to_string()).or(first.vault.as_deref().map(str::to_string)),
+                    principal: p.clone(),
+                    evidence: json!({"principal_key": k, "events": evs.len(), "first_seen": format_time(&first.time)}),
+                    recommendation: "This principal was not in the baseline report: confirm who owns it and why it reads this vault.".into(),
+                });
+            }
+        }
+    }
+    // denied_access: unresolved denials from explain
+    for f in cx
+        .explanation
+        .findings
+        .iter()
+        .filter(|f| f.resolved_at.is_none())
+    {
+        let p = &f.principal;
+        let ids: [&Option<String>; 3] = [&p.upn, &p.oid, &p.appid];
+        if ids
+            .iter()
+            .filter_map(|v| v.as_deref())
+            .any(|v| cx.policy.ignore.iter().any(|i| i.eq_ignore_ascii_case(v)))
+        {
+            continue;
+        }
+        let default = match f.denial.as_str() {
+            "rbac" | "access_policy" => Severity::Medium,
+            _ => Severity::Low,
+        };
+        out.push(Finding {
+            kind: "denied_access".into(),
+            severity: sev("denied_access", default),
+            principal: Principal { appid: p.appid.clone(), oid: p.oid.clone(), upn: p.upn.clone(), kind: p.kind.clone(), name: p.name.clone() },
+            vault: f.vault.clone(),
+            evidence: json!({"denial": f.denial, "operation": f.operation, "object": f.object_name, "count": f.count, "first_seen": f.first_seen, "last_seen": f.last_seen, "scope": f.scope}),
+            recommendation: f.fix.clone(),
+        });
+    }
+    out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.kind.cmp(&b.kind)));
+    out
+}
