@@ -2,5 +2,6 @@
 
 mod bad_input;
 mod harness;
+mod report;
 mod scenarios;
 mod shapes;
