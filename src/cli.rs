@@ -84,6 +84,12 @@ pub enum Level {
     High,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum TokenFormat {
+    Table,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write every input as canonical events (one clean table from any export).
@@ -158,5 +164,35 @@ pub enum Command {
         directory: Vec<String>,
         #[command(flatten)]
         output: OutputArgs,
+    },
+    /// Decode an access token (from stdin, --file or KVAUDIT_TOKEN) and tie it to the logs.
+    Token {
+        /// The token itself (discouraged: command lines are visible to other users).
+        #[arg(value_name = "TOKEN")]
+        token: Option<String>,
+        /// Read the token from FILE.
+        #[arg(long, value_name = "FILE")]
+        file: Option<String>,
+        /// Verify the signature, issuer, audience and times.
+        #[arg(long)]
+        verify: bool,
+        /// JWKS file to verify with (default: fetched by OpenID discovery).
+        #[arg(long, value_name = "FILE")]
+        jwks: Option<String>,
+        /// Authority base URL for discovery.
+        #[arg(
+            long,
+            default_value = "https://login.microsoftonline.com",
+            value_name = "URL"
+        )]
+        authority: String,
+        /// Expected audience when verifying.
+        #[arg(long, default_value = "https://vault.azure.net")]
+        audience: String,
+        /// Logs to search for this identity's events.
+        #[arg(long, value_name = "PATH", num_args = 1..)]
+        logs: Vec<String>,
+        #[arg(long, value_enum, default_value_t = TokenFormat::Table)]
+        format: TokenFormat,
     },
 }

@@ -20,6 +20,7 @@ pub mod knowledge;
 pub mod normalize;
 pub mod output;
 pub mod report;
+pub mod token;
 
 use clap::Parser;
 use cli::{CallersFormat, Cli, Command, EventsFormat, ExplainFormat, InputArgs, ReportFormat};
@@ -157,6 +158,7 @@ fn execute(cli: Cli) -> Result<Exit> {
             Ok(Exit::Ok)
         }
         cmd @ Command::Report { .. } => report_cmd(cmd, color),
+        cmd @ Command::Token { .. } => token_cmd(cmd),
         Command::Explain {
             paths,
             message,
@@ -318,6 +320,125 @@ fn report_cmd(cmd: Command, color: bool) -> Result<Exit> {
         }
         _ => Ok(Exit::Ok),
     }
+}
+
+fn token_cmd(cmd: Command) -> Result<Exit> {
+    let Command::Token {
+        token,
+        file,
+        verify,
+        jwks,
+        authority,
+        audience,
+        logs,
+        format,
+    } = cmd
+    else {
+        return Err(Error::Other("internal: not a token command".into()));
+    };
+    use std::io::IsTerminal;
+    let raw = if let Some(f) = &file {
+        std::fs::read_to_string(f).map_err(|e| Error::io(f, e))?
+    } else if let Some(t) = token {
+        eprintln!("kvaudit: warning: a token on the command line is visible to other users (ps, shell history); prefer stdin, --file or KVAUDIT_TOKEN");
+        t
+    } else if let Some(t) = std::env::var("KVAUDIT_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+    {
+        t
+    } else if !std::io::stdin().is_terminal() {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .map_err(|e| Error::io("<stdin>", e))?;
+        s
+    } else {
+        return Err(Error::Usage(
+            "no token: pipe it on stdin, use --file FILE or set KVAUDIT_TOKEN".into(),
+        ));
+    };
+    let (header, claims) = token::parse(&raw)?;
+    let catalog = load_catalog(&[])?;
+    let mut verified = false;
+    if verify {
+        let source = match jwks {
+            Some(f) => token::KeySource::File(f),
+            None => token::KeySource::Discovery(authority),
+        };
+        token::verify(&raw, &claims, &source, &audience)?;
+        verified = true;
+    }
+    let decoded = token::describe(&header, &claims, &catalog, chrono::Utc::now(), verified);
+    let mut related = None;
+    if !logs.is_empty() {
+        let ing = read(&InputArgs {
+            paths: logs,
+            skip_invalid: false,
+            stats: false,
+        })?;
+        let key = decoded.oid.clone().or(decoded.appid.clone());
+        let mine: Vec<event::Event> = ing
+            .events
+            .into_iter()
+            .filter(|e| {
+                key.is_some()
+                    && (e.caller_oid.as_deref() == key.as_deref()
+                        || (decoded.oid.is_none() && e.caller_appid.as_deref() == key.as_deref()))
+            })
+            .collect();
+        let ex = explain::explain(&mine, &catalog);
+        related = Some((mine, ex.findings));
+    }
+    let mut out = Vec::new();
+    match format {
+        cli::TokenFormat::Json => {
+            let mut v = serde_json::to_value(&decoded).map_err(|e| Error::Output(e.to_string()))?;
+            if let Some((evs, findings)) = &related {
+                v["events"] = serde_json::Value::from(evs.len());
+                v["operations"] = serde_json::to_value(
+                    evs.iter()
+                        .map(|e| e.operation.to_string())
+                        .collect::<std::collections::BTreeSet<_>>(),
+                )
+                .unwrap_or_default();
+                v["denials"] =
+                    serde_json::to_value(findings).map_err(|e| Error::Output(e.to_string()))?;
+            }
+            out = serde_json::to_vec_pretty(&v).map_err(|e| Error::Output(e.to_string()))?;
+            out.push(b'\n');
+        }
+        cli::TokenFormat::Table => {
+            let v = serde_json::to_value(&decoded).map_err(|e| Error::Output(e.to_string()))?;
+            if let Some(m) = v.as_object() {
+                for (k, val) in m {
+                    let text = match val {
+                        serde_json::Value::Null => continue,
+                        serde_json::Value::String(s) => s.clone(),
+                        serde_json::Value::Array(a) if a.is_empty() => continue,
+                        serde_json::Value::Array(a) => a
+                            .iter()
+                            .map(|x| {
+                                x.as_str()
+                                    .map(str::to_string)
+                                    .unwrap_or_else(|| x.to_string())
+                            })
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                        other => other.to_string(),
+                    };
+                    out.extend_from_slice(format!("{k:<22} {text}\n").as_bytes());
+                }
+            }
+            if let Some((evs, findings)) = &related {
+                out.extend_from_slice(
+                    format!("{:<22} {}\n", "events in logs", evs.len()).as_bytes(),
+                );
+                out.extend(report::Table { color: false }.render(&View::Findings(findings))?);
+            }
+        }
+    }
+    Target::Stdout.write(&out)?;
+    Ok(Exit::Ok)
 }
 
 /// The bundled Microsoft catalog plus any `--directory` files.

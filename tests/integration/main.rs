@@ -5,3 +5,4 @@ mod harness;
 mod report;
 mod scenarios;
 mod shapes;
+mod token;
