@@ -90,6 +90,12 @@ pub enum TokenFormat {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Table {
+    Azurediagnostics,
+    Azkvauditlogs,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write every input as canonical events (one clean table from any export).
@@ -194,5 +200,36 @@ pub enum Command {
         logs: Vec<String>,
         #[arg(long, value_enum, default_value_t = TokenFormat::Table)]
         format: TokenFormat,
+    },
+    /// Run the export query in a Log Analytics workspace and write the API response (readable by every command).
+    Pull {
+        /// Log Analytics workspace id (GUID).
+        #[arg(long)]
+        workspace: String,
+        #[arg(long, value_enum, default_value_t = Table::Azurediagnostics)]
+        table: Table,
+        /// KQL file to run instead of the bundled export query.
+        #[arg(long, value_name = "FILE")]
+        query: Option<String>,
+        /// How far back, ISO 8601 (P7D, PT24H).
+        #[arg(long, default_value = "P7D")]
+        timespan: String,
+        /// Query API base URL.
+        #[arg(long, default_value = "https://api.loganalytics.io")]
+        endpoint: String,
+        /// Read the bearer token from stdin (else KVAUDIT_TOKEN, else the az CLI).
+        #[arg(long)]
+        token_stdin: bool,
+        /// Rows at which a response counts as truncated and the range is split.
+        #[arg(long, default_value_t = 500_000)]
+        row_limit: usize,
+        /// Attempts per request on 429 and 5xx.
+        #[arg(long, default_value_t = 5)]
+        retries: u32,
+        /// Seconds before one request times out.
+        #[arg(long, default_value_t = 180)]
+        timeout: u64,
+        #[command(flatten)]
+        output: OutputArgs,
     },
 }

@@ -19,6 +19,7 @@ pub mod ingest;
 pub mod knowledge;
 pub mod normalize;
 pub mod output;
+pub mod pull;
 pub mod report;
 pub mod token;
 
@@ -159,6 +160,7 @@ fn execute(cli: Cli) -> Result<Exit> {
         }
         cmd @ Command::Report { .. } => report_cmd(cmd, color),
         cmd @ Command::Token { .. } => token_cmd(cmd),
+        cmd @ Command::Pull { .. } => pull_cmd(cmd),
         Command::Explain {
             paths,
             message,
@@ -438,6 +440,58 @@ fn token_cmd(cmd: Command) -> Result<Exit> {
         }
     }
     Target::Stdout.write(&out)?;
+    Ok(Exit::Ok)
+}
+
+fn pull_cmd(cmd: Command) -> Result<Exit> {
+    let Command::Pull {
+        workspace,
+        table,
+        query,
+        timespan,
+        endpoint,
+        token_stdin,
+        row_limit,
+        retries,
+        timeout,
+        output,
+    } = cmd
+    else {
+        return Err(Error::Other("internal: not a pull command".into()));
+    };
+    let target = Target::new(output.output.as_deref(), output.force, &[])?;
+    let query = match &query {
+        Some(f) => std::fs::read_to_string(f).map_err(|e| Error::io(f, e))?,
+        None => match table {
+            cli::Table::Azurediagnostics => pull::AZDIAG_QUERY.to_string(),
+            cli::Table::Azkvauditlogs => pull::AZKV_QUERY.to_string(),
+        },
+    };
+    let token = if token_stdin {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .map_err(|e| Error::io("<stdin>", e))?;
+        s.trim().to_string()
+    } else {
+        pull::token_from_env()?
+    };
+    let to = chrono::Utc::now();
+    let cfg = pull::PullConfig {
+        endpoint,
+        workspace,
+        query,
+        from: to - pull::parse_timespan(&timespan)?,
+        to,
+        token,
+        row_limit: row_limit.max(1),
+        max_attempts: retries.max(1),
+        timeout: std::time::Duration::from_secs(timeout),
+        max_backoff: std::time::Duration::from_secs(60),
+    };
+    let resp = pull::pull(&cfg)?;
+    let mut bytes = serde_json::to_vec(&resp).map_err(|e| Error::Output(e.to_string()))?;
+    bytes.push(b'\n');
+    target.write(&bytes)?;
     Ok(Exit::Ok)
 }
 

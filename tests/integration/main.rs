@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod harness;
+mod pull;
 mod report;
 mod scenarios;
 mod shapes;
