@@ -49,6 +49,27 @@ pub struct OutputArgs {
     pub force: bool,
 }
 
+/// Online name resolution through Microsoft Graph.
+#[derive(Debug, Args, Clone)]
+pub struct ResolveArgs {
+    /// Ask Microsoft Graph for names, servicePrincipalType and accountEnabled (token: KVAUDIT_GRAPH_TOKEN or the az CLI).
+    #[arg(long)]
+    pub resolve: bool,
+    /// Microsoft Graph base URL.
+    #[arg(
+        long,
+        default_value = "https://graph.microsoft.com",
+        value_name = "URL"
+    )]
+    pub graph_endpoint: String,
+    /// Cache file for Graph answers (default ~/.cache/kvaudit/graph.json).
+    #[arg(long, value_name = "FILE")]
+    pub resolve_cache: Option<String>,
+    /// Hours a cached answer stays valid.
+    #[arg(long, default_value_t = 24)]
+    pub resolve_ttl_hours: i64,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum EventsFormat {
     Jsonl,
@@ -117,6 +138,8 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         directory: Vec<String>,
         #[command(flatten)]
+        resolve: ResolveArgs,
+        #[command(flatten)]
         output: OutputArgs,
     },
     /// Explain every denial: who needs which role or permission, at which scope, with the exact command.
@@ -136,6 +159,8 @@ pub enum Command {
         /// JSON from `az ad sp list --all` / `az ad user list` to name principals (repeatable).
         #[arg(long, value_name = "FILE")]
         directory: Vec<String>,
+        #[command(flatten)]
+        resolve: ResolveArgs,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -168,6 +193,8 @@ pub enum Command {
         to: Option<String>,
         #[arg(long, value_name = "FILE")]
         directory: Vec<String>,
+        #[command(flatten)]
+        resolve: ResolveArgs,
         #[command(flatten)]
         output: OutputArgs,
     },

@@ -179,9 +179,10 @@ pub fn find(cx: &Context) -> Vec<Finding> {
                 .count();
             if let (Some(c), true) = (cadence(&reads), non_browser) {
                 let days: BTreeSet<NaiveDate> = reads.iter().map(|e| e.time.date_naive()).collect();
+                let disabled = id.account_enabled == Some(false);
                 out.push(Finding {
                     kind: "user_bound_automation".into(),
-                    severity: sev("user_bound_automation", Severity::High),
+                    severity: if disabled { Severity::High } else { sev("user_bound_automation", Severity::High) },
                     vault: vaults.iter().next().map(|v| v.to_string()),
                     principal: p.clone(),
                     evidence: json!({
@@ -194,8 +195,9 @@ pub fn find(cx: &Context) -> Vec<Finding> {
                         "clients": clients,
                         "first_seen": format_time(&reads[0].time),
                         "last_seen": format_time(&reads[reads.len() - 1].time),
+                        "account_enabled": id.account_enabled,
                     }),
-                    recommendation: "A person's account is the production credential: the job stops when they leave. Run it as a workspace identity, service principal or managed identity and grant that identity Key Vault Secrets User on the secrets it reads.".into(),
+                    recommendation: format!("{}A person's account is the production credential: the job stops when they leave. Run it as a workspace identity, service principal or managed identity and grant that identity Key Vault Secrets User on the secrets it reads.", if disabled { "The user's account is disabled: the job is already failing or will. " } else { "" }),
                 });
             }
         }

@@ -64,6 +64,8 @@ pub struct Identity {
     pub client_app: Option<String>,
     /// Why the kind is `unknown`.
     pub reason: Option<String>,
+    /// From the directory or Graph (`--resolve`), when known.
+    pub account_enabled: Option<bool>,
 }
 
 /// A directory entry from `az ad sp list` / `az ad user list`.
@@ -114,6 +116,11 @@ impl Catalog {
 
     pub fn directory(&self, id: &str) -> Option<&DirectoryEntry> {
         self.directory.get(&id.to_ascii_lowercase())
+    }
+
+    /// Adds one directory entry (from `--resolve`).
+    pub fn insert_directory(&mut self, id: &str, entry: DirectoryEntry) {
+        self.directory.insert(id.to_ascii_lowercase(), entry);
     }
 
     /// Adds the JSON output of `az ad sp list --all` or `az ad user list`.
@@ -216,6 +223,10 @@ pub fn classify(c: &Claims, catalog: &Catalog) -> Identity {
                 .and_then(|d| d.user_type.as_deref())
                 .is_some_and(|t| t.eq_ignore_ascii_case("guest"));
         return Identity {
+            account_enabled: c
+                .oid
+                .and_then(|o| catalog.directory(o))
+                .and_then(|d| d.account_enabled),
             kind: if guest { Kind::GuestUser } else { Kind::User },
             name: c.upn.map(str::to_string).or_else(|| dir_name(c.oid)),
             client_app: c.appid.and_then(|a| {
@@ -251,6 +262,7 @@ pub fn classify(c: &Claims, catalog: &Catalog) -> Identity {
     }
     if app_only {
         return Identity {
+            account_enabled: dir.and_then(|d| d.account_enabled),
             kind: Kind::ServicePrincipal,
             name: dir.and_then(|d| d.display_name.clone()),
             ..Default::default()

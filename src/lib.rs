@@ -21,6 +21,7 @@ pub mod normalize;
 pub mod output;
 pub mod pull;
 pub mod report;
+pub mod resolve;
 pub mod token;
 
 use clap::Parser;
@@ -142,11 +143,13 @@ fn execute(cli: Cli) -> Result<Exit> {
             input,
             format,
             directory,
+            resolve,
             output,
         } => {
             let target = Target::new(output.output.as_deref(), output.force, &input.paths)?;
-            let catalog = load_catalog(&directory)?;
+            let mut catalog = load_catalog(&directory)?;
             let ing = read(&input)?;
+            resolve_into(&mut catalog, &resolve, &ing.events)?;
             let rows = callers::callers(&ing.events, &catalog)?;
             let renderer: Box<dyn Renderer> = match format {
                 CallersFormat::Table => Box::new(report::Table {
@@ -168,6 +171,7 @@ fn execute(cli: Cli) -> Result<Exit> {
             stats,
             format,
             directory,
+            resolve,
             output,
         } => explain_cmd(
             InputArgs {
@@ -178,6 +182,7 @@ fn execute(cli: Cli) -> Result<Exit> {
             message,
             format,
             &directory,
+            &resolve,
             output,
             color,
         ),
@@ -189,11 +194,12 @@ fn explain_cmd(
     message: Option<String>,
     format: ExplainFormat,
     directory: &[String],
+    resolve: &cli::ResolveArgs,
     output: cli::OutputArgs,
     color: bool,
 ) -> Result<Exit> {
     let target = Target::new(output.output.as_deref(), output.force, &input.paths)?;
-    let catalog = load_catalog(directory)?;
+    let mut catalog = load_catalog(directory)?;
     let findings = match message {
         Some(m) => {
             let text = if m == "-" {
@@ -215,6 +221,7 @@ fn explain_cmd(
         }
         None => {
             let ing = read(&input)?;
+            resolve_into(&mut catalog, resolve, &ing.events)?;
             let ex = explain::explain(&ing.events, &catalog);
             let n = &ex.noise;
             eprintln!(
@@ -251,6 +258,7 @@ fn report_cmd(cmd: Command, color: bool) -> Result<Exit> {
         from,
         to,
         directory,
+        resolve,
         output,
     } = cmd
     else {
@@ -283,8 +291,9 @@ fn report_cmd(cmd: Command, color: bool) -> Result<Exit> {
             .map(|t| audit::parse_instant("--to", t))
             .transpose()?,
     };
-    let catalog = load_catalog(&directory)?;
+    let mut catalog = load_catalog(&directory)?;
     let ing = read(&input)?;
+    resolve_into(&mut catalog, &resolve, &ing.events)?;
     let opts = audit::Options {
         window,
         policy: &policy,
@@ -493,6 +502,33 @@ fn pull_cmd(cmd: Command) -> Result<Exit> {
     bytes.push(b'\n');
     target.write(&bytes)?;
     Ok(Exit::Ok)
+}
+
+/// `--resolve`: names from Microsoft Graph (cached).
+fn resolve_into(
+    catalog: &mut identify::Catalog,
+    args: &cli::ResolveArgs,
+    events: &[event::Event],
+) -> Result<()> {
+    if !args.resolve {
+        return Ok(());
+    }
+    let cfg = resolve::GraphConfig {
+        endpoint: args.graph_endpoint.clone(),
+        token: resolve::graph_token()?,
+        cache: args
+            .resolve_cache
+            .clone()
+            .map(Into::into)
+            .unwrap_or_else(resolve::default_cache),
+        ttl: chrono::Duration::hours(args.resolve_ttl_hours.max(0)),
+    };
+    let (fetched, named) = resolve::resolve(events, catalog, &cfg)?;
+    eprintln!(
+        "kvaudit: resolved {named} principal(s) ({fetched} fetched from Graph, the rest from {})",
+        cfg.cache.display()
+    );
+    Ok(())
 }
 
 /// The bundled Microsoft catalog plus any `--directory` files.

@@ -4,6 +4,7 @@ mod bad_input;
 mod harness;
 mod pull;
 mod report;
+mod resolve;
 mod scenarios;
 mod shapes;
 mod token;
