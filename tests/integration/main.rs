@@ -5,6 +5,7 @@ mod harness;
 mod pull;
 mod report;
 mod resolve;
+mod robust;
 mod scenarios;
 mod shapes;
 mod token;
