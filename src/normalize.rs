@@ -5,39 +5,40 @@
 
 use crate::event::{Event, Text};
 use chrono::{DateTime, NaiveDateTime, Utc};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 /// The logical fields a reader extracts from a row, before normalisation.
 /// Each reader maps its own column names onto these.
 #[derive(Debug, Default, Clone)]
-pub struct RawRow {
-    pub time: Option<String>,
-    pub resource: Option<String>,
-    pub resource_id: Option<String>,
-    pub resource_provider: Option<String>,
-    pub category: Option<String>,
-    pub operation: Option<String>,
-    pub status: Option<String>,
-    pub result_signature: Option<String>,
-    pub result_description: Option<String>,
-    pub appid: Option<String>,
-    pub oid: Option<String>,
-    pub upn: Option<String>,
-    pub unique_name: Option<String>,
-    pub idtyp: Option<String>,
-    pub appidacr: Option<String>,
-    pub mirid: Option<String>,
-    pub scp: Option<String>,
-    pub caller_ip: Option<String>,
-    pub client_info: Option<String>,
-    pub correlation_id: Option<String>,
-    pub rbac_authorized: Option<String>,
-    pub access_policy_match: Option<String>,
-    pub applied_assignment_id: Option<String>,
-    pub duration_ms: Option<String>,
-    pub request_uri: Option<String>,
-    pub object_uri: Option<String>,
+pub struct RawRow<'a> {
+    pub time: Option<Cow<'a, str>>,
+    pub resource: Option<Cow<'a, str>>,
+    pub resource_id: Option<Cow<'a, str>>,
+    pub resource_provider: Option<Cow<'a, str>>,
+    pub category: Option<Cow<'a, str>>,
+    pub operation: Option<Cow<'a, str>>,
+    pub status: Option<Cow<'a, str>>,
+    pub result_signature: Option<Cow<'a, str>>,
+    pub result_description: Option<Cow<'a, str>>,
+    pub appid: Option<Cow<'a, str>>,
+    pub oid: Option<Cow<'a, str>>,
+    pub upn: Option<Cow<'a, str>>,
+    pub unique_name: Option<Cow<'a, str>>,
+    pub idtyp: Option<Cow<'a, str>>,
+    pub appidacr: Option<Cow<'a, str>>,
+    pub mirid: Option<Cow<'a, str>>,
+    pub scp: Option<Cow<'a, str>>,
+    pub caller_ip: Option<Cow<'a, str>>,
+    pub client_info: Option<Cow<'a, str>>,
+    pub correlation_id: Option<Cow<'a, str>>,
+    pub rbac_authorized: Option<Cow<'a, str>>,
+    pub access_policy_match: Option<Cow<'a, str>>,
+    pub applied_assignment_id: Option<Cow<'a, str>>,
+    pub duration_ms: Option<Cow<'a, str>>,
+    pub request_uri: Option<Cow<'a, str>>,
+    pub object_uri: Option<Cow<'a, str>>,
 }
 
 /// Why a row was not turned into an event.
@@ -81,6 +82,9 @@ pub fn clean(s: Option<&str>) -> Option<&str> {
 /// ISO (taken as UTC).
 pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
+    if let Some(t) = parse_portal_time(s) {
+        return Some(t);
+    }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
@@ -96,6 +100,39 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
         }
     }
     None
+}
+
+/// Fast path for the portal's `5/25/2023, 4:32:49.469 AM` (the format of
+/// every row of a large CSV export).
+fn parse_portal_time(s: &str) -> Option<DateTime<Utc>> {
+    let (date, rest) = s.split_once(", ")?;
+    let mut d = date.splitn(3, '/');
+    let month: u32 = d.next()?.parse().ok()?;
+    let day: u32 = d.next()?.parse().ok()?;
+    let year: i32 = d.next()?.parse().ok()?;
+    let (clock, ampm) = rest.split_once(' ')?;
+    let mut c = clock.splitn(3, ':');
+    let hour12: u32 = c.next()?.parse().ok()?;
+    let minute: u32 = c.next()?.parse().ok()?;
+    let sec_field = c.next()?;
+    let (sec, frac) = sec_field.split_once('.').unwrap_or((sec_field, ""));
+    let second: u32 = sec.parse().ok()?;
+    if !(1..=12).contains(&hour12) || frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let nanos: u32 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse::<u32>().ok()? * 10u32.pow(9 - frac.len() as u32)
+    };
+    let hour = match ampm {
+        "AM" => hour12 % 12,
+        "PM" => hour12 % 12 + 12,
+        _ => return None,
+    };
+    let date = chrono::NaiveDate::from_ymd_opt(year, month, day)?;
+    let time = chrono::NaiveTime::from_hms_nano_opt(hour, minute, second, nanos)?;
+    Some(date.and_time(time).and_utc())
 }
 
 /// `403`, `403.0`, `"403"` → 403.
@@ -212,7 +249,7 @@ pub fn tenant_from_description(d: &str) -> Option<&str> {
 
 /// Normalises one row. `source` and `record` locate it for errors and output.
 pub fn normalize(
-    row: &RawRow,
+    row: &RawRow<'_>,
     source: &Arc<str>,
     record: u64,
     interner: &mut Interner,
@@ -248,7 +285,7 @@ pub fn normalize(
             truncate(status_raw)
         ))
     })?;
-    let opt_bool = |v: &Option<String>, name: &str| -> Result<Option<bool>, Rejection> {
+    let opt_bool = |v: &Option<Cow<'_, str>>, name: &str| -> Result<Option<bool>, Rejection> {
         match clean(v.as_deref()) {
             None => Ok(None),
             Some(s) => parse_bool(s).map(Some).ok_or_else(|| {
@@ -271,7 +308,13 @@ pub fn normalize(
         })?),
     };
 
-    let resource_id = clean(row.resource_id.as_deref()).map(|s| s.to_ascii_lowercase());
+    let resource_id = clean(row.resource_id.as_deref()).map(|s| {
+        if s.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(s.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(s)
+        }
+    });
     let request_uri = clean(row.request_uri.as_deref());
     let object_uri = clean(row.object_uri.as_deref());
     let vault = clean(row.resource.as_deref())
@@ -346,6 +389,30 @@ mod tests {
         let c = parse_time("2024-02-01T10:34:54.5732801Z").unwrap();
         assert_eq!(crate::event::format_time(&c), "2024-02-01T10:34:54.573280Z");
         assert!(parse_time("yesterday").is_none());
+    }
+
+    #[test]
+    fn portal_fast_path_agrees_with_chrono() {
+        for s in [
+            "5/25/2023, 4:32:49.469 AM",
+            "5/25/2023, 4:32:49 AM",
+            "12/31/2023, 12:00:00.000 AM",
+            "1/1/2024, 12:59:59.9999999 PM",
+            "2/29/2024, 11:05:07.1 PM",
+        ] {
+            let slow = NaiveDateTime::parse_from_str(s, "%m/%d/%Y, %I:%M:%S%.f %p")
+                .unwrap()
+                .and_utc();
+            assert_eq!(parse_portal_time(s), Some(slow), "{s}");
+        }
+        for bad in [
+            "2/30/2024, 1:00:00 AM",
+            "5/25/2023, 13:00:00 AM",
+            "5/25/2023, 4:32:49.x AM",
+            "5/25/2023, 4:32 XM",
+        ] {
+            assert_eq!(parse_portal_time(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -144,6 +144,13 @@ fn read_streaming(
         .from_reader(src.reader()?);
     let mut rec = csv::ByteRecord::new();
     let mut n = 0u64;
+    // Only the columns kvaudit reads are decoded.
+    let mut needed = vec![false; width];
+    for i in schema.columns() {
+        if i < width {
+            needed[i] = true;
+        }
+    }
     loop {
         match r.read_byte_record(&mut rec) {
             Ok(false) => break,
@@ -165,6 +172,10 @@ fn read_streaming(
                 let mut cells: Vec<Option<&str>> = Vec::with_capacity(width);
                 let mut bad_utf8 = None;
                 for (i, f) in rec.iter().enumerate() {
+                    if !needed[i] {
+                        cells.push(None);
+                        continue;
+                    }
                     match std::str::from_utf8(f) {
                         Ok(s) => cells.push(Some(s)),
                         Err(_) => {

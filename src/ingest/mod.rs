@@ -106,7 +106,7 @@ impl Collector<'_> {
     /// in `source_record`.
     pub fn push(
         &mut self,
-        row: std::result::Result<RawRow, String>,
+        row: std::result::Result<RawRow<'_>, String>,
         record: u64,
         position: impl Fn() -> String,
     ) -> Result<()> {

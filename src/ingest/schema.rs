@@ -4,6 +4,7 @@
 
 use crate::normalize::RawRow;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -41,8 +42,9 @@ pub enum Field {
     AdditionalFields,
 }
 
-impl RawRow {
-    pub fn set(&mut self, f: Field, v: String) {
+impl<'a> RawRow<'a> {
+    pub fn set(&mut self, f: Field, v: impl Into<Cow<'a, str>>) {
+        let v = v.into();
         let slot = match f {
             Field::Time => &mut self.time,
             Field::Resource => &mut self.resource,
@@ -222,7 +224,7 @@ impl FlatSchema {
     }
 
     /// Builds a row from cells, `cell(i)` giving column i's text.
-    pub fn row<'c>(&self, cell: impl Fn(usize) -> Option<&'c str>) -> Result<RawRow, String> {
+    pub fn row<'c>(&self, cell: impl Fn(usize) -> Option<&'c str>) -> Result<RawRow<'c>, String> {
         let mut row = RawRow::default();
         let mut identity: Option<&str> = None;
         let mut additional: Option<&str> = None;
@@ -231,7 +233,7 @@ impl FlatSchema {
             match f {
                 Field::IdentityJson => identity = identity.or(Some(v)),
                 Field::AdditionalFields => additional = additional.or(Some(v)),
-                _ => row.set(*f, v.to_string()),
+                _ => row.set(*f, v),
             }
         }
         if let Some(text) = identity.filter(|t| !t.trim().is_empty()) {
@@ -260,7 +262,7 @@ pub fn value_text(v: &Value) -> Option<String> {
 }
 
 /// Fills a row from a flat JSON object (one exported row).
-pub fn fill_from_map(row: &mut RawRow, m: &Map<String, Value>) {
+pub fn fill_from_map(row: &mut RawRow<'_>, m: &Map<String, Value>) {
     let keys: Vec<&str> = m.keys().map(String::as_str).collect();
     let schema = FlatSchema::resolve(keys.iter().copied());
     let values: Vec<&Value> = m.values().collect();
@@ -292,7 +294,7 @@ pub fn fill_from_map(row: &mut RawRow, m: &Map<String, Value>) {
 }
 
 /// Reads claims from an `identity` object: `{"claim": {...}}`.
-pub fn claims_from_identity(row: &mut RawRow, identity: &Value) {
+pub fn claims_from_identity(row: &mut RawRow<'_>, identity: &Value) {
     let claim = identity.get("claim").unwrap_or(identity);
     let Some(m) = claim.as_object() else { return };
     for (f, names) in CLAIMS {
@@ -305,7 +307,7 @@ pub fn claims_from_identity(row: &mut RawRow, identity: &Value) {
 }
 
 /// Fills a row from a raw diagnostic-settings record.
-pub fn raw_record(m: &Map<String, Value>) -> RawRow {
+pub fn raw_record(m: &Map<String, Value>) -> RawRow<'static> {
     let mut row = RawRow::default();
     let top: &[(&str, Field)] = &[
         ("time", Field::Time),
