@@ -20,8 +20,15 @@ pub struct Period {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct Summary {
     pub events: u64,
+    /// Accounting: rows_read = rows_kept + the sum of rows_skipped (by
+    /// reason); rows_kept = events + rows_outside_period.
     pub rows_read: u64,
+    pub rows_kept: u64,
     pub rows_skipped: BTreeMap<String, u64>,
+    pub rows_outside_period: u64,
+    /// Files of walked directories passed over (not logs, or unreadable
+    /// with --skip-invalid).
+    pub files_skipped: Vec<String>,
     pub callers: u64,
     pub callers_by_kind: BTreeMap<String, u64>,
     pub denials_by_kind: BTreeMap<String, u64>,
@@ -147,7 +154,10 @@ pub fn build(
     let mut s = Summary {
         events: events.len() as u64,
         rows_read: files.rows_read(),
+        rows_kept: files.rows_kept(),
         rows_skipped: files.rows_skipped(),
+        rows_outside_period: all.len() as u64 - events.len() as u64,
+        files_skipped: files.files_skipped.clone(),
         callers: callers.len() as u64,
         not_denials: ex.noise.clone(),
         ..Default::default()

@@ -112,6 +112,22 @@ fn read(input: &InputArgs) -> Result<Ingested> {
                 }
             );
         }
+        let by_reason = ing.rows_skipped();
+        let skipped: u64 = by_reason.values().sum();
+        let reasons: Vec<String> = by_reason.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        eprintln!(
+            "kvaudit: stats: total: files {} (skipped {}) read {} kept {} skipped {} ({})",
+            ing.files.len(),
+            ing.files_skipped.len(),
+            ing.rows_read(),
+            ing.rows_kept(),
+            skipped,
+            if reasons.is_empty() {
+                "none".to_string()
+            } else {
+                reasons.join(", ")
+            }
+        );
     }
     Ok(ing)
 }

@@ -10,10 +10,30 @@ use crate::error::{Error, Location, Result};
 use polars::prelude::*;
 
 pub(super) fn read(src: &Source, head: &[u8], c: &mut Collector) -> Result<Shape> {
+    if let Some(sep) = other_delimiter(head) {
+        return Err(Error::Malformed {
+            at: Location {
+                source: c.source().to_string(),
+                position: "line 1 (the header)".into(),
+            },
+            message: format!(
+                "expected comma-separated values, found columns separated by {sep} (re-export from Log Analytics as CSV, or convert the delimiter to a comma)"
+            ),
+        });
+    }
     let names = header(head).ok_or_else(|| Error::Unrecognised {
         path: c.source().to_string(),
         tried: SHAPES_TRIED.to_string(),
     })?;
+    if let Some(msg) = duplicate_column(&names) {
+        return Err(Error::Malformed {
+            at: Location {
+                source: c.source().to_string(),
+                position: "line 1 (the header)".into(),
+            },
+            message: msg,
+        });
+    }
     let schema = FlatSchema::resolve(names.iter().map(String::as_str));
     require_columns(&schema, c.source())?;
     let shape = if schema.has(Field::IdentityJson)
@@ -28,12 +48,64 @@ pub(super) fn read(src: &Source, head: &[u8], c: &mut Collector) -> Result<Shape
     if std::env::var_os("KVAUDIT_CSV_ENGINE").is_some_and(|v| v == "polars") {
         match read_polars(src, &schema) {
             Ok(df) => rows_from_frame(&df, &schema, src, c)?,
-            Err(_) => read_streaming(src, &schema, names.len(), c)?,
+            Err(_) => read_streaming(src, &schema, &names, c)?,
         }
     } else {
-        read_streaming(src, &schema, names.len(), c)?;
+        read_streaming(src, &schema, &names, c)?;
     }
     Ok(shape)
+}
+
+/// A column name given twice makes every value of it ambiguous.
+fn duplicate_column(names: &[String]) -> Option<String> {
+    let mut seen: std::collections::HashMap<String, usize> = Default::default();
+    for (i, n) in names.iter().enumerate() {
+        if let Some(first) = seen.insert(n.to_ascii_lowercase(), i) {
+            return Some(format!(
+                "duplicate column {n} (columns {} and {}); expected each column name once",
+                first + 1,
+                i + 1
+            ));
+        }
+    }
+    None
+}
+
+/// The 1-based line of the record starting at `byte` of the (BOM-stripped)
+/// content (on CRLF files the `csv` crate puts that start on the previous
+/// line's `\n`, so the byte itself is counted).
+/// Computed only when an error is shown: the `csv` crate's own line count
+/// is off by one on CRLF files.
+fn line_of(src: &Source, byte: u64) -> u64 {
+    let Ok(r) = src.reader() else { return 0 };
+    let mut newlines = 0u64;
+    let mut buf = [0u8; 1 << 16];
+    let mut left = byte + 1;
+    let mut r = std::io::Read::take(r, byte + 1);
+    while left > 0 {
+        match std::io::Read::read(&mut r, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => {
+                newlines += buf[..k].iter().filter(|b| **b == b'\n').count() as u64;
+                left -= k as u64;
+            }
+        }
+    }
+    newlines + 1
+}
+
+/// A Key Vault export header saved with another delimiter (Excel in a
+/// locale with a decimal comma writes `;`), named for the message.
+fn other_delimiter(head: &[u8]) -> Option<&'static str> {
+    let line_end = head.iter().position(|b| *b == b'\n').unwrap_or(head.len());
+    let line = String::from_utf8_lossy(&head[..line_end]).to_ascii_lowercase();
+    if !line.contains("operationname") || line.contains(',') {
+        return None;
+    }
+    [(';', "semicolons"), ('\t', "tabs"), ('|', "pipes")]
+        .into_iter()
+        .find(|(c, _)| line.contains(*c))
+        .map(|(_, name)| name)
 }
 
 /// The header row, if this looks like a Key Vault export CSV.
@@ -136,9 +208,10 @@ fn record_position(src: &Source, n: u64) -> String {
 fn read_streaming(
     src: &Source,
     schema: &FlatSchema,
-    width: usize,
+    names: &[String],
     c: &mut Collector,
 ) -> Result<()> {
+    let width = names.len();
     let mut r = csv::ReaderBuilder::new()
         .flexible(true)
         .from_reader(src.reader()?);
@@ -156,11 +229,27 @@ fn read_streaming(
             Ok(false) => break,
             Ok(true) => {
                 n += 1;
-                let line = rec.position().map_or(0, |p| p.line());
-                let position = format!("line {line} (record {n})");
+                let byte = rec.position().map_or(0, |p| p.byte());
+                let position = || format!("line {} (record {n})", line_of(src, byte));
+                if rec.get(0).is_some_and(|f| f.starts_with(b"\xEF\xBB\xBF")) {
+                    c.count_read_only();
+                    c.invalid_with(
+                        position,
+                        "found a byte-order mark at the start of this row; expected a data row (were two exports concatenated? remove the second header)".into(),
+                    )?;
+                    continue;
+                }
+                if rec.len() == width && rec.iter().zip(names).all(|(a, b)| a == b.as_bytes()) {
+                    c.count_read_only();
+                    c.invalid_with(
+                        position,
+                        "found the header again; expected a data row (were two exports concatenated? remove the second header)".into(),
+                    )?;
+                    continue;
+                }
                 if rec.len() != width {
                     c.count_read_only();
-                    c.invalid(
+                    c.invalid_with(
                         position,
                         format!(
                             "expected {width} fields as in the header, found {}",
@@ -171,10 +260,14 @@ fn read_streaming(
                 }
                 let mut cells: Vec<Option<&str>> = Vec::with_capacity(width);
                 let mut bad_utf8 = None;
+                let mut long = None;
                 for (i, f) in rec.iter().enumerate() {
                     if !needed[i] {
                         cells.push(None);
                         continue;
+                    }
+                    if long.is_none() {
+                        long = super::schema::too_long(&names[i], f.len());
                     }
                     match std::str::from_utf8(f) {
                         Ok(s) => cells.push(Some(s)),
@@ -184,20 +277,25 @@ fn read_streaming(
                         }
                     }
                 }
+                if let Some(msg) = long {
+                    c.count_read_only();
+                    c.invalid_with(position, msg)?;
+                    continue;
+                }
                 if let Some(i) = bad_utf8 {
                     c.count_read_only();
-                    c.invalid(
+                    c.invalid_with(
                         position,
                         format!("expected UTF-8 text in column {}, found other bytes (is the file Latin-1? re-export it as UTF-8)", i + 1),
                     )?;
                     continue;
                 }
-                c.push(schema.row(|i| cells[i]), n, || position.clone())?;
+                c.push(schema.row(|i| cells[i]), n, position)?;
             }
             Err(e) => {
                 let line = match e.kind() {
                     csv::ErrorKind::Utf8 { pos: Some(p), .. }
-                    | csv::ErrorKind::UnequalLengths { pos: Some(p), .. } => p.line(),
+                    | csv::ErrorKind::UnequalLengths { pos: Some(p), .. } => line_of(src, p.byte()),
                     _ => 0,
                 };
                 return Err(Error::Malformed {

@@ -2,7 +2,7 @@
 //! bare arrays, `{"value":[...]}`, az CLI output and the Log Analytics query
 //! API response (`tables`/`columns`/`rows`).
 
-use super::schema::{self, FlatSchema};
+use super::schema::{self, Field, FlatSchema};
 use super::{Collector, Shape, SHAPES_TRIED};
 use crate::error::{Error, Location, Result};
 use serde_json::{Map, Value};
@@ -65,11 +65,11 @@ fn unrecognised(c: &Collector) -> Error {
 /// One object: a raw record or a flat exported row.
 fn record(m: &Map<String, Value>, c: &mut Collector, n: u64, position: String) -> Result<()> {
     if schema::is_raw_record(m) {
-        c.push(Ok(schema::raw_record(m)), n, || position.clone())
+        c.push(schema::raw_record(m), n, || position.clone())
     } else if schema::is_flat_row(m) {
         let mut row = crate::normalize::RawRow::default();
-        schema::fill_from_map(&mut row, m);
-        c.push(Ok(row), n, || position.clone())
+        let filled = schema::fill_from_map(&mut row, m).map(|()| row);
+        c.push(filled, n, || position.clone())
     } else {
         c.count_read_only();
         c.invalid(
@@ -216,6 +216,17 @@ fn read_api(m: &Map<String, Value>, c: &mut Collector) -> Result<Shape> {
                         cells.len()
                     ),
                 )?;
+                continue;
+            }
+            let wrong_type = schema.slots.iter().find_map(|(f, i)| {
+                if matches!(f, Field::IdentityJson | Field::AdditionalFields) {
+                    return None;
+                }
+                schema::checked_text(*f, names[*i], &cells[*i]).err()
+            });
+            if let Some(msg) = wrong_type {
+                c.count_read_only();
+                c.invalid(position, msg)?;
                 continue;
             }
             let texts: Vec<Option<String>> = cells.iter().map(schema::value_text).collect();

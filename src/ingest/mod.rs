@@ -81,6 +81,9 @@ impl Ingested {
     pub fn rows_read(&self) -> u64 {
         self.files.iter().map(|f| f.rows_read).sum()
     }
+    pub fn rows_kept(&self) -> u64 {
+        self.files.iter().map(|f| f.rows_kept).sum()
+    }
     pub fn rows_skipped(&self) -> BTreeMap<String, u64> {
         let mut m = BTreeMap::new();
         for f in &self.files {
@@ -135,7 +138,11 @@ impl Collector<'_> {
     }
 
     /// Like [`invalid`], computing the position only when it is shown.
-    fn invalid_with(&mut self, position: impl Fn() -> String, message: String) -> Result<()> {
+    pub(crate) fn invalid_with(
+        &mut self,
+        position: impl Fn() -> String,
+        message: String,
+    ) -> Result<()> {
         if !self.opts.skip_invalid {
             return Err(Error::Malformed {
                 at: Location {
@@ -162,13 +169,16 @@ impl Collector<'_> {
 }
 
 /// Expands arguments: `-` is stdin, a directory is walked (sorted, hidden
-/// files skipped).
-/// Each path comes with whether it was found by walking a directory.
-pub fn expand_paths(args: &[String]) -> Result<Vec<(String, bool)>> {
+/// files skipped). Each path comes with whether it was found by walking a
+/// directory. An entry of a walked directory that cannot be read (a symlink
+/// loop, a dangling link, no permission) is an error naming it, or with
+/// `skip_unreadable` a warning, and is listed in the second value.
+pub fn expand_paths(args: &[String], skip_unreadable: bool) -> Result<Expanded> {
     if args.is_empty() {
         return Err(Error::NoInput);
     }
     let mut out = Vec::new();
+    let mut skipped = Vec::new();
     for a in args {
         if a == "-" {
             out.push((a.clone(), false));
@@ -182,18 +192,27 @@ pub fn expand_paths(args: &[String]) -> Result<Vec<(String, bool)>> {
                 .follow_links(true)
                 .sort_by_file_name()
             {
-                let entry = entry.map_err(|e| {
-                    let path = e
-                        .path()
-                        .map(Path::to_path_buf)
-                        .unwrap_or_else(|| p.to_path_buf());
-                    let msg = e.to_string();
-                    Error::io(
-                        path,
-                        e.into_io_error()
-                            .unwrap_or_else(|| std::io::Error::other(msg)),
-                    )
-                })?;
+                let entry = match entry {
+                    Ok(entry) => entry,
+                    Err(e) => {
+                        let path = e
+                            .path()
+                            .map(Path::to_path_buf)
+                            .unwrap_or_else(|| p.to_path_buf());
+                        let msg = e.to_string();
+                        let err = Error::io(
+                            &path,
+                            e.into_io_error()
+                                .unwrap_or_else(|| std::io::Error::other(msg)),
+                        );
+                        if !skip_unreadable {
+                            return Err(err);
+                        }
+                        eprintln!("kvaudit: warning: skipping {err}");
+                        skipped.push(path.to_string_lossy().into_owned());
+                        continue;
+                    }
+                };
                 let hidden = entry.file_name().to_string_lossy().starts_with('.');
                 if entry.file_type().is_file() && !hidden {
                     files.push(entry.path().to_string_lossy().into_owned());
@@ -207,14 +226,29 @@ pub fn expand_paths(args: &[String]) -> Result<Vec<(String, bool)>> {
             out.push((a.clone(), false));
         }
     }
-    Ok(out)
+    Ok(Expanded {
+        paths: out,
+        unreadable: skipped,
+    })
+}
+
+/// The inputs named on the command line, directories expanded.
+#[derive(Debug, Default)]
+pub struct Expanded {
+    /// Each file, with whether it was found by walking a directory.
+    pub paths: Vec<(String, bool)>,
+    /// Entries of walked directories that could not be read (skipped).
+    pub unreadable: Vec<String>,
 }
 
 /// Reads all inputs into one event table.
 pub fn read_all(args: &[String], opts: &ReadOptions) -> Result<Ingested> {
-    let paths = expand_paths(args)?;
+    let Expanded { paths, unreadable } = expand_paths(args, opts.skip_invalid)?;
     let mut interner = Interner::default();
-    let mut out = Ingested::default();
+    let mut out = Ingested {
+        files_skipped: unreadable,
+        ..Default::default()
+    };
     for (p, walked) in &paths {
         match read_one(p, opts, &mut interner, &mut out.events) {
             Ok(stats) => out.files.push(stats),
@@ -225,6 +259,12 @@ pub fn read_all(args: &[String], opts: &ReadOptions) -> Result<Ingested> {
                 | Error::Empty { .. }
                 | Error::NoKeyVaultRows { .. }),
             ) if *walked => {
+                eprintln!("kvaudit: warning: skipping {e}");
+                out.files_skipped.push(p.clone());
+            }
+            // An unreadable file inside a directory: named, and with
+            // --skip-invalid passed over and counted.
+            Err(e @ Error::Io { .. }) if *walked && opts.skip_invalid => {
                 eprintln!("kvaudit: warning: skipping {e}");
                 out.files_skipped.push(p.clone());
             }
@@ -312,7 +352,32 @@ fn read_one(
     events: &mut Vec<Event>,
 ) -> Result<FileStats> {
     let label = if path == "-" { "<stdin>" } else { path };
-    let src = Source::open(path)?;
+    read_source(label, Source::open(path)?, opts, interner, events)
+}
+
+/// Reads bytes already in memory as one input named `label` (fuzzing,
+/// embedding). Errors and accounting are those of a file.
+pub fn read_bytes(label: &str, bytes: Vec<u8>, opts: &ReadOptions) -> Result<Ingested> {
+    let mut interner = Interner::default();
+    let mut out = Ingested::default();
+    let stats = read_source(
+        label,
+        Source::Bytes(bytes),
+        opts,
+        &mut interner,
+        &mut out.events,
+    )?;
+    out.files.push(stats);
+    Ok(out)
+}
+
+fn read_source(
+    label: &str,
+    src: Source,
+    opts: &ReadOptions,
+    interner: &mut Interner,
+    events: &mut Vec<Event>,
+) -> Result<FileStats> {
     let head = src.head(1 << 16)?;
     let head_body = strip_bom(&head);
     let Some(first) = head_body.iter().position(|b| !b.is_ascii_whitespace()) else {

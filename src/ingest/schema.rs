@@ -243,7 +243,7 @@ impl FlatSchema {
         }
         if let Some(text) = additional.filter(|t| t.trim().starts_with('{')) {
             if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(text) {
-                fill_from_map(&mut row, &m);
+                fill_from_map(&mut row, &m).map_err(|e| format!("AdditionalFields: {e}"))?;
             }
         }
         Ok(row)
@@ -261,8 +261,62 @@ pub fn value_text(v: &Value) -> Option<String> {
     }
 }
 
+impl Field {
+    /// Fields whose value may be a JSON number or boolean; every other field
+    /// is text, and a number there means the file is not what it claims.
+    fn accepts_scalar(self) -> bool {
+        matches!(
+            self,
+            Field::Status | Field::Duration | Field::Rbac | Field::AccessPolicy
+        )
+    }
+}
+
+/// The longest value kvaudit accepts in one field. Real Key Vault values
+/// stay under 64 KiB (descriptions are the longest); megabytes in one cell
+/// mean a corrupt or hand-edited export.
+pub const MAX_FIELD_BYTES: usize = 1 << 20;
+
+/// Why a value of `len` bytes in `key` is refused, if it is.
+pub fn too_long(key: &str, len: usize) -> Option<String> {
+    (len > MAX_FIELD_BYTES).then(|| {
+        format!(
+            "{key}: a value of {len} bytes; expected at most {MAX_FIELD_BYTES} bytes per field (a corrupt export?)"
+        )
+    })
+}
+
+/// A JSON value as the text of `field`, or why it cannot be (a number,
+/// boolean, array or object where a string is expected).
+pub fn checked_text(f: Field, key: &str, v: &Value) -> Result<Option<String>, String> {
+    let found = match v {
+        Value::Null => return Ok(None),
+        Value::String(s) => {
+            return match too_long(key, s.len()) {
+                Some(msg) => Err(msg),
+                None => Ok(Some(s.clone())),
+            }
+        }
+        Value::Number(_) | Value::Bool(_) if f.accepts_scalar() => return Ok(value_text(v)),
+        Value::Number(_) => "a number",
+        Value::Bool(_) => "a boolean",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    let mut shown = v.to_string();
+    if shown.len() > 40 {
+        let cut = (0..=40)
+            .rev()
+            .find(|i| shown.is_char_boundary(*i))
+            .unwrap_or(0);
+        shown.truncate(cut);
+        shown.push_str("...");
+    }
+    Err(format!("{key}: expected a string, found {found} ({shown})"))
+}
+
 /// Fills a row from a flat JSON object (one exported row).
-pub fn fill_from_map(row: &mut RawRow<'_>, m: &Map<String, Value>) {
+pub fn fill_from_map(row: &mut RawRow<'_>, m: &Map<String, Value>) -> Result<(), String> {
     let keys: Vec<&str> = m.keys().map(String::as_str).collect();
     let schema = FlatSchema::resolve(keys.iter().copied());
     let values: Vec<&Value> = m.values().collect();
@@ -281,16 +335,17 @@ pub fn fill_from_map(row: &mut RawRow<'_>, m: &Map<String, Value>) {
                 if let Some(Ok(Value::Object(inner))) =
                     v.as_str().map(serde_json::from_str::<Value>)
                 {
-                    fill_from_map(row, &inner);
+                    fill_from_map(row, &inner)?;
                 }
             }
             _ => {
-                if let Some(t) = value_text(v) {
+                if let Some(t) = checked_text(*f, keys[*i], v)? {
                     row.set(*f, t);
                 }
             }
         }
     }
+    Ok(())
 }
 
 /// Reads claims from an `identity` object: `{"claim": {...}}`.
@@ -307,7 +362,7 @@ pub fn claims_from_identity(row: &mut RawRow<'_>, identity: &Value) {
 }
 
 /// Fills a row from a raw diagnostic-settings record.
-pub fn raw_record(m: &Map<String, Value>) -> RawRow<'static> {
+pub fn raw_record(m: &Map<String, Value>) -> Result<RawRow<'static>, String> {
     let mut row = RawRow::default();
     let top: &[(&str, Field)] = &[
         ("time", Field::Time),
@@ -321,8 +376,10 @@ pub fn raw_record(m: &Map<String, Value>) -> RawRow<'static> {
         ("durationMs", Field::Duration),
     ];
     for (k, f) in top {
-        if let Some(t) = m.get(*k).and_then(value_text) {
-            row.set(*f, t);
+        if let Some(v) = m.get(*k) {
+            if let Some(t) = checked_text(*f, k, v)? {
+                row.set(*f, t);
+            }
         }
     }
     if let Some(p) = m.get("properties").and_then(Value::as_object) {
@@ -336,15 +393,17 @@ pub fn raw_record(m: &Map<String, Value>) -> RawRow<'static> {
             ("id", Field::ObjectUri),
         ];
         for (k, f) in props {
-            if let Some(t) = p.get(*k).and_then(value_text) {
-                row.set(*f, t);
+            if let Some(v) = p.get(*k) {
+                if let Some(t) = checked_text(*f, &format!("properties.{k}"), v)? {
+                    row.set(*f, t);
+                }
             }
         }
     }
     if let Some(id) = m.get("identity") {
         claims_from_identity(&mut row, id);
     }
-    row
+    Ok(row)
 }
 
 /// True when the object looks like a raw record (camelCase keys).

@@ -1,6 +1,8 @@
 //! Integration tests: drive the real `kvaudit` binary on fixtures.
 
 mod bad_input;
+mod corpus;
+mod fuzz;
 mod harness;
 mod pull;
 mod report;
