@@ -3,11 +3,14 @@
 //! with the number of events, not with per-row Rust code.
 
 use crate::error::{Error, Result};
-use crate::event::{format_time, Event};
-use crate::identify::{Catalog, Identity};
+use crate::event::{format_time, Event, Text};
+use crate::identify::{classify, Catalog, Claims, Identity};
+use crate::ingest::Sink;
 use chrono::DateTime;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CallerRow {
@@ -183,4 +186,155 @@ fn rows(df: &DataFrame, events: &[Event], catalog: &Catalog) -> PolarsResult<Vec
         });
     }
     Ok(out)
+}
+
+/// The same aggregates as [`callers`], folded one event at a time so that
+/// `kvaudit callers` keeps memory flat however large the input: only one
+/// accumulator per caller (and its distinct vaults, objects, operations and
+/// clients) is held, never the events. `tests/integration/streaming.rs`
+/// checks it against the polars aggregation on every fixture.
+#[derive(Debug, Default)]
+pub struct CallerFold {
+    map: HashMap<FoldKey, Acc>,
+}
+
+type FoldKey = (Text, Text, Text);
+
+#[derive(Debug)]
+struct Acc {
+    events: u64,
+    denied: u64,
+    vaults: BTreeSet<Arc<str>>,
+    secrets: HashSet<Arc<str>>,
+    keys: HashSet<Arc<str>>,
+    certificates: HashSet<Arc<str>>,
+    operations: BTreeSet<Arc<str>>,
+    clients: BTreeSet<Arc<str>>,
+    first: i64,
+    last: i64,
+    idtyp: Text,
+    scp: Text,
+    mirid: Text,
+}
+
+impl Sink for CallerFold {
+    fn event(&mut self, e: Event) {
+        let key = (
+            e.caller_appid.clone(),
+            e.caller_oid.clone(),
+            e.caller_upn.clone(),
+        );
+        let t = e.time.timestamp_micros();
+        let a = self.map.entry(key).or_insert_with(|| Acc {
+            events: 0,
+            denied: 0,
+            vaults: BTreeSet::new(),
+            secrets: HashSet::new(),
+            keys: HashSet::new(),
+            certificates: HashSet::new(),
+            operations: BTreeSet::new(),
+            clients: BTreeSet::new(),
+            first: t,
+            last: t,
+            idtyp: None,
+            scp: None,
+            mirid: None,
+        });
+        a.events += 1;
+        if e.status == 403 {
+            a.denied += 1;
+        }
+        a.first = a.first.min(t);
+        a.last = a.last.max(t);
+        if let Some(v) = e.vault {
+            a.vaults.insert(v);
+        }
+        if let (Some(kind), Some(name)) = (e.object_type.as_deref(), e.object_name) {
+            match kind {
+                "secret" => a.secrets.insert(name),
+                "key" => a.keys.insert(name),
+                "certificate" => a.certificates.insert(name),
+                _ => false,
+            };
+        }
+        if !a.operations.contains(&*e.operation) {
+            a.operations.insert(e.operation);
+        }
+        if let Some(c) = e.client_info {
+            a.clients.insert(c);
+        }
+        a.idtyp = a.idtyp.take().or(e.caller_idtyp);
+        a.scp = a.scp.take().or(e.caller_scp);
+        a.mirid = a.mirid.take().or(e.caller_mirid);
+    }
+}
+
+impl CallerFold {
+    /// The (appid, oid) of every caller, for `--resolve`.
+    pub fn principals(&self) -> Vec<(Option<&str>, Option<&str>)> {
+        self.map
+            .keys()
+            .map(|(a, o, _)| (a.as_deref(), o.as_deref()))
+            .collect()
+    }
+
+    /// One row per caller, most active first (the order of [`callers`]).
+    pub fn rows(&self, catalog: &Catalog) -> Vec<CallerRow> {
+        let when = |micros: i64| {
+            DateTime::from_timestamp_micros(micros)
+                .map(|t| format_time(&t))
+                .unwrap_or_default()
+        };
+        let list = |s: &BTreeSet<Arc<str>>| s.iter().map(|v| v.to_string()).collect::<Vec<_>>();
+        let mut out: Vec<CallerRow> = self
+            .map
+            .iter()
+            .map(|((appid, oid, upn), a)| {
+                let claims = Claims {
+                    appid: appid.as_deref(),
+                    oid: oid.as_deref(),
+                    upn: upn.as_deref(),
+                    idtyp: a.idtyp.as_deref(),
+                    scp: a.scp.as_deref(),
+                    mirid: a.mirid.as_deref(),
+                };
+                let id = classify(&claims, catalog);
+                CallerRow {
+                    appid: appid.as_deref().map(str::to_string),
+                    oid: oid.as_deref().map(str::to_string),
+                    upn: upn.as_deref().map(str::to_string),
+                    kind: id.kind.as_str().to_string(),
+                    mi_type: id.mi_type,
+                    name: id.name,
+                    client_app: id.client_app,
+                    events: a.events,
+                    denied: a.denied,
+                    vaults: a.vaults.len() as u64,
+                    vault_names: list(&a.vaults),
+                    secrets: a.secrets.len() as u64,
+                    keys: a.keys.len() as u64,
+                    certificates: a.certificates.len() as u64,
+                    operations: list(&a.operations),
+                    first_seen: when(a.first),
+                    last_seen: when(a.last),
+                    clients: list(&a.clients),
+                }
+            })
+            .collect();
+        // events descending, then appid, oid, upn ascending with nulls last.
+        let nulls_last = |a: &Option<String>, b: &Option<String>| match (a, b) {
+            (Some(x), Some(y)) => x.cmp(y),
+            (None, None) => std::cmp::Ordering::Equal,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some(_), None) => std::cmp::Ordering::Less,
+        };
+        out.sort_by(|x, y| {
+            y.events
+                .cmp(&x.events)
+                .then_with(|| nulls_last(&x.appid, &y.appid))
+                .then_with(|| nulls_last(&x.oid, &y.oid))
+                .then_with(|| nulls_last(&x.upn, &y.upn))
+        });
+        out
+    }
 }

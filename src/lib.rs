@@ -66,10 +66,18 @@ where
 }
 
 fn read(input: &InputArgs) -> Result<Ingested> {
+    let mut events = Vec::new();
+    let mut ing = read_with(input, &mut events)?;
+    ing.events = events;
+    Ok(ing)
+}
+
+/// Reads every input into `sink`, reporting skips (and `--stats`) on stderr.
+fn read_with(input: &InputArgs, sink: &mut dyn ingest::Sink) -> Result<Ingested> {
     let opts = ReadOptions {
         skip_invalid: input.skip_invalid,
     };
-    let ing = ingest::read_all(&input.paths, &opts)?;
+    let ing = ingest::read_into(&input.paths, &opts, sink)?;
     for f in &ing.files {
         if let Some(first) = &f.first_invalid {
             let n = f.rows_skipped.get("invalid").copied().unwrap_or(0);
@@ -164,9 +172,11 @@ fn execute(cli: Cli) -> Result<Exit> {
         } => {
             let target = Target::new(output.output.as_deref(), output.force, &input.paths)?;
             let mut catalog = load_catalog(&directory)?;
-            let ing = read(&input)?;
-            resolve_into(&mut catalog, &resolve, &ing.events)?;
-            let rows = callers::callers(&ing.events, &catalog)?;
+            // Streams: one accumulator per caller, never the events.
+            let mut fold = callers::CallerFold::default();
+            read_with(&input, &mut fold)?;
+            resolve_into(&mut catalog, &resolve, &fold.principals())?;
+            let rows = fold.rows(&catalog);
             let renderer: Box<dyn Renderer> = match format {
                 CallersFormat::Table => Box::new(report::Table {
                     color: color && target.is_stdout(),
@@ -237,7 +247,7 @@ fn explain_cmd(
         }
         None => {
             let ing = read(&input)?;
-            resolve_into(&mut catalog, resolve, &ing.events)?;
+            resolve_into(&mut catalog, resolve, &resolve::principals(&ing.events))?;
             let ex = explain::explain(&ing.events, &catalog);
             let n = &ex.noise;
             eprintln!(
@@ -309,7 +319,7 @@ fn report_cmd(cmd: Command, color: bool) -> Result<Exit> {
     };
     let mut catalog = load_catalog(&directory)?;
     let ing = read(&input)?;
-    resolve_into(&mut catalog, &resolve, &ing.events)?;
+    resolve_into(&mut catalog, &resolve, &resolve::principals(&ing.events))?;
     let opts = audit::Options {
         window,
         policy: &policy,
@@ -524,7 +534,7 @@ fn pull_cmd(cmd: Command) -> Result<Exit> {
 fn resolve_into(
     catalog: &mut identify::Catalog,
     args: &cli::ResolveArgs,
-    events: &[event::Event],
+    principals: &[(Option<&str>, Option<&str>)],
 ) -> Result<()> {
     if !args.resolve {
         return Ok(());
@@ -539,7 +549,7 @@ fn resolve_into(
             .unwrap_or_else(resolve::default_cache),
         ttl: chrono::Duration::hours(args.resolve_ttl_hours.max(0)),
     };
-    let (fetched, named) = resolve::resolve(events, catalog, &cfg)?;
+    let (fetched, named) = resolve::resolve(principals, catalog, &cfg)?;
     eprintln!(
         "kvaudit: resolved {named} principal(s) ({fetched} fetched from Graph, the rest from {})",
         cfg.cache.display()

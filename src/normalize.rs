@@ -363,7 +363,8 @@ pub fn normalize(
         source: source.clone(),
         source_record: record,
         caller_scp: interner.text(row.scp.as_deref()),
-        request_uri: request_uri.map(|v| interner.get(v)),
+        // Unique per secret version: not worth interning.
+        request_uri: request_uri.map(Arc::from),
     })
 }
 

@@ -85,8 +85,16 @@ pub fn graph_token() -> Result<String> {
 
 /// Resolves the principals of `events` into `catalog`. Returns how many
 /// objects were fetched from Graph and how many principals got a name.
+/// The (appid, oid) of every caller in `events`, for [`resolve`].
+pub fn principals(events: &[Event]) -> Vec<(Option<&str>, Option<&str>)> {
+    events
+        .iter()
+        .map(|e| (e.caller_appid.as_deref(), e.caller_oid.as_deref()))
+        .collect()
+}
+
 pub fn resolve(
-    events: &[Event],
+    principals: &[(Option<&str>, Option<&str>)],
     catalog: &mut Catalog,
     cfg: &GraphConfig,
 ) -> Result<(usize, usize)> {
@@ -96,15 +104,15 @@ pub fn resolve(
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default();
     let fresh = |c: &Cached| now - c.fetched_at < cfg.ttl;
-    let oids: BTreeSet<String> = events
+    let oids: BTreeSet<String> = principals
         .iter()
-        .filter_map(|e| e.caller_oid.as_deref())
+        .filter_map(|(_, oid)| *oid)
         .map(str::to_ascii_lowercase)
         .collect();
-    let appids: BTreeSet<String> = events
+    let appids: BTreeSet<String> = principals
         .iter()
-        .filter(|e| e.caller_oid.is_none())
-        .filter_map(|e| e.caller_appid.as_deref())
+        .filter(|(_, oid)| oid.is_none())
+        .filter_map(|(appid, _)| *appid)
         .filter(|a| catalog.microsoft_app(a).is_none())
         .map(str::to_ascii_lowercase)
         .collect();

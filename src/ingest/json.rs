@@ -9,17 +9,8 @@ use serde_json::{Map, Value};
 
 pub(super) fn read(body: &[u8], c: &mut Collector) -> Result<Shape> {
     // JSON Lines: the first non-empty line is a whole object on its own.
-    let first_line = body
-        .split(|b| *b == b'\n')
-        .find(|l| l.iter().any(|b| !b.is_ascii_whitespace()))
-        .unwrap_or(body);
-    let multi_line = first_line.len() < body.trim_ascii().len();
-    if multi_line && first_line.trim_ascii().starts_with(b"{") {
-        if let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(first_line) {
-            if !is_wrapper(&m) {
-                return read_lines(body, c);
-            }
-        }
+    if looks_like_lines(body) {
+        return read_lines(body, c);
     }
     let value: Value = serde_json::from_slice(body).map_err(|e| Error::Malformed {
         at: Location {
@@ -49,6 +40,22 @@ pub(super) fn read(body: &[u8], c: &mut Collector) -> Result<Shape> {
         Value::Array(items) => read_records(items, c, Shape::RawArray),
         _ => Err(unrecognised(c)),
     }
+}
+
+/// True when the first non-empty line of `head` is a whole JSON object that
+/// is not a wrapper (`records`, `tables`, `value`): JSON Lines.
+pub(super) fn looks_like_lines(head: &[u8]) -> bool {
+    let Some(first_line) = head
+        .split(|b| *b == b'\n')
+        .find(|l| l.iter().any(|b| !b.is_ascii_whitespace()))
+    else {
+        return false;
+    };
+    // The line must end inside the head, or it may be cut short.
+    let complete = first_line.len() < head.trim_ascii_end().len();
+    complete
+        && first_line.trim_ascii().starts_with(b"{")
+        && matches!(serde_json::from_slice::<Value>(first_line), Ok(Value::Object(m)) if !is_wrapper(&m))
 }
 
 fn is_wrapper(m: &Map<String, Value>) -> bool {
@@ -117,12 +124,23 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-fn read_lines(body: &[u8], c: &mut Collector) -> Result<Shape> {
+/// JSON Lines, one object per line, streamed (memory does not grow with the
+/// file).
+pub(super) fn read_lines(mut r: impl std::io::BufRead, c: &mut Collector) -> Result<Shape> {
     let mut shape = Shape::RawJsonLines;
     let mut first = true;
-    for (i, line) in body.split(|b| *b == b'\n').enumerate() {
-        let n = i as u64 + 1;
-        let line = line.trim_ascii();
+    let mut buf = Vec::with_capacity(1 << 12);
+    let mut n = 0u64;
+    loop {
+        buf.clear();
+        let got = r
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| Error::io(c.source(), e))?;
+        if got == 0 {
+            break;
+        }
+        n += 1;
+        let line = buf.trim_ascii();
         if line.is_empty() {
             continue;
         }

@@ -95,10 +95,23 @@ impl Ingested {
     }
 }
 
+/// Where normalised events go: a vector (commands that need every event)
+/// or a fold that keeps only aggregates (memory flat in the input size).
+pub trait Sink {
+    fn event(&mut self, e: Event);
+}
+
+impl Sink for Vec<Event> {
+    fn event(&mut self, e: Event) {
+        self.push(e);
+    }
+}
+
 /// Receives rows from a reader, normalises them and keeps the accounting.
 pub(crate) struct Collector<'a> {
     interner: &'a mut Interner,
-    events: &'a mut Vec<Event>,
+    events: &'a mut dyn Sink,
+    progress: &'a mut Progress,
     stats: FileStats,
     source: Arc<str>,
     opts: &'a ReadOptions,
@@ -120,7 +133,8 @@ impl Collector<'_> {
         match outcome {
             Ok(e) => {
                 self.stats.rows_kept += 1;
-                self.events.push(e);
+                self.events.event(e);
+                self.progress.tick();
                 Ok(())
             }
             Err(Rejection::Skip(why)) => {
@@ -243,14 +257,24 @@ pub struct Expanded {
 
 /// Reads all inputs into one event table.
 pub fn read_all(args: &[String], opts: &ReadOptions) -> Result<Ingested> {
+    let mut events = Vec::new();
+    let mut out = read_into(args, opts, &mut events)?;
+    out.events = events;
+    Ok(out)
+}
+
+/// Reads all inputs, handing each event to `sink` as it is read (the
+/// returned `events` is empty): large CSV and JSON Lines files stream.
+pub fn read_into(args: &[String], opts: &ReadOptions, sink: &mut dyn Sink) -> Result<Ingested> {
     let Expanded { paths, unreadable } = expand_paths(args, opts.skip_invalid)?;
     let mut interner = Interner::default();
+    let mut progress = Progress::new();
     let mut out = Ingested {
         files_skipped: unreadable,
         ..Default::default()
     };
     for (p, walked) in &paths {
-        match read_one(p, opts, &mut interner, &mut out.events) {
+        match read_one(p, opts, &mut interner, sink, &mut progress) {
             Ok(stats) => out.files.push(stats),
             // In a walked directory, files that are not logs (a README, an
             // empty blob) are reported and passed over, not fatal.
@@ -271,6 +295,7 @@ pub fn read_all(args: &[String], opts: &ReadOptions) -> Result<Ingested> {
             Err(e) => return Err(e),
         }
     }
+    progress.done();
     if out.files.is_empty() {
         return Err(Error::Other(format!(
             "no Key Vault logs found in {}",
@@ -349,10 +374,11 @@ fn read_one(
     path: &str,
     opts: &ReadOptions,
     interner: &mut Interner,
-    events: &mut Vec<Event>,
+    events: &mut dyn Sink,
+    progress: &mut Progress,
 ) -> Result<FileStats> {
     let label = if path == "-" { "<stdin>" } else { path };
-    read_source(label, Source::open(path)?, opts, interner, events)
+    read_source(label, Source::open(path)?, opts, interner, events, progress)
 }
 
 /// Reads bytes already in memory as one input named `label` (fuzzing,
@@ -366,6 +392,7 @@ pub fn read_bytes(label: &str, bytes: Vec<u8>, opts: &ReadOptions) -> Result<Ing
         opts,
         &mut interner,
         &mut out.events,
+        &mut Progress::hidden(),
     )?;
     out.files.push(stats);
     Ok(out)
@@ -376,7 +403,8 @@ fn read_source(
     src: Source,
     opts: &ReadOptions,
     interner: &mut Interner,
-    events: &mut Vec<Event>,
+    events: &mut dyn Sink,
+    progress: &mut Progress,
 ) -> Result<FileStats> {
     let head = src.head(1 << 16)?;
     let head_body = strip_bom(&head);
@@ -394,6 +422,7 @@ fn read_source(
     let mut c = Collector {
         interner,
         events,
+        progress,
         stats: FileStats {
             source: label.to_string(),
             ..Default::default()
@@ -402,6 +431,14 @@ fn read_source(
         opts,
     };
     let shape = match head_body[first] {
+        // JSON Lines in a file stream line by line; other JSON is one
+        // document and is read whole.
+        b'{' if matches!(src, Source::File(_)) && json::looks_like_lines(&head_body[first..]) => {
+            json::read_lines(
+                std::io::BufReader::with_capacity(1 << 20, src.reader()?),
+                &mut c,
+            )?
+        }
         b'{' | b'[' => {
             let all = src.bytes()?;
             json::read(strip_bom(&all), &mut c)?
@@ -427,6 +464,71 @@ fn read_source(
         });
     }
     Ok(stats)
+}
+
+/// Progress on stderr for long reads: rows and rate, redrawn at most a few
+/// times a second, only when stderr is a terminal.
+pub struct Progress {
+    enabled: bool,
+    rows: u64,
+    started: std::time::Instant,
+    last: std::time::Instant,
+    shown: bool,
+}
+
+impl Progress {
+    pub fn new() -> Self {
+        use std::io::IsTerminal;
+        let enabled =
+            std::io::stderr().is_terminal() && std::env::var_os("KVAUDIT_NO_PROGRESS").is_none();
+        let now = std::time::Instant::now();
+        Progress {
+            enabled,
+            rows: 0,
+            started: now,
+            last: now,
+            shown: false,
+        }
+    }
+
+    pub fn hidden() -> Self {
+        Progress {
+            enabled: false,
+            ..Self::new()
+        }
+    }
+
+    fn tick(&mut self) {
+        self.rows += 1;
+        if !self.enabled || self.rows % 16384 != 0 {
+            return;
+        }
+        let now = std::time::Instant::now();
+        if now.duration_since(self.last).as_millis() < 250 {
+            return;
+        }
+        self.last = now;
+        let secs = now.duration_since(self.started).as_secs_f64().max(1e-6);
+        eprint!(
+            "\r\x1b[2Kkvaudit: read {} rows ({:.0} rows/s)",
+            self.rows,
+            self.rows as f64 / secs
+        );
+        self.shown = true;
+    }
+
+    fn done(&mut self) {
+        if self.shown {
+            eprint!("\r\x1b[2K");
+            self.shown = false;
+        }
+    }
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 pub(crate) fn strip_bom(b: &[u8]) -> &[u8] {

@@ -10,4 +10,5 @@ mod resolve;
 mod robust;
 mod scenarios;
 mod shapes;
+mod streaming;
 mod token;

@@ -1,0 +1,83 @@
+//! The streaming `callers` fold and the polars aggregation used by `report`
+//! must agree on every fixture (differential test), and JSON Lines files
+//! stream with the same results as when read whole.
+
+use crate::harness::*;
+use kvaudit::callers::{callers, CallerFold};
+use kvaudit::identify::Catalog;
+use kvaudit::ingest::{read_all, read_bytes, read_into, ReadOptions, Sink};
+
+fn all_fixtures() -> Vec<String> {
+    let mut out = Vec::new();
+    for dir in ["shapes", "scenarios"] {
+        for e in std::fs::read_dir(fixture(dir)).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with("directory") {
+                continue;
+            }
+            out.push(p.to_string_lossy().into_owned());
+        }
+    }
+    out.push(fixture("tree"));
+    out.push(shared("corpus"));
+    out.sort();
+    out
+}
+
+#[test]
+fn fold_equals_polars_on_every_fixture() {
+    let catalog = Catalog::bundled();
+    let opts = ReadOptions { skip_invalid: true };
+    let mut checked = 0;
+    for f in all_fixtures() {
+        let Ok(ing) = read_all(std::slice::from_ref(&f), &opts) else {
+            continue;
+        };
+        let mut fold = CallerFold::default();
+        let streamed = read_into(std::slice::from_ref(&f), &opts, &mut fold).unwrap();
+        assert_eq!(streamed.rows_kept(), ing.events.len() as u64, "{f}");
+        let expected = callers(&ing.events, &catalog).unwrap();
+        assert!(!expected.is_empty(), "{f}");
+        assert_eq!(fold.rows(&catalog), expected, "{f}");
+        checked += 1;
+    }
+    assert!(checked >= 15, "only {checked} fixtures read");
+}
+
+/// Counts events without keeping them.
+struct Count(u64);
+impl Sink for Count {
+    fn event(&mut self, _: kvaudit::event::Event) {
+        self.0 += 1;
+    }
+}
+
+#[test]
+fn json_lines_stream_like_whole_reads() {
+    let opts = ReadOptions::default();
+    for f in [
+        "shapes/raw-records.jsonl",
+        "scenarios/s1-s9-three-weeks.jsonl",
+    ] {
+        let path = fixture(f);
+        let bytes = std::fs::read(&path).unwrap();
+        let whole = read_bytes("mem", bytes, &opts).unwrap();
+        let mut n = Count(0);
+        let streamed = read_into(std::slice::from_ref(&path), &opts, &mut n).unwrap();
+        assert_eq!(streamed.files[0].shape, whole.files[0].shape, "{f}");
+        assert_eq!(n.0, whole.events.len() as u64, "{f}");
+        assert_eq!(streamed.rows_read(), whole.rows_read(), "{f}");
+    }
+    // A malformed line in a streamed file still names its line.
+    let d = tempfile::tempdir().unwrap();
+    let mut text = std::fs::read_to_string(fixture("shapes/raw-records.jsonl")).unwrap();
+    text.push_str("{\"time\": oops}\n");
+    let lines = text.lines().count();
+    let p = write(d.path(), "bad.jsonl", text.as_bytes());
+    let e = read_into(std::slice::from_ref(&p), &opts, &mut Count(0)).unwrap_err();
+    assert!(
+        e.to_string().contains(&format!("bad.jsonl: line {lines}")),
+        "{e}"
+    );
+}
