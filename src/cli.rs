@@ -228,6 +228,22 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = TokenFormat::Table)]
         format: TokenFormat,
     },
+    /// Generate realistic audit logs of any size (benchmarks, demos), deterministic for a seed.
+    Synth {
+        /// Number of requests to generate.
+        #[arg(long, default_value_t = 10_000)]
+        rows: u64,
+        /// Export shape to write.
+        #[arg(long, value_enum, default_value_t = crate::synth::SynthShape::AzdiagCsv)]
+        shape: crate::synth::SynthShape,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Days of activity (from 2025-03-01).
+        #[arg(long, default_value_t = 28)]
+        days: u32,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
     /// Run the export query in a Log Analytics workspace and write the API response (readable by every command).
     Pull {
         /// Log Analytics workspace id (GUID).

@@ -22,6 +22,7 @@ pub mod output;
 pub mod pull;
 pub mod report;
 pub mod resolve;
+pub mod synth;
 pub mod token;
 
 use clap::Parser;
@@ -140,6 +141,20 @@ fn read_with(input: &InputArgs, sink: &mut dyn ingest::Sink) -> Result<Ingested>
     Ok(ing)
 }
 
+/// Streams `write` to stdout (buffered) or atomically to a file.
+fn emit(target: &Target, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+    match target {
+        Target::Stdout => {
+            let stdout = std::io::stdout();
+            let mut w = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+            write(&mut w)
+                .and_then(|_| w.flush())
+                .map_err(|e| Error::io("<stdout>", e))
+        }
+        Target::File { path, force } => output::write_atomic(path, *force, write),
+    }
+}
+
 fn execute(cli: Cli) -> Result<Exit> {
     let color = output::use_color(cli.color);
     match cli.command {
@@ -150,17 +165,26 @@ fn execute(cli: Cli) -> Result<Exit> {
         } => {
             let target = Target::new(output.output.as_deref(), output.force, &input.paths)?;
             let ing = read(&input)?;
-            let write = |w: &mut dyn Write| write_events(w, &ing.events, format);
-            match &target {
-                Target::Stdout => {
-                    let stdout = std::io::stdout();
-                    let mut w = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-                    write(&mut w)
-                        .and_then(|_| w.flush())
-                        .map_err(|e| Error::io("<stdout>", e))?;
-                }
-                Target::File { path, force } => output::write_atomic(path, *force, write)?,
-            }
+            emit(&target, |w: &mut dyn Write| {
+                write_events(w, &ing.events, format)
+            })?;
+            Ok(Exit::Ok)
+        }
+        Command::Synth {
+            rows,
+            shape,
+            seed,
+            days,
+            output,
+        } => {
+            let target = Target::new(output.output.as_deref(), output.force, &[])?;
+            let cfg = synth::SynthConfig {
+                rows,
+                shape,
+                seed,
+                days,
+            };
+            emit(&target, |w: &mut dyn Write| synth::synth(&cfg, w))?;
             Ok(Exit::Ok)
         }
         Command::Callers {

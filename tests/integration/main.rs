@@ -11,4 +11,5 @@ mod robust;
 mod scenarios;
 mod shapes;
 mod streaming;
+mod synth;
 mod token;
