@@ -159,6 +159,9 @@ pub enum Command {
         /// JSON from `az ad sp list --all` / `az ad user list` to name principals (repeatable).
         #[arg(long, value_name = "FILE")]
         directory: Vec<String>,
+        /// JSON from `az role assignment list --all`: say what each denied principal already holds (wrong scope, missing action, propagation).
+        #[arg(long, value_name = "FILE")]
+        assignments: Option<String>,
         #[command(flatten)]
         resolve: ResolveArgs,
         #[command(flatten)]

@@ -207,6 +207,10 @@ pub struct Finding {
     pub resolved_at: Option<String>,
     pub client_address: Option<String>,
     pub hints: Vec<String>,
+    /// With `--assignments`: what the principal already holds that bears on
+    /// this denial (absent otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub existing_assignments: Vec<crate::assignments::Existing>,
 }
 
 /// The narrowest ARM scope: the object, else the vault.
@@ -391,6 +395,7 @@ fn build(
         resolved_at: resolved.map(|t| format_time(&t)),
         client_address: d.client_address,
         hints,
+        existing_assignments: Vec::new(),
     }
 }
 

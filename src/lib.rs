@@ -6,6 +6,7 @@
 //! (renderers). [`run`] is the whole program; `main.rs` only maps its result
 //! to an exit code.
 
+pub mod assignments;
 pub mod audit;
 pub mod callers;
 pub mod cli;
@@ -214,43 +215,41 @@ fn execute(cli: Cli) -> Result<Exit> {
         cmd @ Command::Report { .. } => report_cmd(cmd, color),
         cmd @ Command::Token { .. } => token_cmd(cmd),
         cmd @ Command::Pull { .. } => pull_cmd(cmd),
-        Command::Explain {
-            paths,
-            message,
-            skip_invalid,
-            stats,
-            format,
-            directory,
-            resolve,
-            output,
-        } => explain_cmd(
-            InputArgs {
-                paths,
-                skip_invalid,
-                stats,
-            },
-            message,
-            format,
-            &directory,
-            &resolve,
-            output,
-            color,
-        ),
+        cmd @ Command::Explain { .. } => explain_cmd(cmd, color),
     }
 }
 
-fn explain_cmd(
-    input: InputArgs,
-    message: Option<String>,
-    format: ExplainFormat,
-    directory: &[String],
-    resolve: &cli::ResolveArgs,
-    output: cli::OutputArgs,
-    color: bool,
-) -> Result<Exit> {
+fn explain_cmd(cmd: Command, color: bool) -> Result<Exit> {
+    let Command::Explain {
+        paths,
+        message,
+        skip_invalid,
+        stats,
+        format,
+        directory,
+        assignments,
+        resolve,
+        output,
+    } = cmd
+    else {
+        unreachable!("explain_cmd is only called for explain")
+    };
+    let input = InputArgs {
+        paths,
+        skip_invalid,
+        stats,
+    };
+    let (directory, assignments, resolve) = (&directory, assignments.as_deref(), &resolve);
     let target = Target::new(output.output.as_deref(), output.force, &input.paths)?;
     let mut catalog = load_catalog(directory)?;
-    let findings = match message {
+    let held = match assignments {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
+            assignments::parse(&text, p)?
+        }
+        None => Vec::new(),
+    };
+    let mut findings = match message {
         Some(m) => {
             let text = if m == "-" {
                 let mut s = String::new();
@@ -285,6 +284,7 @@ fn explain_cmd(
             ex.findings
         }
     };
+    assignments::apply(&mut findings, &held);
     let renderer: Box<dyn Renderer> = match format {
         ExplainFormat::Table => Box::new(report::Table {
             color: color && target.is_stdout(),

@@ -1,5 +1,6 @@
 //! Integration tests: drive the real `kvaudit` binary on fixtures.
 
+mod assignments;
 mod bad_input;
 mod corpus;
 mod fuzz;

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""kvaudit against DuckDB on the same files, in the same run.
+
+For each shape (AzureDiagnostics portal CSV, raw JSON Lines) and size, it
+generates the file with `kvaudit synth` (kept for reuse), then times
+  - `kvaudit callers --format json`
+  - `kvaudit report --format json`
+  - DuckDB computing the same per-caller aggregates (events, 403s, distinct
+    vaults, distinct secrets, first and last seen) from the same file,
+checks that kvaudit and DuckDB give the same numbers for every caller, and
+prints a Markdown table with times, the kvaudit/DuckDB ratio, kvaudit's
+throughput and peak RSS (of the kvaudit process, from wait4).
+
+usage: python3 bench/run.py [--sizes 1000000,10000000] [--shapes azdiag-csv,raw-jsonl]
+                            [--kvaudit target/release/kvaudit] [--dir /tmp/kvaudit-bench]
+requires: pip install duckdb; cargo build --release
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+
+def run_measured(cmd):
+    """Runs cmd; returns (seconds, peak RSS in MiB, stdout bytes)."""
+    t = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env={**os.environ, "KVAUDIT_NO_PROGRESS": "1"})
+    out = bytearray()
+    while True:
+        chunk = p.stdout.read(1 << 20)
+        if not chunk:
+            break
+        out += chunk
+    err = p.stderr.read()
+    _, status, usage = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, 3):
+        sys.exit(f"{' '.join(cmd)} failed ({code}): {err.decode()[-2000:]}")
+    return wall, usage.ru_maxrss / 1024, bytes(out)
+
+
+def duckdb_callers(path, shape):
+    import duckdb
+    con = duckdb.connect()
+    if shape == "azdiag-csv":
+        src = f"""
+          select nullif(identity_claim_appid_g, '') a, nullif(identity_claim_oid_g, '') o,
+                 nullif(identity_claim_upn_s, '') u,
+                 try_cast(httpStatusCode_d as double) status,
+                 lower(nullif("Resource", '')) vault,
+                 case when id_s like '%/secrets/%' then split_part(id_s, '/', 5) end secret,
+                 strptime("TimeGenerated [UTC]", '%-m/%-d/%Y, %-I:%M:%S.%g %p') t
+          from read_csv('{path}', all_varchar=true, header=true)
+          where "ResourceProvider" = 'MICROSOFT.KEYVAULT'"""
+    else:
+        src = f"""
+          select nullif(identity->>'$.claim.appid', '') a, nullif(identity->>'$.claim.oid', '') o,
+                 nullif(identity->>'$.claim.upn', '') u,
+                 try_cast(properties->>'$.httpStatusCode' as double) status,
+                 lower(split_part(resourceId, '/', 9)) vault,
+                 case when properties->>'$.id' like '%/secrets/%' then split_part(properties->>'$.id', '/', 5) end secret,
+                 cast("time" as timestamp) t
+          from read_json('{path}', format='newline_delimited',
+                         columns={{'time': 'VARCHAR', 'resourceId': 'VARCHAR', 'identity': 'JSON', 'properties': 'JSON'}})"""
+    q = f"""
+      select a, o, u, count(*) events, count(*) filter (where status = 403) denied,
+             count(distinct vault) vaults, count(distinct secret) secrets,
+             strftime(min(t), '%Y-%m-%dT%H:%M:%S.%f') first_seen,
+             strftime(max(t), '%Y-%m-%dT%H:%M:%S.%f') last_seen
+      from ({src}) group by all"""
+    t = time.perf_counter()
+    rows = con.execute(q).fetchall()
+    wall = time.perf_counter() - t
+    return wall, {(a, o, u): (int(e), int(d), int(v), int(s), f, l)
+                  for a, o, u, e, d, v, s, f, l in rows}
+
+
+def kvaudit_callers(stdout):
+    return {(r["appid"], r["oid"], r["upn"]):
+            (r["events"], r["denied"], r["vaults"], r["secrets"], r["first_seen"].rstrip("Z"), r["last_seen"].rstrip("Z"))
+            for r in json.loads(stdout)}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="1000000,10000000")
+    ap.add_argument("--shapes", default="azdiag-csv,raw-jsonl")
+    ap.add_argument("--kvaudit", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release", "kvaudit"))
+    ap.add_argument("--dir", default="/tmp/kvaudit-bench")
+    ap.add_argument("--skip-report-above", type=int, default=0,
+                    help="skip `kvaudit report` above this many rows (0: never skip)")
+    a = ap.parse_args()
+    os.makedirs(a.dir, exist_ok=True)
+    lines = ["| shape | rows | file | kvaudit callers | rows/s | peak RSS | kvaudit report | peak RSS | DuckDB | callers/DuckDB | report/DuckDB | same numbers |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    ok = True
+    for shape in a.shapes.split(","):
+        for n in [int(x) for x in a.sizes.split(",")]:
+            path = os.path.join(a.dir, f"{shape}-{n}.{'csv' if shape.endswith('csv') else 'jsonl'}")
+            if not os.path.exists(path):
+                print(f"generating {path} ...", file=sys.stderr)
+                subprocess.run([a.kvaudit, "synth", "--rows", str(n), "--shape", shape, "-o", path], check=True)
+            size = os.path.getsize(path) / 2**20
+            print(f"{shape} {n:,} rows ({size:,.0f} MiB): kvaudit callers ...", file=sys.stderr)
+            kw, krss, out = run_measured([a.kvaudit, "callers", "--format", "json", path])
+            k = kvaudit_callers(out)
+            if a.skip_report_above and n > a.skip_report_above:
+                rw, rrss = None, None
+            else:
+                print("  kvaudit report ...", file=sys.stderr)
+                rw, rrss, _ = run_measured([a.kvaudit, "report", "--format", "json", path])
+            print("  duckdb ...", file=sys.stderr)
+            dw, d = duckdb_callers(path, shape)
+            same = k == d
+            ok &= same
+            if not same:
+                for key in sorted(set(k) | set(d), key=str)[:5]:
+                    if k.get(key) != d.get(key):
+                        print("  differs:", key, k.get(key), d.get(key), file=sys.stderr)
+            events = sum(v[0] for v in k.values())
+            rep = f"{rw:.2f} s" if rw is not None else "skipped"
+            rrs = f"{rrss:,.0f} MiB" if rrss is not None else "-"
+            rratio = f"{rw / dw:.2f}" if rw is not None else "-"
+            lines.append(f"| {shape} | {events:,} | {size:,.0f} MiB | {kw:.2f} s | {events / kw:,.0f} | {krss:,.0f} MiB | "
+                         f"{rep} | {rrs} | {dw:.2f} s | {kw / dw:.2f} | {rratio} | {'yes' if same else 'NO'} |")
+            print(lines[-1], file=sys.stderr)
+    print("\n".join(lines))
+    if not ok:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
