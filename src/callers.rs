@@ -338,3 +338,49 @@ impl CallerFold {
         out
     }
 }
+
+impl CallerFold {
+    /// Merges one row of a caller inventory (`queries/caller-inventory.kql`):
+    /// a day of one caller on one vault, already aggregated.
+    pub fn add_inventory(&mut self, r: &crate::inventory::InventoryRow) {
+        let arc = |s: &Option<String>| s.as_deref().map(Arc::<str>::from);
+        let key = (arc(&r.appid), arc(&r.oid), arc(&r.upn));
+        let (first, last) = (
+            r.first_seen.timestamp_micros(),
+            r.last_seen.timestamp_micros(),
+        );
+        let a = self.map.entry(key).or_insert_with(|| Acc {
+            events: 0,
+            denied: 0,
+            vaults: BTreeSet::new(),
+            secrets: HashSet::new(),
+            keys: HashSet::new(),
+            certificates: HashSet::new(),
+            operations: BTreeSet::new(),
+            clients: BTreeSet::new(),
+            first,
+            last,
+            idtyp: None,
+            scp: None,
+            mirid: None,
+        });
+        a.events += r.requests;
+        a.denied += r.denied;
+        a.first = a.first.min(first);
+        a.last = a.last.max(last);
+        a.vaults
+            .extend(r.vault.iter().map(|v| Arc::from(v.as_str())));
+        a.secrets
+            .extend(r.secrets.iter().map(|v| Arc::from(v.as_str())));
+        a.keys.extend(r.keys.iter().map(|v| Arc::from(v.as_str())));
+        a.certificates
+            .extend(r.certificates.iter().map(|v| Arc::from(v.as_str())));
+        a.operations
+            .extend(r.operations.iter().map(|v| Arc::from(v.as_str())));
+        a.clients
+            .extend(r.clients.iter().map(|v| Arc::from(v.as_str())));
+        a.idtyp = a.idtyp.take().or(arc(&r.idtyp));
+        a.scp = a.scp.take().or(arc(&r.scp));
+        a.mirid = a.mirid.take().or(arc(&r.mirid));
+    }
+}

@@ -26,7 +26,7 @@ pub enum ColorWhen {
     Never,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct InputArgs {
     /// Log exports to read: files, directories (walked), or - for stdin.
     #[arg(required = true, value_name = "PATH")]

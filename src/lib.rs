@@ -17,6 +17,7 @@ pub mod explain;
 pub mod findings;
 pub mod identify;
 pub mod ingest;
+pub mod inventory;
 pub mod knowledge;
 pub mod normalize;
 pub mod output;
@@ -68,6 +69,13 @@ where
 }
 
 fn read(input: &InputArgs) -> Result<Ingested> {
+    for p in &input.paths {
+        if inventory::read(p)?.is_some() {
+            return Err(Error::Usage(format!(
+                "{p} is a caller inventory (pre-aggregated by queries/caller-inventory.kql), not events: only `kvaudit callers` reads it; export raw events (queries/azurediagnostics-export.kql) for this command"
+            )));
+        }
+    }
     let mut events = Vec::new();
     let mut ing = read_with(input, &mut events)?;
     ing.events = events;
@@ -197,9 +205,31 @@ fn execute(cli: Cli) -> Result<Exit> {
         } => {
             let target = Target::new(output.output.as_deref(), output.force, &input.paths)?;
             let mut catalog = load_catalog(&directory)?;
-            // Streams: one accumulator per caller, never the events.
+            // Streams: one accumulator per caller, never the events. Caller
+            // inventories (queries/caller-inventory.kql) merge in directly.
             let mut fold = callers::CallerFold::default();
-            read_with(&input, &mut fold)?;
+            let mut logs = Vec::new();
+            for p in &input.paths {
+                match inventory::read(p)? {
+                    Some(rows) => {
+                        eprintln!(
+                            "kvaudit: {p}: caller inventory, {} row(s) (caller x vault x day)",
+                            rows.len()
+                        );
+                        rows.iter().for_each(|r| fold.add_inventory(r));
+                    }
+                    None => logs.push(p.clone()),
+                }
+            }
+            if !logs.is_empty() || input.paths.is_empty() {
+                read_with(
+                    &InputArgs {
+                        paths: logs,
+                        ..input.clone()
+                    },
+                    &mut fold,
+                )?;
+            }
             resolve_into(&mut catalog, &resolve, &fold.principals())?;
             let rows = fold.rows(&catalog);
             let renderer: Box<dyn Renderer> = match format {

@@ -54,7 +54,12 @@ pub enum Rejection {
 #[derive(Default)]
 pub struct Interner {
     map: HashMap<Arc<str>, ()>,
+    bytes: usize,
 }
+
+/// The interner stops growing past this many bytes of text: it only saves
+/// memory when values repeat, and must not itself grow with the input.
+const INTERNER_BYTES: usize = 64 << 20;
 
 impl Interner {
     pub fn get(&mut self, s: &str) -> Arc<str> {
@@ -62,7 +67,8 @@ impl Interner {
             return k.clone();
         }
         let k: Arc<str> = Arc::from(s);
-        if self.map.len() < 1_000_000 {
+        if self.bytes < INTERNER_BYTES {
+            self.bytes += s.len() + 48;
             self.map.insert(k.clone(), ());
         }
         k

@@ -5,6 +5,7 @@ mod bad_input;
 mod corpus;
 mod fuzz;
 mod harness;
+mod inventory;
 mod pull;
 mod report;
 mod resolve;
