@@ -2,14 +2,14 @@
 //! at which scope, with the exact command, and whether a later success
 //! resolved it. Works on log events and on a pasted error message alone.
 
-use crate::event::{format_time, Event};
+use crate::event::{format_time, Event, Text};
 use crate::identify::{self, Catalog, Claims, Identity, Kind};
 use crate::knowledge::knowledge;
 use chrono::{DateTime, Utc};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 pub const DATABRICKS_APPID: &str = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d";
 
@@ -408,39 +408,77 @@ pub struct Explanation {
 
 /// One finding per (denial kind, vault, principal, action, object).
 pub fn explain(events: &[Event], catalog: &Catalog) -> Explanation {
-    let ids = identify::identities(events, catalog);
-    let mut noise = Noise::default();
-    type Key = (
-        Denial,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    );
-    let mut groups: BTreeMap<Key, (Draft, u64, DateTime<Utc>, DateTime<Utc>)> = BTreeMap::new();
-    // (principal, operation, vault, object) → success times, for resolution.
-    let mut successes: HashMap<(String, String, String, String), Vec<DateTime<Utc>>> =
-        HashMap::new();
-    let key4 = |e: &Event| {
-        (
-            e.principal_key().unwrap_or("").to_string(),
-            e.operation.to_string(),
-            e.vault.as_deref().unwrap_or("").to_string(),
-            e.object_name.as_deref().unwrap_or("").to_string(),
-        )
-    };
-    for e in events {
+    let mut fold = ExplainFold::default();
+    events.iter().for_each(|e| fold.add(e));
+    fold.finish(catalog)
+}
+
+type GroupKey = (
+    Denial,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+type CallerText = (Text, Text, Text);
+
+struct Group {
+    draft: Draft,
+    caller: CallerText,
+    count: u64,
+    first: DateTime<Utc>,
+    last: DateTime<Utc>,
+}
+
+fn nanos(t: DateTime<Utc>) -> i64 {
+    t.timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
+/// [`explain`] one event at a time: keeps the denial groups, the success
+/// times per (principal, operation, vault, object) for `resolved_at`, and
+/// which callers succeeded on which object (S5), never the events.
+#[derive(Default)]
+pub struct ExplainFold {
+    ids: identify::IdentityFold,
+    noise: Noise,
+    groups: BTreeMap<GroupKey, Group>,
+    successes: HashMap<(Text, Arc<str>, Text, Text), Vec<i64>>,
+    /// (vault, object) → caller → order of its first success.
+    succeeded: HashMap<(Text, Text), HashMap<CallerText, u64>>,
+    seq: u64,
+}
+
+impl ExplainFold {
+    pub fn add(&mut self, e: &Event) {
+        self.ids.add(e);
+        let caller = (
+            e.caller_appid.clone(),
+            e.caller_oid.clone(),
+            e.caller_upn.clone(),
+        );
         if (200..300).contains(&e.status) {
-            successes.entry(key4(e)).or_default().push(e.time);
-            continue;
+            let principal = e.caller_oid.clone().or_else(|| e.caller_appid.clone());
+            self.successes
+                .entry((
+                    principal,
+                    e.operation.clone(),
+                    e.vault.clone(),
+                    e.object_name.clone(),
+                ))
+                .or_default()
+                .push(nanos(e.time));
+            self.seq += 1;
+            let seq = self.seq;
+            self.succeeded
+                .entry((e.vault.clone(), e.object_name.clone()))
+                .or_default()
+                .entry(caller)
+                .or_insert(seq);
+            return;
         }
-        let Some((denial, parsed)) = classify_failure(e, &mut noise) else {
-            continue;
+        let Some((denial, parsed)) = classify_failure(e, &mut self.noise) else {
+            return;
         };
-        let id: Identity = ids
-            .get(&identify::caller_key(e))
-            .cloned()
-            .unwrap_or_default();
         let appid = e
             .caller_appid
             .as_deref()
@@ -451,18 +489,6 @@ pub fn explain(events: &[Event], catalog: &Catalog) -> Explanation {
             .as_deref()
             .map(str::to_string)
             .or(parsed.oid.clone());
-        let id = if id.kind == Kind::Unauthenticated && (appid.is_some() || oid.is_some()) {
-            identify::classify(
-                &Claims {
-                    appid: appid.as_deref(),
-                    oid: oid.as_deref(),
-                    ..Default::default()
-                },
-                catalog,
-            )
-        } else {
-            id
-        };
         let vault = e
             .vault
             .as_deref()
@@ -473,114 +499,150 @@ pub fn explain(events: &[Event], catalog: &Catalog) -> Explanation {
                 .operation(&e.operation)
                 .and_then(|o| o.data_action.clone())
         });
-        let key: Key = (
+        let key: GroupKey = (
             denial,
             vault.clone(),
             e.principal_key().map(str::to_string).or(oid.clone()),
             action.clone(),
             e.object_name.as_deref().map(str::to_string),
         );
-        let entry = groups.entry(key).or_insert_with(|| {
-            (
-                Draft {
-                    denial,
-                    vault,
-                    operation: Some(e.operation.to_string()),
-                    action,
-                    principal: Principal {
-                        appid,
-                        oid,
-                        upn: e.caller_upn.as_deref().map(str::to_string),
-                        tenant: e
-                            .caller_tenant
-                            .as_deref()
-                            .map(str::to_string)
-                            .or(parsed.tenant.clone()),
-                        kind: id.kind.as_str().into(),
-                        name: id.name.clone(),
-                    },
-                    principal_kind: id.kind,
-                    object_type: e.object_type.as_deref().map(str::to_string),
-                    object_name: e.object_name.as_deref().map(str::to_string),
-                    resource_id: e
-                        .resource_id
+        let g = self.groups.entry(key).or_insert_with(|| Group {
+            draft: Draft {
+                denial,
+                vault,
+                operation: Some(e.operation.to_string()),
+                action,
+                principal: Principal {
+                    appid,
+                    oid,
+                    upn: e.caller_upn.as_deref().map(str::to_string),
+                    tenant: e
+                        .caller_tenant
                         .as_deref()
                         .map(str::to_string)
-                        .or(parsed.resource.clone()),
-                    client_address: parsed
-                        .client_address
-                        .clone()
-                        .or(e.caller_ip.as_deref().map(str::to_string))
-                        .filter(|_| denial == Denial::Firewall),
-                    policy_object: parsed.policy_object.clone(),
-                    policy_permission: parsed.policy_permission.clone(),
+                        .or(parsed.tenant.clone()),
+                    // Known once every event is seen (claims merge).
+                    kind: String::new(),
+                    name: None,
                 },
-                0,
-                e.time,
-                e.time,
-            )
-        });
-        entry.1 += 1;
-        entry.2 = entry.2.min(e.time);
-        entry.3 = entry.3.max(e.time);
-    }
-    let laptop_hints = laptop_vs_deployed(events, &ids);
-    let findings = groups
-        .into_values()
-        .map(|(d, count, first, last)| {
-            let k = (
-                d.principal
-                    .oid
+                principal_kind: Kind::Unknown,
+                object_type: e.object_type.as_deref().map(str::to_string),
+                object_name: e.object_name.as_deref().map(str::to_string),
+                resource_id: e
+                    .resource_id
+                    .as_deref()
+                    .map(str::to_string)
+                    .or(parsed.resource.clone()),
+                client_address: parsed
+                    .client_address
                     .clone()
-                    .or(d.principal.appid.clone())
-                    .unwrap_or_default(),
-                d.operation.clone().unwrap_or_default(),
-                d.vault.clone().unwrap_or_default(),
-                d.object_name.clone().unwrap_or_default(),
-            );
-            let resolved = successes
-                .get(&k)
-                .and_then(|ts| ts.iter().filter(|t| **t > last).min().copied());
-            let extra = laptop_hints
-                .get(&(
-                    d.vault.clone().unwrap_or_default(),
-                    d.object_name.clone().unwrap_or_default(),
-                ))
-                .filter(|_| !d.principal_kind.is_user())
-                .cloned()
-                .into_iter()
-                .collect();
-            build(d, count, Some(first), Some(last), resolved, extra)
-        })
-        .collect();
-    Explanation { findings, noise }
+                    .or(e.caller_ip.as_deref().map(str::to_string))
+                    .filter(|_| denial == Denial::Firewall),
+                policy_object: parsed.policy_object.clone(),
+                policy_permission: parsed.policy_permission.clone(),
+            },
+            caller,
+            count: 0,
+            first: e.time,
+            last: e.time,
+        });
+        g.count += 1;
+        g.first = g.first.min(e.time);
+        g.last = g.last.max(e.time);
+    }
+
+    pub fn finish(self, catalog: &Catalog) -> Explanation {
+        let ids = self.ids.identities(catalog);
+        let string_key = |c: &CallerText| {
+            (
+                c.0.as_deref().map(str::to_string),
+                c.1.as_deref().map(str::to_string),
+                c.2.as_deref().map(str::to_string),
+            )
+        };
+        let laptop_hints = laptop_vs_deployed(&self.succeeded, &ids);
+        let text = |s: &Option<String>| s.as_deref().map(Arc::<str>::from);
+        let findings = self
+            .groups
+            .into_values()
+            .map(|g| {
+                let mut d = g.draft;
+                let id: Identity = ids.get(&string_key(&g.caller)).cloned().unwrap_or_default();
+                let (appid, oid) = (d.principal.appid.as_deref(), d.principal.oid.as_deref());
+                let id = if id.kind == Kind::Unauthenticated && (appid.is_some() || oid.is_some()) {
+                    identify::classify(
+                        &Claims {
+                            appid,
+                            oid,
+                            ..Default::default()
+                        },
+                        catalog,
+                    )
+                } else {
+                    id
+                };
+                d.principal.kind = id.kind.as_str().into();
+                d.principal.name = id.name.clone();
+                d.principal_kind = id.kind;
+                let k = (
+                    text(&d.principal.oid.clone().or(d.principal.appid.clone())),
+                    Arc::<str>::from(d.operation.as_deref().unwrap_or("")),
+                    text(&d.vault),
+                    text(&d.object_name),
+                );
+                let last = nanos(g.last);
+                let resolved = self
+                    .successes
+                    .get(&k)
+                    .and_then(|ts| ts.iter().filter(|t| **t > last).min().copied())
+                    .map(DateTime::from_timestamp_nanos);
+                let extra = laptop_hints
+                    .get(&(text(&d.vault), text(&d.object_name)))
+                    .filter(|_| !d.principal_kind.is_user())
+                    .cloned()
+                    .into_iter()
+                    .collect();
+                build(d, g.count, Some(g.first), Some(g.last), resolved, extra)
+            })
+            .collect();
+        Explanation {
+            findings,
+            noise: self.noise,
+        }
+    }
 }
 
 /// S5: a user read the object successfully (laptop, Azure CLI / VS Code)
-/// while a non-user identity was denied it.
+/// while a non-user identity was denied it. The first user to succeed on
+/// each (vault, object) is named.
 fn laptop_vs_deployed(
-    events: &[Event],
+    succeeded: &HashMap<(Text, Text), HashMap<CallerText, u64>>,
     ids: &HashMap<identify::CallerKey, Identity>,
-) -> HashMap<(String, String), String> {
+) -> HashMap<(Text, Text), String> {
     let mut out = HashMap::new();
-    for e in events.iter().filter(|e| (200..300).contains(&e.status)) {
-        let Some(id) = ids.get(&identify::caller_key(e)) else {
-            continue;
-        };
-        if !id.kind.is_user() {
-            continue;
+    for (object, callers) in succeeded {
+        let first_user = callers
+            .iter()
+            .filter_map(|(c, seq)| {
+                let key = (
+                    c.0.as_deref().map(str::to_string),
+                    c.1.as_deref().map(str::to_string),
+                    c.2.as_deref().map(str::to_string),
+                );
+                let id = ids.get(&key)?;
+                id.kind.is_user().then_some((seq, c, id))
+            })
+            .min_by_key(|(seq, _, _)| **seq);
+        if let Some((_, c, id)) = first_user {
+            out.insert(
+                object.clone(),
+                format!(
+                    "Works on a laptop, fails in Azure: {} read this successfully as a user{}; the deployed code runs as a different principal. A role granted to the developer does not cover the deployed identity (DefaultAzureCredential picks the managed identity in Azure).",
+                    c.2.as_deref().unwrap_or("someone"),
+                    id.client_app.as_deref().map(|c| format!(" through {c}")).unwrap_or_default()
+                ),
+            );
         }
-        let key = (
-            e.vault.as_deref().unwrap_or("").to_string(),
-            e.object_name.as_deref().unwrap_or("").to_string(),
-        );
-        out.entry(key).or_insert_with(|| {
-            format!(
-                "Works on a laptop, fails in Azure: {} read this successfully as a user{}; the deployed code runs as a different principal. A role granted to the developer does not cover the deployed identity (DefaultAzureCredential picks the managed identity in Azure).",
-                e.caller_upn.as_deref().unwrap_or("someone"),
-                id.client_app.as_deref().map(|c| format!(" through {c}")).unwrap_or_default()
-            )
-        });
     }
     out
 }

@@ -3,7 +3,7 @@
 //! application, or nobody (the 401 challenge). Names come from the bundled
 //! catalog of Microsoft application ids and an optional directory export.
 
-use crate::event::Event;
+use crate::event::{Event, Text};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -289,17 +289,57 @@ pub fn caller_key(e: &Event) -> CallerKey {
 /// Identity of every caller (appid, oid, upn) in the events, merging the
 /// claims seen across its events.
 pub fn identities(events: &[Event], catalog: &Catalog) -> HashMap<CallerKey, Identity> {
-    let mut merged: HashMap<CallerKey, Claims> = HashMap::new();
-    for e in events {
-        let c = merged.entry(caller_key(e)).or_insert_with(|| Claims::of(e));
-        c.idtyp = c.idtyp.or(e.caller_idtyp.as_deref());
-        c.scp = c.scp.or(e.caller_scp.as_deref());
-        c.mirid = c.mirid.or(e.caller_mirid.as_deref());
+    let mut fold = IdentityFold::default();
+    events.iter().for_each(|e| fold.add(e));
+    fold.identities(catalog)
+}
+
+/// The claims of every caller merged event by event (the first value seen
+/// of idtyp, scp and xms_mirid), for commands that stream.
+#[derive(Debug, Default)]
+pub struct IdentityFold {
+    merged: HashMap<(Text, Text, Text), [Text; 3]>,
+}
+
+impl IdentityFold {
+    pub fn add(&mut self, e: &Event) {
+        let key = (
+            e.caller_appid.clone(),
+            e.caller_oid.clone(),
+            e.caller_upn.clone(),
+        );
+        let m = self.merged.entry(key).or_default();
+        for (slot, v) in m
+            .iter_mut()
+            .zip([&e.caller_idtyp, &e.caller_scp, &e.caller_mirid])
+        {
+            if slot.is_none() {
+                slot.clone_from(v);
+            }
+        }
     }
-    merged
-        .into_iter()
-        .map(|(k, c)| (k, classify(&c, catalog)))
-        .collect()
+
+    pub fn identities(&self, catalog: &Catalog) -> HashMap<CallerKey, Identity> {
+        self.merged
+            .iter()
+            .map(|((appid, oid, upn), [idtyp, scp, mirid])| {
+                let c = Claims {
+                    appid: appid.as_deref(),
+                    oid: oid.as_deref(),
+                    upn: upn.as_deref(),
+                    idtyp: idtyp.as_deref(),
+                    scp: scp.as_deref(),
+                    mirid: mirid.as_deref(),
+                };
+                let key = (
+                    appid.as_deref().map(str::to_string),
+                    oid.as_deref().map(str::to_string),
+                    upn.as_deref().map(str::to_string),
+                );
+                (key, classify(&c, catalog))
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
