@@ -2,13 +2,14 @@
 //! secret retrieval, sensitive operations, unresolved denials, new callers
 //! and guest access. Thresholds and severities come from the policy.
 
-use crate::event::{format_time, Event};
+use crate::event::{format_time, Event, Text};
 use crate::explain::Explanation;
 use crate::identify::{self, Identity, Kind};
-use chrono::{Datelike, NaiveDate, Timelike, Weekday};
+use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc, Weekday};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "lowercase")]
@@ -84,7 +85,7 @@ fn ok(e: &Event) -> bool {
 }
 
 /// Cadence of a user's secret reads, if they look scheduled.
-fn cadence(reads: &[&Event]) -> Option<serde_json::Value> {
+fn cadence(reads: &[Read]) -> Option<serde_json::Value> {
     let mut first_per_day: BTreeMap<NaiveDate, u32> = BTreeMap::new();
     for e in reads {
         let m = e.time.hour() * 60 + e.time.minute();
@@ -124,191 +125,294 @@ pub struct Context<'a> {
 
 /// All findings, most severe first.
 pub fn find(cx: &Context) -> Vec<Finding> {
-    let mut out = Vec::new();
-    let sev = |t: &str, default: Severity| cx.policy.severity.get(t).copied().unwrap_or(default);
-    let ignored = |e: &Event| {
-        [&e.caller_upn, &e.caller_oid, &e.caller_appid]
+    let mut fold = FindingsFold::new(cx.policy);
+    cx.events.iter().for_each(|e| fold.add(e));
+    fold.finish(cx.explanation, cx.baseline, cx.ids)
+}
+
+/// A successful secret read by a caller that may be a user (kept for the
+/// cadence and the evidence).
+struct Read {
+    time: DateTime<Utc>,
+    client: Text,
+    object: Text,
+    vault: Text,
+}
+
+type Touch = (DateTime<Utc>, Text);
+
+/// What the findings need of one caller, gathered event by event.
+struct CallerAcc {
+    first: Event,
+    events: u64,
+    /// Set once an event carries delegated claims (upn, scp, idtyp user):
+    /// only such callers can be users, so only their reads are kept.
+    maybe_user: bool,
+    reads: Vec<Read>,
+    read_count: u64,
+    /// (day, vault) → hashes of the distinct secret names read.
+    per_day: BTreeMap<(NaiveDate, Text), HashSet<u64>>,
+    /// (operation, vault) → (time, object) of each success.
+    sensitive: BTreeMap<(Arc<str>, Text), Vec<Touch>>,
+}
+
+fn hash(s: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
+fn sensitive_op(op: &str) -> bool {
+    let data = ["Secret", "Key", "Certificate"]
+        .iter()
+        .any(|p| op.starts_with(p))
+        && ["Delete", "Purge", "Backup", "Restore"]
             .iter()
-            .filter_map(|v| v.as_deref())
-            .any(|v| cx.policy.ignore.iter().any(|i| i.eq_ignore_ascii_case(v)))
-    };
-    let mut by_caller: BTreeMap<identify::CallerKey, Vec<&Event>> = BTreeMap::new();
-    for e in cx.events.iter().filter(|e| !ignored(e)) {
-        by_caller
-            .entry(identify::caller_key(e))
-            .or_default()
-            .push(e);
+            .any(|s| op.ends_with(s));
+    data || matches!(
+        op,
+        "VaultDelete"
+            | "VaultPurge"
+            | "VaultAccessPolicyChangedEventGridNotification"
+            | "VaultPut"
+            | "VaultPatch"
+    )
+}
+
+/// [`find`] one event at a time: memory grows with callers, days and
+/// distinct secrets, not with events.
+pub struct FindingsFold<'p> {
+    policy: &'p Policy,
+    callers: HashMap<(Text, Text, Text), CallerAcc>,
+}
+
+impl<'p> FindingsFold<'p> {
+    pub fn new(policy: &'p Policy) -> Self {
+        FindingsFold {
+            policy,
+            callers: HashMap::new(),
+        }
     }
-    let threshold = cx.policy.mass_secret_threshold.unwrap_or(25);
-    for (key, evs) in &by_caller {
-        let id = cx.ids.get(key).cloned().unwrap_or_default();
-        let first = evs[0];
-        let p = principal(first, &id);
-        let reads: Vec<&Event> = evs
-            .iter()
-            .copied()
-            .filter(|e| ok(e) && e.operation.as_ref() == "SecretGet")
-            .collect();
-        let secrets: BTreeSet<&str> = reads
-            .iter()
-            .filter_map(|e| e.object_name.as_deref())
-            .collect();
-        let vaults: BTreeSet<&str> = reads.iter().filter_map(|e| e.vault.as_deref()).collect();
-        let clients: BTreeSet<&str> = reads
-            .iter()
-            .filter_map(|e| e.client_info.as_deref())
-            .collect();
-        // user_bound_automation
-        let allowed = [&p.upn, &p.oid, &p.appid]
-            .iter()
-            .filter_map(|v| v.as_deref())
-            .any(|v| {
-                cx.policy
-                    .allowed_user_bound
+
+    pub fn add(&mut self, e: &Event) {
+        let key = (
+            e.caller_appid.clone(),
+            e.caller_oid.clone(),
+            e.caller_upn.clone(),
+        );
+        let policy = self.policy;
+        let a = match self.callers.get_mut(&key) {
+            Some(a) => a,
+            None => {
+                let ignored = [&e.caller_upn, &e.caller_oid, &e.caller_appid]
                     .iter()
-                    .any(|a| a.eq_ignore_ascii_case(v))
-            });
-        if id.kind.is_user() && !reads.is_empty() && !allowed {
-            let non_browser = !clients.is_empty() && clients.iter().all(|c| !is_browser(c));
-            let off_hours = reads
-                .iter()
-                .filter(|e| {
-                    let h = e.time.hour();
-                    !(7..19).contains(&h) || matches!(e.time.weekday(), Weekday::Sat | Weekday::Sun)
+                    .filter_map(|v| v.as_deref())
+                    .any(|v| policy.ignore.iter().any(|i| i.eq_ignore_ascii_case(v)));
+                if ignored {
+                    return;
+                }
+                self.callers.entry(key).or_insert_with(|| CallerAcc {
+                    first: e.clone(),
+                    events: 0,
+                    maybe_user: false,
+                    reads: Vec::new(),
+                    read_count: 0,
+                    per_day: BTreeMap::new(),
+                    sensitive: BTreeMap::new(),
                 })
-                .count();
-            if let (Some(c), true) = (cadence(&reads), non_browser) {
-                let days: BTreeSet<NaiveDate> = reads.iter().map(|e| e.time.date_naive()).collect();
-                let disabled = id.account_enabled == Some(false);
+            }
+        };
+        a.events += 1;
+        a.maybe_user |= e.caller_upn.is_some()
+            || e.caller_scp.is_some()
+            || e.caller_idtyp
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case("user"));
+        if !ok(e) {
+            return;
+        }
+        if e.operation.as_ref() == "SecretGet" {
+            a.read_count += 1;
+            if a.maybe_user {
+                a.reads.push(Read {
+                    time: e.time,
+                    client: e.client_info.clone(),
+                    object: e.object_name.clone(),
+                    vault: e.vault.clone(),
+                });
+            }
+            if let Some(n) = e.object_name.as_deref() {
+                a.per_day
+                    .entry((e.time.date_naive(), e.vault.clone()))
+                    .or_default()
+                    .insert(hash(n));
+            }
+        }
+        if sensitive_op(&e.operation) {
+            a.sensitive
+                .entry((e.operation.clone(), e.vault.clone()))
+                .or_default()
+                .push((e.time, e.object_name.clone()));
+        }
+    }
+
+    pub fn finish(
+        self,
+        explanation: &Explanation,
+        baseline: Option<&HashSet<String>>,
+        ids: &HashMap<identify::CallerKey, Identity>,
+    ) -> Vec<Finding> {
+        let cx_policy = self.policy;
+        let mut out = Vec::new();
+        let sev =
+            |t: &str, default: Severity| cx_policy.severity.get(t).copied().unwrap_or(default);
+        let threshold = cx_policy.mass_secret_threshold.unwrap_or(25);
+        let mut callers: Vec<(identify::CallerKey, CallerAcc)> = self
+            .callers
+            .into_iter()
+            .map(|((a, o, u), acc)| {
+                let s = |t: Text| t.as_deref().map(str::to_string);
+                ((s(a), s(o), s(u)), acc)
+            })
+            .collect();
+        callers.sort_by(|x, y| x.0.cmp(&y.0));
+        for (key, acc) in &callers {
+            let id = ids.get(key).cloned().unwrap_or_default();
+            let first = &acc.first;
+            let p = principal(first, &id);
+            let reads = &acc.reads;
+            let complete = reads.len() as u64 == acc.read_count;
+            let secrets: BTreeSet<&str> =
+                reads.iter().filter_map(|e| e.object.as_deref()).collect();
+            let vaults: BTreeSet<&str> = reads.iter().filter_map(|e| e.vault.as_deref()).collect();
+            let clients: BTreeSet<&str> =
+                reads.iter().filter_map(|e| e.client.as_deref()).collect();
+            // user_bound_automation
+            let allowed = [&p.upn, &p.oid, &p.appid]
+                .iter()
+                .filter_map(|v| v.as_deref())
+                .any(|v| {
+                    cx_policy
+                        .allowed_user_bound
+                        .iter()
+                        .any(|a| a.eq_ignore_ascii_case(v))
+                });
+            if id.kind.is_user() && complete && !reads.is_empty() && !allowed {
+                let non_browser = !clients.is_empty() && clients.iter().all(|c| !is_browser(c));
+                let off_hours = reads
+                    .iter()
+                    .filter(|e| {
+                        let h = e.time.hour();
+                        !(7..19).contains(&h)
+                            || matches!(e.time.weekday(), Weekday::Sat | Weekday::Sun)
+                    })
+                    .count();
+                if let (Some(c), true) = (cadence(reads), non_browser) {
+                    let days: BTreeSet<NaiveDate> =
+                        reads.iter().map(|e| e.time.date_naive()).collect();
+                    let disabled = id.account_enabled == Some(false);
+                    out.push(Finding {
+                        kind: "user_bound_automation".into(),
+                        severity: if disabled { Severity::High } else { sev("user_bound_automation", Severity::High) },
+                        vault: vaults.iter().next().map(|v| v.to_string()),
+                        principal: p.clone(),
+                        evidence: json!({
+                            "cadence": c,
+                            "days_seen": days.len(),
+                            "reads": reads.len(),
+                            "reads_outside_working_hours": off_hours,
+                            "secrets": secrets,
+                            "vaults": vaults,
+                            "clients": clients,
+                            "first_seen": format_time(&reads[0].time),
+                            "last_seen": format_time(&reads[reads.len() - 1].time),
+                            "account_enabled": id.account_enabled,
+                        }),
+                        recommendation: format!("{}A person's account is the production credential: the job stops when they leave. Run it as a workspace identity, service principal or managed identity and grant that identity Key Vault Secrets User on the secrets it reads.", if disabled { "The user's account is disabled: the job is already failing or will. " } else { "" }),
+                    });
+                }
+            }
+            // guest_access
+            if id.kind == Kind::GuestUser && acc.read_count > 0 {
                 out.push(Finding {
-                    kind: "user_bound_automation".into(),
-                    severity: if disabled { Severity::High } else { sev("user_bound_automation", Severity::High) },
+                    kind: "guest_access".into(),
+                    severity: sev("guest_access", Severity::High),
                     vault: vaults.iter().next().map(|v| v.to_string()),
                     principal: p.clone(),
-                    evidence: json!({
-                        "cadence": c,
-                        "days_seen": days.len(),
-                        "reads": reads.len(),
-                        "reads_outside_working_hours": off_hours,
-                        "secrets": secrets,
-                        "vaults": vaults,
-                        "clients": clients,
-                        "first_seen": format_time(&reads[0].time),
-                        "last_seen": format_time(&reads[reads.len() - 1].time),
-                        "account_enabled": id.account_enabled,
-                    }),
-                    recommendation: format!("{}A person's account is the production credential: the job stops when they leave. Run it as a workspace identity, service principal or managed identity and grant that identity Key Vault Secrets User on the secrets it reads.", if disabled { "The user's account is disabled: the job is already failing or will. " } else { "" }),
+                    evidence: json!({"reads": acc.read_count, "secrets": secrets, "vaults": vaults}),
+                    recommendation: "A guest (external) user reads secrets: confirm it is intended, prefer a member account or a workload identity, and review the guest's role assignments.".into(),
                 });
             }
-        }
-        // guest_access
-        if id.kind == Kind::GuestUser && !reads.is_empty() {
-            out.push(Finding {
-                kind: "guest_access".into(),
-                severity: sev("guest_access", Severity::High),
-                vault: vaults.iter().next().map(|v| v.to_string()),
-                principal: p.clone(),
-                evidence: json!({"reads": reads.len(), "secrets": secrets, "vaults": vaults}),
-                recommendation: "A guest (external) user reads secrets: confirm it is intended, prefer a member account or a workload identity, and review the guest's role assignments.".into(),
-            });
-        }
-        // mass_secret_retrieval
-        let mut per_day: BTreeMap<(NaiveDate, &str), BTreeSet<&str>> = BTreeMap::new();
-        for e in &reads {
-            if let Some(n) = e.object_name.as_deref() {
-                per_day
-                    .entry((e.time.date_naive(), e.vault.as_deref().unwrap_or("")))
-                    .or_default()
-                    .insert(n);
-            }
-        }
-        for ((day, vault), names) in per_day.iter().filter(|(_, n)| n.len() > threshold) {
-            out.push(Finding {
-                kind: "mass_secret_retrieval".into(),
-                severity: sev("mass_secret_retrieval", Severity::High),
-                vault: Some(vault.to_string()),
-                principal: p.clone(),
-                evidence: json!({"day": day.to_string(), "distinct_secrets": names.len(), "threshold": threshold}),
-                recommendation: "One caller read more distinct secrets in a day than the threshold: check it is expected (a migration, a backup job) and not credential harvesting.".into(),
-            });
-        }
-        // sensitive_operation
-        let mut sensitive: BTreeMap<(&str, &str), Vec<&Event>> = BTreeMap::new();
-        for e in evs.iter().filter(|e| ok(e)) {
-            let op = e.operation.as_ref();
-            let data = ["Secret", "Key", "Certificate"]
-                .iter()
-                .any(|p| op.starts_with(p))
-                && ["Delete", "Purge", "Backup", "Restore"]
-                    .iter()
-                    .any(|s| op.ends_with(s));
-            let vault_op = matches!(
-                op,
-                "VaultDelete"
-                    | "VaultPurge"
-                    | "VaultAccessPolicyChangedEventGridNotification"
-                    | "VaultPut"
-                    | "VaultPatch"
-            );
-            if data || vault_op {
-                sensitive
-                    .entry((op, e.vault.as_deref().unwrap_or("")))
-                    .or_default()
-                    .push(e);
-            }
-        }
-        for ((op, vault), list) in sensitive {
-            let high = op.ends_with("Purge") || op == "VaultDelete";
-            out.push(Finding {
-                kind: "sensitive_operation".into(),
-                severity: sev("sensitive_operation", if high { Severity::High } else { Severity::Medium }),
-                vault: Some(vault.to_string()),
-                principal: p.clone(),
-                evidence: json!({
-                    "operation": op,
-                    "count": list.len(),
-                    "objects": list.iter().filter_map(|e| e.object_name.as_deref()).collect::<BTreeSet<_>>(),
-                    "times": list.iter().take(10).map(|e| format_time(&e.time)).collect::<Vec<_>>(),
-                }),
-                recommendation: format!("{op} succeeded: confirm it was a sanctioned change (deletions, purges, backups and access-policy changes are the operations an attacker or a mistake leaves behind)."),
-            });
-        }
-        // new_caller
-        if let Some(base) = cx.baseline {
-            let key = first.principal_key().map(str::to_string);
-            if let Some(k) = key.filter(|k| !base.contains(&k.to_ascii_lowercase())) {
+            // mass_secret_retrieval
+            for ((day, vault), names) in acc.per_day.iter().filter(|(_, n)| n.len() > threshold) {
                 out.push(Finding {
-                    kind: "new_caller".into(),
-                    severity: sev("new_caller", Severity::Medium),
-                    vault: vaults.iter().next().map(|v| v.to_string()).or(first.vault.as_deref().map(str::to_string)),
+                    kind: "mass_secret_retrieval".into(),
+                    severity: sev("mass_secret_retrieval", Severity::High),
+                    vault: Some(vault.as_deref().unwrap_or("").to_string()),
                     principal: p.clone(),
-                    evidence: json!({"principal_key": k, "events": evs.len(), "first_seen": format_time(&first.time)}),
-                    recommendation: "This principal was not in the baseline report: confirm who owns it and why it reads this vault.".into(),
+                    evidence: json!({"day": day.to_string(), "distinct_secrets": names.len(), "threshold": threshold}),
+                    recommendation: "One caller read more distinct secrets in a day than the threshold: check it is expected (a migration, a backup job) and not credential harvesting.".into(),
                 });
             }
+            // sensitive_operation
+            for ((op, vault), list) in &acc.sensitive {
+                let op: &str = op;
+                let high = op.ends_with("Purge") || op == "VaultDelete";
+                out.push(Finding {
+                    kind: "sensitive_operation".into(),
+                    severity: sev("sensitive_operation", if high { Severity::High } else { Severity::Medium }),
+                    vault: Some(vault.as_deref().unwrap_or("").to_string()),
+                    principal: p.clone(),
+                    evidence: json!({
+                        "operation": op,
+                        "count": list.len(),
+                        "objects": list.iter().filter_map(|(_, o)| o.as_deref()).collect::<BTreeSet<_>>(),
+                        "times": list.iter().take(10).map(|(t, _)| format_time(t)).collect::<Vec<_>>(),
+                    }),
+                    recommendation: format!("{op} succeeded: confirm it was a sanctioned change (deletions, purges, backups and access-policy changes are the operations an attacker or a mistake leaves behind)."),
+                });
+            }
+            // new_caller
+            if let Some(base) = baseline {
+                let key = first.principal_key().map(str::to_string);
+                if let Some(k) = key.filter(|k| !base.contains(&k.to_ascii_lowercase())) {
+                    out.push(Finding {
+                        kind: "new_caller".into(),
+                        severity: sev("new_caller", Severity::Medium),
+                        vault: vaults.iter().next().map(|v| v.to_string()).or(first.vault.as_deref().map(str::to_string)),
+                        principal: p.clone(),
+                        evidence: json!({"principal_key": k, "events": acc.events, "first_seen": format_time(&first.time)}),
+                        recommendation: "This principal was not in the baseline report: confirm who owns it and why it reads this vault.".into(),
+                    });
+                }
+            }
         }
-    }
-    // denied_access: unresolved denials from explain
-    for f in cx
-        .explanation
-        .findings
-        .iter()
-        .filter(|f| f.resolved_at.is_none())
-    {
-        let p = &f.principal;
-        let ids: [&Option<String>; 3] = [&p.upn, &p.oid, &p.appid];
-        if ids
-            .iter()
-            .filter_map(|v| v.as_deref())
-            .any(|v| cx.policy.ignore.iter().any(|i| i.eq_ignore_ascii_case(v)))
-        {
-            continue;
-        }
-        let default = match f.denial.as_str() {
-            "rbac" | "access_policy" => Severity::Medium,
-            _ => Severity::Low,
+        let cx = Finish {
+            explanation,
+            policy: cx_policy,
         };
-        out.push(Finding {
+        // denied_access: unresolved denials from explain
+        for f in cx
+            .explanation
+            .findings
+            .iter()
+            .filter(|f| f.resolved_at.is_none())
+        {
+            let p = &f.principal;
+            let ids: [&Option<String>; 3] = [&p.upn, &p.oid, &p.appid];
+            if ids
+                .iter()
+                .filter_map(|v| v.as_deref())
+                .any(|v| cx.policy.ignore.iter().any(|i| i.eq_ignore_ascii_case(v)))
+            {
+                continue;
+            }
+            let default = match f.denial.as_str() {
+                "rbac" | "access_policy" => Severity::Medium,
+                _ => Severity::Low,
+            };
+            out.push(Finding {
             kind: "denied_access".into(),
             severity: sev("denied_access", default),
             principal: Principal { appid: p.appid.clone(), oid: p.oid.clone(), upn: p.upn.clone(), kind: p.kind.clone(), name: p.name.clone() },
@@ -316,7 +420,13 @@ pub fn find(cx: &Context) -> Vec<Finding> {
             evidence: json!({"denial": f.denial, "operation": f.operation, "object": f.object_name, "count": f.count, "first_seen": f.first_seen, "last_seen": f.last_seen, "scope": f.scope}),
             recommendation: f.fix.clone(),
         });
+        }
+        out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.kind.cmp(&b.kind)));
+        out
     }
-    out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.kind.cmp(&b.kind)));
-    out
+}
+
+struct Finish<'a> {
+    explanation: &'a Explanation,
+    policy: &'a Policy,
 }
