@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::event::{format_time, Event};
 use crate::explain;
 use crate::findings::{self, Finding, Policy, Severity};
-use crate::identify::{self, Catalog};
+use crate::identify::Catalog;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
@@ -123,85 +123,244 @@ pub fn load_baseline(text: &str, path: &str) -> Result<HashSet<String>> {
         .collect())
 }
 
+/// Builds the report from events in memory (see [`ReportFold`] for the
+/// streaming form `kvaudit report` uses).
 pub fn build(
     all: &[Event],
     files: &crate::ingest::Ingested,
     catalog: &Catalog,
     opts: &Options,
 ) -> Result<Report> {
-    let events: Vec<Event> = all
-        .iter()
-        .filter(|e| {
-            opts.window.from.is_none_or(|f| e.time >= f)
-                && opts.window.to.is_none_or(|t| e.time < t)
-        })
-        .cloned()
-        .collect();
-    let ids = identify::identities(&events, catalog);
-    let ex = explain::explain(&events, catalog);
-    let callers = if events.is_empty() {
-        Vec::new()
-    } else {
-        callers::callers(&events, catalog)?
-    };
-    let found = findings::find(&findings::Context {
-        events: &events,
-        explanation: &ex,
-        policy: opts.policy,
-        baseline: opts.baseline.as_ref(),
-        ids: &ids,
-    });
-    let mut s = Summary {
-        events: events.len() as u64,
-        rows_read: files.rows_read(),
-        rows_kept: files.rows_kept(),
-        rows_skipped: files.rows_skipped(),
-        rows_outside_period: all.len() as u64 - events.len() as u64,
-        files_skipped: files.files_skipped.clone(),
-        callers: callers.len() as u64,
-        not_denials: ex.noise.clone(),
-        ..Default::default()
-    };
-    for c in &callers {
-        *s.callers_by_kind.entry(c.kind.clone()).or_insert(0) += 1;
+    let mut fold = ReportFold::new(opts.window, opts.policy, false);
+    all.iter().for_each(|e| fold.add(e));
+    Ok(fold.finish(files, catalog, opts).0)
+}
+
+/// Everything the report needs, gathered one event at a time so that
+/// `kvaudit report` never holds the events: callers, denial groups, finding
+/// evidence and daily counts (memory grows with callers, objects and days).
+pub struct ReportFold<'p> {
+    window: Window,
+    callers: callers::CallerFold,
+    explain: explain::ExplainFold,
+    findings: findings::FindingsFold<'p>,
+    per_day: BTreeMap<chrono::NaiveDate, DayCount>,
+    denials_by_kind: BTreeMap<String, u64>,
+    scratch: explain::Noise,
+    events: u64,
+    outside: u64,
+    first: Option<DateTime<Utc>>,
+    last: Option<DateTime<Utc>>,
+    redact: Option<RedactorFold>,
+}
+
+impl<'p> ReportFold<'p> {
+    pub fn new(window: Window, policy: &'p Policy, redact: bool) -> Self {
+        ReportFold {
+            window,
+            callers: Default::default(),
+            explain: Default::default(),
+            findings: findings::FindingsFold::new(policy),
+            per_day: BTreeMap::new(),
+            denials_by_kind: BTreeMap::new(),
+            scratch: Default::default(),
+            events: 0,
+            outside: 0,
+            first: None,
+            last: None,
+            redact: redact.then(RedactorFold::new),
+        }
     }
-    let mut noise = explain::Noise::default();
-    for e in &events {
-        let d = s
-            .per_day
-            .entry(e.time.date_naive().to_string())
-            .or_default();
+
+    pub fn add(&mut self, e: &Event) {
+        if let Some(r) = &mut self.redact {
+            r.add(e);
+        }
+        let w = &self.window;
+        if !(w.from.is_none_or(|f| e.time >= f) && w.to.is_none_or(|t| e.time < t)) {
+            self.outside += 1;
+            return;
+        }
+        self.events += 1;
+        self.first = Some(self.first.map_or(e.time, |t| t.min(e.time)));
+        self.last = Some(self.last.map_or(e.time, |t| t.max(e.time)));
+        let d = self.per_day.entry(e.time.date_naive()).or_default();
         d.requests += 1;
         if e.status == 403 {
             d.denied += 1;
         }
-        if let Some((kind, _)) = explain::classify_failure(e, &mut noise) {
-            *s.denials_by_kind.entry(kind.as_str().into()).or_insert(0) += 1;
+        if !(200..300).contains(&e.status) {
+            if let Some((kind, _)) = explain::classify_failure(e, &mut self.scratch) {
+                *self
+                    .denials_by_kind
+                    .entry(kind.as_str().into())
+                    .or_insert(0) += 1;
+            }
         }
+        self.explain.add(e);
+        self.findings.add(e);
+        self.callers.add(e.clone());
     }
-    for f in &found {
-        *s.findings_by_severity
-            .entry(format!("{:?}", f.severity).to_ascii_lowercase())
-            .or_insert(0) += 1;
+
+    /// The (appid, oid) of every caller in the period, for `--resolve`.
+    pub fn principals(&self) -> Vec<(Option<&str>, Option<&str>)> {
+        self.callers.principals()
     }
-    let first = events.iter().map(|e| e.time).min();
-    let last = events.iter().map(|e| e.time).max();
-    Ok(Report {
-        generated_at: format_time(&opts.now),
-        inputs: opts.inputs.clone(),
-        period: Period {
-            from: opts.window.from.or(first).map(|t| format_time(&t)),
-            to: opts.window.to.or(last).map(|t| format_time(&t)),
-        },
-        summary: s,
-        callers,
-        findings: found,
-    })
+
+    /// The report, and the redactor when `--redact` was asked for.
+    pub fn finish(
+        self,
+        files: &crate::ingest::Ingested,
+        catalog: &Catalog,
+        opts: &Options,
+    ) -> (Report, Option<Redactor>) {
+        let ids = self.explain.identities(catalog);
+        let ex = self.explain.finish(catalog);
+        let callers = self.callers.rows(catalog);
+        let found = self.findings.finish(&ex, opts.baseline.as_ref(), &ids);
+        let mut s = Summary {
+            events: self.events,
+            rows_read: files.rows_read(),
+            rows_kept: files.rows_kept(),
+            rows_skipped: files.rows_skipped(),
+            rows_outside_period: self.outside,
+            files_skipped: files.files_skipped.clone(),
+            callers: callers.len() as u64,
+            not_denials: ex.noise.clone(),
+            denials_by_kind: self.denials_by_kind,
+            per_day: self
+                .per_day
+                .into_iter()
+                .map(|(d, c)| (d.to_string(), c))
+                .collect(),
+            ..Default::default()
+        };
+        for c in &callers {
+            *s.callers_by_kind.entry(c.kind.clone()).or_insert(0) += 1;
+        }
+        for f in &found {
+            *s.findings_by_severity
+                .entry(format!("{:?}", f.severity).to_ascii_lowercase())
+                .or_insert(0) += 1;
+        }
+        let report = Report {
+            generated_at: format_time(&opts.now),
+            inputs: opts.inputs.clone(),
+            period: Period {
+                from: opts.window.from.or(self.first).map(|t| format_time(&t)),
+                to: opts.window.to.or(self.last).map(|t| format_time(&t)),
+            },
+            summary: s,
+            callers,
+            findings: found,
+        };
+        (report, self.redact.map(|r| r.finish()))
+    }
+}
+
+impl crate::ingest::Sink for ReportFold<'_> {
+    fn event(&mut self, e: Event) -> Result<()> {
+        self.add(&e);
+        Ok(())
+    }
 }
 
 /// Whether any finding is at or above `level`.
 pub fn exceeds(report: &Report, level: Severity) -> bool {
     report.findings.iter().any(|f| f.severity >= level)
+}
+
+/// Collects the identifiers to redact, event by event.
+pub struct RedactorFold {
+    set: BTreeMap<String, &'static str>,
+    guid: regex::Regex,
+    /// Microsoft application ids are public: never redacted.
+    microsoft: Catalog,
+    /// Texts already scanned for GUIDs (descriptions repeat).
+    scanned: HashSet<String>,
+}
+
+impl RedactorFold {
+    pub fn new() -> Self {
+        RedactorFold {
+            set: BTreeMap::new(),
+            guid: regex::Regex::new(
+                r"(?i)\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b",
+            )
+            .expect("static regex"),
+            microsoft: Catalog::bundled(),
+            scanned: HashSet::new(),
+        }
+    }
+
+    pub fn add(&mut self, e: &Event) {
+        let set = &mut self.set;
+        let mut put = |v: &str, kind: &'static str| match set.get_mut(v) {
+            Some(k) => *k = kind,
+            None => {
+                set.insert(v.to_string(), kind);
+            }
+        };
+        if let Some(u) = e.caller_upn.as_deref() {
+            put(u, "user");
+        }
+        for v in [&e.caller_oid, &e.caller_tenant, &e.applied_assignment_id]
+            .into_iter()
+            .flatten()
+        {
+            put(v, "id");
+        }
+        if let Some(a) = e.caller_appid.as_deref() {
+            if self.microsoft.microsoft_app(a).is_none() {
+                put(a, "app");
+            }
+        }
+        if let Some(v) = e.caller_ip.as_deref() {
+            put(v, "ip");
+        }
+        // GUIDs inside resource ids and descriptions (subscriptions, tenants).
+        for text in [&e.resource_id, &e.result_description, &e.caller_mirid]
+            .into_iter()
+            .flatten()
+        {
+            if self.scanned.len() < 100_000 && !self.scanned.insert(text.to_string()) {
+                continue;
+            }
+            for m in self.guid.find_iter(text) {
+                if self.microsoft.microsoft_app(m.as_str()).is_none()
+                    && !self.set.contains_key(m.as_str())
+                {
+                    self.set.insert(m.as_str().to_string(), "id");
+                }
+            }
+        }
+    }
+
+    pub fn finish(self) -> Redactor {
+        let mut pairs: Vec<(String, String)> = self
+            .set
+            .into_iter()
+            .filter(|(k, _)| k.len() >= 4)
+            .map(|(k, kind)| {
+                let p = match kind {
+                    "user" => format!("user-{:08x}@redacted", fnv(&k) as u32),
+                    "ip" => format!("ip-{:08x}", fnv(&k) as u32),
+                    "app" => format!("app-{:08x}", fnv(&k) as u32),
+                    _ => format!("id-{:08x}", fnv(&k) as u32),
+                };
+                (k, p)
+            })
+            .collect();
+        // Longest first, so a upn is replaced before a part of it.
+        pairs.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
+        Redactor { pairs }
+    }
+}
+
+impl Default for RedactorFold {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Stable pseudonyms for upns, oids, non-Microsoft appids, IPs, tenant and
@@ -221,58 +380,10 @@ fn fnv(s: &str) -> u64 {
 }
 
 impl Redactor {
-    pub fn new(events: &[Event], catalog: &Catalog) -> Self {
-        let mut set: BTreeMap<String, &str> = BTreeMap::new();
-        let guid = regex::Regex::new(
-            r"(?i)\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b",
-        )
-        .expect("static regex");
-        for e in events {
-            if let Some(u) = e.caller_upn.as_deref() {
-                set.insert(u.to_string(), "user");
-            }
-            for v in [&e.caller_oid, &e.caller_tenant, &e.applied_assignment_id]
-                .into_iter()
-                .flatten()
-            {
-                set.insert(v.to_string(), "id");
-            }
-            if let Some(a) = e.caller_appid.as_deref() {
-                if catalog.microsoft_app(a).is_none() {
-                    set.insert(a.to_string(), "app");
-                }
-            }
-            for v in [&e.caller_ip].into_iter().flatten() {
-                set.insert(v.to_string(), "ip");
-            }
-            // GUIDs inside resource ids and descriptions (subscriptions, tenants).
-            for text in [&e.resource_id, &e.result_description, &e.caller_mirid]
-                .into_iter()
-                .flatten()
-            {
-                for m in guid.find_iter(text) {
-                    if catalog.microsoft_app(m.as_str()).is_none() {
-                        set.entry(m.as_str().to_string()).or_insert("id");
-                    }
-                }
-            }
-        }
-        let mut pairs: Vec<(String, String)> = set
-            .into_iter()
-            .filter(|(k, _)| k.len() >= 4)
-            .map(|(k, kind)| {
-                let p = match kind {
-                    "user" => format!("user-{:08x}@redacted", fnv(&k) as u32),
-                    "ip" => format!("ip-{:08x}", fnv(&k) as u32),
-                    "app" => format!("app-{:08x}", fnv(&k) as u32),
-                    _ => format!("id-{:08x}", fnv(&k) as u32),
-                };
-                (k, p)
-            })
-            .collect();
-        // Longest first, so a upn is replaced before a part of it.
-        pairs.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
-        Redactor { pairs }
+    pub fn new(events: &[Event], _catalog: &Catalog) -> Self {
+        let mut fold = RedactorFold::new();
+        events.iter().for_each(|e| fold.add(e));
+        fold.finish()
     }
 
     pub fn apply(&self, text: &str) -> String {

@@ -218,7 +218,15 @@ struct Acc {
 }
 
 impl Sink for CallerFold {
-    fn event(&mut self, e: Event) {
+    fn event(&mut self, e: Event) -> Result<()> {
+        self.add(e);
+        Ok(())
+    }
+}
+
+impl CallerFold {
+    /// Folds one event in.
+    pub fn add(&mut self, e: Event) {
         let key = (
             e.caller_appid.clone(),
             e.caller_oid.clone(),

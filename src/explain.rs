@@ -448,6 +448,13 @@ pub struct ExplainFold {
     seq: u64,
 }
 
+impl crate::ingest::Sink for ExplainFold {
+    fn event(&mut self, e: Event) -> crate::error::Result<()> {
+        self.add(&e);
+        Ok(())
+    }
+}
+
 impl ExplainFold {
     pub fn add(&mut self, e: &Event) {
         self.ids.add(e);
@@ -549,6 +556,16 @@ impl ExplainFold {
         g.count += 1;
         g.first = g.first.min(e.time);
         g.last = g.last.max(e.time);
+    }
+
+    /// The (appid, oid) of every caller seen, for `--resolve`.
+    pub fn principals(&self) -> Vec<(Option<&str>, Option<&str>)> {
+        self.ids.principals()
+    }
+
+    /// The identity of every caller seen so far.
+    pub fn identities(&self, catalog: &Catalog) -> HashMap<identify::CallerKey, Identity> {
+        self.ids.identities(catalog)
     }
 
     pub fn finish(self, catalog: &Catalog) -> Explanation {

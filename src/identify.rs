@@ -319,6 +319,13 @@ impl IdentityFold {
         }
     }
 
+    pub fn principals(&self) -> Vec<(Option<&str>, Option<&str>)> {
+        self.merged
+            .keys()
+            .map(|(a, o, _)| (a.as_deref(), o.as_deref()))
+            .collect()
+    }
+
     pub fn identities(&self, catalog: &Catalog) -> HashMap<CallerKey, Identity> {
         self.merged
             .iter()

@@ -68,14 +68,20 @@ where
     }
 }
 
-fn read(input: &InputArgs) -> Result<Ingested> {
-    for p in &input.paths {
+/// Caller inventories are aggregates: only `callers` reads them.
+fn refuse_inventories(paths: &[String]) -> Result<()> {
+    for p in paths {
         if inventory::read(p)?.is_some() {
             return Err(Error::Usage(format!(
                 "{p} is a caller inventory (pre-aggregated by queries/caller-inventory.kql), not events: only `kvaudit callers` reads it; export raw events (queries/azurediagnostics-export.kql) for this command"
             )));
         }
     }
+    Ok(())
+}
+
+fn read(input: &InputArgs) -> Result<Ingested> {
+    refuse_inventories(&input.paths)?;
     let mut events = Vec::new();
     let mut ing = read_with(input, &mut events)?;
     ing.events = events;
@@ -173,11 +179,22 @@ fn execute(cli: Cli) -> Result<Exit> {
             output,
         } => {
             let target = Target::new(output.output.as_deref(), output.force, &input.paths)?;
-            let ing = read(&input)?;
-            emit(&target, |w: &mut dyn Write| {
-                write_events(w, &ing.events, format)
-            })?;
-            Ok(Exit::Ok)
+            // Streams: each event is written as it is read.
+            refuse_inventories(&input.paths)?;
+            let mut failed: Option<Error> = None;
+            let written = emit(&target, |w: &mut dyn Write| {
+                let mut sink = EventWriter::new(w, format)?;
+                if let Err(e) = read_with(&input, &mut sink) {
+                    failed = Some(e);
+                    // An output file is then discarded, never left half-written.
+                    return Err(std::io::Error::other("input error"));
+                }
+                sink.finish()
+            });
+            match (failed, written) {
+                (Some(e), _) => Err(e),
+                (None, r) => r.map(|()| Exit::Ok),
+            }
         }
         Command::Synth {
             rows,
@@ -299,9 +316,12 @@ fn explain_cmd(cmd: Command, color: bool) -> Result<Exit> {
             }
         }
         None => {
-            let ing = read(&input)?;
-            resolve_into(&mut catalog, resolve, &resolve::principals(&ing.events))?;
-            let ex = explain::explain(&ing.events, &catalog);
+            // Streams: denials are grouped as they are read.
+            refuse_inventories(&input.paths)?;
+            let mut fold = explain::ExplainFold::default();
+            read_with(&input, &mut fold)?;
+            resolve_into(&mut catalog, resolve, &fold.principals())?;
+            let ex = fold.finish(&catalog);
             let n = &ex.noise;
             eprintln!(
                 "kvaudit: {} finding(s); not denials: {} bearer challenge(s) (401), {} not found (404), {} conflict (409), {} bad request (400)",
@@ -372,8 +392,11 @@ fn report_cmd(cmd: Command, color: bool) -> Result<Exit> {
             .transpose()?,
     };
     let mut catalog = load_catalog(&directory)?;
-    let ing = read(&input)?;
-    resolve_into(&mut catalog, &resolve, &resolve::principals(&ing.events))?;
+    // Streams: the events are folded into the report as they are read.
+    refuse_inventories(&input.paths)?;
+    let mut fold = audit::ReportFold::new(window, &policy, redact);
+    let ing = read_with(&input, &mut fold)?;
+    resolve_into(&mut catalog, &resolve, &fold.principals())?;
     let opts = audit::Options {
         window,
         policy: &policy,
@@ -381,7 +404,7 @@ fn report_cmd(cmd: Command, color: bool) -> Result<Exit> {
         now,
         inputs: ing.files.iter().map(|f| f.source.clone()).collect(),
     };
-    let report = audit::build(&ing.events, &ing, &catalog, &opts)?;
+    let (report, redactor) = fold.finish(&ing, &catalog, &opts);
     let renderer: Box<dyn Renderer> = match format {
         ReportFormat::Table => Box::new(report::Table {
             color: color && target.is_stdout(),
@@ -391,8 +414,7 @@ fn report_cmd(cmd: Command, color: bool) -> Result<Exit> {
         ReportFormat::Html => Box::new(report::Html),
     };
     let mut bytes = renderer.render(&View::Report(&report))?;
-    if redact {
-        let r = audit::Redactor::new(&ing.events, &catalog);
+    if let Some(r) = redactor {
         bytes = r.apply(&String::from_utf8_lossy(&bytes)).into_bytes();
     }
     target.write(&bytes)?;
@@ -622,6 +644,51 @@ pub fn load_catalog(directory: &[String]) -> Result<identify::Catalog> {
 }
 
 /// Streams canonical events as JSON Lines or CSV.
+/// Writes events as they arrive (JSON Lines or CSV). The first write error
+/// is kept and returned by [`EventWriter::finish`].
+struct EventWriter<'w> {
+    out: EventOut<'w>,
+}
+
+enum EventOut<'w> {
+    Jsonl(&'w mut dyn Write),
+    Csv(Box<csv::Writer<&'w mut dyn Write>>),
+}
+
+impl<'w> EventWriter<'w> {
+    fn new(w: &'w mut dyn Write, format: EventsFormat) -> std::io::Result<Self> {
+        let out = match format {
+            EventsFormat::Jsonl => EventOut::Jsonl(w),
+            EventsFormat::Csv => {
+                let mut cw = csv::Writer::from_writer(w);
+                cw.write_record(event::COLUMNS)?;
+                EventOut::Csv(Box::new(cw))
+            }
+        };
+        Ok(EventWriter { out })
+    }
+
+    fn finish(self) -> std::io::Result<()> {
+        match self.out {
+            EventOut::Jsonl(w) => w.flush(),
+            EventOut::Csv(mut cw) => cw.flush(),
+        }
+    }
+}
+
+impl ingest::Sink for EventWriter<'_> {
+    /// A write error (a closed pipe, a full disk) stops the reading.
+    fn event(&mut self, e: event::Event) -> Result<()> {
+        let r = match &mut self.out {
+            EventOut::Jsonl(w) => serde_json::to_writer(&mut **w, &e)
+                .map_err(std::io::Error::from)
+                .and_then(|()| w.write_all(b"\n")),
+            EventOut::Csv(cw) => cw.write_record(e.csv_cells()).map_err(std::io::Error::from),
+        };
+        r.map_err(|err| Error::io("<output>", err))
+    }
+}
+
 pub fn write_events(
     w: &mut dyn Write,
     events: &[event::Event],

@@ -98,12 +98,14 @@ impl Ingested {
 /// Where normalised events go: a vector (commands that need every event)
 /// or a fold that keeps only aggregates (memory flat in the input size).
 pub trait Sink {
-    fn event(&mut self, e: Event);
+    /// Takes one event; an error (writing it out failed) stops the reading.
+    fn event(&mut self, e: Event) -> Result<()>;
 }
 
 impl Sink for Vec<Event> {
-    fn event(&mut self, e: Event) {
+    fn event(&mut self, e: Event) -> Result<()> {
         self.push(e);
+        Ok(())
     }
 }
 
@@ -133,9 +135,8 @@ impl Collector<'_> {
         match outcome {
             Ok(e) => {
                 self.stats.rows_kept += 1;
-                self.events.event(e);
                 self.progress.tick();
-                Ok(())
+                self.events.event(e)
             }
             Err(Rejection::Skip(why)) => {
                 *self.stats.rows_skipped.entry(why.to_string()).or_insert(0) += 1;

@@ -11,8 +11,31 @@ fn fails(args: &[&str]) -> String {
         out.stderr
     );
     assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
-    assert!(out.stdout.is_empty());
+    // `events` streams: records before the bad one may already be on
+    // stdout (the exit code says the output is incomplete); with -o FILE
+    // nothing is left behind (`events_output_file_is_not_left_on_error`).
+    if args[0] != "events" {
+        assert!(out.stdout.is_empty());
+    }
     out.stderr
+}
+
+#[test]
+fn events_output_file_is_not_left_on_error() {
+    let mut text = std::fs::read_to_string(fixture("shapes/raw-records.jsonl")).unwrap();
+    text.push_str("{\"time\": oops}\n");
+    let d = tempfile::tempdir().unwrap();
+    let p = write(d.path(), "bad.jsonl", text.as_bytes());
+    let out_path = d.path().join("events.jsonl");
+    let o = out_path.to_string_lossy().into_owned();
+    let e = fails(&["events", &p, "-o", &o]);
+    assert!(e.contains("bad.jsonl: line 14"), "{e}");
+    assert!(!out_path.exists());
+    assert_eq!(
+        std::fs::read_dir(d.path()).unwrap().count(),
+        1,
+        "no temporary file left"
+    );
 }
 
 #[test]

@@ -48,8 +48,9 @@ fn fold_equals_polars_on_every_fixture() {
 /// Counts events without keeping them.
 struct Count(u64);
 impl Sink for Count {
-    fn event(&mut self, _: kvaudit::event::Event) {
+    fn event(&mut self, _: kvaudit::event::Event) -> kvaudit::error::Result<()> {
         self.0 += 1;
+        Ok(())
     }
 }
 
