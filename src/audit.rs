@@ -146,7 +146,6 @@ pub struct ReportFold<'p> {
     findings: findings::FindingsFold<'p>,
     per_day: BTreeMap<chrono::NaiveDate, DayCount>,
     denials_by_kind: BTreeMap<String, u64>,
-    scratch: explain::Noise,
     events: u64,
     outside: u64,
     first: Option<DateTime<Utc>>,
@@ -163,7 +162,6 @@ impl<'p> ReportFold<'p> {
             findings: findings::FindingsFold::new(policy),
             per_day: BTreeMap::new(),
             denials_by_kind: BTreeMap::new(),
-            scratch: Default::default(),
             events: 0,
             outside: 0,
             first: None,
@@ -189,17 +187,14 @@ impl<'p> ReportFold<'p> {
         if e.status == 403 {
             d.denied += 1;
         }
-        if !(200..300).contains(&e.status) {
-            if let Some((kind, _)) = explain::classify_failure(e, &mut self.scratch) {
-                *self
-                    .denials_by_kind
-                    .entry(kind.as_str().into())
-                    .or_insert(0) += 1;
-            }
+        if let Some(kind) = self.explain.add(e) {
+            *self
+                .denials_by_kind
+                .entry(kind.as_str().into())
+                .or_insert(0) += 1;
         }
-        self.explain.add(e);
         self.findings.add(e);
-        self.callers.add(e.clone());
+        self.callers.add(e);
     }
 
     /// The (appid, oid) of every caller in the period, for `--resolve`.

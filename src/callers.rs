@@ -4,12 +4,13 @@
 
 use crate::error::{Error, Result};
 use crate::event::{format_time, Event, Text};
+use crate::fast::{Map, Set};
 use crate::identify::{classify, Catalog, Claims, Identity};
 use crate::ingest::Sink;
 use chrono::DateTime;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -195,7 +196,7 @@ fn rows(df: &DataFrame, events: &[Event], catalog: &Catalog) -> PolarsResult<Vec
 /// checks it against the polars aggregation on every fixture.
 #[derive(Debug, Default)]
 pub struct CallerFold {
-    map: HashMap<FoldKey, Acc>,
+    map: Map<FoldKey, Acc>,
 }
 
 type FoldKey = (Text, Text, Text);
@@ -205,9 +206,9 @@ struct Acc {
     events: u64,
     denied: u64,
     vaults: BTreeSet<Arc<str>>,
-    secrets: HashSet<Arc<str>>,
-    keys: HashSet<Arc<str>>,
-    certificates: HashSet<Arc<str>>,
+    secrets: Set<Arc<str>>,
+    keys: Set<Arc<str>>,
+    certificates: Set<Arc<str>>,
     operations: BTreeSet<Arc<str>>,
     clients: BTreeSet<Arc<str>>,
     first: i64,
@@ -219,14 +220,14 @@ struct Acc {
 
 impl Sink for CallerFold {
     fn event(&mut self, e: Event) -> Result<()> {
-        self.add(e);
+        self.add(&e);
         Ok(())
     }
 }
 
 impl CallerFold {
     /// Folds one event in.
-    pub fn add(&mut self, e: Event) {
+    pub fn add(&mut self, e: &Event) {
         let key = (
             e.caller_appid.clone(),
             e.caller_oid.clone(),
@@ -237,9 +238,9 @@ impl CallerFold {
             events: 0,
             denied: 0,
             vaults: BTreeSet::new(),
-            secrets: HashSet::new(),
-            keys: HashSet::new(),
-            certificates: HashSet::new(),
+            secrets: Set::default(),
+            keys: Set::default(),
+            certificates: Set::default(),
             operations: BTreeSet::new(),
             clients: BTreeSet::new(),
             first: t,
@@ -254,26 +255,41 @@ impl CallerFold {
         }
         a.first = a.first.min(t);
         a.last = a.last.max(t);
-        if let Some(v) = e.vault {
-            a.vaults.insert(v);
+        if let Some(v) = &e.vault {
+            if !a.vaults.contains(v) {
+                a.vaults.insert(v.clone());
+            }
         }
-        if let (Some(kind), Some(name)) = (e.object_type.as_deref(), e.object_name) {
-            match kind {
-                "secret" => a.secrets.insert(name),
-                "key" => a.keys.insert(name),
-                "certificate" => a.certificates.insert(name),
-                _ => false,
+        if let (Some(kind), Some(name)) = (e.object_type.as_deref(), &e.object_name) {
+            let set = match kind {
+                "secret" => Some(&mut a.secrets),
+                "key" => Some(&mut a.keys),
+                "certificate" => Some(&mut a.certificates),
+                _ => None,
             };
+            if let Some(set) = set {
+                if !set.contains(name) {
+                    set.insert(name.clone());
+                }
+            }
         }
         if !a.operations.contains(&*e.operation) {
-            a.operations.insert(e.operation);
+            a.operations.insert(e.operation.clone());
         }
-        if let Some(c) = e.client_info {
-            a.clients.insert(c);
+        if let Some(c) = &e.client_info {
+            if !a.clients.contains(c) {
+                a.clients.insert(c.clone());
+            }
         }
-        a.idtyp = a.idtyp.take().or(e.caller_idtyp);
-        a.scp = a.scp.take().or(e.caller_scp);
-        a.mirid = a.mirid.take().or(e.caller_mirid);
+        for (slot, v) in [
+            (&mut a.idtyp, &e.caller_idtyp),
+            (&mut a.scp, &e.caller_scp),
+            (&mut a.mirid, &e.caller_mirid),
+        ] {
+            if slot.is_none() {
+                slot.clone_from(v);
+            }
+        }
     }
 }
 
@@ -361,9 +377,9 @@ impl CallerFold {
             events: 0,
             denied: 0,
             vaults: BTreeSet::new(),
-            secrets: HashSet::new(),
-            keys: HashSet::new(),
-            certificates: HashSet::new(),
+            secrets: Set::default(),
+            keys: Set::default(),
+            certificates: Set::default(),
             operations: BTreeSet::new(),
             clients: BTreeSet::new(),
             first,

@@ -409,7 +409,9 @@ pub struct Explanation {
 /// One finding per (denial kind, vault, principal, action, object).
 pub fn explain(events: &[Event], catalog: &Catalog) -> Explanation {
     let mut fold = ExplainFold::default();
-    events.iter().for_each(|e| fold.add(e));
+    for e in events {
+        fold.add(e);
+    }
     fold.finish(catalog)
 }
 
@@ -442,10 +444,21 @@ pub struct ExplainFold {
     ids: identify::IdentityFold,
     noise: Noise,
     groups: BTreeMap<GroupKey, Group>,
-    successes: HashMap<(Text, Arc<str>, Text, Text), Vec<i64>>,
-    /// (vault, object) → caller → order of its first success.
+    /// Digest of (principal, operation, vault, object) → success times (ns).
+    successes: crate::fast::Map<u64, Vec<i64>>,
+    /// (vault, object) → caller with delegated claims → order of its first
+    /// success (only users can be "the laptop" of S5).
     succeeded: HashMap<(Text, Text), HashMap<CallerText, u64>>,
     seq: u64,
+}
+
+fn success_key(
+    principal: Option<&str>,
+    op: &str,
+    vault: Option<&str>,
+    object: Option<&str>,
+) -> u64 {
+    crate::fast::digest(&(principal, op, vault, object))
 }
 
 impl crate::ingest::Sink for ExplainFold {
@@ -455,37 +468,64 @@ impl crate::ingest::Sink for ExplainFold {
     }
 }
 
+#[cfg(test)]
+mod fold_tests {
+    use super::*;
+
+    #[test]
+    fn success_keys_tell_missing_from_empty() {
+        assert_ne!(
+            success_key(None, "SecretGet", Some("kv"), None),
+            success_key(Some(""), "SecretGet", Some("kv"), None)
+        );
+        assert_eq!(
+            success_key(Some("o"), "SecretGet", Some("kv"), Some("s")),
+            success_key(Some("o"), "SecretGet", Some("kv"), Some("s"))
+        );
+    }
+}
+
 impl ExplainFold {
-    pub fn add(&mut self, e: &Event) {
+    /// Folds one event in; returns the denial kind when it is a denial.
+    pub fn add(&mut self, e: &Event) -> Option<Denial> {
         self.ids.add(e);
+        if (200..300).contains(&e.status) {
+            let principal = e.caller_oid.as_deref().or(e.caller_appid.as_deref());
+            self.successes
+                .entry(success_key(
+                    principal,
+                    &e.operation,
+                    e.vault.as_deref(),
+                    e.object_name.as_deref(),
+                ))
+                .or_default()
+                .push(nanos(e.time));
+            self.seq += 1;
+            let delegated = e.caller_upn.is_some()
+                || e.caller_scp.is_some()
+                || e.caller_idtyp
+                    .as_deref()
+                    .is_some_and(|t| t.eq_ignore_ascii_case("user"));
+            if delegated {
+                let seq = self.seq;
+                self.succeeded
+                    .entry((e.vault.clone(), e.object_name.clone()))
+                    .or_default()
+                    .entry((
+                        e.caller_appid.clone(),
+                        e.caller_oid.clone(),
+                        e.caller_upn.clone(),
+                    ))
+                    .or_insert(seq);
+            }
+            return None;
+        }
         let caller = (
             e.caller_appid.clone(),
             e.caller_oid.clone(),
             e.caller_upn.clone(),
         );
-        if (200..300).contains(&e.status) {
-            let principal = e.caller_oid.clone().or_else(|| e.caller_appid.clone());
-            self.successes
-                .entry((
-                    principal,
-                    e.operation.clone(),
-                    e.vault.clone(),
-                    e.object_name.clone(),
-                ))
-                .or_default()
-                .push(nanos(e.time));
-            self.seq += 1;
-            let seq = self.seq;
-            self.succeeded
-                .entry((e.vault.clone(), e.object_name.clone()))
-                .or_default()
-                .entry(caller)
-                .or_insert(seq);
-            return;
-        }
-        let Some((denial, parsed)) = classify_failure(e, &mut self.noise) else {
-            return;
-        };
+        let (denial, parsed) = classify_failure(e, &mut self.noise)?;
         let appid = e
             .caller_appid
             .as_deref()
@@ -556,6 +596,7 @@ impl ExplainFold {
         g.count += 1;
         g.first = g.first.min(e.time);
         g.last = g.last.max(e.time);
+        Some(denial)
     }
 
     /// The (appid, oid) of every caller seen, for `--resolve`.
@@ -601,11 +642,11 @@ impl ExplainFold {
                 d.principal.kind = id.kind.as_str().into();
                 d.principal.name = id.name.clone();
                 d.principal_kind = id.kind;
-                let k = (
-                    text(&d.principal.oid.clone().or(d.principal.appid.clone())),
-                    Arc::<str>::from(d.operation.as_deref().unwrap_or("")),
-                    text(&d.vault),
-                    text(&d.object_name),
+                let k = success_key(
+                    d.principal.oid.as_deref().or(d.principal.appid.as_deref()),
+                    d.operation.as_deref().unwrap_or(""),
+                    d.vault.as_deref(),
+                    d.object_name.as_deref(),
                 );
                 let last = nanos(g.last);
                 let resolved = self

@@ -150,17 +150,10 @@ struct CallerAcc {
     maybe_user: bool,
     reads: Vec<Read>,
     read_count: u64,
-    /// (day, vault) → hashes of the distinct secret names read.
-    per_day: BTreeMap<(NaiveDate, Text), HashSet<u64>>,
+    /// (day, vault) → digests of the distinct secret names read.
+    per_day: crate::fast::Map<(NaiveDate, Text), crate::fast::Set<u64>>,
     /// (operation, vault) → (time, object) of each success.
     sensitive: BTreeMap<(Arc<str>, Text), Vec<Touch>>,
-}
-
-fn hash(s: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    s.hash(&mut h);
-    h.finish()
 }
 
 fn sensitive_op(op: &str) -> bool {
@@ -184,14 +177,14 @@ fn sensitive_op(op: &str) -> bool {
 /// distinct secrets, not with events.
 pub struct FindingsFold<'p> {
     policy: &'p Policy,
-    callers: HashMap<(Text, Text, Text), CallerAcc>,
+    callers: crate::fast::Map<(Text, Text, Text), CallerAcc>,
 }
 
 impl<'p> FindingsFold<'p> {
     pub fn new(policy: &'p Policy) -> Self {
         FindingsFold {
             policy,
-            callers: HashMap::new(),
+            callers: Default::default(),
         }
     }
 
@@ -218,7 +211,7 @@ impl<'p> FindingsFold<'p> {
                     maybe_user: false,
                     reads: Vec::new(),
                     read_count: 0,
-                    per_day: BTreeMap::new(),
+                    per_day: Default::default(),
                     sensitive: BTreeMap::new(),
                 })
             }
@@ -246,7 +239,7 @@ impl<'p> FindingsFold<'p> {
                 a.per_day
                     .entry((e.time.date_naive(), e.vault.clone()))
                     .or_default()
-                    .insert(hash(n));
+                    .insert(crate::fast::digest(n));
             }
         }
         if sensitive_op(&e.operation) {
@@ -345,7 +338,13 @@ impl<'p> FindingsFold<'p> {
                 });
             }
             // mass_secret_retrieval
-            for ((day, vault), names) in acc.per_day.iter().filter(|(_, n)| n.len() > threshold) {
+            let mut busy: Vec<_> = acc
+                .per_day
+                .iter()
+                .filter(|(_, n)| n.len() > threshold)
+                .collect();
+            busy.sort_by(|a, b| a.0.cmp(b.0));
+            for ((day, vault), names) in busy {
                 out.push(Finding {
                     kind: "mass_secret_retrieval".into(),
                     severity: sev("mass_secret_retrieval", Severity::High),

@@ -298,7 +298,7 @@ pub fn identities(events: &[Event], catalog: &Catalog) -> HashMap<CallerKey, Ide
 /// of idtyp, scp and xms_mirid), for commands that stream.
 #[derive(Debug, Default)]
 pub struct IdentityFold {
-    merged: HashMap<(Text, Text, Text), [Text; 3]>,
+    merged: crate::fast::Map<(Text, Text, Text), [Text; 3]>,
 }
 
 impl IdentityFold {
@@ -308,13 +308,22 @@ impl IdentityFold {
             e.caller_oid.clone(),
             e.caller_upn.clone(),
         );
-        let m = self.merged.entry(key).or_default();
-        for (slot, v) in m
-            .iter_mut()
-            .zip([&e.caller_idtyp, &e.caller_scp, &e.caller_mirid])
-        {
-            if slot.is_none() {
-                slot.clone_from(v);
+        let fill = |m: &mut [Text; 3]| {
+            for (slot, v) in m
+                .iter_mut()
+                .zip([&e.caller_idtyp, &e.caller_scp, &e.caller_mirid])
+            {
+                if slot.is_none() {
+                    slot.clone_from(v);
+                }
+            }
+        };
+        match self.merged.get_mut(&key) {
+            Some(m) => fill(m),
+            None => {
+                let mut m: [Text; 3] = Default::default();
+                fill(&mut m);
+                self.merged.insert(key, m);
             }
         }
     }

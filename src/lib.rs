@@ -14,6 +14,7 @@ pub mod error;
 pub mod event;
 pub mod exit;
 pub mod explain;
+pub mod fast;
 pub mod findings;
 pub mod identify;
 pub mod ingest;
