@@ -139,11 +139,22 @@ pub struct Noise {
 
 /// Classifies a failed event; None for successes and for noise.
 pub fn classify_failure(e: &Event, noise: &mut Noise) -> Option<(Denial, Parsed)> {
-    let parsed = e
-        .result_description
-        .as_deref()
-        .map(parse_description)
-        .unwrap_or_default();
+    classify_with(e, noise, parse_description)
+}
+
+/// [`classify_failure`] with the description parser given (a cache); the
+/// description is parsed only for denials.
+fn classify_with(
+    e: &Event,
+    noise: &mut Noise,
+    parse: impl FnOnce(&str) -> Parsed,
+) -> Option<(Denial, Parsed)> {
+    let parsed = || {
+        e.result_description
+            .as_deref()
+            .map(parse)
+            .unwrap_or_default()
+    };
     match e.status {
         200..=399 => None,
         401 => {
@@ -162,8 +173,9 @@ pub fn classify_failure(e: &Event, noise: &mut Noise) -> Option<(Denial, Parsed)
             noise.bad_request += 1;
             None
         }
-        429 => Some((Denial::Throttled, parsed)),
+        429 => Some((Denial::Throttled, parsed())),
         403 => {
+            let parsed = parsed();
             let kind = parsed.kind.unwrap_or(if e.rbac_authorized == Some(false) {
                 Denial::Rbac
             } else if e.access_policy_match == Some(false) {
@@ -173,7 +185,7 @@ pub fn classify_failure(e: &Event, noise: &mut Noise) -> Option<(Denial, Parsed)
             });
             Some((kind, parsed))
         }
-        _ => Some((Denial::Other, parsed)),
+        _ => Some((Denial::Other, parsed())),
     }
 }
 
@@ -450,6 +462,8 @@ pub struct ExplainFold {
     /// success (only users can be "the laptop" of S5).
     succeeded: HashMap<(Text, Text), HashMap<CallerText, u64>>,
     seq: u64,
+    /// Parsed descriptions by digest.
+    parsed: crate::fast::Map<u64, Parsed>,
 }
 
 fn success_key(
@@ -525,7 +539,20 @@ impl ExplainFold {
             e.caller_oid.clone(),
             e.caller_upn.clone(),
         );
-        let (denial, parsed) = classify_failure(e, &mut self.noise)?;
+        let cache = &mut self.parsed;
+        let (denial, parsed) = classify_with(e, &mut self.noise, |text| {
+            let k = crate::fast::digest(text);
+            if let Some(p) = cache.get(&k) {
+                return p.clone();
+            }
+            let p = parse_description(text);
+            // Descriptions repeat per (caller, action, resource): a bounded
+            // cache saves the regexes on retries.
+            if cache.len() < 50_000 {
+                cache.insert(k, p.clone());
+            }
+            p
+        })?;
         let appid = e
             .caller_appid
             .as_deref()

@@ -290,18 +290,51 @@ struct Generator {
     start: DateTime<Utc>,
     span_secs: u64,
     n: u64,
+    /// Denials come from a few misconfigurations retried over and over, as
+    /// in real vaults: (principal, vault, secret) missing an RBAC role...
+    rbac_gaps: Vec<(usize, &'static str, String)>,
+    /// ... or an access policy ...
+    policy_gaps: Vec<(usize, &'static str, String)>,
+    /// ... or calling from outside the firewall.
+    outside: Vec<usize>,
 }
 
 impl Generator {
     fn new(cfg: &SynthConfig) -> Self {
         let mut rng = Rng(cfg.seed ^ 0x6b76_6175_6469_7421);
         let people = population(&mut rng);
+        // Workload identities (after the 23 people).
+        let workload = |rng: &mut Rng| 23 + rng.below(people.len() as u64 - 23) as usize;
+        let rbac_gaps = (0..12)
+            .map(|_| {
+                let v = RBAC_VAULTS[rng.below(RBAC_VAULTS.len() as u64) as usize];
+                (
+                    workload(&mut rng),
+                    v,
+                    format!("secret-{:03}", rng.below(400)),
+                )
+            })
+            .collect();
+        let policy_gaps = (0..4)
+            .map(|_| {
+                let v = POLICY_VAULTS[rng.below(POLICY_VAULTS.len() as u64) as usize];
+                (
+                    workload(&mut rng),
+                    v,
+                    format!("secret-{:03}", rng.below(400)),
+                )
+            })
+            .collect();
+        let outside = (0..3).map(|_| workload(&mut rng)).collect();
         Generator {
             rng,
             people,
             start: Utc.with_ymd_and_hms(2025, 3, 1, 0, 0, 0).unwrap(),
             span_secs: u64::from(cfg.days.max(1)) * 86_400,
             n: 0,
+            rbac_gaps,
+            policy_gaps,
+            outside,
         }
     }
 
@@ -353,31 +386,35 @@ impl Generator {
             row.obj = None;
             row.rbac = None;
         } else if r < 0.11 {
+            let (i, v, secret) = &self.rbac_gaps[rng.below(self.rbac_gaps.len() as u64) as usize];
+            let p = &self.people[*i];
+            (row.who, row.client, row.ip, row.vault) = (Some(p), p.client, &p.ip, v);
+            row.obj = Some(("secrets", secret.clone()));
             row.status = 403;
             row.rbac = Some(false);
-            let obj = row
-                .obj
-                .as_ref()
-                .map(|(k, n)| format!("{k}/{n}"))
-                .unwrap_or_default();
             row.desc = Some(rbac_desc(
-                who,
+                p,
                 "Microsoft.KeyVault/vaults/secrets/getSecret/action",
-                vault_rbac,
-                &obj,
+                v,
+                &format!("secrets/{secret}"),
             ));
         } else if r < 0.12 {
-            let v = POLICY_VAULTS[rng.below(POLICY_VAULTS.len() as u64) as usize];
-            row.vault = v;
+            let (i, v, secret) =
+                &self.policy_gaps[rng.below(self.policy_gaps.len() as u64) as usize];
+            let p = &self.people[*i];
+            (row.who, row.client, row.ip, row.vault) = (Some(p), p.client, &p.ip, v);
+            row.obj = Some(("secrets", secret.clone()));
             row.status = 403;
             row.rbac = None;
             row.ap = Some(false);
-            row.desc = Some(ap_desc(who, "secrets get", v));
+            row.desc = Some(ap_desc(p, "secrets get", v));
         } else if r < 0.125 {
-            row.vault = FIREWALL_VAULT;
+            let p = &self.people[self.outside[rng.below(self.outside.len() as u64) as usize]];
+            (row.who, row.client, row.ip, row.vault) = (Some(p), p.client, &p.ip, FIREWALL_VAULT);
+            row.obj = Some(("secrets", "app-config".to_string()));
             row.status = 403;
             row.rbac = None;
-            row.desc = Some(fw_desc(who, &who.ip, FIREWALL_VAULT));
+            row.desc = Some(fw_desc(p, &p.ip, FIREWALL_VAULT));
         } else if r < 0.155 {
             row.status = 404;
             let name = row.obj.as_ref().map(|(_, n)| n.clone()).unwrap_or_default();
@@ -399,6 +436,21 @@ impl Generator {
         } else if r < 0.33 {
             row.op = "KeyUnwrap";
             row.obj = Some(("keys", format!("cmk-{:02}", rng.below(5))));
+        }
+        // A misconfiguration never succeeds: that principal reads another secret.
+        if row.status == 200 {
+            if let (Some(w), Some((_, name))) = (row.who, &row.obj) {
+                let gap = self
+                    .rbac_gaps
+                    .iter()
+                    .chain(&self.policy_gaps)
+                    .any(|(i, v, s)| {
+                        std::ptr::eq(&self.people[*i], w) && *v == row.vault && s == name
+                    });
+                if gap {
+                    row.obj = Some(("secrets", format!("{name}-b")));
+                }
+            }
         }
         row
     }
