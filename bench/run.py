@@ -24,8 +24,16 @@ import sys
 import time
 
 
+TIME = "/usr/bin/time"  # GNU time (Debian package `time`): exact peak RSS
+
+
 def run_measured(cmd):
-    """Runs cmd; returns (seconds, peak RSS in MiB, stdout bytes)."""
+    """Runs cmd; returns (seconds, peak RSS in MiB, stdout bytes). Peak RSS
+    comes from GNU time when installed, else from wait4 (which can report
+    the size of the forking parent for short runs)."""
+    gnu = os.path.exists(TIME)
+    if gnu:
+        cmd = [TIME, "-f", "KVAUDIT_BENCH_RSS_KB=%M"] + cmd
     t = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          env={**os.environ, "KVAUDIT_NO_PROGRESS": "1"})
@@ -41,7 +49,12 @@ def run_measured(cmd):
     code = os.waitstatus_to_exitcode(status)
     if code not in (0, 3):
         sys.exit(f"{' '.join(cmd)} failed ({code}): {err.decode()[-2000:]}")
-    return wall, usage.ru_maxrss / 1024, bytes(out)
+    rss = usage.ru_maxrss / 1024
+    if gnu:
+        for line in err.decode(errors="replace").splitlines():
+            if line.startswith("KVAUDIT_BENCH_RSS_KB="):
+                rss = int(line.split("=", 1)[1]) / 1024
+    return wall, rss, bytes(out)
 
 
 def duckdb_callers(path, shape):

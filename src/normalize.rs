@@ -6,7 +6,6 @@
 use crate::event::{Event, Text};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 /// The logical fields a reader extracts from a row, before normalisation.
@@ -53,7 +52,7 @@ pub enum Rejection {
 /// Shares one allocation per distinct value across all events.
 #[derive(Default)]
 pub struct Interner {
-    map: HashMap<Arc<str>, ()>,
+    map: crate::fast::Set<Arc<str>>,
     bytes: usize,
 }
 
@@ -63,13 +62,13 @@ const INTERNER_BYTES: usize = 64 << 20;
 
 impl Interner {
     pub fn get(&mut self, s: &str) -> Arc<str> {
-        if let Some((k, _)) = self.map.get_key_value(s) {
+        if let Some(k) = self.map.get(s) {
             return k.clone();
         }
         let k: Arc<str> = Arc::from(s);
         if self.bytes < INTERNER_BYTES {
             self.bytes += s.len() + 48;
-            self.map.insert(k.clone(), ());
+            self.map.insert(k.clone());
         }
         k
     }

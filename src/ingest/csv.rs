@@ -205,6 +205,22 @@ fn record_position(src: &Source, n: u64) -> String {
 
 /// Streaming fallback with exact positions for files polars rejects (a
 /// ragged row, broken quoting, invalid UTF-8).
+/// What every record is checked against.
+struct Layout<'a> {
+    src: &'a Source,
+    schema: &'a FlatSchema,
+    names: &'a [String],
+    /// Only the columns kvaudit reads are decoded.
+    needed: Vec<bool>,
+}
+
+/// Records per batch handed from the parsing thread to the normalising one.
+const BATCH: usize = 2048;
+
+type Batch = (Vec<csv::ByteRecord>, usize);
+
+/// Streams the CSV: one thread parses records (the `csv` crate, exact
+/// positions), the calling thread checks and normalises them, in order.
 fn read_streaming(
     src: &Source,
     schema: &FlatSchema,
@@ -212,101 +228,144 @@ fn read_streaming(
     c: &mut Collector,
 ) -> Result<()> {
     let width = names.len();
-    let mut r = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(src.reader()?);
-    let mut rec = csv::ByteRecord::new();
-    let mut n = 0u64;
-    // Only the columns kvaudit reads are decoded.
     let mut needed = vec![false; width];
     for i in schema.columns() {
         if i < width {
             needed[i] = true;
         }
     }
-    loop {
-        match r.read_byte_record(&mut rec) {
-            Ok(false) => break,
-            Ok(true) => {
-                n += 1;
-                let byte = rec.position().map_or(0, |p| p.byte());
-                let position = || format!("line {} (record {n})", line_of(src, byte));
-                if rec.get(0).is_some_and(|f| f.starts_with(b"\xEF\xBB\xBF")) {
-                    c.count_read_only();
-                    c.invalid_with(
-                        position,
-                        "found a byte-order mark at the start of this row; expected a data row (were two exports concatenated? remove the second header)".into(),
-                    )?;
-                    continue;
-                }
-                if rec.len() == width && rec.iter().zip(names).all(|(a, b)| a == b.as_bytes()) {
-                    c.count_read_only();
-                    c.invalid_with(
-                        position,
-                        "found the header again; expected a data row (were two exports concatenated? remove the second header)".into(),
-                    )?;
-                    continue;
-                }
-                if rec.len() != width {
-                    c.count_read_only();
-                    c.invalid_with(
-                        position,
-                        format!(
-                            "expected {width} fields as in the header, found {}",
-                            rec.len()
-                        ),
-                    )?;
-                    continue;
-                }
-                let mut cells: Vec<Option<&str>> = Vec::with_capacity(width);
-                let mut bad_utf8 = None;
-                let mut long = None;
-                for (i, f) in rec.iter().enumerate() {
-                    if !needed[i] {
-                        cells.push(None);
-                        continue;
-                    }
-                    if long.is_none() {
-                        long = super::schema::too_long(&names[i], f.len());
-                    }
-                    match std::str::from_utf8(f) {
-                        Ok(s) => cells.push(Some(s)),
-                        Err(_) => {
-                            bad_utf8 = Some(i);
-                            cells.push(None);
+    let layout = Layout {
+        src,
+        schema,
+        names,
+        needed,
+    };
+    let reader = src.reader()?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<std::result::Result<Batch, csv::Error>>(4);
+    let (back, spare) = std::sync::mpsc::channel::<Vec<csv::ByteRecord>>();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut r = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
+            loop {
+                let mut batch = spare.try_recv().unwrap_or_default();
+                batch.resize_with(BATCH, csv::ByteRecord::new);
+                let mut n = 0;
+                let mut failed = None;
+                while n < BATCH {
+                    match r.read_byte_record(&mut batch[n]) {
+                        Ok(true) => n += 1,
+                        Ok(false) => break,
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
                         }
                     }
                 }
-                if let Some(msg) = long {
-                    c.count_read_only();
-                    c.invalid_with(position, msg)?;
-                    continue;
+                let done = n < BATCH;
+                // The receiver is gone when the reading stopped on an error.
+                if tx.send(Ok((batch, n))).is_err() {
+                    return;
                 }
-                if let Some(i) = bad_utf8 {
-                    c.count_read_only();
-                    c.invalid_with(
-                        position,
-                        format!("expected UTF-8 text in column {}, found other bytes (is the file Latin-1? re-export it as UTF-8)", i + 1),
-                    )?;
-                    continue;
+                if let Some(e) = failed {
+                    let _ = tx.send(Err(e));
+                    return;
                 }
-                c.push(schema.row(|i| cells[i]), n, position)?;
+                if done {
+                    return;
+                }
             }
-            Err(e) => {
-                let line = match e.kind() {
-                    csv::ErrorKind::Utf8 { pos: Some(p), .. }
-                    | csv::ErrorKind::UnequalLengths { pos: Some(p), .. } => line_of(src, p.byte()),
-                    _ => 0,
-                };
-                return Err(Error::Malformed {
-                    at: Location {
-                        source: c.source().to_string(),
-                        position: format!("line {line}"),
-                    },
-                    message: format!("invalid CSV: {e}"),
-                });
+        });
+        let mut count = 0u64;
+        for msg in rx {
+            match msg {
+                Ok((batch, n)) => {
+                    for rec in &batch[..n] {
+                        count += 1;
+                        record(rec, count, &layout, c)?;
+                    }
+                    let _ = back.send(batch);
+                }
+                Err(e) => {
+                    let line = match e.kind() {
+                        csv::ErrorKind::Utf8 { pos: Some(p), .. }
+                        | csv::ErrorKind::UnequalLengths { pos: Some(p), .. } => {
+                            line_of(src, p.byte())
+                        }
+                        _ => 0,
+                    };
+                    return Err(Error::Malformed {
+                        at: Location {
+                            source: c.source().to_string(),
+                            position: format!("line {line}"),
+                        },
+                        message: format!("invalid CSV: {e}"),
+                    });
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Checks one record (record number `n`) and hands it on.
+fn record(rec: &csv::ByteRecord, n: u64, l: &Layout, c: &mut Collector) -> Result<()> {
+    let (src, schema, names, needed) = (l.src, l.schema, l.names, &l.needed);
+    let width = names.len();
+    let byte = rec.position().map_or(0, |p| p.byte());
+    let position = || format!("line {} (record {n})", line_of(src, byte));
+    if rec.get(0).is_some_and(|f| f.starts_with(b"\xEF\xBB\xBF")) {
+        c.count_read_only();
+        return c.invalid_with(
+            position,
+            "found a byte-order mark at the start of this row; expected a data row (were two exports concatenated? remove the second header)".into(),
+        );
+    }
+    if rec.len() == width && rec.iter().zip(names).all(|(a, b)| a == b.as_bytes()) {
+        c.count_read_only();
+        return c.invalid_with(
+            position,
+            "found the header again; expected a data row (were two exports concatenated? remove the second header)".into(),
+        );
+    }
+    if rec.len() != width {
+        c.count_read_only();
+        return c.invalid_with(
+            position,
+            format!(
+                "expected {width} fields as in the header, found {}",
+                rec.len()
+            ),
+        );
+    }
+    let mut cells: Vec<Option<&str>> = Vec::with_capacity(width);
+    let mut bad_utf8 = None;
+    let mut long = None;
+    for (i, f) in rec.iter().enumerate() {
+        if !needed[i] {
+            cells.push(None);
+            continue;
+        }
+        if long.is_none() {
+            long = super::schema::too_long(&names[i], f.len());
+        }
+        match std::str::from_utf8(f) {
+            Ok(s) => cells.push(Some(s)),
+            Err(_) => {
+                bad_utf8 = Some(i);
+                cells.push(None);
             }
         }
     }
-    Ok(())
+    if let Some(msg) = long {
+        c.count_read_only();
+        return c.invalid_with(position, msg);
+    }
+    if let Some(i) = bad_utf8 {
+        c.count_read_only();
+        return c.invalid_with(
+            position,
+            format!("expected UTF-8 text in column {}, found other bytes (is the file Latin-1? re-export it as UTF-8)", i + 1),
+        );
+    }
+    c.push(schema.row(|i| cells[i]), n, position)
 }

@@ -352,7 +352,7 @@ impl Source {
     }
 
     /// A streaming reader over the content.
-    pub(crate) fn reader(&self) -> Result<Box<dyn Read + '_>> {
+    pub(crate) fn reader(&self) -> Result<Box<dyn Read + Send + '_>> {
         match self {
             Source::Bytes(b) => Ok(Box::new(strip_bom(b))),
             Source::File(p) => {
