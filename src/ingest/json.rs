@@ -126,79 +126,46 @@ fn kind(v: &Value) -> &'static str {
 
 /// JSON Lines, one object per line, streamed (memory does not grow with the
 /// file).
-pub(super) fn read_lines(r: impl std::io::BufRead + Send, c: &mut Collector) -> Result<Shape> {
-    // One thread splits and parses lines, the calling thread normalises the
-    // objects, in order.
-    type Parsed = (u64, std::result::Result<Value, String>);
-    const BATCH: usize = 1024;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<Parsed>>>(4);
-    std::thread::scope(|scope| {
-        scope.spawn(move || {
-            let mut r = r;
-            let mut buf = Vec::with_capacity(1 << 12);
-            let mut n = 0u64;
-            let mut batch = Vec::with_capacity(BATCH);
-            loop {
-                buf.clear();
-                let got = match r.read_until(b'\n', &mut buf) {
-                    Ok(got) => got,
-                    Err(e) => {
-                        let _ = tx.send(Ok(std::mem::take(&mut batch)));
-                        let _ = tx.send(Err(e));
-                        return;
-                    }
-                };
-                if got == 0 {
-                    let _ = tx.send(Ok(batch));
-                    return;
+pub(super) fn read_lines(mut r: impl std::io::BufRead, c: &mut Collector) -> Result<Shape> {
+    let mut shape = Shape::RawJsonLines;
+    let mut first = true;
+    let mut buf = Vec::with_capacity(1 << 12);
+    let mut n = 0u64;
+    loop {
+        buf.clear();
+        let got = r
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| Error::io(c.source(), e))?;
+        if got == 0 {
+            break;
+        }
+        n += 1;
+        let line = buf.trim_ascii();
+        if line.is_empty() {
+            continue;
+        }
+        match serde_json::from_slice::<Value>(line) {
+            Ok(Value::Object(m)) => {
+                if first && !schema::is_raw_record(&m) {
+                    shape = Shape::FlatJsonLines;
                 }
-                n += 1;
-                let line = buf.trim_ascii();
-                if line.is_empty() {
-                    continue;
-                }
-                batch.push((
-                    n,
-                    serde_json::from_slice::<Value>(line).map_err(|e| e.to_string()),
-                ));
-                if batch.len() == BATCH
-                    && tx
-                        .send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))))
-                        .is_err()
-                {
-                    return;
-                }
+                first = false;
+                record(&m, c, n, format!("line {n}"))?;
             }
-        });
-        let mut shape = Shape::RawJsonLines;
-        let mut first = true;
-        for msg in rx {
-            let batch = msg.map_err(|e| Error::io(c.source(), e))?;
-            for (n, parsed) in batch {
-                match parsed {
-                    Ok(Value::Object(m)) => {
-                        if first && !schema::is_raw_record(&m) {
-                            shape = Shape::FlatJsonLines;
-                        }
-                        first = false;
-                        record(&m, c, n, format!("line {n}"))?;
-                    }
-                    Ok(other) => {
-                        c.count_read_only();
-                        c.invalid(
-                            format!("line {n}"),
-                            format!("expected a JSON object, found {}", kind(&other)),
-                        )?;
-                    }
-                    Err(e) => {
-                        c.count_read_only();
-                        c.invalid(format!("line {n}"), format!("expected a JSON object: {e}"))?;
-                    }
-                }
+            Ok(other) => {
+                c.count_read_only();
+                c.invalid(
+                    format!("line {n}"),
+                    format!("expected a JSON object, found {}", kind(&other)),
+                )?;
+            }
+            Err(e) => {
+                c.count_read_only();
+                c.invalid(format!("line {n}"), format!("expected a JSON object: {e}"))?;
             }
         }
-        Ok(shape)
-    })
+    }
+    Ok(shape)
 }
 
 /// `{"tables":[{"name","columns":[{"name","type"}],"rows":[[...]]}]}`.
