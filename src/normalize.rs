@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 
 /// The logical fields a reader extracts from a row, before normalisation.
 /// Each reader maps its own column names onto these.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct RawRow<'a> {
     pub time: Option<Cow<'a, str>>,
     pub resource: Option<Cow<'a, str>>,

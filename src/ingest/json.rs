@@ -144,6 +144,17 @@ pub(super) fn read_lines(mut r: impl std::io::BufRead, c: &mut Collector) -> Res
         if line.is_empty() {
             continue;
         }
+        // Fast path for raw records (the shape of large exports).
+        if first || shape == Shape::RawJsonLines {
+            if let Some(row) = serde_json::from_slice::<schema::FastRaw>(line)
+                .ok()
+                .and_then(schema::FastRaw::into_row)
+            {
+                first = false;
+                c.push(Ok(row), n, || format!("line {n}"))?;
+                continue;
+            }
+        }
         match serde_json::from_slice::<Value>(line) {
             Ok(Value::Object(m)) => {
                 if first && !schema::is_raw_record(&m) {
