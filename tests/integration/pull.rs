@@ -141,6 +141,15 @@ fn pulls_and_other_commands_read_the_response() {
     assert_eq!(c.code, 0, "{}", c.stderr);
     let callers: Vec<Value> = serde_json::from_str(&c.stdout).unwrap();
     assert_eq!(callers[0]["events"], 20);
+    // Straight through a pipe: `kvaudit pull ... | kvaudit callers -`.
+    let piped = pull(&base, "ws-ok", &[]);
+    assert_eq!(piped.code, 0, "{}", piped.stderr);
+    let c2 = kvaudit_stdin(
+        &["callers", "--format", "json", "-"],
+        Some(piped.stdout.as_bytes()),
+    );
+    assert_eq!(c2.code, 0, "{}", c2.stderr);
+    assert_eq!(c2.stdout, c.stdout);
 }
 
 #[test]
