@@ -107,3 +107,36 @@ fn deterministic_for_a_seed_and_never_overwrites() {
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("already exists"), "{}", out.stderr);
 }
+
+/// Progress shows on a terminal (a pty from `script`, when installed) and
+/// never when stderr is a pipe.
+#[test]
+fn progress_only_on_a_terminal() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("big.csv").to_string_lossy().into_owned();
+    let out = kvaudit(&["synth", "--rows", "100000", "-o", &p]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let piped = kvaudit(&["callers", "--format", "json", &p]);
+    assert_eq!(piped.code, 0);
+    assert!(!piped.stderr.contains("rows/s"), "{}", piped.stderr);
+    if !std::path::Path::new("/usr/bin/script").exists() {
+        eprintln!("script(1) not installed: terminal half skipped");
+        return;
+    }
+    let cmd = format!(
+        "{} callers --format json {} > /dev/null",
+        env!("CARGO_BIN_EXE_kvaudit"),
+        p
+    );
+    let tty = std::process::Command::new("/usr/bin/script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env_remove("KVAUDIT_NO_PROGRESS")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&tty.stdout);
+    assert!(tty.status.success(), "{shown}");
+    assert!(
+        shown.contains("rows/s"),
+        "no progress on a terminal: {shown:?}"
+    );
+}
