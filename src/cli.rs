@@ -150,8 +150,10 @@ pub enum Command {
         /// Explain a pasted error message instead of logs (- reads stdin).
         #[arg(long, value_name = "TEXT", conflicts_with = "paths")]
         message: Option<String>,
+        /// Skip malformed records (counted and reported on stderr) instead of stopping at the first.
         #[arg(long)]
         skip_invalid: bool,
+        /// Print rows read, kept and skipped (by reason) to stderr.
         #[arg(long)]
         stats: bool,
         #[arg(long, value_enum, default_value_t = ExplainFormat::Table)]
@@ -239,6 +241,7 @@ pub enum Command {
         /// Export shape to write.
         #[arg(long, value_enum, default_value_t = crate::synth::SynthShape::AzdiagCsv)]
         shape: crate::synth::SynthShape,
+        /// Seed: the same seed always writes the same file.
         #[arg(long, default_value_t = 42)]
         seed: u64,
         /// Days of activity (from 2025-03-01).
