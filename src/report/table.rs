@@ -38,6 +38,23 @@ fn short(v: &[String], max: usize) -> String {
     }
 }
 
+/// Client strings are long (SDK, runtime, OS): the table shows the start of
+/// each, one per line; JSON and CSV keep them whole.
+fn clients(v: &[String], max: usize) -> String {
+    let cut = |c: &String| {
+        if c.chars().count() > 48 {
+            format!("{}…", c.chars().take(47).collect::<String>())
+        } else {
+            c.clone()
+        }
+    };
+    let mut out: Vec<String> = v.iter().take(max).map(cut).collect();
+    if v.len() > max {
+        out.push(format!("(+{} more)", v.len() - max));
+    }
+    out.join("\n")
+}
+
 impl Renderer for Table {
     fn render(&self, view: &View) -> Result<Vec<u8>> {
         let text = match view {
@@ -92,7 +109,7 @@ impl Renderer for Table {
                         Cell::new(short(&r.operations, 4)),
                         Cell::new(&r.first_seen[..r.first_seen.len().min(19)]),
                         Cell::new(&r.last_seen[..r.last_seen.len().min(19)]),
-                        Cell::new(short(&r.clients, 2)),
+                        Cell::new(clients(&r.clients, 2)),
                     ]);
                 }
                 t.to_string()
