@@ -85,15 +85,7 @@ fn ok(e: &Event) -> bool {
 }
 
 /// Cadence of a user's secret reads, if they look scheduled.
-fn cadence(reads: &[Read]) -> Option<serde_json::Value> {
-    let mut first_per_day: BTreeMap<NaiveDate, u32> = BTreeMap::new();
-    for e in reads {
-        let m = e.time.hour() * 60 + e.time.minute();
-        first_per_day
-            .entry(e.time.date_naive())
-            .and_modify(|v| *v = (*v).min(m))
-            .or_insert(m);
-    }
+fn cadence(first_per_day: &BTreeMap<NaiveDate, u32>) -> Option<serde_json::Value> {
     let days = first_per_day.len();
     if days < 4 {
         return None;
@@ -130,13 +122,46 @@ pub fn find(cx: &Context) -> Vec<Finding> {
     fold.finish(cx.explanation, cx.baseline, cx.ids)
 }
 
-/// A successful secret read by a caller that may be a user (kept for the
-/// cadence and the evidence).
-struct Read {
-    time: DateTime<Utc>,
-    client: Text,
-    object: Text,
-    vault: Text,
+/// The successful secret reads of a caller that may be a user, as the
+/// cadence check and the evidence need them (not one entry per read).
+#[derive(Default)]
+struct Reads {
+    count: u64,
+    /// Day → earliest minute of the day (UTC) with a read.
+    first_per_day: BTreeMap<NaiveDate, u32>,
+    off_hours: u64,
+    secrets: BTreeSet<Arc<str>>,
+    clients: BTreeSet<Arc<str>>,
+    /// First and last read in input order.
+    first: Option<DateTime<Utc>>,
+    last: Option<DateTime<Utc>>,
+}
+
+impl Reads {
+    fn add(&mut self, e: &Event) {
+        self.count += 1;
+        let m = e.time.hour() * 60 + e.time.minute();
+        self.first_per_day
+            .entry(e.time.date_naive())
+            .and_modify(|v| *v = (*v).min(m))
+            .or_insert(m);
+        let h = e.time.hour();
+        if !(7..19).contains(&h) || matches!(e.time.weekday(), Weekday::Sat | Weekday::Sun) {
+            self.off_hours += 1;
+        }
+        if let Some(o) = &e.object_name {
+            if !self.secrets.contains(o) {
+                self.secrets.insert(o.clone());
+            }
+        }
+        if let Some(c) = &e.client_info {
+            if !self.clients.contains(c) {
+                self.clients.insert(c.clone());
+            }
+        }
+        self.first.get_or_insert(e.time);
+        self.last = Some(e.time);
+    }
 }
 
 type Touch = (DateTime<Utc>, Text);
@@ -146,9 +171,11 @@ struct CallerAcc {
     first: Event,
     events: u64,
     /// Set once an event carries delegated claims (upn, scp, idtyp user):
-    /// only such callers can be users, so only their reads are kept.
+    /// only such callers can be users, so only their reads are detailed.
     maybe_user: bool,
-    reads: Vec<Read>,
+    reads: Reads,
+    /// Vaults of all successful secret reads.
+    read_vaults: BTreeSet<Arc<str>>,
     read_count: u64,
     /// (day, vault) → digests of the distinct secret names read.
     per_day: crate::fast::Map<(NaiveDate, Text), crate::fast::Set<u64>>,
@@ -209,7 +236,8 @@ impl<'p> FindingsFold<'p> {
                     first: e.clone(),
                     events: 0,
                     maybe_user: false,
-                    reads: Vec::new(),
+                    reads: Reads::default(),
+                    read_vaults: BTreeSet::new(),
                     read_count: 0,
                     per_day: Default::default(),
                     sensitive: BTreeMap::new(),
@@ -228,12 +256,12 @@ impl<'p> FindingsFold<'p> {
         if e.operation.as_ref() == "SecretGet" {
             a.read_count += 1;
             if a.maybe_user {
-                a.reads.push(Read {
-                    time: e.time,
-                    client: e.client_info.clone(),
-                    object: e.object_name.clone(),
-                    vault: e.vault.clone(),
-                });
+                a.reads.add(e);
+            }
+            if let Some(v) = &e.vault {
+                if !a.read_vaults.contains(v) {
+                    a.read_vaults.insert(v.clone());
+                }
             }
             if let Some(n) = e.object_name.as_deref() {
                 a.per_day
@@ -275,12 +303,10 @@ impl<'p> FindingsFold<'p> {
             let first = &acc.first;
             let p = principal(first, &id);
             let reads = &acc.reads;
-            let complete = reads.len() as u64 == acc.read_count;
-            let secrets: BTreeSet<&str> =
-                reads.iter().filter_map(|e| e.object.as_deref()).collect();
-            let vaults: BTreeSet<&str> = reads.iter().filter_map(|e| e.vault.as_deref()).collect();
-            let clients: BTreeSet<&str> =
-                reads.iter().filter_map(|e| e.client.as_deref()).collect();
+            let complete = reads.count == acc.read_count;
+            let secrets: BTreeSet<&str> = reads.secrets.iter().map(|v| &**v).collect();
+            let vaults: BTreeSet<&str> = acc.read_vaults.iter().map(|v| &**v).collect();
+            let clients: BTreeSet<&str> = reads.clients.iter().map(|v| &**v).collect();
             // user_bound_automation
             let allowed = [&p.upn, &p.oid, &p.appid]
                 .iter()
@@ -291,19 +317,9 @@ impl<'p> FindingsFold<'p> {
                         .iter()
                         .any(|a| a.eq_ignore_ascii_case(v))
                 });
-            if id.kind.is_user() && complete && !reads.is_empty() && !allowed {
+            if id.kind.is_user() && complete && reads.count > 0 && !allowed {
                 let non_browser = !clients.is_empty() && clients.iter().all(|c| !is_browser(c));
-                let off_hours = reads
-                    .iter()
-                    .filter(|e| {
-                        let h = e.time.hour();
-                        !(7..19).contains(&h)
-                            || matches!(e.time.weekday(), Weekday::Sat | Weekday::Sun)
-                    })
-                    .count();
-                if let (Some(c), true) = (cadence(reads), non_browser) {
-                    let days: BTreeSet<NaiveDate> =
-                        reads.iter().map(|e| e.time.date_naive()).collect();
+                if let (Some(c), true) = (cadence(&reads.first_per_day), non_browser) {
                     let disabled = id.account_enabled == Some(false);
                     out.push(Finding {
                         kind: "user_bound_automation".into(),
@@ -312,14 +328,14 @@ impl<'p> FindingsFold<'p> {
                         principal: p.clone(),
                         evidence: json!({
                             "cadence": c,
-                            "days_seen": days.len(),
-                            "reads": reads.len(),
-                            "reads_outside_working_hours": off_hours,
+                            "days_seen": reads.first_per_day.len(),
+                            "reads": reads.count,
+                            "reads_outside_working_hours": reads.off_hours,
                             "secrets": secrets,
                             "vaults": vaults,
                             "clients": clients,
-                            "first_seen": format_time(&reads[0].time),
-                            "last_seen": format_time(&reads[reads.len() - 1].time),
+                            "first_seen": reads.first.as_ref().map(format_time),
+                            "last_seen": reads.last.as_ref().map(format_time),
                             "account_enabled": id.account_enabled,
                         }),
                         recommendation: format!("{}A person's account is the production credential: the job stops when they leave. Run it as a workspace identity, service principal or managed identity and grant that identity Key Vault Secrets User on the secrets it reads.", if disabled { "The user's account is disabled: the job is already failing or will. " } else { "" }),

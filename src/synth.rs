@@ -70,6 +70,9 @@ struct Principal {
     mirid: Option<String>,
     client: &'static str,
     ip: String,
+    /// Workload identities read a few secrets of one vault, as real jobs
+    /// do (empty: reads anything, like people browsing and the backup job).
+    home: Option<(&'static str, Vec<u16>)>,
 }
 
 fn guid(rng: &mut Rng) -> String {
@@ -83,6 +86,13 @@ fn guid(rng: &mut Rng) -> String {
         0x8000 | (b >> 48) & 0x3fff,
         b & 0xffff_ffff_ffff
     )
+}
+
+/// A workload's vault and the 2 to 8 secrets it reads.
+fn home(rng: &mut Rng) -> (&'static str, Vec<u16>) {
+    let vault = RBAC_VAULTS[rng.below(RBAC_VAULTS.len() as u64) as usize];
+    let n = 2 + rng.below(7);
+    (vault, (0..n).map(|_| rng.below(400) as u16).collect())
 }
 
 fn population(rng: &mut Rng) -> Vec<Principal> {
@@ -138,6 +148,13 @@ fn population(rng: &mut Rng) -> Vec<Principal> {
             appidacr: Some(if i % 4 == 0 { "2" } else { "1" }.into()),
             client: if i % 2 == 0 { SDK_PY } else { SPARK },
             ip: ip(rng),
+            // The first one is a backup job reading every secret of one
+            // vault (S9: mass secret retrieval).
+            home: Some(if i == 0 {
+                ("kv-shared", (0..400).collect())
+            } else {
+                home(rng)
+            }),
             ..Default::default()
         });
     }
@@ -155,6 +172,7 @@ fn population(rng: &mut Rng) -> Vec<Principal> {
             mirid: Some(mirid),
             client: if i % 2 == 0 { ADF_CLIENT } else { SDK_PY },
             ip: ip(rng),
+            home: Some(home(rng)),
             ..Default::default()
         });
     }
@@ -359,10 +377,16 @@ impl Generator {
         let time = self.start
             + Duration::seconds(secs as i64)
             + Duration::milliseconds(rng.below(1000) as i64);
-        let secret = ("secrets", format!("secret-{:03}", rng.below(400)));
+        let (vault_rbac, secret) = match &who.home {
+            Some((vault, secrets)) => (*vault, secrets[rng.below(secrets.len() as u64) as usize]),
+            None => (
+                RBAC_VAULTS[rng.below(RBAC_VAULTS.len() as u64) as usize],
+                rng.below(400) as u16,
+            ),
+        };
+        let secret = ("secrets", format!("secret-{secret:03}"));
         let corr = guid(rng);
         let dur = 5 + rng.below(60) as u32;
-        let vault_rbac = RBAC_VAULTS[rng.below(RBAC_VAULTS.len() as u64) as usize];
         let mut row = Row {
             time,
             op: "SecretGet",
