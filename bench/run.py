@@ -14,6 +14,7 @@ own process, timed including its start-up).
 
 usage: python3 bench/run.py [--sizes 1000000,10000000] [--shapes azdiag-csv,raw-jsonl]
                             [--kvaudit target/release/kvaudit] [--dir /tmp/kvaudit-bench]
+                            [--repeat N]   (fastest of N runs of each command)
 requires: pip install duckdb; cargo build --release
 """
 import argparse
@@ -55,6 +56,11 @@ def run_measured(cmd):
             if line.startswith("KVAUDIT_BENCH_RSS_KB="):
                 rss = int(line.split("=", 1)[1]) / 1024
     return wall, rss, bytes(out)
+
+
+def best(runs, f):
+    """Runs f() `runs` times; the fastest result (wall time first)."""
+    return min((f() for _ in range(max(1, runs))), key=lambda r: r[0])
 
 
 def duckdb_callers(path, shape):
@@ -113,6 +119,8 @@ def main():
     ap.add_argument("--shapes", default="azdiag-csv,raw-jsonl")
     ap.add_argument("--kvaudit", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release", "kvaudit"))
     ap.add_argument("--dir", default="/tmp/kvaudit-bench")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run each measurement this many times and keep the fastest (RSS of that run)")
     ap.add_argument("--skip-report-above", type=int, default=0,
                     help="skip `kvaudit report` above this many rows (0: never skip)")
     a = ap.parse_args()
@@ -128,15 +136,15 @@ def main():
                 subprocess.run([a.kvaudit, "synth", "--rows", str(n), "--shape", shape, "-o", path], check=True)
             size = os.path.getsize(path) / 2**20
             print(f"{shape} {n:,} rows ({size:,.0f} MiB): kvaudit callers ...", file=sys.stderr)
-            kw, krss, out = run_measured([a.kvaudit, "callers", "--format", "json", path])
+            kw, krss, out = best(a.repeat, lambda: run_measured([a.kvaudit, "callers", "--format", "json", path]))
             k = kvaudit_callers(out)
             if a.skip_report_above and n > a.skip_report_above:
                 rw, rrss = None, None
             else:
                 print("  kvaudit report ...", file=sys.stderr)
-                rw, rrss, _ = run_measured([a.kvaudit, "report", "--format", "json", path])
+                rw, rrss, _ = best(a.repeat, lambda: run_measured([a.kvaudit, "report", "--format", "json", path]))
             print("  duckdb ...", file=sys.stderr)
-            dw, drss, d = duckdb_callers(path, shape)
+            dw, drss, d = best(a.repeat, lambda: duckdb_callers(path, shape))
             same = k == d
             ok &= same
             if not same:
