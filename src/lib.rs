@@ -91,8 +91,14 @@ fn read(input: &InputArgs) -> Result<Ingested> {
 
 /// Reads every input into `sink`, reporting skips (and `--stats`) on stderr.
 fn read_with(input: &InputArgs, sink: &mut dyn ingest::Sink) -> Result<Ingested> {
+    read_opts(input, sink, false)
+}
+
+/// [`read_with`], `lean` keeping only the fields `callers` uses.
+fn read_opts(input: &InputArgs, sink: &mut dyn ingest::Sink, lean: bool) -> Result<Ingested> {
     let opts = ReadOptions {
         skip_invalid: input.skip_invalid,
+        lean,
     };
     let ing = ingest::read_into(&input.paths, &opts, sink)?;
     for f in &ing.files {
@@ -240,12 +246,13 @@ fn execute(cli: Cli) -> Result<Exit> {
                 }
             }
             if !logs.is_empty() || input.paths.is_empty() {
-                read_with(
+                read_opts(
                     &InputArgs {
                         paths: logs,
                         ..input.clone()
                     },
                     &mut fold,
+                    true,
                 )?;
             }
             resolve_into(&mut catalog, &resolve, &fold.principals())?;

@@ -258,6 +258,7 @@ pub fn normalize(
     source: &Arc<str>,
     record: u64,
     interner: &mut Interner,
+    lean: bool,
 ) -> Result<Event, Rejection> {
     if let Some(p) = clean(row.resource_provider.as_deref()) {
         if !p.eq_ignore_ascii_case("MICROSOFT.KEYVAULT") {
@@ -313,18 +314,26 @@ pub fn normalize(
         })?),
     };
 
-    let resource_id = clean(row.resource_id.as_deref()).map(|s| {
+    fn lower(s: &str) -> Cow<'_, str> {
         if s.bytes().any(|b| b.is_ascii_uppercase()) {
             Cow::Owned(s.to_ascii_lowercase())
         } else {
             Cow::Borrowed(s)
         }
-    });
+    }
+    let from_resource = clean(row.resource.as_deref())
+        .filter(|r| !r.contains('/'))
+        .map(|r| lower(r).into_owned());
+    // The resource id is only needed for the vault when `Resource` is
+    // missing, unless the full event is kept.
+    let resource_id = if lean && from_resource.is_some() {
+        None
+    } else {
+        clean(row.resource_id.as_deref()).map(lower)
+    };
     let request_uri = clean(row.request_uri.as_deref());
     let object_uri = clean(row.object_uri.as_deref());
-    let vault = clean(row.resource.as_deref())
-        .filter(|r| !r.contains('/'))
-        .map(|r| r.to_ascii_lowercase())
+    let vault = from_resource
         .or_else(|| resource_id.as_deref().and_then(vault_from_resource_id))
         .or_else(|| request_uri.and_then(vault_from_uri))
         .or_else(|| object_uri.and_then(vault_from_uri));
@@ -341,6 +350,37 @@ pub fn normalize(
     let description = clean(row.result_description.as_deref());
     let upn = clean(row.upn.as_deref()).or(clean(row.unique_name.as_deref()));
 
+    if lean {
+        return Ok(Event {
+            time,
+            vault: vault.as_deref().map(|v| interner.get(v)),
+            resource_id: None,
+            operation: interner.get(operation),
+            object_type: object_type.as_deref().map(|v| interner.get(v)),
+            object_name: object_name.as_deref().map(|v| interner.get(v)),
+            status,
+            result_signature: None,
+            result_description: None,
+            caller_appid: interner.text(row.appid.as_deref()),
+            caller_oid: interner.text(row.oid.as_deref()),
+            caller_upn: interner.text(upn),
+            caller_idtyp: interner.text(row.idtyp.as_deref()),
+            caller_appidacr: None,
+            caller_mirid: interner.text(row.mirid.as_deref()),
+            caller_tenant: None,
+            caller_ip: None,
+            client_info: interner.text(row.client_info.as_deref()),
+            correlation_id: None,
+            rbac_authorized,
+            access_policy_match,
+            applied_assignment_id: None,
+            duration_ms,
+            source: source.clone(),
+            source_record: record,
+            caller_scp: interner.text(row.scp.as_deref()),
+            request_uri: None,
+        });
+    }
     Ok(Event {
         time,
         vault: vault.as_deref().map(|v| interner.get(v)),

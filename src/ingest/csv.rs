@@ -227,11 +227,25 @@ fn read_streaming(
     names: &[String],
     c: &mut Collector,
 ) -> Result<()> {
+    use super::schema::Field;
     let width = names.len();
     let mut needed = vec![false; width];
-    for i in schema.columns() {
-        if i < width {
-            needed[i] = true;
+    // In lean mode, columns that feed only fields it drops are not decoded.
+    let dropped = |f: &Field| {
+        c.lean()
+            && matches!(
+                f,
+                Field::Description
+                    | Field::Correlation
+                    | Field::Assignment
+                    | Field::Signature
+                    | Field::Appidacr
+                    | Field::Ip
+            )
+    };
+    for (f, i) in &schema.slots {
+        if *i < width && !dropped(f) {
+            needed[*i] = true;
         }
     }
     let layout = Layout {

@@ -54,6 +54,10 @@ pub const SHAPES_TRIED: &str = "raw diagnostic records ({\"records\":[...]}), JS
 pub struct ReadOptions {
     /// Skip malformed records (counted) instead of failing on the first.
     pub skip_invalid: bool,
+    /// Keep only the fields the caller inventory needs (identity, vault,
+    /// object, operation, status, client, time): the other columns are still
+    /// validated where they are read, but not stored or, in CSV, decoded.
+    pub lean: bool,
 }
 
 /// What reading one input did.
@@ -131,7 +135,7 @@ impl Collector<'_> {
         self.stats.rows_read += 1;
         let outcome = row
             .map_err(Rejection::Invalid)
-            .and_then(|r| normalize(&r, &self.source, record, self.interner));
+            .and_then(|r| normalize(&r, &self.source, record, self.interner, self.opts.lean));
         match outcome {
             Ok(e) => {
                 self.stats.rows_kept += 1;
@@ -176,6 +180,10 @@ impl Collector<'_> {
 
     pub fn count_read_only(&mut self) {
         self.stats.rows_read += 1;
+    }
+
+    pub fn lean(&self) -> bool {
+        self.opts.lean
     }
 
     pub fn source(&self) -> &str {

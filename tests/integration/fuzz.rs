@@ -19,9 +19,14 @@ fn run_target(name: &str, input: &[u8]) -> Result<(), TestCaseError> {
         // Analytics query API responses (what `pull` writes).
         "ingest" | "la_response" => {
             for skip in [false, true] {
-                if let Ok(ing) =
-                    read_bytes("fuzz", input.to_vec(), &ReadOptions { skip_invalid: skip })
-                {
+                if let Ok(ing) = read_bytes(
+                    "fuzz",
+                    input.to_vec(),
+                    &ReadOptions {
+                        skip_invalid: skip,
+                        ..Default::default()
+                    },
+                ) {
                     let skipped: u64 = ing.rows_skipped().values().sum();
                     prop_assert_eq!(ing.rows_read(), ing.rows_kept() + skipped);
                     prop_assert_eq!(ing.rows_kept(), ing.events.len() as u64);

@@ -8,7 +8,13 @@ use proptest::prelude::*;
 fn read_bytes(bytes: &[u8], skip: bool) -> Result<(u64, u64, u64), String> {
     let d = tempfile::tempdir().unwrap();
     let p = write(d.path(), "input", bytes);
-    match read_all(&[p], &ReadOptions { skip_invalid: skip }) {
+    match read_all(
+        &[p],
+        &ReadOptions {
+            skip_invalid: skip,
+            ..Default::default()
+        },
+    ) {
         Ok(ing) => {
             let kept = ing.events.len() as u64;
             let skipped: u64 = ing.rows_skipped().values().sum();

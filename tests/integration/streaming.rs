@@ -28,7 +28,10 @@ fn all_fixtures() -> Vec<String> {
 #[test]
 fn fold_equals_polars_on_every_fixture() {
     let catalog = Catalog::bundled();
-    let opts = ReadOptions { skip_invalid: true };
+    let opts = ReadOptions {
+        skip_invalid: true,
+        ..Default::default()
+    };
     let mut checked = 0;
     for f in all_fixtures() {
         let Ok(ing) = read_all(std::slice::from_ref(&f), &opts) else {
@@ -40,6 +43,15 @@ fn fold_equals_polars_on_every_fixture() {
         let expected = callers(&ing.events, &catalog).unwrap();
         assert!(!expected.is_empty(), "{f}");
         assert_eq!(fold.rows(&catalog), expected, "{f}");
+        // `callers` reads lean (unused fields neither stored nor decoded):
+        // the same rows.
+        let lean = ReadOptions {
+            lean: true,
+            ..opts.clone()
+        };
+        let mut lean_fold = CallerFold::default();
+        read_into(std::slice::from_ref(&f), &lean, &mut lean_fold).unwrap();
+        assert_eq!(lean_fold.rows(&catalog), expected, "{f} (lean)");
         checked += 1;
     }
     assert!(checked >= 15, "only {checked} fixtures read");
