@@ -18,15 +18,12 @@ fn run_target(name: &str, input: &[u8]) -> Result<(), TestCaseError> {
         // Shape detection and every reader; `la_response` starts from Log
         // Analytics query API responses (what `pull` writes).
         "ingest" | "la_response" => {
-            for skip in [false, true] {
-                if let Ok(ing) = read_bytes(
-                    "fuzz",
-                    input.to_vec(),
-                    &ReadOptions {
-                        skip_invalid: skip,
-                        ..Default::default()
-                    },
-                ) {
+            for (skip, lean) in [(false, false), (true, false), (true, true)] {
+                let opts = ReadOptions {
+                    skip_invalid: skip,
+                    lean,
+                };
+                if let Ok(ing) = read_bytes("fuzz", input.to_vec(), &opts) {
                     let skipped: u64 = ing.rows_skipped().values().sum();
                     prop_assert_eq!(ing.rows_read(), ing.rows_kept() + skipped);
                     prop_assert_eq!(ing.rows_kept(), ing.events.len() as u64);
