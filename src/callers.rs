@@ -218,6 +218,28 @@ struct Acc {
     mirid: Text,
 }
 
+impl Acc {
+    /// An empty accumulator whose first and last seen start at these times
+    /// (microseconds).
+    fn new(first: i64, last: i64) -> Self {
+        Acc {
+            events: 0,
+            denied: 0,
+            vaults: BTreeSet::new(),
+            secrets: Set::default(),
+            keys: Set::default(),
+            certificates: Set::default(),
+            operations: BTreeSet::new(),
+            clients: BTreeSet::new(),
+            first,
+            last,
+            idtyp: None,
+            scp: None,
+            mirid: None,
+        }
+    }
+}
+
 impl Sink for CallerFold {
     fn event(&mut self, e: Event) -> Result<()> {
         self.add(&e);
@@ -234,21 +256,7 @@ impl CallerFold {
             e.caller_upn.clone(),
         );
         let t = e.time.timestamp_micros();
-        let a = self.map.entry(key).or_insert_with(|| Acc {
-            events: 0,
-            denied: 0,
-            vaults: BTreeSet::new(),
-            secrets: Set::default(),
-            keys: Set::default(),
-            certificates: Set::default(),
-            operations: BTreeSet::new(),
-            clients: BTreeSet::new(),
-            first: t,
-            last: t,
-            idtyp: None,
-            scp: None,
-            mirid: None,
-        });
+        let a = self.map.entry(key).or_insert_with(|| Acc::new(t, t));
         a.events += 1;
         if e.status == 403 {
             a.denied += 1;
@@ -373,21 +381,7 @@ impl CallerFold {
             r.first_seen.timestamp_micros(),
             r.last_seen.timestamp_micros(),
         );
-        let a = self.map.entry(key).or_insert_with(|| Acc {
-            events: 0,
-            denied: 0,
-            vaults: BTreeSet::new(),
-            secrets: Set::default(),
-            keys: Set::default(),
-            certificates: Set::default(),
-            operations: BTreeSet::new(),
-            clients: BTreeSet::new(),
-            first,
-            last,
-            idtyp: None,
-            scp: None,
-            mirid: None,
-        });
+        let a = self.map.entry(key).or_insert_with(|| Acc::new(first, last));
         a.events += r.requests;
         a.denied += r.denied;
         a.first = a.first.min(first);

@@ -323,26 +323,17 @@ impl Generator {
         let people = population(&mut rng);
         // Workload identities (after the 23 people).
         let workload = |rng: &mut Rng| 23 + rng.below(people.len() as u64 - 23) as usize;
-        let rbac_gaps = (0..12)
-            .map(|_| {
-                let v = RBAC_VAULTS[rng.below(RBAC_VAULTS.len() as u64) as usize];
-                (
-                    workload(&mut rng),
-                    v,
-                    format!("secret-{:03}", rng.below(400)),
-                )
-            })
-            .collect();
-        let policy_gaps = (0..4)
-            .map(|_| {
-                let v = POLICY_VAULTS[rng.below(POLICY_VAULTS.len() as u64) as usize];
-                (
-                    workload(&mut rng),
-                    v,
-                    format!("secret-{:03}", rng.below(400)),
-                )
-            })
-            .collect();
+        let mut gaps = |n: usize, vaults: &[&'static str]| -> Vec<(usize, &'static str, String)> {
+            (0..n)
+                .map(|_| {
+                    let v = vaults[rng.below(vaults.len() as u64) as usize];
+                    let who = workload(&mut rng);
+                    (who, v, format!("secret-{:03}", rng.below(400)))
+                })
+                .collect()
+        };
+        let rbac_gaps = gaps(12, RBAC_VAULTS);
+        let policy_gaps = gaps(4, POLICY_VAULTS);
         let outside = (0..3).map(|_| workload(&mut rng)).collect();
         Generator {
             rng,
