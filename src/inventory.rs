@@ -48,7 +48,13 @@ fn key(name: &str) -> String {
 /// Reads `path` if it is a caller inventory (CSV export, Log Analytics API
 /// response, az CLI JSON); `Ok(None)` when it is something else.
 pub fn read(path: &str) -> Result<Option<Vec<InventoryRow>>> {
-    if path == "-" || std::fs::metadata(path).map(|m| m.is_dir()).unwrap_or(true) {
+    // Only regular files are sniffed: reading the head of a pipe
+    // (`<(...)`, /dev/stdin) would consume it.
+    if path == "-"
+        || !std::fs::metadata(path)
+            .map(|m| m.is_file())
+            .unwrap_or(false)
+    {
         return Ok(None);
     }
     // Inventories are small by design (rows = callers x vaults x days); a

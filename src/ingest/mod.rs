@@ -331,7 +331,15 @@ impl Source {
             Ok(Source::Bytes(buf))
         } else {
             let p = PathBuf::from(path);
-            std::fs::File::open(&p).map_err(|e| Error::io(&p, e))?;
+            let mut f = std::fs::File::open(&p).map_err(|e| Error::io(&p, e))?;
+            let regular = f.metadata().map(|m| m.is_file()).unwrap_or(false);
+            if !regular {
+                // A pipe or device (`<(zcat ...)`, /dev/stdin) can be read
+                // only once: take it whole, like stdin.
+                let mut buf = Vec::new();
+                f.read_to_end(&mut buf).map_err(|e| Error::io(&p, e))?;
+                return Ok(Source::Bytes(buf));
+            }
             Ok(Source::File(p))
         }
     }

@@ -94,3 +94,30 @@ fn json_lines_stream_like_whole_reads() {
         "{e}"
     );
 }
+
+/// A named pipe (as `<(zcat logs.csv.gz)` gives) can be read only once:
+/// it is read whole, like stdin, and gives the same callers as the file.
+#[cfg(unix)]
+#[test]
+fn pipes_are_read_once_and_whole() {
+    let d = tempfile::tempdir().unwrap();
+    let fifo = d.path().join("logs.pipe");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if !made.map(|s| s.success()).unwrap_or(false) {
+        eprintln!("mkfifo not available: skipped");
+        return;
+    }
+    let src = fixture("shapes/azurediagnostics-portal.csv");
+    let writer = {
+        let (fifo, src) = (fifo.clone(), src.clone());
+        std::thread::spawn(move || {
+            let bytes = std::fs::read(src).unwrap();
+            std::fs::write(fifo, bytes).unwrap();
+        })
+    };
+    let piped = kvaudit(&["callers", "--format", "json", &fifo.to_string_lossy()]);
+    writer.join().unwrap();
+    assert_eq!(piped.code, 0, "{}", piped.stderr);
+    let direct = kvaudit(&["callers", "--format", "json", &src]);
+    assert_eq!(piped.stdout, direct.stdout);
+}
