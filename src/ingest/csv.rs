@@ -76,8 +76,11 @@ fn duplicate_column(names: &[String]) -> Option<String> {
 /// line's `\n`, so the byte itself is counted).
 /// Computed only when an error is shown: the `csv` crate's own line count
 /// is off by one on CRLF files.
-fn line_of(src: &Source, byte: u64) -> u64 {
-    let Ok(r) = src.reader() else { return 0 };
+fn line_of(src: &Source, byte: u64) -> Option<u64> {
+    if !src.rereadable() {
+        return None;
+    }
+    let Ok(r) = src.reader() else { return None };
     let mut newlines = 0u64;
     let mut buf = [0u8; 1 << 16];
     let mut left = byte + 1;
@@ -91,7 +94,7 @@ fn line_of(src: &Source, byte: u64) -> u64 {
             }
         }
     }
-    newlines + 1
+    Some(newlines + 1)
 }
 
 /// A Key Vault export header saved with another delimiter (Excel in a
@@ -137,6 +140,10 @@ fn read_polars(src: &Source, schema: &FlatSchema) -> PolarsResult<DataFrame> {
         Source::Bytes(b) => opts
             .into_reader_with_file_handle(std::io::Cursor::new(super::strip_bom(b)))
             .finish(),
+        // A pipe is read once, by the streaming reader.
+        Source::Stream { .. } => Err(PolarsError::ComputeError(
+            "a pipe is read by the streaming reader".into(),
+        )),
     }
 }
 
@@ -305,12 +312,15 @@ fn read_streaming(
                         | csv::ErrorKind::UnequalLengths { pos: Some(p), .. } => {
                             line_of(src, p.byte())
                         }
-                        _ => 0,
+                        _ => None,
                     };
                     return Err(Error::Malformed {
                         at: Location {
                             source: c.source().to_string(),
-                            position: format!("line {line}"),
+                            position: match line {
+                                Some(l) => format!("line {l}"),
+                                None => format!("after record {count}"),
+                            },
                         },
                         message: format!("invalid CSV: {e}"),
                     });
@@ -326,7 +336,10 @@ fn record(rec: &csv::ByteRecord, n: u64, l: &Layout, c: &mut Collector) -> Resul
     let (src, schema, names, needed) = (l.src, l.schema, l.names, &l.needed);
     let width = names.len();
     let byte = rec.position().map_or(0, |p| p.byte());
-    let position = || format!("line {} (record {n})", line_of(src, byte));
+    let position = || match line_of(src, byte) {
+        Some(line) => format!("line {line} (record {n})"),
+        None => format!("record {n}"),
+    };
     if rec.get(0).is_some_and(|f| f.starts_with(b"\xEF\xBB\xBF")) {
         c.count_read_only();
         return c.invalid_with(

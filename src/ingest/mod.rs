@@ -319,26 +319,54 @@ pub fn read_into(args: &[String], opts: &ReadOptions, sink: &mut dyn Sink) -> Re
 pub(crate) enum Source {
     File(PathBuf),
     Bytes(Vec<u8>),
+    /// stdin or a pipe larger than its head: read once, streamed. Error
+    /// positions in it are record numbers (lines cannot be re-counted).
+    Stream {
+        head: Vec<u8>,
+        rest: std::sync::Mutex<Option<Box<dyn Read + Send>>>,
+        label: String,
+    },
+}
+
+/// How much of a pipe is read ahead for shape detection; a smaller input is
+/// kept in memory whole.
+const PIPE_HEAD: usize = 1 << 16;
+
+/// Reads up to PIPE_HEAD bytes of `r`; a shorter input ends as bytes, a
+/// longer one streams.
+fn from_pipe(mut r: Box<dyn Read + Send>, label: &str) -> Result<Source> {
+    let mut head = Vec::with_capacity(PIPE_HEAD);
+    (&mut r)
+        .take(PIPE_HEAD as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| Error::io(label, e))?;
+    if head.len() < PIPE_HEAD {
+        return Ok(Source::Bytes(head));
+    }
+    Ok(Source::Stream {
+        head,
+        rest: std::sync::Mutex::new(Some(r)),
+        label: label.to_string(),
+    })
 }
 
 impl Source {
+    /// Whether the content can be read again (to count lines for a message).
+    pub(crate) fn rereadable(&self) -> bool {
+        !matches!(self, Source::Stream { .. })
+    }
+
     fn open(path: &str) -> Result<Self> {
         if path == "-" {
-            let mut buf = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut buf)
-                .map_err(|e| Error::io("<stdin>", e))?;
-            Ok(Source::Bytes(buf))
+            from_pipe(Box::new(std::io::stdin()), "<stdin>")
         } else {
             let p = PathBuf::from(path);
-            let mut f = std::fs::File::open(&p).map_err(|e| Error::io(&p, e))?;
+            let f = std::fs::File::open(&p).map_err(|e| Error::io(&p, e))?;
             let regular = f.metadata().map(|m| m.is_file()).unwrap_or(false);
             if !regular {
                 // A pipe or device (`<(zcat ...)`, /dev/stdin) can be read
-                // only once: take it whole, like stdin.
-                let mut buf = Vec::new();
-                f.read_to_end(&mut buf).map_err(|e| Error::io(&p, e))?;
-                return Ok(Source::Bytes(buf));
+                // only once.
+                return from_pipe(Box::new(f), path);
             }
             Ok(Source::File(p))
         }
@@ -347,7 +375,7 @@ impl Source {
     /// The first `n` bytes, for shape detection.
     fn head(&self, n: usize) -> Result<Vec<u8>> {
         match self {
-            Source::Bytes(b) => Ok(b[..b.len().min(n)].to_vec()),
+            Source::Bytes(b) | Source::Stream { head: b, .. } => Ok(b[..b.len().min(n)].to_vec()),
             Source::File(p) => {
                 let f = std::fs::File::open(p).map_err(|e| Error::io(p, e))?;
                 let mut buf = Vec::with_capacity(n);
@@ -363,6 +391,17 @@ impl Source {
     fn bytes(self) -> Result<Vec<u8>> {
         match self {
             Source::Bytes(b) => Ok(b),
+            Source::Stream {
+                mut head,
+                rest,
+                label,
+            } => {
+                let taken = rest.into_inner().ok().flatten();
+                if let Some(mut r) = taken {
+                    r.read_to_end(&mut head).map_err(|e| Error::io(&label, e))?;
+                }
+                Ok(head)
+            }
             Source::File(p) => std::fs::read(&p).map_err(|e| Error::io(&p, e)),
         }
     }
@@ -371,6 +410,12 @@ impl Source {
     pub(crate) fn reader(&self) -> Result<Box<dyn Read + Send + '_>> {
         match self {
             Source::Bytes(b) => Ok(Box::new(strip_bom(b))),
+            Source::Stream { head, rest, label } => {
+                let r = rest.lock().ok().and_then(|mut g| g.take()).ok_or_else(|| {
+                    Error::io(label, std::io::Error::other("a pipe can be read only once"))
+                })?;
+                Ok(Box::new(strip_bom(head).chain(r)))
+            }
             Source::File(p) => {
                 let f = std::fs::File::open(p).map_err(|e| Error::io(p, e))?;
                 let mut r = std::io::BufReader::with_capacity(1 << 20, f);
@@ -450,7 +495,9 @@ fn read_source(
     let shape = match head_body[first] {
         // JSON Lines in a file stream line by line; other JSON is one
         // document and is read whole.
-        b'{' if matches!(src, Source::File(_)) && json::looks_like_lines(&head_body[first..]) => {
+        b'{' if matches!(src, Source::File(_) | Source::Stream { .. })
+            && json::looks_like_lines(&head_body[first..]) =>
+        {
             json::read_lines(
                 std::io::BufReader::with_capacity(1 << 20, src.reader()?),
                 &mut c,

@@ -121,3 +121,38 @@ fn pipes_are_read_once_and_whole() {
     let direct = kvaudit(&["callers", "--format", "json", &src]);
     assert_eq!(piped.stdout, direct.stdout);
 }
+
+/// stdin larger than the read-ahead streams (not read whole) and gives the
+/// same results as the file; an error in it is placed by record number.
+#[test]
+fn large_stdin_streams_like_a_file() {
+    let d = tempfile::tempdir().unwrap();
+    for shape in ["azdiag-csv", "raw-jsonl"] {
+        let p = d.path().join(shape).to_string_lossy().into_owned();
+        let out = kvaudit(&["synth", "--rows", "2000", "--shape", shape, "-o", &p]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let bytes = std::fs::read(&p).unwrap();
+        assert!(bytes.len() > 1 << 17, "bigger than the read-ahead");
+        let direct = kvaudit(&["callers", "--format", "json", &p]);
+        let piped = kvaudit_stdin(&["callers", "--format", "json", "-"], Some(&bytes));
+        assert_eq!(piped.code, 0, "{}", piped.stderr);
+        assert_eq!(piped.stdout, direct.stdout, "{shape}");
+    }
+    // A ragged row deep in a piped CSV.
+    let p = d.path().join("azdiag-csv").to_string_lossy().into_owned();
+    let text = std::fs::read_to_string(&p).unwrap();
+    // The 1500th record's last line ends with its Type column.
+    let mut lines: Vec<String> = text.split("\r\n").map(str::to_string).collect();
+    let ends: Vec<usize> = (0..lines.len())
+        .filter(|i| lines[*i].ends_with(",AzureDiagnostics"))
+        .collect();
+    lines[ends[1499]].push_str(",extra");
+    let broken = lines.join("\r\n");
+    let out = kvaudit_stdin(&["events", "-"], Some(broken.as_bytes()));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("<stdin>: record 1500") && out.stderr.contains("found 34"),
+        "{}",
+        out.stderr
+    );
+}
