@@ -123,19 +123,6 @@ pub fn load_baseline(text: &str, path: &str) -> Result<HashSet<String>> {
         .collect())
 }
 
-/// Builds the report from events in memory (see [`ReportFold`] for the
-/// streaming form `kvaudit report` uses).
-pub fn build(
-    all: &[Event],
-    files: &crate::ingest::Ingested,
-    catalog: &Catalog,
-    opts: &Options,
-) -> Result<Report> {
-    let mut fold = ReportFold::new(opts.window, opts.policy, false);
-    all.iter().for_each(|e| fold.add(e));
-    Ok(fold.finish(files, catalog, opts).0)
-}
-
 /// Everything the report needs, gathered one event at a time so that
 /// `kvaudit report` never holds the events: callers, denial groups, finding
 /// evidence and daily counts (memory grows with callers, objects and days).
@@ -375,12 +362,6 @@ fn fnv(s: &str) -> u64 {
 }
 
 impl Redactor {
-    pub fn new(events: &[Event], _catalog: &Catalog) -> Self {
-        let mut fold = RedactorFold::new();
-        events.iter().for_each(|e| fold.add(e));
-        fold.finish()
-    }
-
     pub fn apply(&self, text: &str) -> String {
         let mut out = text.to_string();
         for (k, v) in &self.pairs {

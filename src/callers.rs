@@ -199,7 +199,7 @@ pub struct CallerFold {
     map: Map<FoldKey, Acc>,
 }
 
-type FoldKey = (Text, Text, Text);
+type FoldKey = crate::identify::CallerText;
 
 #[derive(Debug)]
 struct Acc {
@@ -250,11 +250,7 @@ impl Sink for CallerFold {
 impl CallerFold {
     /// Folds one event in.
     pub fn add(&mut self, e: &Event) {
-        let key = (
-            e.caller_appid.clone(),
-            e.caller_oid.clone(),
-            e.caller_upn.clone(),
-        );
+        let key = crate::identify::caller_text(e);
         let t = e.time.timestamp_micros();
         let a = self.map.entry(key).or_insert_with(|| Acc::new(t, t));
         a.events += 1;

@@ -434,7 +434,7 @@ type GroupKey = (
     Option<String>,
     Option<String>,
 );
-type CallerText = (Text, Text, Text);
+use identify::CallerText;
 
 struct Group {
     draft: Draft,
@@ -525,20 +525,12 @@ impl ExplainFold {
                 self.succeeded
                     .entry((e.vault.clone(), e.object_name.clone()))
                     .or_default()
-                    .entry((
-                        e.caller_appid.clone(),
-                        e.caller_oid.clone(),
-                        e.caller_upn.clone(),
-                    ))
+                    .entry(identify::caller_text(e))
                     .or_insert(seq);
             }
             return None;
         }
-        let caller = (
-            e.caller_appid.clone(),
-            e.caller_oid.clone(),
-            e.caller_upn.clone(),
-        );
+        let caller = identify::caller_text(e);
         let cache = &mut self.parsed;
         let (denial, parsed) = classify_with(e, &mut self.noise, |text| {
             let k = crate::fast::digest(text);
@@ -638,13 +630,6 @@ impl ExplainFold {
 
     pub fn finish(self, catalog: &Catalog) -> Explanation {
         let ids = self.ids.identities(catalog);
-        let string_key = |c: &CallerText| {
-            (
-                c.0.as_deref().map(str::to_string),
-                c.1.as_deref().map(str::to_string),
-                c.2.as_deref().map(str::to_string),
-            )
-        };
         let laptop_hints = laptop_vs_deployed(&self.succeeded, &ids);
         let text = |s: &Option<String>| s.as_deref().map(Arc::<str>::from);
         let findings = self
@@ -652,7 +637,10 @@ impl ExplainFold {
             .into_values()
             .map(|g| {
                 let mut d = g.draft;
-                let id: Identity = ids.get(&string_key(&g.caller)).cloned().unwrap_or_default();
+                let id: Identity = ids
+                    .get(&identify::owned_key(&g.caller))
+                    .cloned()
+                    .unwrap_or_default();
                 let (appid, oid) = (d.principal.appid.as_deref(), d.principal.oid.as_deref());
                 let id = if id.kind == Kind::Unauthenticated && (appid.is_some() || oid.is_some()) {
                     identify::classify(
@@ -709,12 +697,7 @@ fn laptop_vs_deployed(
         let first_user = callers
             .iter()
             .filter_map(|(c, seq)| {
-                let key = (
-                    c.0.as_deref().map(str::to_string),
-                    c.1.as_deref().map(str::to_string),
-                    c.2.as_deref().map(str::to_string),
-                );
-                let id = ids.get(&key)?;
+                let id = ids.get(&identify::owned_key(c))?;
                 id.kind.is_user().then_some((seq, c, id))
             })
             .min_by_key(|(seq, _, _)| **seq);

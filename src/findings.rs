@@ -107,21 +107,6 @@ fn cadence(first_per_day: &BTreeMap<NaiveDate, u32>) -> Option<serde_json::Value
     })
 }
 
-pub struct Context<'a> {
-    pub events: &'a [Event],
-    pub explanation: &'a Explanation,
-    pub policy: &'a Policy,
-    pub baseline: Option<&'a HashSet<String>>,
-    pub ids: &'a HashMap<identify::CallerKey, Identity>,
-}
-
-/// All findings, most severe first.
-pub fn find(cx: &Context) -> Vec<Finding> {
-    let mut fold = FindingsFold::new(cx.policy);
-    cx.events.iter().for_each(|e| fold.add(e));
-    fold.finish(cx.explanation, cx.baseline, cx.ids)
-}
-
 /// The successful secret reads of a caller that may be a user, as the
 /// cadence check and the evidence need them (not one entry per read).
 #[derive(Default)]
@@ -204,7 +189,7 @@ fn sensitive_op(op: &str) -> bool {
 /// distinct secrets, not with events.
 pub struct FindingsFold<'p> {
     policy: &'p Policy,
-    callers: crate::fast::Map<(Text, Text, Text), CallerAcc>,
+    callers: crate::fast::Map<identify::CallerText, CallerAcc>,
 }
 
 impl<'p> FindingsFold<'p> {
@@ -216,11 +201,7 @@ impl<'p> FindingsFold<'p> {
     }
 
     pub fn add(&mut self, e: &Event) {
-        let key = (
-            e.caller_appid.clone(),
-            e.caller_oid.clone(),
-            e.caller_upn.clone(),
-        );
+        let key = identify::caller_text(e);
         let policy = self.policy;
         let a = match self.callers.get_mut(&key) {
             Some(a) => a,
@@ -284,18 +265,14 @@ impl<'p> FindingsFold<'p> {
         baseline: Option<&HashSet<String>>,
         ids: &HashMap<identify::CallerKey, Identity>,
     ) -> Vec<Finding> {
-        let cx_policy = self.policy;
+        let policy = self.policy;
         let mut out = Vec::new();
-        let sev =
-            |t: &str, default: Severity| cx_policy.severity.get(t).copied().unwrap_or(default);
-        let threshold = cx_policy.mass_secret_threshold.unwrap_or(25);
+        let sev = |t: &str, default: Severity| policy.severity.get(t).copied().unwrap_or(default);
+        let threshold = policy.mass_secret_threshold.unwrap_or(25);
         let mut callers: Vec<(identify::CallerKey, CallerAcc)> = self
             .callers
             .into_iter()
-            .map(|((a, o, u), acc)| {
-                let s = |t: Text| t.as_deref().map(str::to_string);
-                ((s(a), s(o), s(u)), acc)
-            })
+            .map(|(key, acc)| (identify::owned_key(&key), acc))
             .collect();
         callers.sort_by(|x, y| x.0.cmp(&y.0));
         for (key, acc) in &callers {
@@ -312,7 +289,7 @@ impl<'p> FindingsFold<'p> {
                 .iter()
                 .filter_map(|v| v.as_deref())
                 .any(|v| {
-                    cx_policy
+                    policy
                         .allowed_user_bound
                         .iter()
                         .any(|a| a.eq_ignore_ascii_case(v))
@@ -403,13 +380,8 @@ impl<'p> FindingsFold<'p> {
                 }
             }
         }
-        let cx = Finish {
-            explanation,
-            policy: cx_policy,
-        };
         // denied_access: unresolved denials from explain
-        for f in cx
-            .explanation
+        for f in explanation
             .findings
             .iter()
             .filter(|f| f.resolved_at.is_none())
@@ -419,7 +391,7 @@ impl<'p> FindingsFold<'p> {
             if ids
                 .iter()
                 .filter_map(|v| v.as_deref())
-                .any(|v| cx.policy.ignore.iter().any(|i| i.eq_ignore_ascii_case(v)))
+                .any(|v| policy.ignore.iter().any(|i| i.eq_ignore_ascii_case(v)))
             {
                 continue;
             }
@@ -439,9 +411,4 @@ impl<'p> FindingsFold<'p> {
         out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.kind.cmp(&b.kind)));
         out
     }
-}
-
-struct Finish<'a> {
-    explanation: &'a Explanation,
-    policy: &'a Policy,
 }

@@ -279,11 +279,25 @@ pub fn classify(c: &Claims, catalog: &Catalog) -> Identity {
 pub type CallerKey = (Option<String>, Option<String>, Option<String>);
 
 pub fn caller_key(e: &Event) -> CallerKey {
+    owned_key(&caller_text(e))
+}
+
+/// A caller (appid, oid, upn) as the shared text of its events: the key of
+/// the per-event folds (cheap to clone and hash).
+pub type CallerText = (Text, Text, Text);
+
+pub fn caller_text(e: &Event) -> CallerText {
     (
-        e.caller_appid.as_deref().map(str::to_string),
-        e.caller_oid.as_deref().map(str::to_string),
-        e.caller_upn.as_deref().map(str::to_string),
+        e.caller_appid.clone(),
+        e.caller_oid.clone(),
+        e.caller_upn.clone(),
     )
+}
+
+/// The owned form of a [`CallerText`], as maps of identities are keyed.
+pub fn owned_key(c: &CallerText) -> CallerKey {
+    let s = |t: &Text| t.as_deref().map(str::to_string);
+    (s(&c.0), s(&c.1), s(&c.2))
 }
 
 /// Identity of every caller (appid, oid, upn) in the events, merging the
@@ -298,16 +312,12 @@ pub fn identities(events: &[Event], catalog: &Catalog) -> HashMap<CallerKey, Ide
 /// of idtyp, scp and xms_mirid), for commands that stream.
 #[derive(Debug, Default)]
 pub struct IdentityFold {
-    merged: crate::fast::Map<(Text, Text, Text), [Text; 3]>,
+    merged: crate::fast::Map<CallerText, [Text; 3]>,
 }
 
 impl IdentityFold {
     pub fn add(&mut self, e: &Event) {
-        let key = (
-            e.caller_appid.clone(),
-            e.caller_oid.clone(),
-            e.caller_upn.clone(),
-        );
+        let key = caller_text(e);
         let fill = |m: &mut [Text; 3]| {
             for (slot, v) in m
                 .iter_mut()

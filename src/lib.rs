@@ -696,27 +696,3 @@ impl ingest::Sink for EventWriter<'_> {
         r.map_err(|err| Error::io("<output>", err))
     }
 }
-
-pub fn write_events(
-    w: &mut dyn Write,
-    events: &[event::Event],
-    format: EventsFormat,
-) -> std::io::Result<()> {
-    match format {
-        EventsFormat::Jsonl => {
-            for e in events {
-                serde_json::to_writer(&mut *w, e)?;
-                w.write_all(b"\n")?;
-            }
-        }
-        EventsFormat::Csv => {
-            let mut cw = csv::Writer::from_writer(w);
-            cw.write_record(event::COLUMNS)?;
-            for e in events {
-                cw.write_record(e.csv_cells())?;
-            }
-            cw.flush()?;
-        }
-    }
-    Ok(())
-}
