@@ -82,7 +82,6 @@ fn refuse_inventories(paths: &[String]) -> Result<()> {
 }
 
 fn read(input: &InputArgs) -> Result<Ingested> {
-    refuse_inventories(&input.paths)?;
     let mut events = Vec::new();
     let mut ing = read_with(input, &mut events)?;
     ing.events = events;
@@ -90,7 +89,10 @@ fn read(input: &InputArgs) -> Result<Ingested> {
 }
 
 /// Reads every input into `sink`, reporting skips (and `--stats`) on stderr.
+/// Caller inventories are refused here: only `callers` (which reads them
+/// itself) takes aggregates.
 fn read_with(input: &InputArgs, sink: &mut dyn ingest::Sink) -> Result<Ingested> {
+    refuse_inventories(&input.paths)?;
     read_opts(input, sink, false)
 }
 
@@ -187,7 +189,6 @@ fn execute(cli: Cli) -> Result<Exit> {
         } => {
             let target = Target::new(output.output.as_deref(), output.force, &input.paths)?;
             // Streams: each event is written as it is read.
-            refuse_inventories(&input.paths)?;
             let mut failed: Option<Error> = None;
             let written = emit(&target, |w: &mut dyn Write| {
                 let mut sink = EventWriter::new(w, format)?;
@@ -325,7 +326,6 @@ fn explain_cmd(cmd: Command, color: bool) -> Result<Exit> {
         }
         None => {
             // Streams: denials are grouped as they are read.
-            refuse_inventories(&input.paths)?;
             let mut fold = explain::ExplainFold::default();
             read_with(&input, &mut fold)?;
             resolve_into(&mut catalog, resolve, &fold.principals())?;
@@ -401,7 +401,6 @@ fn report_cmd(cmd: Command, color: bool) -> Result<Exit> {
     };
     let mut catalog = load_catalog(&directory)?;
     // Streams: the events are folded into the report as they are read.
-    refuse_inventories(&input.paths)?;
     let mut fold = audit::ReportFold::new(window, &policy, redact);
     let ing = read_with(&input, &mut fold)?;
     resolve_into(&mut catalog, &resolve, &fold.principals())?;
