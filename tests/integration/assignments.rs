@@ -35,15 +35,20 @@ fn verdicts(f: &Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// The RBAC finding of scenario S2 (Airflow's service principal) explained
+/// with `assignments`.
+fn s2_rbac(assignments: &str) -> Value {
+    explain(&["scenarios/s2-airflow-spn-forbidden.jsonl"], assignments)
+        .into_iter()
+        .find(|f| f["denial"] == "rbac")
+        .unwrap()
+}
+
 #[test]
 fn wrong_scope_and_missing_action() {
-    let found = explain(
-        &["scenarios/s2-airflow-spn-forbidden.jsonl"],
-        "role-assignments.json",
-    );
-    let rbac = found.iter().find(|f| f["denial"] == "rbac").unwrap();
+    let rbac = s2_rbac("role-assignments.json");
     assert_eq!(
-        verdicts(rbac),
+        verdicts(&rbac),
         vec![
             ("Key Vault Secrets User".into(), "wrong_scope".into()),
             ("Key Vault Reader".into(), "missing_action".into()),
@@ -64,13 +69,9 @@ fn wrong_scope_and_missing_action() {
 
 #[test]
 fn recent_grant_is_propagation() {
-    let found = explain(
-        &["scenarios/s2-airflow-spn-forbidden.jsonl"],
-        "role-assignments-recent.json",
-    );
-    let rbac = found.iter().find(|f| f["denial"] == "rbac").unwrap();
+    let rbac = s2_rbac("role-assignments-recent.json");
     assert_eq!(
-        verdicts(rbac),
+        verdicts(&rbac),
         vec![("Key Vault Secrets User".into(), "propagation".into())]
     );
     assert!(
