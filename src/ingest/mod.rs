@@ -264,6 +264,15 @@ pub struct Expanded {
     pub unreadable: Vec<String>,
 }
 
+/// Whether a file found by walking a directory may be passed over.
+fn skippable(e: &Error, opts: &ReadOptions) -> bool {
+    match e {
+        Error::Unrecognised { .. } | Error::Empty { .. } | Error::NoKeyVaultRows { .. } => true,
+        Error::Io { .. } => opts.skip_invalid,
+        _ => false,
+    }
+}
+
 /// Reads all inputs into one event table.
 pub fn read_all(args: &[String], opts: &ReadOptions) -> Result<Ingested> {
     let mut events = Vec::new();
@@ -286,18 +295,9 @@ pub fn read_into(args: &[String], opts: &ReadOptions, sink: &mut dyn Sink) -> Re
         match read_one(p, opts, &mut interner, sink, &mut progress) {
             Ok(stats) => out.files.push(stats),
             // In a walked directory, files that are not logs (a README, an
-            // empty blob) are reported and passed over, not fatal.
-            Err(
-                e @ (Error::Unrecognised { .. }
-                | Error::Empty { .. }
-                | Error::NoKeyVaultRows { .. }),
-            ) if *walked => {
-                eprintln!("kvaudit: warning: skipping {e}");
-                out.files_skipped.push(p.clone());
-            }
-            // An unreadable file inside a directory: named, and with
-            // --skip-invalid passed over and counted.
-            Err(e @ Error::Io { .. }) if *walked && opts.skip_invalid => {
+            // empty blob) are reported and passed over, not fatal; so is an
+            // unreadable file with --skip-invalid.
+            Err(e) if *walked && skippable(&e, opts) => {
                 eprintln!("kvaudit: warning: skipping {e}");
                 out.files_skipped.push(p.clone());
             }
