@@ -4,6 +4,7 @@
 //! `csv` pass finds the exact line and, with `--skip-invalid`, reads the rest.
 
 use super::json::require_columns;
+use super::parallel::{self, Block, Cutter, Worker};
 use super::schema::{Field, FlatSchema};
 use super::{Collector, Shape, Source, SHAPES_TRIED};
 use crate::error::{Error, Location, Result};
@@ -210,31 +211,23 @@ fn record_position(src: &Source, n: u64) -> String {
     }
 }
 
-/// Streaming fallback with exact positions for files polars rejects (a
-/// ragged row, broken quoting, invalid UTF-8).
 /// What every record is checked against.
 struct Layout<'a> {
-    src: &'a Source,
     schema: &'a FlatSchema,
     names: &'a [String],
     /// Only the columns kvaudit reads are decoded.
     needed: Vec<bool>,
 }
 
-/// Records per batch handed from the parsing thread to the normalising one.
-const BATCH: usize = 2048;
-
-type Batch = (Vec<csv::ByteRecord>, usize);
-
-/// Streams the CSV: one thread parses records (the `csv` crate, exact
-/// positions), the calling thread checks and normalises them, in order.
+/// Streams the CSV in blocks parsed on every core (the `csv` crate within a
+/// block, exact positions), checked and normalised in the workers, applied
+/// in order.
 fn read_streaming(
     src: &Source,
     schema: &FlatSchema,
     names: &[String],
     c: &mut Collector,
 ) -> Result<()> {
-    use super::schema::Field;
     let width = names.len();
     let mut needed = vec![false; width];
     // In lean mode, columns that feed only fields it drops are not decoded.
@@ -256,108 +249,122 @@ fn read_streaming(
         }
     }
     let layout = Layout {
-        src,
         schema,
         names,
         needed,
     };
-    let reader = src.reader()?;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<std::result::Result<Batch, csv::Error>>(4);
-    let (back, spare) = std::sync::mpsc::channel::<Vec<csv::ByteRecord>>();
-    std::thread::scope(|scope| {
-        scope.spawn(move || {
-            let mut r = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
-            loop {
-                let mut batch = spare.try_recv().unwrap_or_default();
-                batch.resize_with(BATCH, csv::ByteRecord::new);
-                let mut n = 0;
-                let mut failed = None;
-                while n < BATCH {
-                    match r.read_byte_record(&mut batch[n]) {
-                        Ok(true) => n += 1,
-                        Ok(false) => break,
-                        Err(e) => {
-                            failed = Some(e);
-                            break;
-                        }
-                    }
-                }
-                let done = n < BATCH;
-                // The receiver is gone when the reading stopped on an error.
-                if tx.send(Ok((batch, n))).is_err() {
-                    return;
-                }
-                if let Some(e) = failed {
-                    let _ = tx.send(Err(e));
-                    return;
-                }
-                if done {
-                    return;
-                }
-            }
-        });
-        let mut count = 0u64;
-        for msg in rx {
-            match msg {
-                Ok((batch, n)) => {
-                    for rec in &batch[..n] {
-                        count += 1;
-                        record(rec, count, &layout, c)?;
-                    }
-                    let _ = back.send(batch);
-                }
-                Err(e) => {
-                    let line = match e.kind() {
-                        csv::ErrorKind::Utf8 { pos: Some(p), .. }
-                        | csv::ErrorKind::UnequalLengths { pos: Some(p), .. } => {
-                            line_of(src, p.byte())
-                        }
-                        _ => None,
-                    };
-                    return Err(Error::Malformed {
-                        at: Location {
-                            source: c.source().to_string(),
-                            position: match line {
-                                Some(l) => format!("line {l}"),
-                                None => format!("after record {count}"),
-                            },
-                        },
-                        message: format!("invalid CSV: {e}"),
-                    });
-                }
-            }
-        }
-        Ok(())
-    })
-}
-
-/// Checks one record (record number `n`) and hands it on.
-fn record(rec: &csv::ByteRecord, n: u64, l: &Layout, c: &mut Collector) -> Result<()> {
-    let (src, schema, names, needed) = (l.src, l.schema, l.names, &l.needed);
-    let width = names.len();
-    let byte = rec.position().map_or(0, |p| p.byte());
-    let position = || match line_of(src, byte) {
+    let position = |n: u64, byte: Option<u64>| match byte.and_then(|b| line_of(src, b)) {
         Some(line) => format!("line {line} (record {n})"),
         None => format!("record {n}"),
     };
+    parallel::run(
+        src.reader()?,
+        Quoted::default(),
+        |block, w| parse_block(block, &layout, w),
+        c,
+        position,
+    )
+}
+
+/// Cuts CSV after a newline outside quotes, following the `csv` crate's
+/// rules exactly: a quote opens a quoted field only at the start of a field
+/// (elsewhere it is a literal character), and `""` inside one is a quote.
+#[derive(Default)]
+struct Quoted {
+    /// Where scanning resumes.
+    pos: usize,
+    quoted: bool,
+    /// End of the last complete record found.
+    last: usize,
+}
+
+impl Cutter for Quoted {
+    fn cut(&mut self, buf: &[u8]) -> usize {
+        loop {
+            let rest = &buf[self.pos..];
+            if self.quoted {
+                let Some(i) = memchr::memchr(b'"', rest) else {
+                    self.pos = buf.len();
+                    return self.last;
+                };
+                let q = self.pos + i;
+                match buf.get(q + 1) {
+                    // Whether it closes the field is known with the next byte.
+                    None => {
+                        self.pos = q;
+                        return self.last;
+                    }
+                    Some(b'"') => self.pos = q + 2,
+                    Some(_) => {
+                        self.quoted = false;
+                        self.pos = q + 1;
+                    }
+                }
+            } else {
+                let Some(i) = memchr::memchr2(b'"', b'\n', rest) else {
+                    self.pos = buf.len();
+                    return self.last;
+                };
+                let p = self.pos + i;
+                if buf[p] == b'\n' {
+                    self.last = p + 1;
+                } else if p == 0 || matches!(buf[p - 1], b',' | b'\n' | b'\r') {
+                    self.quoted = true;
+                }
+                self.pos = p + 1;
+            }
+        }
+    }
+
+    fn consumed(&mut self, n: usize) {
+        // At the end of the input everything is handed on, cut or not.
+        self.pos = self.pos.saturating_sub(n);
+        self.last = self.last.saturating_sub(n);
+    }
+}
+
+/// Parses one block (the first starts with the header, which is skipped);
+/// returns how many data records it held.
+fn parse_block(block: &Block, l: &Layout, w: &mut Worker) -> u64 {
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(block.start == 0)
+        .flexible(true)
+        .from_reader(&block.data[..]);
+    let mut rec = csv::ByteRecord::new();
+    let mut n = 0u64;
+    // Reading a slice cannot fail: the csv crate reports only I/O errors
+    // for byte records of a flexible reader.
+    while let Ok(true) = r.read_byte_record(&mut rec) {
+        n += 1;
+        let byte = block.start + rec.position().map_or(0, |p| p.byte());
+        record(&rec, n, byte, l, w);
+    }
+    n
+}
+
+/// Checks one record (record `n` of its block, at `byte`) and hands it on.
+fn record(rec: &csv::ByteRecord, n: u64, byte: u64, l: &Layout, w: &mut Worker) {
+    let (schema, names, needed) = (l.schema, l.names, &l.needed);
+    let width = names.len();
+    let at = Some(byte);
     if rec.get(0).is_some_and(|f| f.starts_with(b"\xEF\xBB\xBF")) {
-        c.count_read_only();
-        return c.invalid_with(
-            position,
+        return w.invalid(
+            n,
+            at,
             "found a byte-order mark at the start of this row; expected a data row (were two exports concatenated? remove the second header)".into(),
         );
     }
     if rec.len() == width && rec.iter().zip(names).all(|(a, b)| a == b.as_bytes()) {
-        c.count_read_only();
-        return c.invalid_with(
-            position,
+        return w.invalid(
+            n,
+            at,
             "found the header again; expected a data row (were two exports concatenated? remove the second header)".into(),
         );
     }
     if rec.len() != width {
-        c.count_read_only();
-        return c.invalid_with(
-            position,
+        return w.invalid(
+            n,
+            at,
             format!(
                 "expected {width} fields as in the header, found {}",
                 rec.len()
@@ -384,15 +391,84 @@ fn record(rec: &csv::ByteRecord, n: u64, l: &Layout, c: &mut Collector) -> Resul
         }
     }
     if let Some(msg) = long {
-        c.count_read_only();
-        return c.invalid_with(position, msg);
+        return w.invalid(n, at, msg);
     }
     if let Some(i) = bad_utf8 {
-        c.count_read_only();
-        return c.invalid_with(
-            position,
+        return w.invalid(
+            n,
+            at,
             format!("expected UTF-8 text in column {}, found other bytes (is the file Latin-1? re-export it as UTF-8)", i + 1),
         );
     }
-    c.push(schema.row(|i| cells[i]), n, position)
+    w.push(schema.row(|i| cells[i]), n, at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Cutter, Quoted};
+    use proptest::prelude::*;
+
+    fn records(data: &[u8]) -> Vec<Vec<Vec<u8>>> {
+        let mut r = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(data);
+        let mut out = Vec::new();
+        let mut rec = csv::ByteRecord::new();
+        while r.read_byte_record(&mut rec).unwrap() {
+            out.push(rec.iter().map(<[u8]>::to_vec).collect());
+        }
+        out
+    }
+
+    /// Cuts `data` as the block reader does, the buffer growing by `steps`.
+    fn blocks(data: &[u8], steps: &[usize]) -> Vec<Vec<u8>> {
+        let mut cutter = Quoted::default();
+        let (mut buf, mut read, mut out) = (Vec::new(), 0, Vec::new());
+        for step in steps.iter().cycle() {
+            let eof = read == data.len();
+            let end = (read + step).min(data.len());
+            buf.extend_from_slice(&data[read..end]);
+            read = end;
+            let cut = if eof { buf.len() } else { cutter.cut(&buf) };
+            if cut > 0 {
+                out.push(buf.drain(..cut).collect());
+                cutter.consumed(cut);
+            }
+            if eof {
+                break;
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// Parsing the blocks one by one gives exactly the records of the
+        /// whole input, whatever the quoting (well-formed or not).
+        #[test]
+        fn blocks_end_on_record_boundaries(
+            data in proptest::collection::vec(prop::sample::select(b"ab,\"\n\r".to_vec()), 0..300),
+            steps in proptest::collection::vec(1usize..40, 1..5),
+        ) {
+            let whole = records(&data);
+            let pieces: Vec<_> = blocks(&data, &steps).iter().flat_map(|b| records(b)).collect();
+            prop_assert_eq!(pieces, whole);
+        }
+    }
+
+    #[test]
+    fn quoted_newlines_and_literal_quotes() {
+        let data = b"a,\"x\ny\",b\nc,d\"e\n\"f\"\"\ng\",h\n";
+        let mut q = Quoted::default();
+        // The first newline is inside quotes; the second ends record 1; the
+        // quote in d"e is literal; the quoted field with "" spans a newline.
+        assert_eq!(q.cut(data), data.len());
+        assert_eq!(
+            records(&data[..10]),
+            vec![vec![b"a".to_vec(), b"x\ny".to_vec(), b"b".to_vec()]]
+        );
+        let mut q = Quoted::default();
+        assert_eq!(q.cut(&data[..8]), 0);
+    }
 }

@@ -2,15 +2,17 @@
 //! bare arrays, `{"value":[...]}`, az CLI output and the Log Analytics query
 //! API response (`tables`/`columns`/`rows`).
 
+use super::parallel::{self, Block, Lines, Worker};
 use super::schema::{self, Field, FlatSchema};
 use super::{Collector, Shape, SHAPES_TRIED};
 use crate::error::{Error, Location, Result};
+use crate::normalize::RawRow;
 use serde_json::{Map, Value};
 
 pub(super) fn read(body: &[u8], c: &mut Collector) -> Result<Shape> {
     // JSON Lines: the first non-empty line is a whole object on its own.
     if looks_like_lines(body) {
-        return read_lines(body, c);
+        return read_lines(Box::new(body), body, c);
     }
     let value: Value = serde_json::from_slice(body).map_err(|e| Error::Malformed {
         at: Location {
@@ -71,18 +73,18 @@ fn unrecognised(c: &Collector) -> Error {
 
 /// One object: a raw record or a flat exported row.
 fn record(m: &Map<String, Value>, c: &mut Collector, n: u64, position: String) -> Result<()> {
+    c.push(object_row(m), n, || position.clone())
+}
+
+/// The row of one object, or what was expected of it.
+fn object_row(m: &Map<String, Value>) -> std::result::Result<RawRow<'_>, String> {
     if schema::is_raw_record(m) {
-        c.push(schema::raw_record(m), n, || position.clone())
+        schema::raw_record(m)
     } else if schema::is_flat_row(m) {
-        let mut row = crate::normalize::RawRow::default();
-        let filled = schema::fill_from_map(&mut row, m).map(|()| row);
-        c.push(filled, n, || position.clone())
+        let mut row = RawRow::default();
+        schema::fill_from_map(&mut row, m).map(|()| row)
     } else {
-        c.count_read_only();
-        c.invalid(
-            position,
-            "expected a Key Vault log record (operationName/time) or an exported row (OperationName/TimeGenerated)".into(),
-        )
+        Err("expected a Key Vault log record (operationName/time) or an exported row (OperationName/TimeGenerated)".into())
     }
 }
 
@@ -124,59 +126,81 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-/// JSON Lines, one object per line, streamed (memory does not grow with the
-/// file).
-pub(super) fn read_lines(mut r: impl std::io::BufRead, c: &mut Collector) -> Result<Shape> {
-    let mut shape = Shape::RawJsonLines;
-    let mut first = true;
-    let mut buf = Vec::with_capacity(1 << 12);
-    let mut n = 0u64;
-    loop {
-        buf.clear();
-        let got = r
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| Error::io(c.source(), e))?;
-        if got == 0 {
-            break;
+/// JSON Lines, one object per line, streamed in blocks parsed on every
+/// core (memory does not grow with the file). `head` is the start of the
+/// content, which decides the shape.
+pub(super) fn read_lines(
+    r: Box<dyn std::io::Read + Send + '_>,
+    head: &[u8],
+    c: &mut Collector,
+) -> Result<Shape> {
+    let shape = lines_shape(head);
+    parallel::run(
+        r,
+        Lines,
+        |block, w| parse_lines(block, shape, w),
+        c,
+        |n, _| format!("line {n}"),
+    )?;
+    Ok(shape)
+}
+
+/// Raw records unless the first object of the file is an exported row.
+fn lines_shape(head: &[u8]) -> Shape {
+    for line in head.split(|b| *b == b'\n') {
+        let line = line.trim_ascii();
+        if line.is_empty() {
+            continue;
         }
+        if serde_json::from_slice::<schema::FastRaw>(line)
+            .ok()
+            .and_then(schema::FastRaw::into_row)
+            .is_some()
+        {
+            return Shape::RawJsonLines;
+        }
+        if let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(line) {
+            return if schema::is_raw_record(&m) {
+                Shape::RawJsonLines
+            } else {
+                Shape::FlatJsonLines
+            };
+        }
+    }
+    Shape::RawJsonLines
+}
+
+/// Parses the lines of one block; returns how many lines it held (blank
+/// ones count: errors name lines).
+fn parse_lines(block: &Block, shape: Shape, w: &mut Worker) -> u64 {
+    let mut n = 0u64;
+    for raw in block.data.split_inclusive(|b| *b == b'\n') {
         n += 1;
-        let line = buf.trim_ascii();
+        let line = raw.trim_ascii();
         if line.is_empty() {
             continue;
         }
         // Fast path for raw records (the shape of large exports).
-        if first || shape == Shape::RawJsonLines {
+        if shape == Shape::RawJsonLines {
             if let Some(row) = serde_json::from_slice::<schema::FastRaw>(line)
                 .ok()
                 .and_then(schema::FastRaw::into_row)
             {
-                first = false;
-                c.push(Ok(row), n, || format!("line {n}"))?;
+                w.push(Ok(row), n, None);
                 continue;
             }
         }
         match serde_json::from_slice::<Value>(line) {
-            Ok(Value::Object(m)) => {
-                if first && !schema::is_raw_record(&m) {
-                    shape = Shape::FlatJsonLines;
-                }
-                first = false;
-                record(&m, c, n, format!("line {n}"))?;
-            }
-            Ok(other) => {
-                c.count_read_only();
-                c.invalid(
-                    format!("line {n}"),
-                    format!("expected a JSON object, found {}", kind(&other)),
-                )?;
-            }
-            Err(e) => {
-                c.count_read_only();
-                c.invalid(format!("line {n}"), format!("expected a JSON object: {e}"))?;
-            }
+            Ok(Value::Object(m)) => w.push(object_row(&m), n, None),
+            Ok(other) => w.invalid(
+                n,
+                None,
+                format!("expected a JSON object, found {}", kind(&other)),
+            ),
+            Err(e) => w.invalid(n, None, format!("expected a JSON object: {e}")),
         }
     }
-    Ok(shape)
+    n
 }
 
 /// `{"tables":[{"name","columns":[{"name","type"}],"rows":[[...]]}]}`.

@@ -5,6 +5,7 @@
 
 mod csv;
 mod json;
+mod parallel;
 pub mod schema;
 
 use crate::error::{Error, Location, Result};
@@ -147,6 +148,34 @@ impl Collector<'_> {
                 Ok(())
             }
             Err(Rejection::Invalid(msg)) => self.invalid_with(position, msg),
+        }
+    }
+
+    /// Takes the outcome of a record a worker normalised; `base` is the
+    /// number of records before its block, `position` names a record.
+    pub(crate) fn apply(
+        &mut self,
+        o: parallel::Outcome,
+        base: u64,
+        position: &dyn Fn(u64, Option<u64>) -> String,
+    ) -> Result<()> {
+        self.stats.rows_read += 1;
+        match o {
+            parallel::Outcome::Event(mut e) => {
+                e.source_record += base;
+                self.stats.rows_kept += 1;
+                self.progress.tick();
+                self.events.event(e)
+            }
+            parallel::Outcome::Skip(why) => {
+                *self.stats.rows_skipped.entry(why.to_string()).or_insert(0) += 1;
+                Ok(())
+            }
+            parallel::Outcome::Invalid {
+                record,
+                byte,
+                message,
+            } => self.invalid_with(|| position(base + record, byte), message),
         }
     }
 
@@ -498,10 +527,7 @@ fn read_source(
         b'{' if matches!(src, Source::File(_) | Source::Stream { .. })
             && json::looks_like_lines(&head_body[first..]) =>
         {
-            json::read_lines(
-                std::io::BufReader::with_capacity(1 << 20, src.reader()?),
-                &mut c,
-            )?
+            json::read_lines(src.reader()?, &head_body[first..], &mut c)?
         }
         b'{' | b'[' => {
             let all = src.bytes()?;

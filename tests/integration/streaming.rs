@@ -156,3 +156,72 @@ fn large_stdin_streams_like_a_file() {
         out.stderr
     );
 }
+
+/// Files of many blocks (the reader cuts about every MiB and parses blocks
+/// on every core) read exactly as a sequential reader does: CSV against the
+/// polars engine, JSON Lines against the same records as one JSON array
+/// (read whole, in one thread). Every event, in order, with its number.
+#[test]
+fn multi_block_reads_equal_sequential_reads() {
+    let d = tempfile::tempdir().unwrap();
+    let events = |path: &str, engine: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kvaudit"));
+        cmd.args(["events", "--format", "jsonl", path]);
+        if let Some(e) = engine {
+            cmd.env("KVAUDIT_CSV_ENGINE", e);
+        }
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        jsonl(&String::from_utf8(o.stdout).unwrap())
+    };
+    let synth = |shape: &str| {
+        let p = d.path().join(shape).to_string_lossy().into_owned();
+        let out = kvaudit(&["synth", "--rows", "8000", "--shape", shape, "-o", &p]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(
+            std::fs::metadata(&p).unwrap().len() > 6 << 20,
+            "several blocks"
+        );
+        p
+    };
+    let csv = synth("azdiag-csv");
+    let blocks = events(&csv, None);
+    assert!(blocks.len() > 7000, "{}", blocks.len());
+    assert_eq!(blocks, events(&csv, Some("polars")));
+    let numbers: Vec<u64> = blocks
+        .iter()
+        .map(|e| e["source_record"].as_u64().unwrap())
+        .collect();
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "in input order");
+    // An error deep in the file (a later block) names its line and record.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines: Vec<String> = text.split("\r\n").map(str::to_string).collect();
+    let ends = |lines: &[String]| -> Vec<usize> {
+        (0..lines.len())
+            .filter(|i| lines[*i].ends_with(",AzureDiagnostics"))
+            .collect()
+    };
+    let e = ends(&lines);
+    // A record on one line, well past the first MiB.
+    let k = (7000..e.len()).find(|k| e[*k - 1] + 1 == e[*k]).unwrap();
+    lines[e[k]].push_str(",extra");
+    let broken = write(d.path(), "broken.csv", lines.join("\r\n").as_bytes());
+    let out = kvaudit(&["events", &broken]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let want = format!("line {} (record {})", e[k] + 1, k + 1);
+    assert!(out.stderr.contains(&want), "{want}: {}", out.stderr);
+
+    let lines = synth("raw-jsonl");
+    let text = std::fs::read_to_string(&lines).unwrap();
+    let array = format!("[{}]", text.trim_end().replace('\n', ","));
+    let whole = write(d.path(), "array.json", array.as_bytes());
+    let without_source = |mut v: Vec<serde_json::Value>| {
+        for e in &mut v {
+            e.as_object_mut().unwrap().remove("source");
+        }
+        v
+    };
+    let blocks = without_source(events(&lines, None));
+    assert!(blocks.len() > 7000, "{}", blocks.len());
+    assert_eq!(blocks, without_source(events(&whole, None)));
+}

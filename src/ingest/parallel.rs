@@ -1,0 +1,241 @@
+//! Reads large CSV and JSON Lines inputs on every core: one thread cuts the
+//! byte stream into blocks that end on a record boundary, workers parse and
+//! normalise the blocks, and the calling thread hands the results to the
+//! sink in input order, so events, record numbers, errors and accounting are
+//! exactly those of a sequential read while memory stays bounded.
+
+use super::Collector;
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::normalize::{normalize, Interner, RawRow, Rejection};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::sync::{mpsc, Arc, Mutex};
+
+/// Bytes read per block (a block is cut at the last record boundary in it).
+const BLOCK: usize = 1 << 20;
+
+/// What became of one record, decided in a worker.
+// Nearly every outcome is an event: boxing it would cost an allocation a row.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Outcome {
+    Event(Event),
+    Skip(&'static str),
+    /// `record` is numbered within the block; `byte` is the record's offset
+    /// in the input, when the format places errors by line.
+    Invalid {
+        record: u64,
+        byte: Option<u64>,
+        message: String,
+    },
+}
+
+/// A run of complete records and where it starts in the input.
+pub(crate) struct Block {
+    pub data: Vec<u8>,
+    /// Offset of `data[0]` in the input (after any byte-order mark).
+    pub start: u64,
+}
+
+/// A worker's state: its own interner (values are equal across workers,
+/// allocations are not shared) and the outcomes of the current block.
+pub(crate) struct Worker {
+    source: Arc<str>,
+    lean: bool,
+    interner: Interner,
+    out: Vec<Outcome>,
+}
+
+impl Worker {
+    /// Normalises one row (record `record` of the block).
+    pub fn push(
+        &mut self,
+        row: std::result::Result<RawRow<'_>, String>,
+        record: u64,
+        byte: Option<u64>,
+    ) {
+        let outcome = row
+            .map_err(Rejection::Invalid)
+            .and_then(|r| normalize(&r, &self.source, record, &mut self.interner, self.lean));
+        self.out.push(match outcome {
+            Ok(e) => Outcome::Event(e),
+            Err(Rejection::Skip(why)) => Outcome::Skip(why),
+            Err(Rejection::Invalid(message)) => Outcome::Invalid {
+                record,
+                byte,
+                message,
+            },
+        });
+    }
+
+    /// A record that is not even a row.
+    pub fn invalid(&mut self, record: u64, byte: Option<u64>, message: String) {
+        self.out.push(Outcome::Invalid {
+            record,
+            byte,
+            message,
+        });
+    }
+}
+
+/// Finds where complete records end in a growing buffer.
+pub(crate) trait Cutter: Send {
+    /// The end of the last complete record in `buf` (0: none yet). The
+    /// buffer only grows between calls, until [`Cutter::consumed`].
+    fn cut(&mut self, buf: &[u8]) -> usize;
+    /// The first `n` bytes were handed on; the buffer now starts there.
+    fn consumed(&mut self, n: usize);
+}
+
+/// Cuts after the last newline (JSON Lines: a string cannot hold a raw
+/// newline).
+pub(crate) struct Lines;
+
+impl Cutter for Lines {
+    fn cut(&mut self, buf: &[u8]) -> usize {
+        buf.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1)
+    }
+    fn consumed(&mut self, _: usize) {}
+}
+
+/// How many workers parse blocks.
+fn workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, 8)
+}
+
+type Parsed = Result<(Vec<Outcome>, u64)>;
+
+/// Reads `reader` block by block. `parse` turns one block into outcomes
+/// (through the worker) and returns how many record numbers the block used;
+/// `position` names record `n` (numbered across the input) at `byte` for
+/// messages.
+pub(crate) fn run<C, P>(
+    reader: Box<dyn Read + Send + '_>,
+    mut cutter: C,
+    parse: P,
+    c: &mut Collector,
+    position: impl Fn(u64, Option<u64>) -> String,
+) -> Result<()>
+where
+    C: Cutter,
+    P: Fn(&Block, &mut Worker) -> u64 + Sync,
+{
+    let n_workers = workers();
+    let in_flight = 2 * n_workers + 2;
+    let (work_tx, work_rx) = mpsc::channel::<(u64, Block)>();
+    let work_rx = Mutex::new(work_rx);
+    let (res_tx, res_rx) = mpsc::channel::<(u64, Parsed)>();
+    // Tokens bound the blocks in flight (read but not yet applied).
+    let (tok_tx, tok_rx) = mpsc::sync_channel::<()>(in_flight);
+    for _ in 0..in_flight {
+        let _ = tok_tx.send(());
+    }
+    let source: Arc<str> = Arc::from(c.source());
+    let lean = c.lean();
+    let label = c.source().to_string();
+    std::thread::scope(|scope| {
+        let reader_res = res_tx.clone();
+        let mut reader = reader;
+        scope.spawn(move || {
+            let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + (BLOCK >> 2));
+            let mut offset = 0u64;
+            let mut seq = 0u64;
+            let mut want = BLOCK;
+            let mut eof = false;
+            loop {
+                while !eof && buf.len() < want {
+                    let need = (want - buf.len()) as u64;
+                    match (&mut reader).take(need).read_to_end(&mut buf) {
+                        Ok(got) if (got as u64) < need => eof = true,
+                        Ok(_) => {}
+                        Err(e) => {
+                            let _ = reader_res.send((seq, Err(Error::io(&label, e))));
+                            return;
+                        }
+                    }
+                }
+                let cut = if eof { buf.len() } else { cutter.cut(&buf) };
+                if cut == 0 {
+                    if eof {
+                        return;
+                    }
+                    // One record longer than a block: read more.
+                    want = buf.len() * 2;
+                    continue;
+                }
+                want = BLOCK;
+                if tok_rx.recv().is_err() {
+                    return;
+                }
+                let mut next = Vec::with_capacity(BLOCK + (BLOCK >> 2));
+                next.extend_from_slice(&buf[cut..]);
+                buf.truncate(cut);
+                let data = std::mem::replace(&mut buf, next);
+                cutter.consumed(cut);
+                let block = Block {
+                    data,
+                    start: offset,
+                };
+                offset += cut as u64;
+                if work_tx.send((seq, block)).is_err() {
+                    return;
+                }
+                seq += 1;
+                if eof && buf.is_empty() {
+                    return;
+                }
+            }
+        });
+        for _ in 0..n_workers {
+            let res_tx = res_tx.clone();
+            let (work_rx, parse, source) = (&work_rx, &parse, source.clone());
+            scope.spawn(move || {
+                let mut w = Worker {
+                    source,
+                    lean,
+                    interner: Interner::default(),
+                    out: Vec::new(),
+                };
+                loop {
+                    let next = work_rx.lock().map(|rx| rx.recv());
+                    let Ok(Ok((seq, block))) = next else { return };
+                    let records = parse(&block, &mut w);
+                    let out = std::mem::take(&mut w.out);
+                    if res_tx.send((seq, Ok((out, records)))).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(res_tx);
+        // Takes the receiving ends: when it returns (an error included) they
+        // are dropped, which stops the reader and the workers.
+        apply_in_order(res_rx, tok_tx, c, &position)
+    })
+}
+
+fn apply_in_order(
+    results: mpsc::Receiver<(u64, Parsed)>,
+    tokens: mpsc::SyncSender<()>,
+    c: &mut Collector,
+    position: &dyn Fn(u64, Option<u64>) -> String,
+) -> Result<()> {
+    let mut pending: BTreeMap<u64, Parsed> = BTreeMap::new();
+    let mut next = 0u64;
+    let mut base = 0u64;
+    for (seq, parsed) in results.iter() {
+        pending.insert(seq, parsed);
+        while let Some(parsed) = pending.remove(&next) {
+            let (outcomes, records) = parsed?;
+            for o in outcomes {
+                c.apply(o, base, position)?;
+            }
+            base += records;
+            next += 1;
+            let _ = tokens.send(());
+        }
+    }
+    Ok(())
+}
