@@ -9,6 +9,7 @@ use super::schema::{Field, FlatSchema};
 use super::{Collector, Shape, Source, SHAPES_TRIED};
 use crate::error::{Error, Location, Result};
 use polars::prelude::*;
+use std::borrow::Cow;
 
 pub(super) fn read(src: &Source, head: &[u8], c: &mut Collector) -> Result<Shape> {
     if let Some(sep) = other_delimiter(head) {
@@ -326,35 +327,148 @@ impl Cutter for Quoted {
 /// Parses one block (the first starts with the header, which is skipped);
 /// returns how many data records it held.
 fn parse_block(block: &Block, l: &Layout, w: &mut Worker) -> u64 {
-    let mut r = csv::ReaderBuilder::new()
-        .has_headers(block.start == 0)
-        .flexible(true)
-        .from_reader(&block.data[..]);
-    let mut rec = csv::ByteRecord::new();
+    let d = &block.data[..];
+    let mut header = block.start == 0;
     let mut n = 0u64;
-    // Reading a slice cannot fail: the csv crate reports only I/O errors
-    // for byte records of a flexible reader.
-    while let Ok(true) = r.read_byte_record(&mut rec) {
-        n += 1;
-        let byte = block.start + rec.position().map_or(0, |p| p.byte());
-        record(&rec, n, byte, l, w);
+    let mut fields = Vec::with_capacity(l.names.len());
+    let mut split = Fields { data: d, pos: 0 };
+    loop {
+        match split.next(&mut fields) {
+            Ok(None) => return n,
+            Ok(Some(at)) => {
+                if std::mem::take(&mut header) {
+                    continue;
+                }
+                n += 1;
+                record(&fields, n, block.start + at as u64, l, w);
+            }
+            Err(at) => {
+                // A quote right after a closing quote: the csv crate's rules
+                // for the rest of the block.
+                let mut r = csv::ReaderBuilder::new()
+                    .has_headers(false)
+                    .flexible(true)
+                    .from_reader(&d[at..]);
+                let mut rec = csv::ByteRecord::new();
+                // Reading a slice cannot fail: the csv crate reports only I/O
+                // errors for byte records of a flexible reader.
+                while let Ok(true) = r.read_byte_record(&mut rec) {
+                    if std::mem::take(&mut header) {
+                        continue;
+                    }
+                    n += 1;
+                    let byte = (at as u64) + rec.position().map_or(0, |p| p.byte());
+                    let cells: Vec<Cow<[u8]>> = rec.iter().map(Cow::Borrowed).collect();
+                    record(&cells, n, block.start + byte, l, w);
+                }
+                return n;
+            }
+        }
     }
-    n
+}
+
+/// Splits records by the csv crate's rules (empty lines skipped; `\r`,
+/// `\n` or `\r\n` end a record; a quote opens a quoted field only at its
+/// start, `""` in it is a quote), finding separators with memchr and
+/// borrowing every field that has no `""`.
+struct Fields<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Fields<'a> {
+    /// Fills `out` with the next record's fields and returns where it
+    /// starts; `Ok(None)` at the end; `Err(start)` for a record with bytes
+    /// after a closing quote, which the csv crate reads instead.
+    fn next(&mut self, out: &mut Vec<Cow<'a, [u8]>>) -> std::result::Result<Option<usize>, usize> {
+        let d = self.data;
+        while self.pos < d.len() && matches!(d[self.pos], b'\r' | b'\n') {
+            self.pos += 1;
+        }
+        if self.pos >= d.len() {
+            return Ok(None);
+        }
+        let start = self.pos;
+        out.clear();
+        let mut p = start;
+        loop {
+            if d.get(p) == Some(&b'"') {
+                let mut owned: Option<Vec<u8>> = None;
+                let mut seg = p + 1;
+                let close = loop {
+                    let Some(i) = memchr::memchr(b'"', &d[seg..]) else {
+                        // The input ends inside the quotes.
+                        break None;
+                    };
+                    let q = seg + i;
+                    if d.get(q + 1) == Some(&b'"') {
+                        owned
+                            .get_or_insert_with(Vec::new)
+                            .extend_from_slice(&d[seg..=q]);
+                        seg = q + 2;
+                        continue;
+                    }
+                    break Some(q);
+                };
+                let end = close.unwrap_or(d.len());
+                out.push(match owned {
+                    Some(mut o) => {
+                        o.extend_from_slice(&d[seg..end]);
+                        Cow::Owned(o)
+                    }
+                    None => Cow::Borrowed(&d[seg..end]),
+                });
+                let Some(q) = close else {
+                    self.pos = d.len();
+                    return Ok(Some(start));
+                };
+                p = q + 1;
+                match d.get(p) {
+                    Some(b',') => p += 1,
+                    None | Some(b'\r' | b'\n') => {
+                        self.pos = p;
+                        return Ok(Some(start));
+                    }
+                    Some(_) => {
+                        self.pos = start;
+                        return Err(start);
+                    }
+                }
+            } else {
+                match memchr::memchr3(b',', b'\r', b'\n', &d[p..]) {
+                    None => {
+                        out.push(Cow::Borrowed(&d[p..]));
+                        self.pos = d.len();
+                        return Ok(Some(start));
+                    }
+                    Some(i) => {
+                        let e = p + i;
+                        out.push(Cow::Borrowed(&d[p..e]));
+                        if d[e] != b',' {
+                            self.pos = e;
+                            return Ok(Some(start));
+                        }
+                        p = e + 1;
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Checks one record (record `n` of its block, at `byte`) and hands it on.
-fn record(rec: &csv::ByteRecord, n: u64, byte: u64, l: &Layout, w: &mut Worker) {
+fn record(rec: &[Cow<[u8]>], n: u64, byte: u64, l: &Layout, w: &mut Worker) {
     let (schema, names, needed) = (l.schema, l.names, &l.needed);
     let width = names.len();
     let at = Some(byte);
-    if rec.get(0).is_some_and(|f| f.starts_with(b"\xEF\xBB\xBF")) {
+    if rec.first().is_some_and(|f| f.starts_with(b"\xEF\xBB\xBF")) {
         return w.invalid(
             n,
             at,
             "found a byte-order mark at the start of this row; expected a data row (were two exports concatenated? remove the second header)".into(),
         );
     }
-    if rec.len() == width && rec.iter().zip(names).all(|(a, b)| a == b.as_bytes()) {
+    if rec.len() == width && rec.iter().zip(names).all(|(a, b)| **a == *b.as_bytes()) {
         return w.invalid(
             n,
             at,
@@ -454,6 +568,31 @@ mod tests {
             let whole = records(&data);
             let pieces: Vec<_> = blocks(&data, &steps).iter().flat_map(|b| records(b)).collect();
             prop_assert_eq!(pieces, whole);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+        /// The memchr splitter gives the csv crate's records (or hands the
+        /// record over to it), whatever the quoting.
+        #[test]
+        fn splitter_equals_the_csv_crate(
+            data in proptest::collection::vec(prop::sample::select(b"ab,\"\n\r".to_vec()), 0..200),
+        ) {
+            let mut split = super::Fields { data: &data, pos: 0 };
+            let mut fields = Vec::new();
+            let mut got = Vec::new();
+            loop {
+                match split.next(&mut fields) {
+                    Ok(None) => break,
+                    Ok(Some(_)) => got.push(fields.iter().map(|f| f.to_vec()).collect::<Vec<_>>()),
+                    Err(at) => {
+                        got.extend(records(&data[at..]));
+                        break;
+                    }
+                }
+            }
+            prop_assert_eq!(got, records(&data));
         }
     }
 
