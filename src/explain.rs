@@ -460,7 +460,7 @@ pub struct ExplainFold {
     successes: crate::fast::Map<u64, Vec<i64>>,
     /// (vault, object) → caller with delegated claims → order of its first
     /// success (only users can be "the laptop" of S5).
-    succeeded: HashMap<(Text, Text), HashMap<CallerText, u64>>,
+    succeeded: crate::fast::Map<(Text, Text), crate::fast::Map<CallerText, u64>>,
     seq: u64,
     /// Parsed descriptions by digest.
     parsed: crate::fast::Map<u64, Parsed>,
@@ -689,7 +689,7 @@ impl ExplainFold {
 /// while a non-user identity was denied it. The first user to succeed on
 /// each (vault, object) is named.
 fn laptop_vs_deployed(
-    succeeded: &HashMap<(Text, Text), HashMap<CallerText, u64>>,
+    succeeded: &crate::fast::Map<(Text, Text), crate::fast::Map<CallerText, u64>>,
     ids: &HashMap<identify::CallerKey, Identity>,
 ) -> HashMap<(Text, Text), String> {
     let mut out = HashMap::new();

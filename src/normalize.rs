@@ -79,7 +79,15 @@ impl Interner {
 
 /// Trims; empty strings become None.
 pub fn clean(s: Option<&str>) -> Option<&str> {
-    s.map(str::trim).filter(|s| !s.is_empty())
+    let s = s?;
+    let b = s.as_bytes();
+    // Most values start and end with a visible ASCII character: nothing to
+    // trim, and no need for the Unicode-aware scan.
+    let visible = |c: u8| c > b' ' && c < 0x7f;
+    if b.first().copied().is_some_and(visible) && b.last().copied().is_some_and(visible) {
+        return Some(s);
+    }
+    Some(s.trim()).filter(|s| !s.is_empty())
 }
 
 /// Parses the time formats seen in exports: RFC 3339 (any number of

@@ -328,6 +328,11 @@ impl Cutter for Quoted {
 /// returns how many data records it held.
 fn parse_block(block: &Block, l: &Layout, w: &mut Worker) -> u64 {
     let d = &block.data[..];
+    // One UTF-8 check for the whole block; fields are then sliced from it.
+    let text = Text {
+        block: d,
+        str: std::str::from_utf8(d).ok(),
+    };
     let mut header = block.start == 0;
     let mut n = 0u64;
     let mut fields = Vec::with_capacity(l.names.len());
@@ -340,7 +345,7 @@ fn parse_block(block: &Block, l: &Layout, w: &mut Worker) -> u64 {
                     continue;
                 }
                 n += 1;
-                record(&fields, n, block.start + at as u64, l, w);
+                record(&fields, n, block.start + at as u64, &text, l, w);
             }
             Err(at) => {
                 // A quote right after a closing quote: the csv crate's rules
@@ -359,7 +364,7 @@ fn parse_block(block: &Block, l: &Layout, w: &mut Worker) -> u64 {
                     n += 1;
                     let byte = (at as u64) + rec.position().map_or(0, |p| p.byte());
                     let cells: Vec<Cow<[u8]>> = rec.iter().map(Cow::Borrowed).collect();
-                    record(&cells, n, block.start + byte, l, w);
+                    record(&cells, n, block.start + byte, &text, l, w);
                 }
                 return n;
             }
@@ -456,8 +461,34 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// A block and, when it is valid UTF-8, the same bytes as text.
+struct Text<'a> {
+    block: &'a [u8],
+    str: Option<&'a str>,
+}
+
+impl<'a> Text<'a> {
+    /// A field as text: sliced from the block's text when it lies in the
+    /// block (fields end at ASCII separators, so on character boundaries),
+    /// else checked on its own (unescaped or read by the csv crate).
+    fn get<'f>(&self, f: &'f [u8]) -> Option<&'f str>
+    where
+        'a: 'f,
+    {
+        if let Some(t) = self.str {
+            let off = (f.as_ptr() as usize).wrapping_sub(self.block.as_ptr() as usize);
+            if off <= self.block.len() && f.len() <= self.block.len() - off {
+                if let Some(s) = t.get(off..off + f.len()) {
+                    return Some(s);
+                }
+            }
+        }
+        std::str::from_utf8(f).ok()
+    }
+}
+
 /// Checks one record (record `n` of its block, at `byte`) and hands it on.
-fn record(rec: &[Cow<[u8]>], n: u64, byte: u64, l: &Layout, w: &mut Worker) {
+fn record(rec: &[Cow<[u8]>], n: u64, byte: u64, text: &Text, l: &Layout, w: &mut Worker) {
     let (schema, names, needed) = (l.schema, l.names, &l.needed);
     let width = names.len();
     let at = Some(byte);
@@ -496,9 +527,9 @@ fn record(rec: &[Cow<[u8]>], n: u64, byte: u64, l: &Layout, w: &mut Worker) {
         if long.is_none() {
             long = super::schema::too_long(&names[i], f.len());
         }
-        match std::str::from_utf8(f) {
-            Ok(s) => cells.push(Some(s)),
-            Err(_) => {
+        match text.get(f) {
+            Some(s) => cells.push(Some(s)),
+            None => {
                 bad_utf8 = Some(i);
                 cells.push(None);
             }

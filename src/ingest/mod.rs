@@ -446,16 +446,18 @@ impl Source {
                 Ok(Box::new(strip_bom(head).chain(r)))
             }
             Source::File(p) => {
-                let f = std::fs::File::open(p).map_err(|e| Error::io(p, e))?;
-                let mut r = std::io::BufReader::with_capacity(1 << 20, f);
-                let mut bom = [0u8; 3];
-                let n = r.read(&mut bom).map_err(|e| Error::io(p, e))?;
-                let prefix = if n == 3 && bom == *b"\xEF\xBB\xBF" {
-                    Vec::new()
-                } else {
-                    bom[..n].to_vec()
-                };
-                Ok(Box::new(std::io::Cursor::new(prefix).chain(r)))
+                // Unbuffered: its readers read large blocks themselves.
+                use std::io::Seek;
+                let mut f = std::fs::File::open(p).map_err(|e| Error::io(p, e))?;
+                let mut bom = Vec::with_capacity(3);
+                (&mut f)
+                    .take(3)
+                    .read_to_end(&mut bom)
+                    .map_err(|e| Error::io(p, e))?;
+                if bom != b"\xEF\xBB\xBF" {
+                    f.rewind().map_err(|e| Error::io(p, e))?;
+                }
+                Ok(Box::new(f))
             }
         }
     }

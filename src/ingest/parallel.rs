@@ -138,76 +138,82 @@ where
     std::thread::scope(|scope| {
         let reader_res = res_tx.clone();
         let mut reader = reader;
-        scope.spawn(move || {
-            let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + (BLOCK >> 2));
-            let mut offset = 0u64;
-            let mut seq = 0u64;
-            let mut want = BLOCK;
-            let mut eof = false;
-            loop {
-                while !eof && buf.len() < want {
-                    let need = (want - buf.len()) as u64;
-                    match (&mut reader).take(need).read_to_end(&mut buf) {
-                        Ok(got) if (got as u64) < need => eof = true,
-                        Ok(_) => {}
-                        Err(e) => {
-                            let _ = reader_res.send((seq, Err(Error::io(&label, e))));
-                            return;
+        let spawned = std::thread::Builder::new()
+            .name("kvaudit-read".into())
+            .spawn_scoped(scope, move || {
+                let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + (BLOCK >> 2));
+                let mut offset = 0u64;
+                let mut seq = 0u64;
+                let mut want = BLOCK;
+                let mut eof = false;
+                loop {
+                    while !eof && buf.len() < want {
+                        let need = (want - buf.len()) as u64;
+                        match (&mut reader).take(need).read_to_end(&mut buf) {
+                            Ok(got) if (got as u64) < need => eof = true,
+                            Ok(_) => {}
+                            Err(e) => {
+                                let _ = reader_res.send((seq, Err(Error::io(&label, e))));
+                                return;
+                            }
                         }
                     }
-                }
-                let cut = if eof { buf.len() } else { cutter.cut(&buf) };
-                if cut == 0 {
-                    if eof {
+                    let cut = if eof { buf.len() } else { cutter.cut(&buf) };
+                    if cut == 0 {
+                        if eof {
+                            return;
+                        }
+                        // One record longer than a block: read more.
+                        want = buf.len() * 2;
+                        continue;
+                    }
+                    want = BLOCK;
+                    if tok_rx.recv().is_err() {
                         return;
                     }
-                    // One record longer than a block: read more.
-                    want = buf.len() * 2;
-                    continue;
-                }
-                want = BLOCK;
-                if tok_rx.recv().is_err() {
-                    return;
-                }
-                let mut next = Vec::with_capacity(BLOCK + (BLOCK >> 2));
-                next.extend_from_slice(&buf[cut..]);
-                buf.truncate(cut);
-                let data = std::mem::replace(&mut buf, next);
-                cutter.consumed(cut);
-                let block = Block {
-                    data,
-                    start: offset,
-                };
-                offset += cut as u64;
-                if work_tx.send((seq, block)).is_err() {
-                    return;
-                }
-                seq += 1;
-                if eof && buf.is_empty() {
-                    return;
-                }
-            }
-        });
-        for _ in 0..n_workers {
-            let res_tx = res_tx.clone();
-            let (work_rx, parse, source) = (&work_rx, &parse, source.clone());
-            scope.spawn(move || {
-                let mut w = Worker {
-                    source,
-                    lean,
-                    interner: Interner::default(),
-                    out: Vec::new(),
-                };
-                loop {
-                    let next = work_rx.lock().map(|rx| rx.recv());
-                    let Ok(Ok((seq, block))) = next else { return };
-                    let records = parse(&block, &mut w);
-                    let out = std::mem::take(&mut w.out);
-                    if res_tx.send((seq, Ok((out, records)))).is_err() {
+                    let mut next = Vec::with_capacity(BLOCK + (BLOCK >> 2));
+                    next.extend_from_slice(&buf[cut..]);
+                    buf.truncate(cut);
+                    let data = std::mem::replace(&mut buf, next);
+                    cutter.consumed(cut);
+                    let block = Block {
+                        data,
+                        start: offset,
+                    };
+                    offset += cut as u64;
+                    if work_tx.send((seq, block)).is_err() {
+                        return;
+                    }
+                    seq += 1;
+                    if eof && buf.is_empty() {
                         return;
                     }
                 }
             });
+        spawned.map_err(|e| Error::Other(format!("cannot start a thread: {e}")))?;
+        for _ in 0..n_workers {
+            let res_tx = res_tx.clone();
+            let (work_rx, parse, source) = (&work_rx, &parse, source.clone());
+            let spawned = std::thread::Builder::new()
+                .name("kvaudit-parse".into())
+                .spawn_scoped(scope, move || {
+                    let mut w = Worker {
+                        source,
+                        lean,
+                        interner: Interner::default(),
+                        out: Vec::new(),
+                    };
+                    loop {
+                        let next = work_rx.lock().map(|rx| rx.recv());
+                        let Ok(Ok((seq, block))) = next else { return };
+                        let records = parse(&block, &mut w);
+                        let out = std::mem::take(&mut w.out);
+                        if res_tx.send((seq, Ok((out, records)))).is_err() {
+                            return;
+                        }
+                    }
+                });
+            spawned.map_err(|e| Error::Other(format!("cannot start a thread: {e}")))?;
         }
         drop(res_tx);
         // Takes the receiving ends: when it returns (an error included) they
