@@ -331,7 +331,7 @@ fn parse_block(block: &Block, l: &Layout, w: &mut Worker) -> u64 {
     // One UTF-8 check for the whole block; fields are then sliced from it.
     let text = Text {
         block: d,
-        str: std::str::from_utf8(d).ok(),
+        str: simdutf8::basic::from_utf8(d).ok(),
     };
     let mut header = block.start == 0;
     let mut n = 0u64;

@@ -173,24 +173,49 @@ fn lines_shape(head: &[u8]) -> Shape {
 /// Parses the lines of one block; returns how many lines it held (blank
 /// ones count: errors name lines).
 fn parse_lines(block: &Block, shape: Shape, w: &mut Worker) -> u64 {
+    match simdutf8::basic::from_utf8(&block.data) {
+        // Valid text is checked once, not once per string.
+        Ok(text) => parse_lines_of(
+            text.split_inclusive('\n').map(str::trim_ascii),
+            shape,
+            w,
+            serde_json::from_str::<schema::FastRaw>,
+            serde_json::from_str::<Value>,
+        ),
+        Err(_) => parse_lines_of(
+            block
+                .data
+                .split_inclusive(|b| *b == b'\n')
+                .map(<[u8]>::trim_ascii),
+            shape,
+            w,
+            serde_json::from_slice::<schema::FastRaw>,
+            serde_json::from_slice::<Value>,
+        ),
+    }
+}
+
+fn parse_lines_of<'a, L: AsRef<[u8]> + ?Sized + 'a>(
+    lines: impl Iterator<Item = &'a L>,
+    shape: Shape,
+    w: &mut Worker,
+    fast: impl Fn(&'a L) -> serde_json::Result<schema::FastRaw<'a>>,
+    general: impl Fn(&'a L) -> serde_json::Result<Value>,
+) -> u64 {
     let mut n = 0u64;
-    for raw in block.data.split_inclusive(|b| *b == b'\n') {
+    for line in lines {
         n += 1;
-        let line = raw.trim_ascii();
-        if line.is_empty() {
+        if line.as_ref().is_empty() {
             continue;
         }
         // Fast path for raw records (the shape of large exports).
         if shape == Shape::RawJsonLines {
-            if let Some(row) = serde_json::from_slice::<schema::FastRaw>(line)
-                .ok()
-                .and_then(schema::FastRaw::into_row)
-            {
+            if let Some(row) = fast(line).ok().and_then(schema::FastRaw::into_row) {
                 w.push(Ok(row), n, None);
                 continue;
             }
         }
-        match serde_json::from_slice::<Value>(line) {
+        match general(line) {
             Ok(Value::Object(m)) => w.push(object_row(&m), n, None),
             Ok(other) => w.invalid(
                 n,

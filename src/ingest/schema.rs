@@ -460,7 +460,7 @@ const CLAIM_NAMES: usize = 2;
 #[derive(Default)]
 pub struct FastIdentity<'a> {
     /// Per slot: the claim was present, with its text (None for null).
-    slots: Vec<Option<Option<Cow<'a, str>>>>,
+    slots: Slots<'a>,
 }
 
 impl<'a> FastIdentity<'a> {
@@ -535,11 +535,14 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for ClaimText<'a> {
     }
 }
 
+/// Per slot of [`CLAIMS`]: the claim was present, with its text.
+type Slots<'a> = Vec<Option<Option<Cow<'a, str>>>>;
+
 /// Claims read from a map, last of duplicate keys winning (as in `Value`).
 fn read_claims<'de, A: serde::de::MapAccess<'de>>(
     mut map: A,
     mut on_claim: impl FnMut(&mut A) -> Result<(), A::Error>,
-) -> Result<Vec<Option<Option<Cow<'de, str>>>>, A::Error> {
+) -> Result<Slots<'de>, A::Error> {
     let mut slots = vec![None; CLAIMS.len() * CLAIM_NAMES];
     while let Some(k) = map.next_key::<Key>()? {
         match k {
@@ -556,7 +559,7 @@ fn read_claims<'de, A: serde::de::MapAccess<'de>>(
 }
 
 /// The `claim` object (its own keys named `claim` are ordinary keys).
-struct ClaimMap<'a>(Vec<Option<Option<Cow<'a, str>>>>);
+struct ClaimMap<'a>(Slots<'a>);
 
 impl<'de> serde::Deserialize<'de> for ClaimMap<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
