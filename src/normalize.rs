@@ -178,53 +178,74 @@ fn parse_duration(s: &str) -> Option<i64> {
 
 /// The vault name in an ARM id (`.../vaults/<name>`), lower-case.
 pub fn vault_from_resource_id(id: &str) -> Option<String> {
-    let lower = id.to_ascii_lowercase();
-    let idx = lower.find("/vaults/")?;
-    let rest = &lower[idx + "/vaults/".len()..];
+    let b = id.as_bytes();
+    let idx = memchr::memchr_iter(b'/', b).find(|i| {
+        b[*i..]
+            .get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case(b"/vaults/"))
+    })?;
+    let rest = &id[idx + "/vaults/".len()..];
     let name = rest.split(['/', '?']).next()?;
-    (!name.is_empty()).then(|| name.to_string())
+    (!name.is_empty()).then(|| name.to_ascii_lowercase())
+}
+
+/// What follows the first `://` of a URI, up to a second one.
+fn after_scheme(uri: &str) -> Option<&str> {
+    let i = memchr::memmem::find(uri.as_bytes(), b"://")?;
+    let rest = &uri[i + 3..];
+    Some(match memchr::memmem::find(rest.as_bytes(), b"://") {
+        Some(j) => &rest[..j],
+        None => rest,
+    })
+}
+
+/// Whether `s` starts with the lower-case ASCII `prefix`, in any case.
+fn starts_with_ci(s: &str, prefix: &str) -> bool {
+    s.as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(prefix.as_bytes()))
 }
 
 /// The vault name from a data-plane URI host (`<name>.vault.azure.net`) or an
 /// ARM URI path.
 pub fn vault_from_uri(uri: &str) -> Option<String> {
-    let lower = uri.to_ascii_lowercase();
-    let after_scheme = lower.split("://").nth(1).unwrap_or(&lower);
-    let host = after_scheme.split(['/', '?', ':']).next().unwrap_or("");
+    let after = after_scheme(uri).unwrap_or(uri);
+    let host = after.split(['/', '?', ':']).next().unwrap_or("");
     if let Some((name, domain)) = host.split_once('.') {
-        if domain.starts_with("vault.") || domain.starts_with("managedhsm.") {
-            return (!name.is_empty()).then(|| name.to_string());
+        if starts_with_ci(domain, "vault.") || starts_with_ci(domain, "managedhsm.") {
+            return (!name.is_empty()).then(|| name.to_ascii_lowercase());
         }
     }
-    vault_from_resource_id(&lower)
+    vault_from_resource_id(uri)
 }
 
 /// Object type and name from a data-plane URI: `/secrets/<name>/<version>`.
-pub fn object_from_uri(uri: &str) -> Option<(String, Option<String>)> {
-    let after_scheme = uri.split("://").nth(1)?;
-    let host = after_scheme.split('/').next()?.to_ascii_lowercase();
-    if host.starts_with("management.") {
+pub fn object_from_uri(uri: &str) -> Option<(Cow<'static, str>, Option<&str>)> {
+    let after = after_scheme(uri)?;
+    let host = after.split('/').next()?;
+    if starts_with_ci(host, "management.") {
         return None;
     }
-    let path = after_scheme[host.len()..].split('?').next().unwrap_or("");
+    let path = after[host.len()..].split('?').next().unwrap_or("");
     let mut segs = path.split('/').filter(|s| !s.is_empty());
-    let kind = segs.next()?.to_ascii_lowercase();
-    let singular = match kind.as_str() {
-        "secrets" => "secret",
-        "keys" => "key",
-        "certificates" => "certificate",
-        "deletedsecrets" => "deletedsecret",
-        "deletedkeys" => "deletedkey",
-        "deletedcertificates" => "deletedcertificate",
-        "storage" => "storage",
-        "rng" => "rng",
-        other => return Some((other.to_string(), None)),
+    let kind = segs.next()?;
+    const KINDS: [(&str, &str); 8] = [
+        ("secrets", "secret"),
+        ("keys", "key"),
+        ("certificates", "certificate"),
+        ("deletedsecrets", "deletedsecret"),
+        ("deletedkeys", "deletedkey"),
+        ("deletedcertificates", "deletedcertificate"),
+        ("storage", "storage"),
+        ("rng", "rng"),
+    ];
+    let Some((_, singular)) = KINDS.iter().find(|(k, _)| kind.eq_ignore_ascii_case(k)) else {
+        return Some((Cow::Owned(kind.to_ascii_lowercase()), None));
     };
     let name = segs
         .next()
-        .filter(|n| !matches!(n.to_ascii_lowercase().as_str(), "issuers" | "contacts"))
-        .map(str::to_string);
-    Some((singular.to_string(), name))
+        .filter(|n| !n.eq_ignore_ascii_case("issuers") && !n.eq_ignore_ascii_case("contacts"));
+    Some((Cow::Borrowed(singular), name))
 }
 
 /// Object type from the operation name, when no URI says it.
@@ -331,7 +352,7 @@ pub fn normalize(
     }
     let from_resource = clean(row.resource.as_deref())
         .filter(|r| !r.contains('/'))
-        .map(|r| lower(r).into_owned());
+        .map(lower);
     // The resource id is only needed for the vault when `Resource` is
     // missing, unless the full event is kept.
     let resource_id = if lean && from_resource.is_some() {
@@ -341,17 +362,21 @@ pub fn normalize(
     };
     let request_uri = clean(row.request_uri.as_deref());
     let object_uri = clean(row.object_uri.as_deref());
-    let vault = from_resource
-        .or_else(|| resource_id.as_deref().and_then(vault_from_resource_id))
-        .or_else(|| request_uri.and_then(vault_from_uri))
-        .or_else(|| object_uri.and_then(vault_from_uri));
+    let vault: Option<Cow<'_, str>> = from_resource.or_else(|| {
+        resource_id
+            .as_deref()
+            .and_then(vault_from_resource_id)
+            .or_else(|| request_uri.and_then(vault_from_uri))
+            .or_else(|| object_uri.and_then(vault_from_uri))
+            .map(Cow::Owned)
+    });
     let object = object_uri
         .and_then(object_from_uri)
         .or_else(|| request_uri.and_then(object_from_uri));
     let (object_type, object_name) = match object {
         Some((t, n)) => (Some(t), n),
         None => (
-            object_type_from_operation(operation).map(str::to_string),
+            object_type_from_operation(operation).map(Cow::Borrowed),
             None,
         ),
     };
@@ -365,7 +390,7 @@ pub fn normalize(
             resource_id: None,
             operation: interner.get(operation),
             object_type: object_type.as_deref().map(|v| interner.get(v)),
-            object_name: object_name.as_deref().map(|v| interner.get(v)),
+            object_name: object_name.map(|v| interner.get(v)),
             status,
             result_signature: None,
             result_description: None,
@@ -395,7 +420,7 @@ pub fn normalize(
         resource_id: resource_id.as_deref().map(|v| interner.get(v)),
         operation: interner.get(operation),
         object_type: object_type.as_deref().map(|v| interner.get(v)),
-        object_name: object_name.as_deref().map(|v| interner.get(v)),
+        object_name: object_name.map(|v| interner.get(v)),
         status,
         result_signature: interner.text(row.result_signature.as_deref()),
         result_description: interner.text(description),
@@ -479,6 +504,74 @@ mod tests {
         assert_eq!(parse_status("99999"), None);
     }
 
+    /// The implementations before they stopped allocating, kept as the
+    /// reference the fast ones are checked against.
+    fn reference_vault_from_resource_id(id: &str) -> Option<String> {
+        let lower = id.to_ascii_lowercase();
+        let idx = lower.find("/vaults/")?;
+        let rest = &lower[idx + "/vaults/".len()..];
+        let name = rest.split(['/', '?']).next()?;
+        (!name.is_empty()).then(|| name.to_string())
+    }
+
+    fn reference_vault_from_uri(uri: &str) -> Option<String> {
+        let lower = uri.to_ascii_lowercase();
+        let after_scheme = lower.split("://").nth(1).unwrap_or(&lower);
+        let host = after_scheme.split(['/', '?', ':']).next().unwrap_or("");
+        if let Some((name, domain)) = host.split_once('.') {
+            if domain.starts_with("vault.") || domain.starts_with("managedhsm.") {
+                return (!name.is_empty()).then(|| name.to_string());
+            }
+        }
+        reference_vault_from_resource_id(&lower)
+    }
+
+    fn reference_object_from_uri(uri: &str) -> Option<(String, Option<String>)> {
+        let after_scheme = uri.split("://").nth(1)?;
+        let host = after_scheme.split('/').next()?.to_ascii_lowercase();
+        if host.starts_with("management.") {
+            return None;
+        }
+        let path = after_scheme[host.len()..].split('?').next().unwrap_or("");
+        let mut segs = path.split('/').filter(|s| !s.is_empty());
+        let kind = segs.next()?.to_ascii_lowercase();
+        let singular = match kind.as_str() {
+            "secrets" => "secret",
+            "keys" => "key",
+            "certificates" => "certificate",
+            "deletedsecrets" => "deletedsecret",
+            "deletedkeys" => "deletedkey",
+            "deletedcertificates" => "deletedcertificate",
+            "storage" => "storage",
+            "rng" => "rng",
+            other => return Some((other.to_string(), None)),
+        };
+        let name = segs
+            .next()
+            .filter(|n| !matches!(n.to_ascii_lowercase().as_str(), "issuers" | "contacts"))
+            .map(str::to_string);
+        Some((singular.to_string(), name))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(5000))]
+        /// URIs and ids built from the pieces that matter, in any case.
+        #[test]
+        fn uri_parsing_equals_reference(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "https://", "://", "kv-One", ".vault.azure.net", ".managedhsm.azure.net",
+                "management.azure.com", "/", "?", ":", "secrets", "Keys", "deletedsecrets",
+                "rng", "issuers", "Contacts", "x", "/VAULTS/", "/vaults/", ".", "é",
+            ]), 0..10),
+        ) {
+            let s: String = parts.concat();
+            proptest::prop_assert_eq!(vault_from_resource_id(&s), reference_vault_from_resource_id(&s), "{}", s);
+            proptest::prop_assert_eq!(vault_from_uri(&s), reference_vault_from_uri(&s), "{}", s);
+            let fast = object_from_uri(&s).map(|(t, n)| (t.into_owned(), n.map(str::to_string)));
+            proptest::prop_assert_eq!(fast, reference_object_from_uri(&s), "{}", s);
+        }
+    }
+
     #[test]
     fn derives_vault_and_object() {
         assert_eq!(
@@ -493,7 +586,7 @@ mod tests {
         );
         assert_eq!(
             object_from_uri("https://kv.vault.azure.net/secrets/db-pass/abc123"),
-            Some(("secret".into(), Some("db-pass".into())))
+            Some(("secret".into(), Some("db-pass")))
         );
         assert_eq!(
             object_from_uri("https://kv.vault.azure.net/keys?api-version=7.0"),
