@@ -132,12 +132,16 @@ where
     for _ in 0..in_flight {
         let _ = tok_tx.send(());
     }
+    // Buffers go back and forth instead of being allocated per block.
+    let blocks: Pool<u8> = Pool::default();
+    let outcomes: Pool<Outcome> = Pool::default();
     let source: Arc<str> = Arc::from(c.source());
     let lean = c.lean();
     let label = c.source().to_string();
     std::thread::scope(|scope| {
         let reader_res = res_tx.clone();
         let mut reader = reader;
+        let pool = &blocks;
         let spawned = std::thread::Builder::new()
             .name("kvaudit-read".into())
             .spawn_scoped(scope, move || {
@@ -171,7 +175,7 @@ where
                     if tok_rx.recv().is_err() {
                         return;
                     }
-                    let mut next = Vec::with_capacity(BLOCK + (BLOCK >> 2));
+                    let mut next = pool.take(BLOCK + (BLOCK >> 2));
                     next.extend_from_slice(&buf[cut..]);
                     buf.truncate(cut);
                     let data = std::mem::replace(&mut buf, next);
@@ -194,6 +198,7 @@ where
         for _ in 0..n_workers {
             let res_tx = res_tx.clone();
             let (work_rx, parse, source) = (&work_rx, &parse, source.clone());
+            let (blocks, outcomes) = (&blocks, &outcomes);
             let spawned = std::thread::Builder::new()
                 .name("kvaudit-parse".into())
                 .spawn_scoped(scope, move || {
@@ -206,7 +211,9 @@ where
                     loop {
                         let next = work_rx.lock().map(|rx| rx.recv());
                         let Ok(Ok((seq, block))) = next else { return };
+                        w.out = outcomes.take(0);
                         let records = parse(&block, &mut w);
+                        blocks.give(block.data);
                         let out = std::mem::take(&mut w.out);
                         if res_tx.send((seq, Ok((out, records)))).is_err() {
                             return;
@@ -218,13 +225,37 @@ where
         drop(res_tx);
         // Takes the receiving ends: when it returns (an error included) they
         // are dropped, which stops the reader and the workers.
-        apply_in_order(res_rx, tok_tx, c, &position)
+        apply_in_order(res_rx, tok_tx, &outcomes, c, &position)
     })
+}
+
+/// Emptied vectors, for reuse.
+struct Pool<T>(Mutex<Vec<Vec<T>>>);
+
+impl<T> Default for Pool<T> {
+    fn default() -> Self {
+        Pool(Mutex::new(Vec::new()))
+    }
+}
+
+impl<T> Pool<T> {
+    fn take(&self, capacity: usize) -> Vec<T> {
+        let reused = self.0.lock().ok().and_then(|mut p| p.pop());
+        reused.unwrap_or_else(|| Vec::with_capacity(capacity))
+    }
+
+    fn give(&self, mut v: Vec<T>) {
+        v.clear();
+        if let Ok(mut p) = self.0.lock() {
+            p.push(v);
+        }
+    }
 }
 
 fn apply_in_order(
     results: mpsc::Receiver<(u64, Parsed)>,
     tokens: mpsc::SyncSender<()>,
+    pool: &Pool<Outcome>,
     c: &mut Collector,
     position: &dyn Fn(u64, Option<u64>) -> String,
 ) -> Result<()> {
@@ -234,10 +265,11 @@ fn apply_in_order(
     for (seq, parsed) in results.iter() {
         pending.insert(seq, parsed);
         while let Some(parsed) = pending.remove(&next) {
-            let (outcomes, records) = parsed?;
-            for o in outcomes {
+            let (mut outcomes, records) = parsed?;
+            for o in outcomes.drain(..) {
                 c.apply(o, base, position)?;
             }
+            pool.give(outcomes);
             base += records;
             next += 1;
             let _ = tokens.send(());
