@@ -32,7 +32,7 @@ use clap::Parser;
 use cli::{CallersFormat, Cli, Command, EventsFormat, ExplainFormat, InputArgs, ReportFormat};
 use error::{Error, Result};
 use exit::Exit;
-use ingest::{Ingested, ReadOptions};
+use ingest::{Detail, Ingested, ReadOptions};
 use output::Target;
 use report::{Renderer, View};
 use std::ffi::OsString;
@@ -83,7 +83,7 @@ fn refuse_inventories(paths: &[String]) -> Result<()> {
 
 fn read(input: &InputArgs) -> Result<Ingested> {
     let mut events = Vec::new();
-    let mut ing = read_with(input, &mut events)?;
+    let mut ing = read_with(input, &mut events, Detail::Full)?;
     ing.events = events;
     Ok(ing)
 }
@@ -91,16 +91,16 @@ fn read(input: &InputArgs) -> Result<Ingested> {
 /// Reads every input into `sink`, reporting skips (and `--stats`) on stderr.
 /// Caller inventories are refused here: only `callers` (which reads them
 /// itself) takes aggregates.
-fn read_with(input: &InputArgs, sink: &mut dyn ingest::Sink) -> Result<Ingested> {
+fn read_with(input: &InputArgs, sink: &mut dyn ingest::Sink, detail: Detail) -> Result<Ingested> {
     refuse_inventories(&input.paths)?;
-    read_opts(input, sink, false)
+    read_opts(input, sink, detail)
 }
 
-/// [`read_with`], `lean` keeping only the fields `callers` uses.
-fn read_opts(input: &InputArgs, sink: &mut dyn ingest::Sink, lean: bool) -> Result<Ingested> {
+/// [`read_with`], keeping the event fields `detail` names.
+fn read_opts(input: &InputArgs, sink: &mut dyn ingest::Sink, detail: Detail) -> Result<Ingested> {
     let opts = ReadOptions {
         skip_invalid: input.skip_invalid,
-        lean,
+        detail,
     };
     let ing = ingest::read_into(&input.paths, &opts, sink)?;
     for f in &ing.files {
@@ -192,7 +192,7 @@ fn execute(cli: Cli) -> Result<Exit> {
             let mut failed: Option<Error> = None;
             let written = emit(&target, |w: &mut dyn Write| {
                 let mut sink = EventWriter::new(w, format)?;
-                if let Err(e) = read_with(&input, &mut sink) {
+                if let Err(e) = read_with(&input, &mut sink, Detail::Full) {
                     failed = Some(e);
                     // An output file is then discarded, never left half-written.
                     return Err(std::io::Error::other("input error"));
@@ -253,7 +253,7 @@ fn execute(cli: Cli) -> Result<Exit> {
                         ..input.clone()
                     },
                     &mut fold,
-                    true,
+                    Detail::Callers,
                 )?;
             }
             resolve_into(&mut catalog, &resolve, &fold.principals())?;
@@ -327,7 +327,7 @@ fn explain_cmd(cmd: Command, color: bool) -> Result<Exit> {
         None => {
             // Streams: denials are grouped as they are read.
             let mut fold = explain::ExplainFold::default();
-            read_with(&input, &mut fold)?;
+            read_with(&input, &mut fold, Detail::Analysis)?;
             resolve_into(&mut catalog, resolve, &fold.principals())?;
             let ex = fold.finish(&catalog);
             let n = &ex.noise;
@@ -402,7 +402,7 @@ fn report_cmd(cmd: Command, color: bool) -> Result<Exit> {
     let mut catalog = load_catalog(&directory)?;
     // Streams: the events are folded into the report as they are read.
     let mut fold = audit::ReportFold::new(window, &policy, redact);
-    let ing = read_with(&input, &mut fold)?;
+    let ing = read_with(&input, &mut fold, Detail::Analysis)?;
     resolve_into(&mut catalog, &resolve, &fold.principals())?;
     let opts = audit::Options {
         window,

@@ -159,10 +159,13 @@ pub fn parse_status(s: &str) -> Option<u16> {
 }
 
 fn parse_bool(s: &str) -> Option<bool> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" => Some(true),
-        "false" | "0" => Some(false),
-        _ => None,
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("true") || s == "1" {
+        Some(true)
+    } else if s.eq_ignore_ascii_case("false") || s == "0" {
+        Some(false)
+    } else {
+        None
     }
 }
 
@@ -287,8 +290,11 @@ pub fn normalize(
     source: &Arc<str>,
     record: u64,
     interner: &mut Interner,
-    lean: bool,
+    detail: crate::ingest::Detail,
 ) -> Result<Event, Rejection> {
+    use crate::ingest::Detail;
+    let lean = detail == Detail::Callers;
+    let analysis = detail == Detail::Analysis;
     if let Some(p) = clean(row.resource_provider.as_deref()) {
         if !p.eq_ignore_ascii_case("MICROSOFT.KEYVAULT") {
             return Err(Rejection::Skip("other resource provider"));
@@ -422,18 +428,28 @@ pub fn normalize(
         object_type: object_type.as_deref().map(|v| interner.get(v)),
         object_name: object_name.map(|v| interner.get(v)),
         status,
-        result_signature: interner.text(row.result_signature.as_deref()),
+        result_signature: if analysis {
+            None
+        } else {
+            interner.text(row.result_signature.as_deref())
+        },
         result_description: interner.text(description),
         caller_appid: interner.text(row.appid.as_deref()),
         caller_oid: interner.text(row.oid.as_deref()),
         caller_upn: interner.text(upn),
         caller_idtyp: interner.text(row.idtyp.as_deref()),
-        caller_appidacr: interner.text(row.appidacr.as_deref()),
+        caller_appidacr: if analysis {
+            None
+        } else {
+            interner.text(row.appidacr.as_deref())
+        },
         caller_mirid: interner.text(row.mirid.as_deref()),
         caller_tenant: interner.text(description.and_then(tenant_from_description)),
         caller_ip: interner.text(row.caller_ip.as_deref()),
         client_info: interner.text(row.client_info.as_deref()),
-        correlation_id: clean(row.correlation_id.as_deref()).map(Arc::from),
+        correlation_id: clean(row.correlation_id.as_deref())
+            .filter(|_| !analysis)
+            .map(Arc::from),
         rbac_authorized,
         access_policy_match,
         applied_assignment_id: interner.text(row.applied_assignment_id.as_deref()),
@@ -442,7 +458,7 @@ pub fn normalize(
         source_record: record,
         caller_scp: interner.text(row.scp.as_deref()),
         // Unique per secret version: not worth interning.
-        request_uri: request_uri.map(Arc::from),
+        request_uri: request_uri.filter(|_| !analysis).map(Arc::from),
     })
 }
 

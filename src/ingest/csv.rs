@@ -6,7 +6,7 @@
 use super::json::require_columns;
 use super::parallel::{self, Block, Cutter, Worker};
 use super::schema::{Field, FlatSchema};
-use super::{Collector, Shape, Source, SHAPES_TRIED};
+use super::{Collector, Detail, Shape, Source, SHAPES_TRIED};
 use crate::error::{Error, Location, Result};
 use polars::prelude::*;
 use std::borrow::Cow;
@@ -231,18 +231,20 @@ fn read_streaming(
 ) -> Result<()> {
     let width = names.len();
     let mut needed = vec![false; width];
-    // In lean mode, columns that feed only fields it drops are not decoded.
-    let dropped = |f: &Field| {
-        c.lean()
-            && matches!(
-                f,
-                Field::Description
-                    | Field::Correlation
-                    | Field::Assignment
-                    | Field::Signature
-                    | Field::Appidacr
-                    | Field::Ip
-            )
+    // Columns that feed only fields the command drops are not decoded.
+    let detail = c.detail();
+    let dropped = |f: &Field| match detail {
+        Detail::Full => false,
+        Detail::Analysis => matches!(f, Field::Correlation | Field::Signature | Field::Appidacr),
+        Detail::Callers => matches!(
+            f,
+            Field::Description
+                | Field::Correlation
+                | Field::Assignment
+                | Field::Signature
+                | Field::Appidacr
+                | Field::Ip
+        ),
     };
     for (f, i) in &schema.slots {
         if *i < width && !dropped(f) {
@@ -516,23 +518,17 @@ fn record(rec: &[Cow<[u8]>], n: u64, byte: u64, text: &Text, l: &Layout, w: &mut
             ),
         );
     }
-    let mut cells: Vec<Option<&str>> = Vec::with_capacity(width);
     let mut bad_utf8 = None;
     let mut long = None;
     for (i, f) in rec.iter().enumerate() {
         if !needed[i] {
-            cells.push(None);
             continue;
         }
         if long.is_none() {
             long = super::schema::too_long(&names[i], f.len());
         }
-        match text.get(f) {
-            Some(s) => cells.push(Some(s)),
-            None => {
-                bad_utf8 = Some(i);
-                cells.push(None);
-            }
+        if text.get(f).is_none() {
+            bad_utf8 = Some(i);
         }
     }
     if let Some(msg) = long {
@@ -545,7 +541,12 @@ fn record(rec: &[Cow<[u8]>], n: u64, byte: u64, text: &Text, l: &Layout, w: &mut
             format!("expected UTF-8 text in column {}, found other bytes (is the file Latin-1? re-export it as UTF-8)", i + 1),
         );
     }
-    w.push(schema.row(|i| cells[i]), n, at)
+    let cell = |i: usize| {
+        needed[i]
+            .then(|| rec.get(i).and_then(|f| text.get(f)))
+            .flatten()
+    };
+    w.push(schema.row(cell), n, at)
 }
 
 #[cfg(test)]

@@ -55,10 +55,23 @@ pub const SHAPES_TRIED: &str = "raw diagnostic records ({\"records\":[...]}), JS
 pub struct ReadOptions {
     /// Skip malformed records (counted) instead of failing on the first.
     pub skip_invalid: bool,
-    /// Keep only the fields the caller inventory needs (identity, vault,
-    /// object, operation, status, client, time): the other columns are still
-    /// validated where they are read, but not stored or, in CSV, decoded.
-    pub lean: bool,
+    /// Which event fields to keep (the others are still validated where
+    /// they are read, but not stored or, in CSV, decoded).
+    pub detail: Detail,
+}
+
+/// Which fields of each event a command uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Detail {
+    /// Every field (`events`, `token --logs`).
+    #[default]
+    Full,
+    /// What `explain` and `report` read: everything but the request URI,
+    /// correlation id, result signature and appidacr.
+    Analysis,
+    /// What the caller inventory needs (identity, vault, object, operation,
+    /// status, client, time).
+    Callers,
 }
 
 /// What reading one input did.
@@ -136,7 +149,7 @@ impl Collector<'_> {
         self.stats.rows_read += 1;
         let outcome = row
             .map_err(Rejection::Invalid)
-            .and_then(|r| normalize(&r, &self.source, record, self.interner, self.opts.lean));
+            .and_then(|r| normalize(&r, &self.source, record, self.interner, self.opts.detail));
         match outcome {
             Ok(e) => {
                 self.stats.rows_kept += 1;
@@ -211,8 +224,8 @@ impl Collector<'_> {
         self.stats.rows_read += 1;
     }
 
-    pub fn lean(&self) -> bool {
-        self.opts.lean
+    pub fn detail(&self) -> Detail {
+        self.opts.detail
     }
 
     pub fn source(&self) -> &str {

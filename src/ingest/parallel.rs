@@ -41,7 +41,7 @@ pub(crate) struct Block {
 /// allocations are not shared) and the outcomes of the current block.
 pub(crate) struct Worker {
     source: Arc<str>,
-    lean: bool,
+    detail: super::Detail,
     interner: Interner,
     out: Vec<Outcome>,
 }
@@ -56,7 +56,7 @@ impl Worker {
     ) {
         let outcome = row
             .map_err(Rejection::Invalid)
-            .and_then(|r| normalize(&r, &self.source, record, &mut self.interner, self.lean));
+            .and_then(|r| normalize(&r, &self.source, record, &mut self.interner, self.detail));
         self.out.push(match outcome {
             Ok(e) => Outcome::Event(e),
             Err(Rejection::Skip(why)) => Outcome::Skip(why),
@@ -136,7 +136,7 @@ where
     let blocks: Pool<u8> = Pool::default();
     let outcomes: Pool<Outcome> = Pool::default();
     let source: Arc<str> = Arc::from(c.source());
-    let lean = c.lean();
+    let detail = c.detail();
     let label = c.source().to_string();
     std::thread::scope(|scope| {
         let reader_res = res_tx.clone();
@@ -204,7 +204,7 @@ where
                 .spawn_scoped(scope, move || {
                     let mut w = Worker {
                         source,
-                        lean,
+                        detail,
                         interner: Interner::default(),
                         out: Vec::new(),
                     };

@@ -5,7 +5,7 @@
 //! saved under `tests/fuzz-regressions/<target>/`, and replayed by
 //! `regressions_replay_clean` on every test run from then on.
 
-use kvaudit::ingest::{read_bytes, ReadOptions};
+use kvaudit::ingest::{read_bytes, Detail, ReadOptions};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use std::path::PathBuf;
@@ -18,10 +18,15 @@ fn run_target(name: &str, input: &[u8]) -> Result<(), TestCaseError> {
         // Shape detection and every reader; `la_response` starts from Log
         // Analytics query API responses (what `pull` writes).
         "ingest" | "la_response" => {
-            for (skip, lean) in [(false, false), (true, false), (true, true)] {
+            for (skip, detail) in [
+                (false, Detail::Full),
+                (true, Detail::Full),
+                (true, Detail::Analysis),
+                (true, Detail::Callers),
+            ] {
                 let opts = ReadOptions {
                     skip_invalid: skip,
-                    lean,
+                    detail,
                 };
                 if let Ok(ing) = read_bytes("fuzz", input.to_vec(), &opts) {
                     let skipped: u64 = ing.rows_skipped().values().sum();

@@ -5,7 +5,7 @@
 use crate::harness::*;
 use kvaudit::callers::{callers, CallerFold};
 use kvaudit::identify::Catalog;
-use kvaudit::ingest::{read_all, read_bytes, read_into, ReadOptions, Sink};
+use kvaudit::ingest::{read_all, read_bytes, read_into, Detail, ReadOptions, Sink};
 
 fn all_fixtures() -> Vec<String> {
     let mut out = Vec::new();
@@ -46,12 +46,29 @@ fn fold_equals_polars_on_every_fixture() {
         // `callers` reads lean (unused fields neither stored nor decoded):
         // the same rows.
         let lean = ReadOptions {
-            lean: true,
+            detail: Detail::Callers,
             ..opts.clone()
         };
         let mut lean_fold = CallerFold::default();
         read_into(std::slice::from_ref(&f), &lean, &mut lean_fold).unwrap();
         assert_eq!(lean_fold.rows(&catalog), expected, "{f} (lean)");
+        // `explain` and `report` read every field but four that neither
+        // uses: the same events, those four left out.
+        let analysis = ReadOptions {
+            detail: Detail::Analysis,
+            ..opts.clone()
+        };
+        let got = read_all(std::slice::from_ref(&f), &analysis)
+            .unwrap()
+            .events;
+        let mut want = ing.events.clone();
+        for e in &mut want {
+            e.request_uri = None;
+            e.correlation_id = None;
+            e.result_signature = None;
+            e.caller_appidacr = None;
+        }
+        assert_eq!(got, want, "{f} (analysis)");
         checked += 1;
     }
     assert!(checked >= 15, "only {checked} fixtures read");
