@@ -79,22 +79,25 @@ impl Interner {
 
 /// Trims; empty strings become None.
 pub fn clean(s: Option<&str>) -> Option<&str> {
-    let s = s?;
+    Some(trim(s?)).filter(|s| !s.is_empty())
+}
+
+/// `str::trim`, skipping the Unicode-aware scan when the value starts and
+/// ends with a visible ASCII character (nearly always).
+fn trim(s: &str) -> &str {
     let b = s.as_bytes();
-    // Most values start and end with a visible ASCII character: nothing to
-    // trim, and no need for the Unicode-aware scan.
     let visible = |c: u8| c > b' ' && c < 0x7f;
     if b.first().copied().is_some_and(visible) && b.last().copied().is_some_and(visible) {
-        return Some(s);
+        return s;
     }
-    Some(s.trim()).filter(|s| !s.is_empty())
+    s.trim()
 }
 
 /// Parses the time formats seen in exports: RFC 3339 (any number of
 /// fractional digits), the portal's `5/25/2023, 4:32:49.469 AM`, and naive
 /// ISO (taken as UTC).
 pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    let s = s.trim();
+    let s = trim(s);
     if let Some(t) = parse_portal_time(s) {
         return Some(t);
     }
@@ -150,7 +153,7 @@ fn parse_portal_time(s: &str) -> Option<DateTime<Utc>> {
 
 /// `403`, `403.0`, `"403"` → 403.
 pub fn parse_status(s: &str) -> Option<u16> {
-    let s = s.trim();
+    let s = trim(s);
     if let Ok(v) = s.parse::<u16>() {
         return (100..=599).contains(&v).then_some(v);
     }
@@ -159,7 +162,7 @@ pub fn parse_status(s: &str) -> Option<u16> {
 }
 
 fn parse_bool(s: &str) -> Option<bool> {
-    let s = s.trim();
+    let s = trim(s);
     if s.eq_ignore_ascii_case("true") || s == "1" {
         Some(true)
     } else if s.eq_ignore_ascii_case("false") || s == "0" {
@@ -170,7 +173,7 @@ fn parse_bool(s: &str) -> Option<bool> {
 }
 
 fn parse_duration(s: &str) -> Option<i64> {
-    let s = s.trim();
+    let s = trim(s);
     s.parse::<i64>().ok().or_else(|| {
         s.parse::<f64>()
             .ok()
