@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::event::{format_time, Event, Text};
-use crate::fast::{Map, Set};
+use crate::fast::Set;
 use crate::identify::{classify, Catalog, Claims, Identity};
 use crate::ingest::Sink;
 use chrono::DateTime;
@@ -196,10 +196,8 @@ fn rows(df: &DataFrame, events: &[Event], catalog: &Catalog) -> PolarsResult<Vec
 /// checks it against the polars aggregation on every fixture.
 #[derive(Debug, Default)]
 pub struct CallerFold {
-    map: Map<FoldKey, Acc>,
+    map: crate::fast::CallerMap<Acc>,
 }
-
-type FoldKey = crate::identify::CallerText;
 
 #[derive(Debug)]
 struct Acc {
@@ -250,9 +248,11 @@ impl Sink for CallerFold {
 impl CallerFold {
     /// Folds one event in.
     pub fn add(&mut self, e: &Event) {
-        let key = crate::identify::caller_text(e);
         let t = e.time.timestamp_micros();
-        let a = self.map.entry(key).or_insert_with(|| Acc::new(t, t));
+        let a = self
+            .map
+            .entry_ref(&crate::fast::CallerRef::of(e))
+            .or_insert_with(|| Acc::new(t, t));
         a.events += 1;
         if e.status == 403 {
             a.denied += 1;

@@ -13,3 +13,61 @@ pub type Set<T> = std::collections::HashSet<T, State>;
 pub fn digest<T: Hash + ?Sized>(v: &T) -> u64 {
     State::default().hash_one(v)
 }
+
+/// A map keyed by a caller's (appid, oid, upn), looked up with
+/// [`CallerRef`]: a caller already seen is found without cloning (and later
+/// dropping) the three shared strings of the event.
+pub type CallerMap<V> = hashbrown::HashMap<crate::identify::CallerText, V, State>;
+
+/// An event's (appid, oid, upn), borrowed; hashes and compares exactly as
+/// the owned key.
+#[derive(Hash)]
+pub struct CallerRef<'a>(
+    pub &'a crate::event::Text,
+    pub &'a crate::event::Text,
+    pub &'a crate::event::Text,
+);
+
+impl<'a> CallerRef<'a> {
+    pub fn of(e: &'a crate::event::Event) -> Self {
+        CallerRef(&e.caller_appid, &e.caller_oid, &e.caller_upn)
+    }
+}
+
+impl hashbrown::Equivalent<crate::identify::CallerText> for CallerRef<'_> {
+    fn equivalent(&self, k: &crate::identify::CallerText) -> bool {
+        *self.0 == k.0 && *self.1 == k.1 && *self.2 == k.2
+    }
+}
+
+impl From<&CallerRef<'_>> for crate::identify::CallerText {
+    fn from(r: &CallerRef<'_>) -> Self {
+        (r.0.clone(), r.1.clone(), r.2.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn borrowed_caller_key_hashes_as_the_owned_one() {
+        let texts: [crate::event::Text; 3] = [None, Some(Arc::from("a")), Some(Arc::from(""))];
+        for a in &texts {
+            for o in &texts {
+                for u in &texts {
+                    let owned: crate::identify::CallerText = (a.clone(), o.clone(), u.clone());
+                    let r = CallerRef(a, o, u);
+                    assert_eq!(
+                        State::default().hash_one(&r),
+                        State::default().hash_one(&owned)
+                    );
+                    let mut m: CallerMap<u8> = CallerMap::default();
+                    m.insert(owned, 1);
+                    assert_eq!(m.get(&r), Some(&1));
+                }
+            }
+        }
+    }
+}

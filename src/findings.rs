@@ -189,7 +189,7 @@ fn sensitive_op(op: &str) -> bool {
 /// distinct secrets, not with events.
 pub struct FindingsFold<'p> {
     policy: &'p Policy,
-    callers: crate::fast::Map<identify::CallerText, CallerAcc>,
+    callers: crate::fast::CallerMap<CallerAcc>,
 }
 
 impl<'p> FindingsFold<'p> {
@@ -201,11 +201,11 @@ impl<'p> FindingsFold<'p> {
     }
 
     pub fn add(&mut self, e: &Event) {
-        let key = identify::caller_text(e);
+        let key = crate::fast::CallerRef::of(e);
         let policy = self.policy;
-        let a = match self.callers.get_mut(&key) {
-            Some(a) => a,
-            None => {
+        let a = match self.callers.entry_ref(&key) {
+            hashbrown::hash_map::EntryRef::Occupied(o) => o.into_mut(),
+            hashbrown::hash_map::EntryRef::Vacant(v) => {
                 let ignored = [&e.caller_upn, &e.caller_oid, &e.caller_appid]
                     .iter()
                     .filter_map(|v| v.as_deref())
@@ -213,7 +213,7 @@ impl<'p> FindingsFold<'p> {
                 if ignored {
                     return;
                 }
-                self.callers.entry(key).or_insert_with(|| CallerAcc {
+                v.insert(CallerAcc {
                     first: e.clone(),
                     events: 0,
                     maybe_user: false,

@@ -312,28 +312,21 @@ pub fn identities(events: &[Event], catalog: &Catalog) -> HashMap<CallerKey, Ide
 /// of idtyp, scp and xms_mirid), for commands that stream.
 #[derive(Debug, Default)]
 pub struct IdentityFold {
-    merged: crate::fast::Map<CallerText, [Text; 3]>,
+    merged: crate::fast::CallerMap<[Text; 3]>,
 }
 
 impl IdentityFold {
     pub fn add(&mut self, e: &Event) {
-        let key = caller_text(e);
-        let fill = |m: &mut [Text; 3]| {
-            for (slot, v) in m
-                .iter_mut()
-                .zip([&e.caller_idtyp, &e.caller_scp, &e.caller_mirid])
-            {
-                if slot.is_none() {
-                    slot.clone_from(v);
-                }
-            }
-        };
-        match self.merged.get_mut(&key) {
-            Some(m) => fill(m),
-            None => {
-                let mut m: [Text; 3] = Default::default();
-                fill(&mut m);
-                self.merged.insert(key, m);
+        let m = self
+            .merged
+            .entry_ref(&crate::fast::CallerRef::of(e))
+            .or_default();
+        for (slot, v) in m
+            .iter_mut()
+            .zip([&e.caller_idtyp, &e.caller_scp, &e.caller_mirid])
+        {
+            if slot.is_none() {
+                slot.clone_from(v);
             }
         }
     }
