@@ -84,7 +84,7 @@ pub fn clean(s: Option<&str>) -> Option<&str> {
 
 /// `str::trim`, skipping the Unicode-aware scan when the value starts and
 /// ends with a visible ASCII character (nearly always).
-fn trim(s: &str) -> &str {
+pub(crate) fn trim(s: &str) -> &str {
     let b = s.as_bytes();
     let visible = |c: u8| c > b' ' && c < 0x7f;
     if b.first().copied().is_some_and(visible) && b.last().copied().is_some_and(visible) {
@@ -119,8 +119,69 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 }
 
 /// Fast path for the portal's `5/25/2023, 4:32:49.469 AM` (the format of
-/// every row of a large CSV export).
+/// every row of a large CSV export): the canonical spelling read byte by
+/// byte, anything else by [`parse_portal_time_split`].
 fn parse_portal_time(s: &str) -> Option<DateTime<Utc>> {
+    strict_portal_time(s.as_bytes()).or_else(|| parse_portal_time_split(s))
+}
+
+/// `M/D/YYYY, h:mm:ss[.f] AM|PM` with one or two digits for month, day and
+/// hour, two for minutes and seconds, up to nine for the fraction; None for
+/// any other spelling (including impossible dates), which the general
+/// parser then reads.
+fn strict_portal_time(b: &[u8]) -> Option<DateTime<Utc>> {
+    /// Reads `min..=max` digits at `*i`.
+    fn digits(b: &[u8], i: &mut usize, min: usize, max: usize) -> Option<u32> {
+        let start = *i;
+        let mut v = 0u32;
+        while *i < b.len() && *i - start < max && b[*i].is_ascii_digit() {
+            v = v * 10 + u32::from(b[*i] - b'0');
+            *i += 1;
+        }
+        (*i - start >= min).then_some(v)
+    }
+    /// Whether `sep` is at `*i` (moving past it).
+    fn sep(b: &[u8], i: &mut usize, sep: &[u8]) -> Option<()> {
+        let ok = b.get(*i..*i + sep.len()) == Some(sep);
+        *i += sep.len();
+        ok.then_some(())
+    }
+    let i = &mut 0usize;
+    let month = digits(b, i, 1, 2)?;
+    sep(b, i, b"/")?;
+    let day = digits(b, i, 1, 2)?;
+    sep(b, i, b"/")?;
+    let year = digits(b, i, 4, 4)?;
+    sep(b, i, b", ")?;
+    let hour12 = digits(b, i, 1, 2)?;
+    sep(b, i, b":")?;
+    let minute = digits(b, i, 2, 2)?;
+    sep(b, i, b":")?;
+    let second = digits(b, i, 2, 2)?;
+    let (frac, frac_len) = if b.get(*i) == Some(&b'.') {
+        *i += 1;
+        let start = *i;
+        let f = digits(b, i, 1, 9)?;
+        (f, *i - start)
+    } else {
+        (0, 0)
+    };
+    if !(1..=12).contains(&hour12) {
+        return None;
+    }
+    let hour = match b.get(*i..)? {
+        b" AM" => hour12 % 12,
+        b" PM" => hour12 % 12 + 12,
+        _ => return None,
+    };
+    let nanos = frac * 10u32.pow(9 - frac_len as u32);
+    let date = chrono::NaiveDate::from_ymd_opt(year as i32, month, day)?;
+    let time = chrono::NaiveTime::from_hms_nano_opt(hour, minute, second, nanos)?;
+    Some(date.and_time(time).and_utc())
+}
+
+/// The portal format read by splitting (any digit counts, a sign).
+fn parse_portal_time_split(s: &str) -> Option<DateTime<Utc>> {
     let (date, rest) = s.split_once(", ")?;
     let mut d = date.splitn(3, '/');
     let month: u32 = d.next()?.parse().ok()?;
@@ -487,6 +548,59 @@ mod tests {
         let c = parse_time("2024-02-01T10:34:54.5732801Z").unwrap();
         assert_eq!(crate::event::format_time(&c), "2024-02-01T10:34:54.573280Z");
         assert!(parse_time("yesterday").is_none());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(5000))]
+        /// Wherever the byte parser answers, the split parser agrees.
+        #[test]
+        fn strict_portal_time_equals_split_parser(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "5", "12", "31", "0", "2023", "20231", "/", ", ", ",", " ", ":", ".", "469",
+                "1234567890", " AM", " PM", "AM", "XM", "a", "+1", "00", "07", "59", "2",
+            ]), 0..14),
+        ) {
+            let s: String = parts.concat();
+            if let Some(t) = strict_portal_time(s.as_bytes()) {
+                proptest::prop_assert_eq!(Some(t), parse_portal_time_split(&s), "{}", s);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(5000))]
+        /// Well-formed and out-of-range portal times: both parsers agree.
+        #[test]
+        fn portal_parsers_agree_on_structured_times(
+            m in 0u32..14, d in 0u32..33, y in 1990u32..2100, h in 0u32..14,
+            mi in 0u32..61, sec in 0u32..61, frac in proptest::option::of("[0-9]{1,10}"),
+            pm in proptest::bool::ANY, pad in proptest::bool::ANY,
+        ) {
+            let frac = frac.map(|f| format!(".{f}")).unwrap_or_default();
+            let ampm = if pm { "PM" } else { "AM" };
+            let s = if pad {
+                format!("{m:02}/{d:02}/{y}, {h:02}:{mi:02}:{sec:02}{frac} {ampm}")
+            } else {
+                format!("{m}/{d}/{y}, {h}:{mi:02}:{sec:02}{frac} {ampm}")
+            };
+            proptest::prop_assert_eq!(parse_portal_time(&s), parse_portal_time_split(&s), "{}", s);
+        }
+    }
+
+    #[test]
+    fn strict_portal_time_takes_the_canonical_spelling() {
+        for s in [
+            "5/25/2023, 4:32:49.469 AM",
+            "12/31/2023, 12:00:00 PM",
+            "1/1/2024, 1:02:03.1234567 PM",
+        ] {
+            assert!(strict_portal_time(s.as_bytes()).is_some(), "{s}");
+            assert_eq!(
+                strict_portal_time(s.as_bytes()),
+                parse_portal_time_split(s),
+                "{s}"
+            );
+        }
     }
 
     #[test]

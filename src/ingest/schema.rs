@@ -74,7 +74,7 @@ impl<'a> RawRow<'a> {
             Field::ObjectUri => &mut self.object_uri,
             Field::IdentityJson | Field::AdditionalFields => return,
         };
-        if slot.is_none() && !v.trim().is_empty() {
+        if slot.is_none() && !crate::normalize::trim(&v).is_empty() {
             *slot = Some(v);
         }
     }
