@@ -456,14 +456,146 @@ pub struct ExplainFold {
     ids: identify::IdentityFold,
     noise: Noise,
     groups: BTreeMap<GroupKey, Group>,
-    /// Digest of (principal, operation, vault, object) → success times (ns).
-    successes: crate::fast::Map<u64, Vec<i64>>,
+    /// (digest of (principal, operation, vault, object), time) of every
+    /// success, for `resolved_at`.
+    successes: Successes,
     /// (vault, object) → caller with delegated claims → order of its first
     /// success (only users can be "the laptop" of S5).
     succeeded: crate::fast::Map<(Text, Text), crate::fast::Map<CallerText, u64>>,
     seq: u64,
     /// Parsed descriptions by digest.
     parsed: crate::fast::Map<u64, Parsed>,
+}
+
+/// The success key of a denial group's principal, action and object.
+fn group_success_key(d: &Draft) -> u64 {
+    success_key(
+        d.principal.oid.as_deref().or(d.principal.appid.as_deref()),
+        d.operation.as_deref().unwrap_or(""),
+        d.vault.as_deref(),
+        d.object_name.as_deref(),
+    )
+}
+
+/// How many success times are held in memory before they are written to a
+/// temporary file (16 bytes each: 16 MiB).
+const SUCCESSES_HELD: usize = 1 << 20;
+
+/// The (key, time) of every success. Up to [`SUCCESSES_HELD`] are kept in
+/// memory; beyond that they go to an unnamed temporary file, read back once
+/// at the end, so memory stays flat however many successes the input holds
+/// while `resolved_at` stays exact.
+struct Successes {
+    /// How many are held before spilling.
+    hold: usize,
+    held: Vec<(u64, i64)>,
+    spill: Option<std::io::BufWriter<std::fs::File>>,
+    /// Writing to the temporary file failed: everything stays in memory.
+    in_memory_only: bool,
+}
+
+impl Default for Successes {
+    fn default() -> Self {
+        // KVAUDIT_SPILL_AT lowers the bound (tests spill small inputs).
+        let hold = std::env::var("KVAUDIT_SPILL_AT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(SUCCESSES_HELD);
+        Successes {
+            hold,
+            held: Vec::new(),
+            spill: None,
+            in_memory_only: false,
+        }
+    }
+}
+
+impl Successes {
+    fn add(&mut self, key: u64, t: i64) {
+        self.held.push((key, t));
+        if self.held.len() >= self.hold && !self.in_memory_only {
+            self.spill();
+        }
+    }
+
+    fn spill(&mut self) {
+        use std::io::Write;
+        let w = match &mut self.spill {
+            Some(w) => w,
+            None => match tempfile::tempfile() {
+                Ok(f) => self
+                    .spill
+                    .insert(std::io::BufWriter::with_capacity(1 << 20, f)),
+                Err(e) => return self.keep_in_memory(&e),
+            },
+        };
+        let mut bytes = Vec::with_capacity(16 * self.held.len());
+        for (k, t) in &self.held {
+            bytes.extend_from_slice(&k.to_le_bytes());
+            bytes.extend_from_slice(&t.to_le_bytes());
+        }
+        if let Err(e) = w.write_all(&bytes) {
+            return self.keep_in_memory(&e);
+        }
+        self.held.clear();
+    }
+
+    fn keep_in_memory(&mut self, e: &std::io::Error) {
+        eprintln!("kvaudit: warning: cannot write success times to a temporary file ({e}); keeping them in memory");
+        self.in_memory_only = true;
+    }
+
+    /// For each key and each of its times `last`, the first success after
+    /// `last`, keyed by (key, last).
+    fn first_after(
+        &mut self,
+        wanted: &crate::fast::Map<u64, Vec<i64>>,
+    ) -> crate::fast::Map<(u64, i64), i64> {
+        let mut out: crate::fast::Map<(u64, i64), i64> = Default::default();
+        let mut see = |k: u64, t: i64| {
+            if let Some(lasts) = wanted.get(&k) {
+                for &last in lasts {
+                    if t > last {
+                        out.entry((k, last))
+                            .and_modify(|m| *m = (*m).min(t))
+                            .or_insert(t);
+                    }
+                }
+            }
+        };
+        for (k, t) in &self.held {
+            see(*k, *t);
+        }
+        if let Some(w) = self.spill.take() {
+            if let Err(e) = read_spill(w, &mut see) {
+                eprintln!("kvaudit: warning: cannot read success times back from the temporary file ({e}); some resolved_at may be missing");
+            }
+        }
+        out
+    }
+}
+
+/// Reads the (key, time) records of a spill file.
+fn read_spill(
+    w: std::io::BufWriter<std::fs::File>,
+    see: &mut impl FnMut(u64, i64),
+) -> std::io::Result<()> {
+    use std::io::{Read, Seek};
+    let mut f = w.into_inner().map_err(|e| e.into_error())?;
+    f.rewind()?;
+    let mut r = std::io::BufReader::with_capacity(1 << 20, f);
+    let mut rec = [0u8; 16];
+    loop {
+        match r.read_exact(&mut rec) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let (mut k, mut t) = ([0u8; 8], [0u8; 8]);
+        k.copy_from_slice(&rec[..8]);
+        t.copy_from_slice(&rec[8..]);
+        see(u64::from_le_bytes(k), i64::from_le_bytes(t));
+    }
 }
 
 fn success_key(
@@ -486,6 +618,37 @@ impl crate::ingest::Sink for ExplainFold {
 mod fold_tests {
     use super::*;
 
+    /// Spilled or held, the first success after each time is exact.
+    #[test]
+    fn spilled_successes_answer_exactly() {
+        let mut s = Successes {
+            hold: 7,
+            ..Default::default()
+        };
+        let mut all = Vec::new();
+        for i in 0..1000i64 {
+            let (k, t) = ((i % 13) as u64, (i * 7919) % 1009);
+            s.add(k, t);
+            all.push((k, t));
+        }
+        assert!(s.spill.is_some(), "spilled");
+        let mut wanted: crate::fast::Map<u64, Vec<i64>> = Default::default();
+        for k in 0..15u64 {
+            wanted.insert(k, vec![-1, 500, 1008]);
+        }
+        let got = s.first_after(&wanted);
+        for (k, lasts) in &wanted {
+            for last in lasts {
+                let want = all
+                    .iter()
+                    .filter(|(kk, t)| kk == k && t > last)
+                    .map(|(_, t)| *t)
+                    .min();
+                assert_eq!(got.get(&(*k, *last)).copied(), want, "{k} {last}");
+            }
+        }
+    }
+
     #[test]
     fn success_keys_tell_missing_from_empty() {
         assert_ne!(
@@ -505,15 +668,15 @@ impl ExplainFold {
         self.ids.add(e);
         if (200..300).contains(&e.status) {
             let principal = e.caller_oid.as_deref().or(e.caller_appid.as_deref());
-            self.successes
-                .entry(success_key(
+            self.successes.add(
+                success_key(
                     principal,
                     &e.operation,
                     e.vault.as_deref(),
                     e.object_name.as_deref(),
-                ))
-                .or_default()
-                .push(nanos(e.time));
+                ),
+                nanos(e.time),
+            );
             self.seq += 1;
             let delegated = e.caller_upn.is_some()
                 || e.caller_scp.is_some()
@@ -628,9 +791,18 @@ impl ExplainFold {
         self.ids.identities(catalog)
     }
 
-    pub fn finish(self, catalog: &Catalog) -> Explanation {
+    pub fn finish(mut self, catalog: &Catalog) -> Explanation {
         let ids = self.ids.identities(catalog);
         let laptop_hints = laptop_vs_deployed(&self.succeeded, &ids);
+        // The first success after each group's last denial, in one pass.
+        let mut wanted: crate::fast::Map<u64, Vec<i64>> = Default::default();
+        for g in self.groups.values() {
+            wanted
+                .entry(group_success_key(&g.draft))
+                .or_default()
+                .push(nanos(g.last));
+        }
+        let first_after = self.successes.first_after(&wanted);
         let text = |s: &Option<String>| s.as_deref().map(Arc::<str>::from);
         let findings = self
             .groups
@@ -657,17 +829,9 @@ impl ExplainFold {
                 d.principal.kind = id.kind.as_str().into();
                 d.principal.name = id.name.clone();
                 d.principal_kind = id.kind;
-                let k = success_key(
-                    d.principal.oid.as_deref().or(d.principal.appid.as_deref()),
-                    d.operation.as_deref().unwrap_or(""),
-                    d.vault.as_deref(),
-                    d.object_name.as_deref(),
-                );
-                let last = nanos(g.last);
-                let resolved = self
-                    .successes
-                    .get(&k)
-                    .and_then(|ts| ts.iter().filter(|t| **t > last).min().copied())
+                let resolved = first_after
+                    .get(&(group_success_key(&d), nanos(g.last)))
+                    .copied()
                     .map(DateTime::from_timestamp_nanos);
                 let extra = laptop_hints
                     .get(&(text(&d.vault), text(&d.object_name)))

@@ -242,3 +242,39 @@ fn multi_block_reads_equal_sequential_reads() {
     assert!(blocks.len() > 7000, "{}", blocks.len());
     assert_eq!(blocks, without_source(events(&whole, None)));
 }
+
+/// `explain` and `report` spill success times to a temporary file past a
+/// bound (memory flat in the input size): the same output whether they
+/// spilled. S2's denial resolves; its success is read first, so it is among
+/// those spilled by the 20,000 rows that follow.
+#[test]
+fn output_is_the_same_when_success_times_spill() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("log.csv").to_string_lossy().into_owned();
+    let out = kvaudit(&["synth", "--rows", "20000", "--seed", "3", "-o", &p]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let s2 = fixture("scenarios/s2-airflow-spn-forbidden.jsonl");
+    let run = |command: &str, spill: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kvaudit"));
+        cmd.args([command, "--format", "json", &s2, &p]);
+        if let Some(n) = spill {
+            cmd.env("KVAUDIT_SPILL_AT", n);
+        }
+        let o = cmd.output().unwrap();
+        assert!(
+            matches!(o.status.code(), Some(0 | 3)),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let mut v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        if let Some(m) = v.as_object_mut() {
+            m.remove("generated_at");
+        }
+        v
+    };
+    let held = run("explain", None);
+    let resolved = held.to_string().matches("\"resolved_at\":\"").count();
+    assert!(resolved > 0, "S2's denial resolves");
+    assert_eq!(run("explain", Some("100")), held);
+    assert_eq!(run("report", Some("100")), run("report", None));
+}
