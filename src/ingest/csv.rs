@@ -214,7 +214,8 @@ fn record_position(src: &Source, n: u64) -> String {
 
 /// What every record is checked against.
 struct Layout<'a> {
-    schema: &'a FlatSchema,
+    /// The header's schema, restricted to the columns decoded.
+    schema: FlatSchema,
     names: &'a [String],
     /// Only the columns kvaudit reads are decoded.
     needed: Vec<bool>,
@@ -251,6 +252,14 @@ fn read_streaming(
             needed[*i] = true;
         }
     }
+    let schema = FlatSchema {
+        slots: schema
+            .slots
+            .iter()
+            .filter(|(_, i)| needed.get(*i).copied().unwrap_or(false))
+            .cloned()
+            .collect(),
+    };
     let layout = Layout {
         schema,
         names,
@@ -491,7 +500,7 @@ impl<'a> Text<'a> {
 
 /// Checks one record (record `n` of its block, at `byte`) and hands it on.
 fn record(rec: &[Cow<[u8]>], n: u64, byte: u64, text: &Text, l: &Layout, w: &mut Worker) {
-    let (schema, names, needed) = (l.schema, l.names, &l.needed);
+    let (schema, names, needed) = (&l.schema, l.names, &l.needed);
     let width = names.len();
     let at = Some(byte);
     if rec.first().is_some_and(|f| f.starts_with(b"\xEF\xBB\xBF")) {
@@ -541,12 +550,8 @@ fn record(rec: &[Cow<[u8]>], n: u64, byte: u64, text: &Text, l: &Layout, w: &mut
             format!("expected UTF-8 text in column {}, found other bytes (is the file Latin-1? re-export it as UTF-8)", i + 1),
         );
     }
-    let cell = |i: usize| {
-        needed[i]
-            .then(|| rec.get(i).and_then(|f| text.get(f)))
-            .flatten()
-    };
-    w.push(schema.row(cell), n, at)
+    // The schema holds only decoded columns.
+    w.push(schema.row(|i| rec.get(i).and_then(|f| text.get(f))), n, at)
 }
 
 #[cfg(test)]
