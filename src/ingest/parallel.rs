@@ -15,6 +15,11 @@ use std::sync::{mpsc, Arc, Mutex};
 /// Bytes read per block (a block is cut at the last record boundary in it).
 const BLOCK: usize = 1 << 20;
 
+/// The longest record read: well above a row of fields at their limit
+/// (`schema::MAX_FIELD_BYTES` each); past it the input is refused rather
+/// than held whole (an unterminated quote early in a large file).
+const MAX_RECORD: usize = 64 << 20;
+
 /// What became of one record, decided in a worker.
 // Nearly every outcome is an event: boxing it would cost an allocation a row.
 #[allow(clippy::large_enum_variant)]
@@ -105,7 +110,15 @@ fn workers() -> usize {
         .clamp(1, 8)
 }
 
-type Parsed = Result<(Vec<Outcome>, u64)>;
+/// A block's outcomes and how many record numbers it used, or why reading
+/// stopped.
+type Parsed = std::result::Result<(Vec<Outcome>, u64), Stop>;
+
+enum Stop {
+    Failed(Error),
+    /// No end of record within [`MAX_RECORD`] bytes of this offset.
+    Runaway(u64),
+}
 
 /// Reads `reader` block by block. `parse` turns one block into outcomes
 /// (through the worker) and returns how many record numbers the block used;
@@ -157,7 +170,8 @@ where
                             Ok(got) if (got as u64) < need => eof = true,
                             Ok(_) => {}
                             Err(e) => {
-                                let _ = reader_res.send((seq, Err(Error::io(&label, e))));
+                                let e = Stop::Failed(Error::io(&label, e));
+                                let _ = reader_res.send((seq, Err(e)));
                                 return;
                             }
                         }
@@ -167,8 +181,12 @@ where
                         if eof {
                             return;
                         }
+                        if buf.len() >= MAX_RECORD {
+                            let _ = reader_res.send((seq, Err(Stop::Runaway(offset))));
+                            return;
+                        }
                         // One record longer than a block: read more.
-                        want = buf.len() * 2;
+                        want = (buf.len() * 2).min(MAX_RECORD);
                         continue;
                     }
                     want = BLOCK;
@@ -265,7 +283,22 @@ fn apply_in_order(
     for (seq, parsed) in results.iter() {
         pending.insert(seq, parsed);
         while let Some(parsed) = pending.remove(&next) {
-            let (mut outcomes, records) = parsed?;
+            let (mut outcomes, records) = match parsed {
+                Ok(parsed) => parsed,
+                Err(Stop::Failed(e)) => return Err(e),
+                Err(Stop::Runaway(byte)) => {
+                    return Err(Error::Malformed {
+                        at: crate::error::Location {
+                            source: c.source().to_string(),
+                            position: position(base + 1, Some(byte)),
+                        },
+                        message: format!(
+                            "found no end of record in {} MiB; expected a line end (an unterminated quote?)",
+                            MAX_RECORD >> 20
+                        ),
+                    })
+                }
+            };
             for o in outcomes.drain(..) {
                 c.apply(o, base, position)?;
             }

@@ -217,3 +217,26 @@ fn output_file_is_not_overwritten_without_force() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("one of the inputs"));
 }
+
+/// A quote that never closes early in a large CSV: the reader refuses the
+/// runaway record at 64 MiB instead of holding the rest of the file, and
+/// names where it starts.
+#[test]
+fn unterminated_quote_in_a_large_csv_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let header = std::fs::read_to_string(fixture("shapes/azurediagnostics-portal.csv"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    let mut text = format!("{header}\nx,\"");
+    let line = format!("{}\n", "a".repeat(1023));
+    text.push_str(&line.repeat(70 * 1024));
+    let p = write(d.path(), "runaway.csv", text.as_bytes());
+    let err = fails(&["callers", &p]);
+    assert!(
+        err.contains("runaway.csv: line 2 (record 1): found no end of record in 64 MiB"),
+        "{err}"
+    );
+}
