@@ -1,7 +1,8 @@
 //! Reader for Log Analytics portal CSV exports of AzureDiagnostics and
-//! AZKVAuditLogs. polars parses the file (multi-threaded, only the columns
-//! kvaudit uses); when polars rejects the file's structure, a streaming
-//! `csv` pass finds the exact line and, with `--skip-invalid`, reads the rest.
+//! AZKVAuditLogs: checks the header, then streams the rows through the
+//! parallel block reader (records split by the `csv` crate's rules, exact
+//! lines in errors). `KVAUDIT_CSV_ENGINE=polars` reads with polars instead
+//! (the reference the block reader is tested against).
 
 use super::json::require_columns;
 use super::parallel::{self, Block, Cutter, Worker};
