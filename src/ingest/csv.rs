@@ -218,8 +218,6 @@ struct Layout<'a> {
     /// The header's schema, restricted to the columns decoded.
     schema: FlatSchema,
     names: &'a [String],
-    /// Only the columns kvaudit reads are decoded.
-    needed: Vec<bool>,
 }
 
 /// Streams the CSV in blocks parsed on every core (the `csv` crate within a
@@ -261,11 +259,7 @@ fn read_streaming(
             .cloned()
             .collect(),
     };
-    let layout = Layout {
-        schema,
-        names,
-        needed,
-    };
+    let layout = Layout { schema, names };
     let position = |n: u64, byte: Option<u64>| match byte.and_then(|b| line_of(src, b)) {
         Some(line) => format!("line {line} (record {n})"),
         None => format!("record {n}"),
@@ -501,7 +495,7 @@ impl<'a> Text<'a> {
 
 /// Checks one record (record `n` of its block, at `byte`) and hands it on.
 fn record(rec: &[Cow<[u8]>], n: u64, byte: u64, text: &Text, l: &Layout, w: &mut Worker) {
-    let (schema, names, needed) = (&l.schema, l.names, &l.needed);
+    let (schema, names) = (&l.schema, l.names);
     let width = names.len();
     let at = Some(byte);
     if rec.first().is_some_and(|f| f.starts_with(b"\xEF\xBB\xBF")) {
@@ -528,20 +522,22 @@ fn record(rec: &[Cow<[u8]>], n: u64, byte: u64, text: &Text, l: &Layout, w: &mut
             ),
         );
     }
-    let mut bad_utf8 = None;
-    let mut long = None;
-    for (i, f) in rec.iter().enumerate() {
-        if !needed[i] {
-            continue;
+    // One pass over the decoded columns (the schema holds only those)
+    // builds the row and checks each value, reporting as a pass in column
+    // order would: the first over-long column, the last one not UTF-8.
+    let (mut long, mut bad_utf8): (Option<usize>, Option<usize>) = (None, None);
+    let row = schema.row(|i| {
+        let f = rec.get(i)?;
+        if f.len() > super::schema::MAX_FIELD_BYTES {
+            long = Some(long.map_or(i, |l| l.min(i)));
         }
-        if long.is_none() {
-            long = super::schema::too_long(&names[i], f.len());
+        let t = text.get(f);
+        if t.is_none() {
+            bad_utf8 = Some(bad_utf8.map_or(i, |b| b.max(i)));
         }
-        if text.get(f).is_none() {
-            bad_utf8 = Some(i);
-        }
-    }
-    if let Some(msg) = long {
+        t
+    });
+    if let Some(msg) = long.and_then(|i| super::schema::too_long(&names[i], rec[i].len())) {
         return w.invalid(n, at, msg);
     }
     if let Some(i) = bad_utf8 {
@@ -551,8 +547,7 @@ fn record(rec: &[Cow<[u8]>], n: u64, byte: u64, text: &Text, l: &Layout, w: &mut
             format!("expected UTF-8 text in column {}, found other bytes (is the file Latin-1? re-export it as UTF-8)", i + 1),
         );
     }
-    // The schema holds only decoded columns.
-    w.push(schema.row(|i| rec.get(i).and_then(|f| text.get(f))), n, at)
+    w.push(row, n, at)
 }
 
 #[cfg(test)]

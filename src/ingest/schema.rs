@@ -224,7 +224,10 @@ impl FlatSchema {
     }
 
     /// Builds a row from cells, `cell(i)` giving column i's text.
-    pub fn row<'c>(&self, cell: impl Fn(usize) -> Option<&'c str>) -> Result<RawRow<'c>, String> {
+    pub fn row<'c>(
+        &self,
+        mut cell: impl FnMut(usize) -> Option<&'c str>,
+    ) -> Result<RawRow<'c>, String> {
         let mut row = RawRow::default();
         let mut identity: Option<&str> = None;
         let mut additional: Option<&str> = None;
