@@ -258,8 +258,16 @@ pub fn vault_from_resource_id(id: &str) -> Option<String> {
 
 /// What follows the first `://` of a URI, up to a second one.
 fn after_scheme(uri: &str) -> Option<&str> {
-    let i = memchr::memmem::find(uri.as_bytes(), b"://")?;
+    let i = if uri.starts_with("https://") {
+        5
+    } else {
+        memchr::memmem::find(uri.as_bytes(), b"://")?
+    };
     let rest = &uri[i + 3..];
+    // Nearly always no second `://` (not even a `:`).
+    if memchr::memchr(b':', rest.as_bytes()).is_none() {
+        return Some(rest);
+    }
     Some(match memchr::memmem::find(rest.as_bytes(), b"://") {
         Some(j) => &rest[..j],
         None => rest,
@@ -692,7 +700,7 @@ mod tests {
         #[test]
         fn uri_parsing_equals_reference(
             parts in proptest::collection::vec(proptest::sample::select(vec![
-                "https://", "://", "kv-One", ".vault.azure.net", ".managedhsm.azure.net",
+                "https://", "https", "://", "kv-One", ".vault.azure.net", ".managedhsm.azure.net",
                 "management.azure.com", "/", "?", ":", "secrets", "Keys", "deletedsecrets",
                 "rng", "issuers", "Contacts", "x", "/VAULTS/", "/vaults/", ".", "é",
             ]), 0..10),
