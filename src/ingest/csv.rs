@@ -560,6 +560,10 @@ fn record(rec: &[Cow<[u8]>], n: u64, byte: u64, text: &Text, l: &Layout, w: &mut
     let (mut long, mut bad_utf8): (Option<usize>, Option<usize>) = (None, None);
     let row = schema.row(|i| {
         let f = rec.get(i)?;
+        if f.is_empty() {
+            // Nothing to check, and an empty value is never stored.
+            return None;
+        }
         if f.len() > super::schema::MAX_FIELD_BYTES {
             long = Some(long.map_or(i, |l| l.min(i)));
         }
