@@ -294,15 +294,33 @@ pub fn vault_from_uri(uri: &str) -> Option<String> {
     vault_from_resource_id(uri)
 }
 
+/// The non-empty `/`-separated segments of a path (as
+/// `split('/').filter(|s| !s.is_empty())`, with memchr).
+fn segments(path: &str) -> impl Iterator<Item = &str> {
+    let mut rest = path;
+    std::iter::from_fn(move || loop {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = memchr::memchr(b'/', rest.as_bytes()).unwrap_or(rest.len());
+        let seg = &rest[..end];
+        rest = rest.get(end + 1..).unwrap_or("");
+        if !seg.is_empty() {
+            return Some(seg);
+        }
+    })
+}
+
 /// Object type and name from a data-plane URI: `/secrets/<name>/<version>`.
 pub fn object_from_uri(uri: &str) -> Option<(Cow<'static, str>, Option<&str>)> {
     let after = after_scheme(uri)?;
-    let host = after.split('/').next()?;
+    let host = &after[..memchr::memchr(b'/', after.as_bytes()).unwrap_or(after.len())];
     if starts_with_ci(host, "management.") {
         return None;
     }
-    let path = after[host.len()..].split('?').next().unwrap_or("");
-    let mut segs = path.split('/').filter(|s| !s.is_empty());
+    let rest = &after[host.len()..];
+    let path = &rest[..memchr::memchr(b'?', rest.as_bytes()).unwrap_or(rest.len())];
+    let mut segs = segments(path);
     let kind = segs.next()?;
     const KINDS: [(&str, &str); 8] = [
         ("secrets", "secret"),
@@ -429,7 +447,7 @@ pub fn normalize(
         }
     }
     let from_resource = clean(row.resource.as_deref())
-        .filter(|r| !r.contains('/'))
+        .filter(|r| memchr::memchr(b'/', r.as_bytes()).is_none())
         .map(lower);
     // The resource id is only needed for the vault when `Resource` is
     // missing, unless the full event is kept.
