@@ -269,20 +269,23 @@ impl crate::ingest::Sink for ReportFold<'_> {
 /// Events handed at a time to the explaining thread.
 const BATCH: usize = 1024;
 
+/// What the explaining side gathers: the fold and the denials by kind.
+type Explained = (explain::ExplainFold, BTreeMap<String, u64>);
+
 /// The [`explain::ExplainFold`] of a report, on its own thread (it is a
-/// third of the report's work per event); it counts denials by kind.
-struct ExplainThread {
-    tx: Option<std::sync::mpsc::SyncSender<Arc<Vec<Event>>>>,
-    handle: Option<std::thread::JoinHandle<(explain::ExplainFold, BTreeMap<String, u64>)>>,
-    /// Without a thread (it could not be started), the fold runs here.
-    inline: Option<(explain::ExplainFold, BTreeMap<String, u64>)>,
+/// third of the report's work per event), or here when no thread could be
+/// started.
+enum ExplainThread {
+    Thread {
+        /// None once the thread is gone (it panicked: `join` reports it).
+        tx: Option<std::sync::mpsc::SyncSender<Arc<Vec<Event>>>>,
+        handle: std::thread::JoinHandle<Explained>,
+    },
+    /// Boxed: the rare case.
+    Inline(Box<Explained>),
 }
 
-fn explain_batch(
-    fold: &mut explain::ExplainFold,
-    kinds: &mut BTreeMap<String, u64>,
-    batch: &[Event],
-) {
+fn explain_batch((fold, kinds): &mut Explained, batch: &[Event]) {
     for e in batch {
         if let Some(kind) = fold.add(e) {
             *kinds.entry(kind.as_str().into()).or_insert(0) += 1;
@@ -296,46 +299,41 @@ impl ExplainThread {
         let spawned = std::thread::Builder::new()
             .name("kvaudit-explain".into())
             .spawn(move || {
-                let (mut fold, mut kinds) = (explain::ExplainFold::default(), BTreeMap::new());
+                let mut done = Explained::default();
                 for batch in rx {
-                    explain_batch(&mut fold, &mut kinds, &batch);
+                    explain_batch(&mut done, &batch);
                 }
-                (fold, kinds)
+                done
             });
         match spawned {
-            Ok(handle) => ExplainThread {
+            Ok(handle) => ExplainThread::Thread {
                 tx: Some(tx),
-                handle: Some(handle),
-                inline: None,
+                handle,
             },
-            Err(_) => ExplainThread {
-                tx: None,
-                handle: None,
-                inline: Some(Default::default()),
-            },
+            Err(_) => ExplainThread::Inline(Box::default()),
         }
     }
 
     fn send(&mut self, batch: Arc<Vec<Event>>) {
-        if let Some((fold, kinds)) = &mut self.inline {
-            return explain_batch(fold, kinds, &batch);
-        }
-        // A failed send means the thread is gone (it panicked): `join`
-        // reports that.
-        if self.tx.as_ref().is_some_and(|tx| tx.send(batch).is_err()) {
-            self.tx = None;
+        match self {
+            ExplainThread::Inline(done) => explain_batch(done, &batch),
+            ExplainThread::Thread { tx, .. } => {
+                if tx.as_ref().is_some_and(|t| t.send(batch).is_err()) {
+                    *tx = None;
+                }
+            }
         }
     }
 
-    fn join(mut self) -> (explain::ExplainFold, BTreeMap<String, u64>) {
-        if let Some(done) = self.inline.take() {
-            return done;
-        }
-        drop(self.tx.take());
-        match self.handle.take().map(std::thread::JoinHandle::join) {
-            Some(Ok(done)) => done,
-            Some(Err(panic)) => std::panic::resume_unwind(panic),
-            None => Default::default(),
+    fn join(self) -> Explained {
+        match self {
+            ExplainThread::Inline(done) => *done,
+            ExplainThread::Thread { tx, handle } => {
+                drop(tx);
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            }
         }
     }
 }

@@ -795,19 +795,22 @@ impl ExplainFold {
         let ids = self.ids.identities(catalog);
         let laptop_hints = laptop_vs_deployed(&self.succeeded, &ids);
         // The first success after each group's last denial, in one pass.
+        let keys: Vec<u64> = self
+            .groups
+            .values()
+            .map(|g| group_success_key(&g.draft))
+            .collect();
         let mut wanted: crate::fast::Map<u64, Vec<i64>> = Default::default();
-        for g in self.groups.values() {
-            wanted
-                .entry(group_success_key(&g.draft))
-                .or_default()
-                .push(nanos(g.last));
+        for (k, g) in keys.iter().zip(self.groups.values()) {
+            wanted.entry(*k).or_default().push(nanos(g.last));
         }
         let first_after = self.successes.first_after(&wanted);
         let text = |s: &Option<String>| s.as_deref().map(Arc::<str>::from);
         let findings = self
             .groups
             .into_values()
-            .map(|g| {
+            .zip(keys)
+            .map(|(g, key)| {
                 let mut d = g.draft;
                 let id: Identity = ids
                     .get(&identify::owned_key(&g.caller))
@@ -830,7 +833,7 @@ impl ExplainFold {
                 d.principal.name = id.name.clone();
                 d.principal_kind = id.kind;
                 let resolved = first_after
-                    .get(&(group_success_key(&d), nanos(g.last)))
+                    .get(&(key, nanos(g.last)))
                     .copied()
                     .map(DateTime::from_timestamp_nanos);
                 let extra = laptop_hints

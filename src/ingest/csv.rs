@@ -335,7 +335,7 @@ impl Cutter for Quoted {
 fn parse_block(block: &Block, l: &Layout, w: &mut Worker) -> u64 {
     let d = &block.data[..];
     // One UTF-8 check for the whole block; fields are then sliced from it.
-    let text = Text {
+    let text = BlockText {
         block: d,
         str: simdutf8::basic::from_utf8(d).ok(),
     };
@@ -500,12 +500,12 @@ impl<'a> Fields<'a> {
 }
 
 /// A block and, when it is valid UTF-8, the same bytes as text.
-struct Text<'a> {
+struct BlockText<'a> {
     block: &'a [u8],
     str: Option<&'a str>,
 }
 
-impl<'a> Text<'a> {
+impl<'a> BlockText<'a> {
     /// A field as text: sliced from the block's text when it lies in the
     /// block (fields end at ASCII separators, so on character boundaries),
     /// else checked on its own (unescaped or read by the csv crate).
@@ -526,7 +526,7 @@ impl<'a> Text<'a> {
 }
 
 /// Checks one record (record `n` of its block, at `byte`) and hands it on.
-fn record(rec: &[Cow<[u8]>], n: u64, byte: u64, text: &Text, l: &Layout, w: &mut Worker) {
+fn record(rec: &[Cow<[u8]>], n: u64, byte: u64, text: &BlockText, l: &Layout, w: &mut Worker) {
     let (schema, names) = (&l.schema, l.names);
     let width = names.len();
     let at = Some(byte);

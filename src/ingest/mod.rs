@@ -10,7 +10,7 @@ pub mod schema;
 
 use crate::error::{Error, Location, Result};
 use crate::event::Event;
-use crate::normalize::{normalize, Interner, RawRow, Rejection};
+use crate::normalize::{Interner, RawRow};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -146,22 +146,15 @@ impl Collector<'_> {
         record: u64,
         position: impl Fn() -> String,
     ) -> Result<()> {
-        self.stats.rows_read += 1;
-        let outcome = row
-            .map_err(Rejection::Invalid)
-            .and_then(|r| normalize(&r, &self.source, record, self.interner, self.opts.detail));
-        match outcome {
-            Ok(e) => {
-                self.stats.rows_kept += 1;
-                self.progress.tick();
-                self.events.event(e)
-            }
-            Err(Rejection::Skip(why)) => {
-                *self.stats.rows_skipped.entry(why.to_string()).or_insert(0) += 1;
-                Ok(())
-            }
-            Err(Rejection::Invalid(msg)) => self.invalid_with(position, msg),
-        }
+        let o = parallel::Outcome::of(
+            row,
+            &self.source,
+            record,
+            None,
+            self.interner,
+            self.opts.detail,
+        );
+        self.apply(o, 0, &|_, _| position())
     }
 
     /// Takes the outcome of a record a worker normalised; `base` is the

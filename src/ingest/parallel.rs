@@ -35,6 +35,31 @@ pub(crate) enum Outcome {
     },
 }
 
+impl Outcome {
+    /// What normalising `row` (record `record`, at `byte`) gives.
+    pub(crate) fn of(
+        row: std::result::Result<RawRow<'_>, String>,
+        source: &Arc<str>,
+        record: u64,
+        byte: Option<u64>,
+        interner: &mut Interner,
+        detail: super::Detail,
+    ) -> Self {
+        let normalized = row
+            .map_err(Rejection::Invalid)
+            .and_then(|r| normalize(&r, source, record, interner, detail));
+        match normalized {
+            Ok(e) => Outcome::Event(e),
+            Err(Rejection::Skip(why)) => Outcome::Skip(why),
+            Err(Rejection::Invalid(message)) => Outcome::Invalid {
+                record,
+                byte,
+                message,
+            },
+        }
+    }
+}
+
 /// A run of complete records and where it starts in the input.
 pub(crate) struct Block {
     pub data: Vec<u8>,
@@ -59,18 +84,15 @@ impl Worker {
         record: u64,
         byte: Option<u64>,
     ) {
-        let outcome = row
-            .map_err(Rejection::Invalid)
-            .and_then(|r| normalize(&r, &self.source, record, &mut self.interner, self.detail));
-        self.out.push(match outcome {
-            Ok(e) => Outcome::Event(e),
-            Err(Rejection::Skip(why)) => Outcome::Skip(why),
-            Err(Rejection::Invalid(message)) => Outcome::Invalid {
-                record,
-                byte,
-                message,
-            },
-        });
+        let o = Outcome::of(
+            row,
+            &self.source,
+            record,
+            byte,
+            &mut self.interner,
+            self.detail,
+        );
+        self.out.push(o);
     }
 
     /// A record that is not even a row.
