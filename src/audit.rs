@@ -128,35 +128,107 @@ pub fn load_baseline(text: &str, path: &str) -> Result<HashSet<String>> {
 /// `kvaudit report` never holds the events: callers, denial groups, finding
 /// evidence and daily counts (memory grows with callers, objects and days).
 pub struct ReportFold<'p> {
-    window: Window,
-    callers: callers::CallerFold,
+    /// The period, counts and callers: on the parsing threads when they
+    /// can be (see [`crate::ingest::Sink::fork`]).
+    tally: Tally,
     /// Denials are explained on a thread of their own, which sees the same
     /// events in the same order.
     explain: ExplainThread,
     /// Events of the period not yet handed to the folds.
     batch: Vec<Event>,
+    /// Whether the events of `batch` are already in `tally` (folded by a
+    /// parsing thread).
+    batch_tallied: bool,
     findings: findings::FindingsFold<'p>,
+    redact: Option<RedactorFold>,
+}
+
+/// The part of the report that does not depend on the order of events:
+/// the period filter, counts, first and last times, daily counts and
+/// callers. Parsing threads each fold one and pass on the events of the
+/// period; the parts are merged at the end.
+struct Tally {
+    window: Window,
+    callers: callers::CallerFold,
     per_day: BTreeMap<chrono::NaiveDate, DayCount>,
     events: u64,
     outside: u64,
     first: Option<DateTime<Utc>>,
     last: Option<DateTime<Utc>>,
-    redact: Option<RedactorFold>,
 }
 
-impl<'p> ReportFold<'p> {
-    pub fn new(window: Window, policy: &'p Policy, redact: bool) -> Self {
-        ReportFold {
+impl Tally {
+    fn new(window: Window, callers: callers::CallerFold) -> Self {
+        Tally {
             window,
-            callers: Default::default(),
-            explain: ExplainThread::start(),
-            batch: Vec::with_capacity(BATCH),
-            findings: findings::FindingsFold::new(policy),
+            callers,
             per_day: BTreeMap::new(),
             events: 0,
             outside: 0,
             first: None,
             last: None,
+        }
+    }
+
+    /// Whether `e` falls in the period (counted as outside when not).
+    fn in_window(&mut self, e: &Event) -> bool {
+        let w = &self.window;
+        let inside = w.from.is_none_or(|f| e.time >= f) && w.to.is_none_or(|t| e.time < t);
+        if !inside {
+            self.outside += 1;
+        }
+        inside
+    }
+
+    /// Counts an event of the period (callers apart).
+    fn count(&mut self, e: &Event) {
+        self.events += 1;
+        self.first = Some(self.first.map_or(e.time, |t| t.min(e.time)));
+        self.last = Some(self.last.map_or(e.time, |t| t.max(e.time)));
+        let d = self.per_day.entry(e.time.date_naive()).or_default();
+        d.requests += 1;
+        if e.status == 403 {
+            d.denied += 1;
+        }
+    }
+
+    fn merge(&mut self, o: Tally) {
+        self.callers.merge(o.callers);
+        for (day, c) in o.per_day {
+            let d = self.per_day.entry(day).or_default();
+            d.requests += c.requests;
+            d.denied += c.denied;
+        }
+        self.events += o.events;
+        self.outside += o.outside;
+        self.first = self.first.into_iter().chain(o.first).min();
+        self.last = self.last.into_iter().chain(o.last).max();
+    }
+}
+
+impl crate::ingest::Partial for Tally {
+    fn add(&mut self, e: Event, order: u64) -> Option<Event> {
+        if !self.in_window(&e) {
+            return None;
+        }
+        self.count(&e);
+        self.callers.add_in_part(&e, order);
+        Some(e)
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
+    }
+}
+
+impl<'p> ReportFold<'p> {
+    pub fn new(window: Window, policy: &'p Policy, redact: bool) -> Self {
+        ReportFold {
+            tally: Tally::new(window, Default::default()),
+            explain: ExplainThread::start(),
+            batch: Vec::with_capacity(BATCH),
+            batch_tallied: false,
+            findings: findings::FindingsFold::new(policy),
             redact: redact.then(RedactorFold::new),
         }
     }
@@ -165,10 +237,18 @@ impl<'p> ReportFold<'p> {
         if let Some(r) = &mut self.redact {
             r.add(&e);
         }
-        let w = &self.window;
-        if !(w.from.is_none_or(|f| e.time >= f) && w.to.is_none_or(|t| e.time < t)) {
-            self.outside += 1;
+        if !self.tally.in_window(&e) {
             return;
+        }
+        self.queue(e, false);
+    }
+
+    /// Queues an event of the period for the ordered folds; `tallied`: it is
+    /// already counted in a part of `tally`.
+    fn queue(&mut self, e: Event, tallied: bool) {
+        if tallied != self.batch_tallied {
+            self.flush();
+            self.batch_tallied = tallied;
         }
         self.batch.push(e);
         if self.batch.len() >= BATCH {
@@ -187,23 +267,18 @@ impl<'p> ReportFold<'p> {
         ));
         self.explain.send(batch.clone());
         for e in batch.iter() {
-            self.events += 1;
-            self.first = Some(self.first.map_or(e.time, |t| t.min(e.time)));
-            self.last = Some(self.last.map_or(e.time, |t| t.max(e.time)));
-            let d = self.per_day.entry(e.time.date_naive()).or_default();
-            d.requests += 1;
-            if e.status == 403 {
-                d.denied += 1;
+            if !self.batch_tallied {
+                self.tally.count(e);
+                self.tally.callers.add(e);
             }
             self.findings.add(e);
-            self.callers.add(e);
         }
     }
 
     /// The (appid, oid) of every caller in the period, for `--resolve`.
     pub fn principals(&mut self) -> Vec<(Option<&str>, Option<&str>)> {
         self.flush();
-        self.callers.principals()
+        self.tally.callers.principals()
     }
 
     /// The report, and the redactor when `--redact` was asked for.
@@ -217,19 +292,20 @@ impl<'p> ReportFold<'p> {
         let (explain, denials_by_kind) = self.explain.join();
         let ids = explain.identities(catalog);
         let ex = explain.finish(catalog);
-        let callers = self.callers.rows(catalog);
+        let tally = self.tally;
+        let callers = tally.callers.rows(catalog);
         let found = self.findings.finish(&ex, opts.baseline.as_ref(), &ids);
         let mut s = Summary {
-            events: self.events,
+            events: tally.events,
             rows_read: files.rows_read(),
             rows_kept: files.rows_kept(),
             rows_skipped: files.rows_skipped(),
-            rows_outside_period: self.outside,
+            rows_outside_period: tally.outside,
             files_skipped: files.files_skipped.clone(),
             callers: callers.len() as u64,
             not_denials: ex.noise.clone(),
             denials_by_kind,
-            per_day: self
+            per_day: tally
                 .per_day
                 .into_iter()
                 .map(|(d, c)| (d.to_string(), c))
@@ -248,8 +324,8 @@ impl<'p> ReportFold<'p> {
             generated_at: format_time(&opts.now),
             inputs: opts.inputs.clone(),
             period: Period {
-                from: opts.window.from.or(self.first).map(|t| format_time(&t)),
-                to: opts.window.to.or(self.last).map(|t| format_time(&t)),
+                from: opts.window.from.or(tally.first).map(|t| format_time(&t)),
+                to: opts.window.to.or(tally.last).map(|t| format_time(&t)),
             },
             summary: s,
             callers,
@@ -262,6 +338,37 @@ impl<'p> ReportFold<'p> {
 impl crate::ingest::Sink for ReportFold<'_> {
     fn event(&mut self, e: Event) -> Result<()> {
         self.add(e);
+        Ok(())
+    }
+
+    /// The period, counts and callers fold on the parsing threads; findings
+    /// and explanations depend on the order of events and stay here. The
+    /// redactor sees every event, outside the period too: with `--redact`
+    /// nothing is split.
+    fn fork(&mut self) -> Option<Box<dyn crate::ingest::Partial>> {
+        if self.redact.is_some() {
+            return None;
+        }
+        // Events queued so far come before the part's.
+        self.flush();
+        Some(Box::new(Tally::new(
+            self.tally.window,
+            self.tally.callers.part(),
+        )))
+    }
+
+    fn join(&mut self, part: Box<dyn crate::ingest::Partial>) -> Result<()> {
+        let part = part
+            .into_any()
+            .downcast::<Tally>()
+            .map_err(|_| Error::Other("internal error: a part of another fold".into()))?;
+        self.flush();
+        self.tally.merge(*part);
+        Ok(())
+    }
+
+    fn forwarded(&mut self, e: Event) -> Result<()> {
+        self.queue(e, true);
         Ok(())
     }
 }

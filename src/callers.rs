@@ -197,6 +197,11 @@ fn rows(df: &DataFrame, events: &[Event], catalog: &Catalog) -> PolarsResult<Vec
 #[derive(Debug, Default)]
 pub struct CallerFold {
     map: crate::fast::CallerMap<Acc>,
+    /// One past the latest order folded in: where [`CallerFold::add`] and
+    /// the parts of the next input continue.
+    seen: u64,
+    /// For a part: the order its input starts at.
+    base: u64,
 }
 
 #[derive(Debug)]
@@ -214,6 +219,10 @@ struct Acc {
     idtyp: Text,
     scp: Text,
     mirid: Text,
+    /// The order of the event each of idtyp, scp and mirid came from (the
+    /// first that carried one; `u64::MAX` while none has), so that merging
+    /// parts keeps the value a sequential fold would.
+    claims_at: [u64; 3],
 }
 
 impl Acc {
@@ -234,6 +243,34 @@ impl Acc {
             idtyp: None,
             scp: None,
             mirid: None,
+            claims_at: [u64::MAX; 3],
+        }
+    }
+
+    /// Folds in the accumulator of the same caller from another part.
+    fn merge(&mut self, o: Acc) {
+        self.events += o.events;
+        self.denied += o.denied;
+        self.first = self.first.min(o.first);
+        self.last = self.last.max(o.last);
+        self.vaults.extend(o.vaults);
+        self.secrets.extend(o.secrets);
+        self.keys.extend(o.keys);
+        self.certificates.extend(o.certificates);
+        self.operations.extend(o.operations);
+        self.clients.extend(o.clients);
+        for (i, (slot, v)) in [
+            (&mut self.idtyp, o.idtyp),
+            (&mut self.scp, o.scp),
+            (&mut self.mirid, o.mirid),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if o.claims_at[i] < self.claims_at[i] {
+                *slot = v;
+                self.claims_at[i] = o.claims_at[i];
+            }
         }
     }
 }
@@ -243,11 +280,73 @@ impl Sink for CallerFold {
         self.add(&e);
         Ok(())
     }
+
+    /// Callers are counts, extremes and sets: each parsing thread folds its
+    /// own events and the parts are merged.
+    fn fork(&mut self) -> Option<Box<dyn crate::ingest::Partial>> {
+        Some(Box::new(self.part()))
+    }
+
+    fn join(&mut self, part: Box<dyn crate::ingest::Partial>) -> Result<()> {
+        let part = part
+            .into_any()
+            .downcast::<CallerFold>()
+            .map_err(|_| Error::Other("internal error: a part of another fold".into()))?;
+        self.merge(*part);
+        Ok(())
+    }
+}
+
+impl crate::ingest::Partial for CallerFold {
+    fn add(&mut self, e: Event, order: u64) -> Option<Event> {
+        self.add_in_part(&e, order);
+        None
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
+    }
 }
 
 impl CallerFold {
-    /// Folds one event in.
+    /// Folds one event in (after every event folded before it).
     pub fn add(&mut self, e: &Event) {
+        let order = self.seen;
+        self.add_at(e, order);
+    }
+
+    /// An empty fold for one parsing thread, whose events come after those
+    /// folded here so far (merged back with [`CallerFold::merge`]).
+    pub fn part(&self) -> CallerFold {
+        CallerFold {
+            seen: self.seen,
+            base: self.seen,
+            ..Default::default()
+        }
+    }
+
+    /// Folds one event into a part made by [`CallerFold::part`]; `order` is
+    /// its place in the part's input.
+    pub fn add_in_part(&mut self, e: &Event, order: u64) {
+        self.add_at(e, self.base + order);
+    }
+
+    /// Merges another fold's callers into this one.
+    pub fn merge(&mut self, other: CallerFold) {
+        for (k, acc) in other.map {
+            match self.map.entry(k) {
+                hashbrown::hash_map::Entry::Occupied(mut o) => o.get_mut().merge(acc),
+                hashbrown::hash_map::Entry::Vacant(v) => {
+                    v.insert(acc);
+                }
+            }
+        }
+        self.seen = self.seen.max(other.seen);
+    }
+
+    /// Folds in one event whose place in the input is `order`.
+    fn add_at(&mut self, e: &Event, order: u64) {
+        self.seen = self.seen.max(order + 1);
         let t = e.time.timestamp_micros();
         let a = self
             .map
@@ -285,13 +384,17 @@ impl CallerFold {
                 a.clients.insert(c.clone());
             }
         }
-        for (slot, v) in [
+        for (i, (slot, v)) in [
             (&mut a.idtyp, &e.caller_idtyp),
             (&mut a.scp, &e.caller_scp),
             (&mut a.mirid, &e.caller_mirid),
-        ] {
-            if slot.is_none() {
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if slot.is_none() && v.is_some() {
                 slot.clone_from(v);
+                a.claims_at[i] = order;
             }
         }
     }
@@ -393,8 +496,20 @@ impl CallerFold {
             .extend(r.operations.iter().map(|v| Arc::from(v.as_str())));
         a.clients
             .extend(r.clients.iter().map(|v| Arc::from(v.as_str())));
-        a.idtyp = a.idtyp.take().or(arc(&r.idtyp));
-        a.scp = a.scp.take().or(arc(&r.scp));
-        a.mirid = a.mirid.take().or(arc(&r.mirid));
+        let order = self.seen;
+        self.seen += 1;
+        for (i, (slot, v)) in [
+            (&mut a.idtyp, &r.idtyp),
+            (&mut a.scp, &r.scp),
+            (&mut a.mirid, &r.mirid),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if slot.is_none() && v.is_some() {
+                *slot = arc(v);
+                a.claims_at[i] = order;
+            }
+        }
     }
 }

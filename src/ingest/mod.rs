@@ -118,6 +118,37 @@ impl Ingested {
 pub trait Sink {
     /// Takes one event; an error (writing it out failed) stops the reading.
     fn event(&mut self, e: Event) -> Result<()>;
+
+    /// A fold of its own for one parsing thread, merged back with
+    /// [`Sink::join`]. Only sinks whose result does not depend on how the
+    /// events are split between threads offer one (events still arrive at
+    /// each part in input order, with their place in the input as `order`);
+    /// the others see every event on the calling thread.
+    fn fork(&mut self) -> Option<Box<dyn Partial>> {
+        None
+    }
+
+    /// Merges back a part made by [`Sink::fork`], once its thread is done.
+    fn join(&mut self, _part: Box<dyn Partial>) -> Result<()> {
+        Ok(())
+    }
+
+    /// An event a part folded and passed on, in input order: the work that
+    /// needs every event in order.
+    fn forwarded(&mut self, e: Event) -> Result<()> {
+        self.event(e)
+    }
+}
+
+/// One parsing thread's share of a [`Sink`] (see [`Sink::fork`]).
+pub trait Partial: Send {
+    /// Takes one event; `order` grows with the event's place in the input
+    /// (comparable across parts), for folds that keep a first value.
+    /// Returns the event when the sink's ordered side must see it too
+    /// ([`Sink::forwarded`]).
+    fn add(&mut self, e: Event, order: u64) -> Option<Event>;
+    /// The part as `Any`, for the sink to take back its own type.
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any>;
 }
 
 impl Sink for Vec<Event> {
@@ -165,15 +196,30 @@ impl Collector<'_> {
         base: u64,
         position: &dyn Fn(u64, Option<u64>) -> String,
     ) -> Result<()> {
-        self.stats.rows_read += 1;
         match o {
             parallel::Outcome::Event(mut e) => {
                 e.source_record += base;
+                self.stats.rows_read += 1;
                 self.stats.rows_kept += 1;
                 self.progress.tick();
                 self.events.event(e)
             }
+            parallel::Outcome::Forwarded(mut e) => {
+                e.source_record += base;
+                self.stats.rows_read += 1;
+                self.stats.rows_kept += 1;
+                self.progress.tick();
+                self.events.forwarded(e)
+            }
+            parallel::Outcome::Folded(n) => {
+                // Events a parsing thread already folded into its part.
+                self.stats.rows_read += n;
+                self.stats.rows_kept += n;
+                self.progress.tick_n(n);
+                Ok(())
+            }
             parallel::Outcome::Skip(why) => {
+                self.stats.rows_read += 1;
                 *self.stats.rows_skipped.entry(why.to_string()).or_insert(0) += 1;
                 Ok(())
             }
@@ -181,7 +227,10 @@ impl Collector<'_> {
                 record,
                 byte,
                 message,
-            } => self.invalid_with(|| position(base + record, byte), message),
+            } => {
+                self.stats.rows_read += 1;
+                self.invalid_with(|| position(base + record, byte), message)
+            }
         }
     }
 
@@ -219,6 +268,16 @@ impl Collector<'_> {
 
     pub fn detail(&self) -> Detail {
         self.opts.detail
+    }
+
+    /// A part of the sink for one parsing thread, when it can be split.
+    pub(crate) fn fork(&mut self) -> Option<Box<dyn Partial>> {
+        self.events.fork()
+    }
+
+    /// Merges back a parsing thread's part.
+    pub(crate) fn join(&mut self, part: Box<dyn Partial>) -> Result<()> {
+        self.events.join(part)
     }
 
     pub fn source(&self) -> &str {
@@ -601,6 +660,19 @@ impl Progress {
         if !self.enabled || self.rows % 16384 != 0 {
             return;
         }
+        self.draw();
+    }
+
+    /// `n` rows at once (folded on a parsing thread).
+    fn tick_n(&mut self, n: u64) {
+        let before = self.rows / 16384;
+        self.rows += n;
+        if self.enabled && self.rows / 16384 != before {
+            self.draw();
+        }
+    }
+
+    fn draw(&mut self) {
         let now = std::time::Instant::now();
         if now.duration_since(self.last).as_millis() < 250 {
             return;

@@ -4,7 +4,7 @@
 //! sink in input order, so events, record numbers, errors and accounting are
 //! exactly those of a sequential read while memory stays bounded.
 
-use super::Collector;
+use super::{Collector, Partial};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::normalize::{normalize, Interner, RawRow, Rejection};
@@ -25,6 +25,12 @@ const MAX_RECORD: usize = 64 << 20;
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Outcome {
     Event(Event),
+    /// This many events in a row, folded into the worker's part of the sink
+    /// (see [`super::Sink::fork`]).
+    Folded(u64),
+    /// An event folded into the worker's part and passed on for the sink's
+    /// ordered side.
+    Forwarded(Event),
     Skip(&'static str),
     /// `record` is numbered within the block; `byte` is the record's offset
     /// in the input, when the format places errors by line.
@@ -74,6 +80,11 @@ pub(crate) struct Worker {
     detail: super::Detail,
     interner: Interner,
     out: Vec<Outcome>,
+    /// The sink's part for this thread, when it can be split: events are
+    /// folded here instead of being sent back.
+    part: Option<Box<dyn Partial>>,
+    /// The block being parsed (its place in the input).
+    seq: u64,
 }
 
 impl Worker {
@@ -92,7 +103,19 @@ impl Worker {
             &mut self.interner,
             self.detail,
         );
-        self.out.push(o);
+        match (o, &mut self.part) {
+            (Outcome::Event(e), Some(part)) => {
+                // Blocks hold far fewer than 2^32 records.
+                match part.add(e, (self.seq << 32) | record) {
+                    Some(e) => self.out.push(Outcome::Forwarded(e)),
+                    None => match self.out.last_mut() {
+                        Some(Outcome::Folded(n)) => *n += 1,
+                        _ => self.out.push(Outcome::Folded(1)),
+                    },
+                }
+            }
+            (o, _) => self.out.push(o),
+        }
     }
 
     /// A record that is not even a row.
@@ -235,10 +258,12 @@ where
                 }
             });
         spawned.map_err(|e| Error::Other(format!("cannot start a thread: {e}")))?;
+        let mut handles = Vec::with_capacity(n_workers);
         for _ in 0..n_workers {
             let res_tx = res_tx.clone();
             let (work_rx, parse, source) = (&work_rx, &parse, source.clone());
             let (blocks, outcomes) = (&blocks, &outcomes);
+            let part = c.fork();
             let spawned = std::thread::Builder::new()
                 .name("kvaudit-parse".into())
                 .spawn_scoped(scope, move || {
@@ -247,25 +272,41 @@ where
                         detail,
                         interner: Interner::default(),
                         out: Vec::new(),
+                        part,
+                        seq: 0,
                     };
                     loop {
                         let next = work_rx.lock().map(|rx| rx.recv());
-                        let Ok(Ok((seq, block))) = next else { return };
+                        let Ok(Ok((seq, block))) = next else {
+                            return w.part;
+                        };
+                        w.seq = seq;
                         w.out = outcomes.take(0);
                         let records = parse(&block, &mut w);
                         blocks.give(block.data);
                         let out = std::mem::take(&mut w.out);
                         if res_tx.send((seq, Ok((out, records)))).is_err() {
-                            return;
+                            return None;
                         }
                     }
                 });
-            spawned.map_err(|e| Error::Other(format!("cannot start a thread: {e}")))?;
+            handles.push(spawned.map_err(|e| Error::Other(format!("cannot start a thread: {e}")))?);
         }
         drop(res_tx);
         // Takes the receiving ends: when it returns (an error included) they
         // are dropped, which stops the reader and the workers.
-        apply_in_order(res_rx, tok_tx, &outcomes, c, &position)
+        apply_in_order(res_rx, tok_tx, &outcomes, c, &position)?;
+        // Every block was applied, so every worker has ended: their parts
+        // hold the events they folded.
+        for h in handles {
+            let part = h
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            if let Some(part) = part {
+                c.join(part)?;
+            }
+        }
+        Ok(())
     })
 }
 

@@ -278,3 +278,96 @@ fn output_is_the_same_when_success_times_spill() {
     assert_eq!(run("explain", Some("100")), held);
     assert_eq!(run("report", Some("100")), run("report", None));
 }
+
+/// `callers` folds on every parsing thread and merges the parts: on inputs
+/// of many blocks (CSV and JSON Lines), read after and before small files
+/// that are read on the calling thread, the callers are exactly those of
+/// the polars aggregation over every event read in order.
+#[test]
+fn callers_folded_on_parsing_threads_equal_polars() {
+    let d = tempfile::tempdir().unwrap();
+    let catalog = Catalog::bundled();
+    let synth = |shape: &str, seed: &str| {
+        let p = d
+            .path()
+            .join(format!("{shape}-{seed}"))
+            .to_string_lossy()
+            .into_owned();
+        let out = kvaudit(&[
+            "synth", "--rows", "12000", "--shape", shape, "--seed", seed, "-o", &p,
+        ]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(
+            std::fs::metadata(&p).unwrap().len() > 8 << 20,
+            "several blocks"
+        );
+        p
+    };
+    let inputs = vec![
+        fixture("scenarios/s2-airflow-spn-forbidden.jsonl"),
+        synth("azdiag-csv", "5"),
+        fixture("shapes/azurediagnostics-portal.csv"),
+        synth("raw-jsonl", "6"),
+    ];
+    for detail in [Detail::Full, Detail::Callers] {
+        let opts = ReadOptions {
+            detail,
+            ..Default::default()
+        };
+        let ing = read_all(&inputs, &opts).unwrap();
+        let expected = callers(&ing.events, &catalog).unwrap();
+        assert!(expected.len() > 10, "{}", expected.len());
+        let mut fold = CallerFold::default();
+        let streamed = read_into(&inputs, &opts, &mut fold).unwrap();
+        assert_eq!(streamed.rows_kept(), ing.events.len() as u64);
+        assert_eq!(streamed.rows_read(), ing.rows_read());
+        assert_eq!(fold.rows(&catalog), expected, "{detail:?}");
+    }
+}
+
+/// `report` folds its period, counts and callers on the parsing threads
+/// and the order-dependent rest (findings, explanations) on the calling
+/// thread: on JSON Lines of many blocks it says exactly what it says of the
+/// same records as one JSON array, which is read whole on one thread.
+#[test]
+fn report_split_across_parsing_threads_equals_one_thread() {
+    let d = tempfile::tempdir().unwrap();
+    let lines = d.path().join("log.jsonl").to_string_lossy().into_owned();
+    let out = kvaudit(&[
+        "synth",
+        "--rows",
+        "12000",
+        "--shape",
+        "raw-jsonl",
+        "--seed",
+        "8",
+        "-o",
+        &lines,
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(std::fs::metadata(&lines).unwrap().len() > 8 << 20);
+    let text = std::fs::read_to_string(&lines).unwrap();
+    let array = format!("[{}]", text.trim_end().replace('\n', ","));
+    let whole = write(d.path(), "array.json", array.as_bytes());
+    let s2 = fixture("scenarios/s2-airflow-spn-forbidden.jsonl");
+    let report = |args: &[&str]| {
+        let mut all = vec!["report", "--format", "json"];
+        all.extend_from_slice(args);
+        let out = kvaudit(&all);
+        assert!(matches!(out.code, 0 | 3), "{}", out.stderr);
+        let mut v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        let m = v.as_object_mut().unwrap();
+        m.remove("generated_at");
+        m.remove("inputs");
+        v
+    };
+    let split = report(&[&s2, &lines]);
+    assert!(split["summary"]["events"].as_u64().unwrap() > 12000);
+    assert!(!split["findings"].as_array().unwrap().is_empty());
+    assert_eq!(split, report(&[&s2, &whole]));
+    // A period: events outside it are counted on the parsing threads.
+    let from = ["--from", "2025-03-10"];
+    let windowed = report(&[&from[..], &[&s2, &lines]].concat());
+    assert!(windowed["summary"]["rows_outside_period"].as_u64().unwrap() > 0);
+    assert_eq!(windowed, report(&[&from[..], &[&s2, &whole]].concat()));
+}
