@@ -10,7 +10,6 @@ use crate::identify::Catalog;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Period {
@@ -128,45 +127,55 @@ pub fn load_baseline(text: &str, path: &str) -> Result<HashSet<String>> {
 /// `kvaudit report` never holds the events: callers, denial groups, finding
 /// evidence and daily counts (memory grows with callers, objects and days).
 pub struct ReportFold<'p> {
-    /// The period, counts and callers: on the parsing threads when they
-    /// can be (see [`crate::ingest::Sink::fork`]).
+    policy: &'p Policy,
+    /// Everything but the denials: on the parsing threads when it can be
+    /// (see [`crate::ingest::Sink::fork`]).
     tally: Tally,
-    /// Denials are explained on a thread of their own, which sees the same
-    /// events in the same order.
+    /// Failed requests (denials and noise) are explained on a thread of
+    /// their own, in input order.
     explain: ExplainThread,
-    /// Events of the period not yet handed to the folds.
+    /// Failed requests of the period not yet handed to the explaining thread.
     batch: Vec<Event>,
-    /// Whether the events of `batch` are already in `tally` (folded by a
-    /// parsing thread).
-    batch_tallied: bool,
-    findings: findings::FindingsFold<'p>,
     redact: Option<RedactorFold>,
 }
 
-/// The part of the report that does not depend on the order of events:
-/// the period filter, counts, first and last times, daily counts and
-/// callers. Parsing threads each fold one and pass on the events of the
-/// period; the parts are merged at the end.
+/// What the report gathers of every event of the period: counts, first and
+/// last times, daily counts, callers, finding evidence and the successes
+/// that resolve denials. Each merges (sums, unions, extremes, the earliest
+/// or latest by input order), so parsing threads each fold one over their
+/// own events and pass on only the failed requests; the parts are merged at
+/// the end.
 struct Tally {
     window: Window,
     callers: callers::CallerFold,
+    findings: findings::FindingsAcc,
+    successes: explain::SuccessFold,
     per_day: BTreeMap<chrono::NaiveDate, DayCount>,
     events: u64,
     outside: u64,
     first: Option<DateTime<Utc>>,
     last: Option<DateTime<Utc>>,
+    /// One past the latest order folded: where the next input's orders
+    /// start.
+    seen: u64,
+    /// For a part: the order its input starts at.
+    base: u64,
 }
 
 impl Tally {
-    fn new(window: Window, callers: callers::CallerFold) -> Self {
+    fn new(window: Window, findings: findings::FindingsAcc, base: u64) -> Self {
         Tally {
             window,
-            callers,
+            callers: Default::default(),
+            findings,
+            successes: Default::default(),
             per_day: BTreeMap::new(),
             events: 0,
             outside: 0,
             first: None,
             last: None,
+            seen: base,
+            base,
         }
     }
 
@@ -180,8 +189,9 @@ impl Tally {
         inside
     }
 
-    /// Counts an event of the period (callers apart).
-    fn count(&mut self, e: &Event) {
+    /// Folds in an event of the period at `order`.
+    fn fold(&mut self, e: &Event, order: u64) {
+        self.seen = self.seen.max(order + 1);
         self.events += 1;
         self.first = Some(self.first.map_or(e.time, |t| t.min(e.time)));
         self.last = Some(self.last.map_or(e.time, |t| t.max(e.time)));
@@ -190,10 +200,22 @@ impl Tally {
         if e.status == 403 {
             d.denied += 1;
         }
+        self.callers.add_ordered(e, order);
+        self.findings.add(e, order);
+        if succeeded(e) {
+            self.successes.add(e, order);
+        }
+    }
+
+    /// An empty part for a parsing thread, its events after those so far.
+    fn part(&self) -> Tally {
+        Tally::new(self.window, self.findings.part(), self.seen)
     }
 
     fn merge(&mut self, o: Tally) {
         self.callers.merge(o.callers);
+        self.findings.merge(o.findings);
+        self.successes.merge(o.successes);
         for (day, c) in o.per_day {
             let d = self.per_day.entry(day).or_default();
             d.requests += c.requests;
@@ -203,7 +225,13 @@ impl Tally {
         self.outside += o.outside;
         self.first = self.first.into_iter().chain(o.first).min();
         self.last = self.last.into_iter().chain(o.last).max();
+        self.seen = self.seen.max(o.seen);
     }
+}
+
+/// A 2xx response: folded with the successes, never explained.
+fn succeeded(e: &Event) -> bool {
+    (200..300).contains(&e.status)
 }
 
 impl crate::ingest::Partial for Tally {
@@ -211,9 +239,8 @@ impl crate::ingest::Partial for Tally {
         if !self.in_window(&e) {
             return None;
         }
-        self.count(&e);
-        self.callers.add_in_part(&e, order);
-        Some(e)
+        self.fold(&e, self.base + order);
+        (!succeeded(&e)).then_some(e)
     }
 
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
@@ -224,11 +251,10 @@ impl crate::ingest::Partial for Tally {
 impl<'p> ReportFold<'p> {
     pub fn new(window: Window, policy: &'p Policy, redact: bool) -> Self {
         ReportFold {
-            tally: Tally::new(window, Default::default()),
+            policy,
+            tally: Tally::new(window, findings::FindingsFold::new(policy).part(), 0),
             explain: ExplainThread::start(),
             batch: Vec::with_capacity(BATCH),
-            batch_tallied: false,
-            findings: findings::FindingsFold::new(policy),
             redact: redact.then(RedactorFold::new),
         }
     }
@@ -240,44 +266,32 @@ impl<'p> ReportFold<'p> {
         if !self.tally.in_window(&e) {
             return;
         }
-        self.queue(e, false);
+        let order = self.tally.seen;
+        self.tally.fold(&e, order);
+        if !succeeded(&e) {
+            self.queue(e);
+        }
     }
 
-    /// Queues an event of the period for the ordered folds; `tallied`: it is
-    /// already counted in a part of `tally`.
-    fn queue(&mut self, e: Event, tallied: bool) {
-        if tallied != self.batch_tallied {
-            self.flush();
-            self.batch_tallied = tallied;
-        }
+    /// Queues a failed request of the period for the explaining thread.
+    fn queue(&mut self, e: Event) {
         self.batch.push(e);
         if self.batch.len() >= BATCH {
             self.flush();
         }
     }
 
-    /// Hands the batch to the explaining thread and folds it here meanwhile.
+    /// Hands the batch to the explaining thread.
     fn flush(&mut self) {
         if self.batch.is_empty() {
             return;
         }
-        let batch = Arc::new(std::mem::replace(
-            &mut self.batch,
-            Vec::with_capacity(BATCH),
-        ));
-        self.explain.send(batch.clone());
-        for e in batch.iter() {
-            if !self.batch_tallied {
-                self.tally.count(e);
-                self.tally.callers.add(e);
-            }
-            self.findings.add(e);
-        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        self.explain.send(batch);
     }
 
     /// The (appid, oid) of every caller in the period, for `--resolve`.
     pub fn principals(&mut self) -> Vec<(Option<&str>, Option<&str>)> {
-        self.flush();
         self.tally.callers.principals()
     }
 
@@ -289,12 +303,18 @@ impl<'p> ReportFold<'p> {
         opts: &Options,
     ) -> (Report, Option<Redactor>) {
         self.flush();
-        let (explain, denials_by_kind) = self.explain.join();
-        let ids = explain.identities(catalog);
-        let ex = explain.finish(catalog);
+        let (mut explain, denials_by_kind) = self.explain.join();
         let tally = self.tally;
+        explain.add_successes(tally.successes);
+        // The callers fold saw the same events as the explaining one.
+        let ids = tally.callers.identities(catalog);
+        let ex = explain.finish_with(catalog, &ids);
         let callers = tally.callers.rows(catalog);
-        let found = self.findings.finish(&ex, opts.baseline.as_ref(), &ids);
+        let found = findings::FindingsFold::with(self.policy, tally.findings).finish(
+            &ex,
+            opts.baseline.as_ref(),
+            &ids,
+        );
         let mut s = Summary {
             events: tally.events,
             rows_read: files.rows_read(),
@@ -341,20 +361,14 @@ impl crate::ingest::Sink for ReportFold<'_> {
         Ok(())
     }
 
-    /// The period, counts and callers fold on the parsing threads; findings
-    /// and explanations depend on the order of events and stay here. The
-    /// redactor sees every event, outside the period too: with `--redact`
-    /// nothing is split.
+    /// Everything but the explanation of failed requests folds on the
+    /// parsing threads. The redactor sees every event, outside the period
+    /// too, and is not split: with `--redact` nothing is.
     fn fork(&mut self) -> Option<Box<dyn crate::ingest::Partial>> {
         if self.redact.is_some() {
             return None;
         }
-        // Events queued so far come before the part's.
-        self.flush();
-        Some(Box::new(Tally::new(
-            self.tally.window,
-            self.tally.callers.part(),
-        )))
+        Some(Box::new(self.tally.part()))
     }
 
     fn join(&mut self, part: Box<dyn crate::ingest::Partial>) -> Result<()> {
@@ -368,7 +382,7 @@ impl crate::ingest::Sink for ReportFold<'_> {
     }
 
     fn forwarded(&mut self, e: Event) -> Result<()> {
-        self.queue(e, true);
+        self.queue(e);
         Ok(())
     }
 }
@@ -385,7 +399,7 @@ type Explained = (explain::ExplainFold, BTreeMap<String, u64>);
 enum ExplainThread {
     Thread {
         /// None once the thread is gone (it panicked: `join` reports it).
-        tx: Option<std::sync::mpsc::SyncSender<Arc<Vec<Event>>>>,
+        tx: Option<std::sync::mpsc::SyncSender<Vec<Event>>>,
         handle: std::thread::JoinHandle<Explained>,
     },
     /// Boxed: the rare case.
@@ -402,11 +416,12 @@ fn explain_batch((fold, kinds): &mut Explained, batch: &[Event]) {
 
 impl ExplainThread {
     fn start() -> Self {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Arc<Vec<Event>>>(4);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Event>>(4);
         let spawned = std::thread::Builder::new()
             .name("kvaudit-explain".into())
             .spawn(move || {
-                let mut done = Explained::default();
+                let mut done: Explained =
+                    (explain::ExplainFold::without_identities(), BTreeMap::new());
                 for batch in rx {
                     explain_batch(&mut done, &batch);
                 }
@@ -417,11 +432,14 @@ impl ExplainThread {
                 tx: Some(tx),
                 handle,
             },
-            Err(_) => ExplainThread::Inline(Box::default()),
+            Err(_) => ExplainThread::Inline(Box::new((
+                explain::ExplainFold::without_identities(),
+                BTreeMap::new(),
+            ))),
         }
     }
 
-    fn send(&mut self, batch: Arc<Vec<Event>>) {
+    fn send(&mut self, batch: Vec<Event>) {
         match self {
             ExplainThread::Inline(done) => explain_batch(done, &batch),
             ExplainThread::Thread { tx, .. } => {

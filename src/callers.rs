@@ -4,13 +4,12 @@
 
 use crate::error::{Error, Result};
 use crate::event::{format_time, Event, Text};
-use crate::fast::Set;
+use crate::fast::TextSet;
 use crate::identify::{classify, Catalog, Claims, Identity};
 use crate::ingest::Sink;
 use chrono::DateTime;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -208,12 +207,12 @@ pub struct CallerFold {
 struct Acc {
     events: u64,
     denied: u64,
-    vaults: BTreeSet<Arc<str>>,
-    secrets: Set<Arc<str>>,
-    keys: Set<Arc<str>>,
-    certificates: Set<Arc<str>>,
-    operations: BTreeSet<Arc<str>>,
-    clients: BTreeSet<Arc<str>>,
+    vaults: TextSet,
+    secrets: TextSet,
+    keys: TextSet,
+    certificates: TextSet,
+    operations: TextSet,
+    clients: TextSet,
     first: i64,
     last: i64,
     idtyp: Text,
@@ -232,12 +231,12 @@ impl Acc {
         Acc {
             events: 0,
             denied: 0,
-            vaults: BTreeSet::new(),
-            secrets: Set::default(),
-            keys: Set::default(),
-            certificates: Set::default(),
-            operations: BTreeSet::new(),
-            clients: BTreeSet::new(),
+            vaults: TextSet::default(),
+            secrets: TextSet::default(),
+            keys: TextSet::default(),
+            certificates: TextSet::default(),
+            operations: TextSet::default(),
+            clients: TextSet::default(),
             first,
             last,
             idtyp: None,
@@ -253,12 +252,12 @@ impl Acc {
         self.denied += o.denied;
         self.first = self.first.min(o.first);
         self.last = self.last.max(o.last);
-        self.vaults.extend(o.vaults);
-        self.secrets.extend(o.secrets);
-        self.keys.extend(o.keys);
-        self.certificates.extend(o.certificates);
-        self.operations.extend(o.operations);
-        self.clients.extend(o.clients);
+        self.vaults.merge(o.vaults);
+        self.secrets.merge(o.secrets);
+        self.keys.merge(o.keys);
+        self.certificates.merge(o.certificates);
+        self.operations.merge(o.operations);
+        self.clients.merge(o.clients);
         for (i, (slot, v)) in [
             (&mut self.idtyp, o.idtyp),
             (&mut self.scp, o.scp),
@@ -312,7 +311,7 @@ impl CallerFold {
     /// Folds one event in (after every event folded before it).
     pub fn add(&mut self, e: &Event) {
         let order = self.seen;
-        self.add_at(e, order);
+        self.add_ordered(e, order);
     }
 
     /// An empty fold for one parsing thread, whose events come after those
@@ -328,7 +327,7 @@ impl CallerFold {
     /// Folds one event into a part made by [`CallerFold::part`]; `order` is
     /// its place in the part's input.
     pub fn add_in_part(&mut self, e: &Event, order: u64) {
-        self.add_at(e, self.base + order);
+        self.add_ordered(e, self.base + order);
     }
 
     /// Merges another fold's callers into this one.
@@ -344,8 +343,9 @@ impl CallerFold {
         self.seen = self.seen.max(other.seen);
     }
 
-    /// Folds in one event whose place in the input is `order`.
-    fn add_at(&mut self, e: &Event, order: u64) {
+    /// Folds in one event whose place in the input is `order` (orders grow
+    /// with the input; every event of a fold has its own).
+    pub fn add_ordered(&mut self, e: &Event, order: u64) {
         self.seen = self.seen.max(order + 1);
         let t = e.time.timestamp_micros();
         let a = self
@@ -359,9 +359,7 @@ impl CallerFold {
         a.first = a.first.min(t);
         a.last = a.last.max(t);
         if let Some(v) = &e.vault {
-            if !a.vaults.contains(v) {
-                a.vaults.insert(v.clone());
-            }
+            a.vaults.insert(v);
         }
         if let (Some(kind), Some(name)) = (e.object_type.as_deref(), &e.object_name) {
             let set = match kind {
@@ -371,18 +369,12 @@ impl CallerFold {
                 _ => None,
             };
             if let Some(set) = set {
-                if !set.contains(name) {
-                    set.insert(name.clone());
-                }
+                set.insert(name);
             }
         }
-        if !a.operations.contains(&*e.operation) {
-            a.operations.insert(e.operation.clone());
-        }
+        a.operations.insert(&e.operation);
         if let Some(c) = &e.client_info {
-            if !a.clients.contains(c) {
-                a.clients.insert(c.clone());
-            }
+            a.clients.insert(c);
         }
         for (i, (slot, v)) in [
             (&mut a.idtyp, &e.caller_idtyp),
@@ -409,6 +401,33 @@ impl CallerFold {
             .collect()
     }
 
+    /// The identity of every caller, as [`crate::identify::IdentityFold`]
+    /// gives it for the same events (the same first claims).
+    pub fn identities(
+        &self,
+        catalog: &Catalog,
+    ) -> std::collections::HashMap<crate::identify::CallerKey, Identity> {
+        self.map
+            .iter()
+            .map(|((appid, oid, upn), a)| {
+                let claims = Claims {
+                    appid: appid.as_deref(),
+                    oid: oid.as_deref(),
+                    upn: upn.as_deref(),
+                    idtyp: a.idtyp.as_deref(),
+                    scp: a.scp.as_deref(),
+                    mirid: a.mirid.as_deref(),
+                };
+                let key = (
+                    appid.as_deref().map(str::to_string),
+                    oid.as_deref().map(str::to_string),
+                    upn.as_deref().map(str::to_string),
+                );
+                (key, classify(&claims, catalog))
+            })
+            .collect()
+    }
+
     /// One row per caller, most active first (the order of [`callers`]).
     pub fn rows(&self, catalog: &Catalog) -> Vec<CallerRow> {
         let when = |micros: i64| {
@@ -416,7 +435,7 @@ impl CallerFold {
                 .map(|t| format_time(&t))
                 .unwrap_or_default()
         };
-        let list = |s: &BTreeSet<Arc<str>>| s.iter().map(|v| v.to_string()).collect::<Vec<_>>();
+        let list = |s: &TextSet| s.iter().map(|v| v.to_string()).collect::<Vec<_>>();
         let mut out: Vec<CallerRow> = self
             .map
             .iter()

@@ -454,17 +454,93 @@ fn nanos(t: DateTime<Utc>) -> i64 {
 #[derive(Default)]
 pub struct ExplainFold {
     ids: identify::IdentityFold,
+    /// The caller identities are gathered elsewhere (the report's callers
+    /// fold holds the same claims) and given to [`ExplainFold::finish_with`].
+    ids_elsewhere: bool,
     noise: Noise,
     groups: BTreeMap<GroupKey, Group>,
-    /// (digest of (principal, operation, vault, object), time) of every
-    /// success, for `resolved_at`.
-    successes: Successes,
-    /// (vault, object) → caller with delegated claims → order of its first
-    /// success (only users can be "the laptop" of S5).
-    succeeded: crate::fast::Map<(Text, Text), crate::fast::Map<CallerText, u64>>,
+    /// Every success, for `resolved_at` and S5.
+    success: SuccessFold,
+    /// Events folded so far (the order of the next).
     seq: u64,
     /// Parsed descriptions by digest.
     parsed: crate::fast::Map<u64, Parsed>,
+}
+
+/// What an explanation needs of the successful requests: when each
+/// (principal, action, object) succeeded (`resolved_at`) and which users
+/// succeeded on each object (S5). It merges, so each parsing thread can fold
+/// the successes of its own events (see [`ExplainFold::add_successes`]).
+#[derive(Default)]
+pub struct SuccessFold {
+    /// (digest of (principal, operation, vault, object), time) of every
+    /// success.
+    successes: Successes,
+    /// The successes of parts merged in, each with its own spill file.
+    merged: Vec<Successes>,
+    /// (vault, object) → caller with delegated claims → order of its first
+    /// success (only users can be "the laptop" of S5).
+    succeeded: crate::fast::Map<(Text, Text), crate::fast::Map<CallerText, u64>>,
+}
+
+impl SuccessFold {
+    /// Folds in a successful request (2xx); `order` is its place in the
+    /// input.
+    pub fn add(&mut self, e: &Event, order: u64) {
+        let principal = e.caller_oid.as_deref().or(e.caller_appid.as_deref());
+        self.successes.add(
+            success_key(
+                principal,
+                &e.operation,
+                e.vault.as_deref(),
+                e.object_name.as_deref(),
+            ),
+            nanos(e.time),
+        );
+        let delegated = e.caller_upn.is_some()
+            || e.caller_scp.is_some()
+            || e.caller_idtyp
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case("user"));
+        if delegated {
+            let first = self
+                .succeeded
+                .entry((e.vault.clone(), e.object_name.clone()))
+                .or_default()
+                .entry(identify::caller_text(e))
+                .or_insert(order);
+            *first = (*first).min(order);
+        }
+    }
+
+    /// Merges another part's successes in.
+    pub fn merge(&mut self, other: SuccessFold) {
+        self.merged.push(other.successes);
+        self.merged.extend(other.merged);
+        for (object, callers) in other.succeeded {
+            let mine = self.succeeded.entry(object).or_default();
+            for (c, order) in callers {
+                mine.entry(c)
+                    .and_modify(|o| *o = (*o).min(order))
+                    .or_insert(order);
+            }
+        }
+    }
+
+    /// For each key and each of its times `last`, the first success after
+    /// `last`, over every part.
+    fn first_after(
+        &mut self,
+        wanted: &crate::fast::Map<u64, Vec<i64>>,
+    ) -> crate::fast::Map<(u64, i64), i64> {
+        let mut out = self.successes.first_after(wanted);
+        for s in &mut self.merged {
+            for (k, t) in s.first_after(wanted) {
+                out.entry(k).and_modify(|m| *m = (*m).min(t)).or_insert(t);
+            }
+        }
+        out
+    }
 }
 
 /// The success key of a denial group's principal, action and object.
@@ -664,33 +740,28 @@ mod fold_tests {
 
 impl ExplainFold {
     /// Folds one event in; returns the denial kind when it is a denial.
+    /// Merges in the successes of events folded elsewhere (a report folds
+    /// them on its parsing threads and hands only the other events here).
+    pub fn add_successes(&mut self, s: SuccessFold) {
+        self.success.merge(s);
+    }
+
+    /// A fold that leaves the caller identities to another fold of the same
+    /// events: finished with [`ExplainFold::finish_with`].
+    pub fn without_identities() -> Self {
+        ExplainFold {
+            ids_elsewhere: true,
+            ..Default::default()
+        }
+    }
+
     pub fn add(&mut self, e: &Event) -> Option<Denial> {
-        self.ids.add(e);
+        if !self.ids_elsewhere {
+            self.ids.add(e);
+        }
         if (200..300).contains(&e.status) {
-            let principal = e.caller_oid.as_deref().or(e.caller_appid.as_deref());
-            self.successes.add(
-                success_key(
-                    principal,
-                    &e.operation,
-                    e.vault.as_deref(),
-                    e.object_name.as_deref(),
-                ),
-                nanos(e.time),
-            );
             self.seq += 1;
-            let delegated = e.caller_upn.is_some()
-                || e.caller_scp.is_some()
-                || e.caller_idtyp
-                    .as_deref()
-                    .is_some_and(|t| t.eq_ignore_ascii_case("user"));
-            if delegated {
-                let seq = self.seq;
-                self.succeeded
-                    .entry((e.vault.clone(), e.object_name.clone()))
-                    .or_default()
-                    .entry(identify::caller_text(e))
-                    .or_insert(seq);
-            }
+            self.success.add(e, self.seq);
             return None;
         }
         let caller = identify::caller_text(e);
@@ -791,9 +862,19 @@ impl ExplainFold {
         self.ids.identities(catalog)
     }
 
-    pub fn finish(mut self, catalog: &Catalog) -> Explanation {
+    pub fn finish(self, catalog: &Catalog) -> Explanation {
         let ids = self.ids.identities(catalog);
-        let laptop_hints = laptop_vs_deployed(&self.succeeded, &ids);
+        self.finish_with(catalog, &ids)
+    }
+
+    /// [`ExplainFold::finish`] with the identity of every caller of the
+    /// events folded, gathered by another fold.
+    pub fn finish_with(
+        mut self,
+        catalog: &Catalog,
+        ids: &HashMap<identify::CallerKey, Identity>,
+    ) -> Explanation {
+        let laptop_hints = laptop_vs_deployed(&self.success.succeeded, ids);
         // The first success after each group's last denial, in one pass.
         let keys: Vec<u64> = self
             .groups
@@ -804,7 +885,7 @@ impl ExplainFold {
         for (k, g) in keys.iter().zip(self.groups.values()) {
             wanted.entry(*k).or_default().push(nanos(g.last));
         }
-        let first_after = self.successes.first_after(&wanted);
+        let first_after = self.success.first_after(&wanted);
         let text = |s: &Option<String>| s.as_deref().map(Arc::<str>::from);
         let findings = self
             .groups

@@ -46,10 +46,77 @@ impl From<&CallerRef<'_>> for crate::identify::CallerText {
     }
 }
 
+/// A set of interned texts that remembers the allocation of the last one
+/// seen: a caller's events mostly repeat its vault, client and operation,
+/// which are then recognised by address without comparing text. Exact:
+/// the remembered address is that of an element of the set (kept alive by
+/// it), so only the same allocation, hence the same text, matches it.
+#[derive(Debug, Default, Clone)]
+pub struct TextSet {
+    set: std::collections::BTreeSet<std::sync::Arc<str>>,
+    last: usize,
+}
+
+impl TextSet {
+    pub fn insert(&mut self, v: &std::sync::Arc<str>) {
+        if addr(v) == self.last {
+            return;
+        }
+        self.last = match self.set.get(v) {
+            Some(kept) => addr(kept),
+            None => {
+                // The set now holds this very allocation.
+                self.set.insert(v.clone());
+                addr(v)
+            }
+        };
+    }
+
+    /// Adds every text of `other`.
+    pub fn merge(&mut self, other: TextSet) {
+        self.set.extend(other.set);
+    }
+}
+
+impl std::ops::Deref for TextSet {
+    type Target = std::collections::BTreeSet<std::sync::Arc<str>>;
+    fn deref(&self) -> &Self::Target {
+        &self.set
+    }
+}
+
+impl Extend<std::sync::Arc<str>> for TextSet {
+    fn extend<I: IntoIterator<Item = std::sync::Arc<str>>>(&mut self, items: I) {
+        self.set.extend(items);
+    }
+}
+
+fn addr(v: &std::sync::Arc<str>) -> usize {
+    std::sync::Arc::as_ptr(v) as *const u8 as usize
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    #[test]
+    fn text_set_matches_by_value_and_by_allocation() {
+        let a1: Arc<str> = Arc::from("vault-a");
+        let a2: Arc<str> = Arc::from("vault-a");
+        let b: Arc<str> = Arc::from("vault-b");
+        let mut s = TextSet::default();
+        for v in [&a1, &a1, &a2, &b, &a2, &b, &a1] {
+            s.insert(v);
+        }
+        assert_eq!(s.len(), 2);
+        let mut t = TextSet::default();
+        t.insert(&Arc::from("vault-c"));
+        t.insert(&a2);
+        s.merge(t);
+        let all: Vec<&str> = s.iter().map(|v| &**v).collect();
+        assert_eq!(all, ["vault-a", "vault-b", "vault-c"]);
+    }
 
     #[test]
     fn borrowed_caller_key_hashes_as_the_owned_one() {

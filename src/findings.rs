@@ -107,23 +107,23 @@ fn cadence(first_per_day: &BTreeMap<NaiveDate, u32>) -> Option<serde_json::Value
     })
 }
 
-/// The successful secret reads of a caller that may be a user, as the
-/// cadence check and the evidence need them (not one entry per read).
+/// The successful secret reads of a caller, as the cadence check and the
+/// evidence need them (not one entry per read).
 #[derive(Default)]
 struct Reads {
     count: u64,
     /// Day → earliest minute of the day (UTC) with a read.
     first_per_day: BTreeMap<NaiveDate, u32>,
     off_hours: u64,
-    secrets: BTreeSet<Arc<str>>,
-    clients: BTreeSet<Arc<str>>,
-    /// First and last read in input order.
-    first: Option<DateTime<Utc>>,
-    last: Option<DateTime<Utc>>,
+    secrets: crate::fast::TextSet,
+    clients: crate::fast::TextSet,
+    /// First and last read in input order, with their order.
+    first: Option<(u64, DateTime<Utc>)>,
+    last: Option<(u64, DateTime<Utc>)>,
 }
 
 impl Reads {
-    fn add(&mut self, e: &Event) {
+    fn add(&mut self, e: &Event, order: u64) {
         self.count += 1;
         let m = e.time.hour() * 60 + e.time.minute();
         self.first_per_day
@@ -135,37 +135,83 @@ impl Reads {
             self.off_hours += 1;
         }
         if let Some(o) = &e.object_name {
-            if !self.secrets.contains(o) {
-                self.secrets.insert(o.clone());
-            }
+            self.secrets.insert(o);
         }
         if let Some(c) = &e.client_info {
-            if !self.clients.contains(c) {
-                self.clients.insert(c.clone());
-            }
+            self.clients.insert(c);
         }
-        self.first.get_or_insert(e.time);
-        self.last = Some(e.time);
+        if self.first.is_none_or(|(o, _)| order < o) {
+            self.first = Some((order, e.time));
+        }
+        if self.last.is_none_or(|(o, _)| order > o) {
+            self.last = Some((order, e.time));
+        }
+    }
+
+    fn merge(&mut self, o: Reads) {
+        self.count += o.count;
+        for (day, m) in o.first_per_day {
+            self.first_per_day
+                .entry(day)
+                .and_modify(|v| *v = (*v).min(m))
+                .or_insert(m);
+        }
+        self.off_hours += o.off_hours;
+        self.secrets.merge(o.secrets);
+        self.clients.merge(o.clients);
+        self.first = self.first.into_iter().chain(o.first).min_by_key(|f| f.0);
+        self.last = self.last.into_iter().chain(o.last).max_by_key(|l| l.0);
     }
 }
 
-type Touch = (DateTime<Utc>, Text);
+/// A sensitive success: its order in the input, time and object.
+type Touch = (u64, DateTime<Utc>, Text);
 
-/// What the findings need of one caller, gathered event by event.
+/// What the findings need of one caller, gathered event by event. Every
+/// field merges (sums, unions, extremes, the earliest by order), so each
+/// parsing thread can fold its own events (see [`FindingsAcc`]).
 struct CallerAcc {
-    first: Event,
+    /// The caller's first event, with its order.
+    first: (u64, Event),
     events: u64,
-    /// Set once an event carries delegated claims (upn, scp, idtyp user):
-    /// only such callers can be users, so only their reads are detailed.
-    maybe_user: bool,
+    /// The successful secret reads made with delegated claims (upn, scp,
+    /// idtyp user): only users' tokens carry them, so only those reads are
+    /// detailed.
     reads: Reads,
+    /// Successful secret reads without delegated claims (not detailed).
+    undetailed: u64,
     /// Vaults of all successful secret reads.
-    read_vaults: BTreeSet<Arc<str>>,
+    read_vaults: crate::fast::TextSet,
     read_count: u64,
     /// (day, vault) → digests of the distinct secret names read.
     per_day: crate::fast::Map<(NaiveDate, Text), crate::fast::Set<u64>>,
-    /// (operation, vault) → (time, object) of each success.
+    /// (operation, vault) → each success.
     sensitive: BTreeMap<(Arc<str>, Text), Vec<Touch>>,
+}
+
+impl CallerAcc {
+    fn merge(&mut self, o: CallerAcc) {
+        if o.first.0 < self.first.0 {
+            self.first = o.first;
+        }
+        self.events += o.events;
+        self.undetailed += o.undetailed;
+        self.reads.merge(o.reads);
+        self.read_vaults.merge(o.read_vaults);
+        self.read_count += o.read_count;
+        for (k, names) in o.per_day {
+            self.per_day.entry(k).or_default().extend(names);
+        }
+        for (k, list) in o.sensitive {
+            self.sensitive.entry(k).or_default().extend(list);
+        }
+    }
+
+    /// Whether every successful read was made with delegated claims (the
+    /// reads are then the whole evidence of a user).
+    fn reads_complete(&self) -> bool {
+        self.undetailed == 0
+    }
 }
 
 fn sensitive_op(op: &str) -> bool {
@@ -189,6 +235,15 @@ fn sensitive_op(op: &str) -> bool {
 /// distinct secrets, not with events.
 pub struct FindingsFold<'p> {
     policy: &'p Policy,
+    acc: FindingsAcc,
+}
+
+/// The per-caller evidence of [`FindingsFold`], which merges: a parsing
+/// thread folds its own events into one (see [`FindingsFold::part`]), and
+/// the parts are merged back with [`FindingsFold::merge`].
+pub struct FindingsAcc {
+    /// `Policy::ignore`: callers never reported, never gathered.
+    ignore: Arc<[String]>,
     callers: crate::fast::CallerMap<CallerAcc>,
 }
 
@@ -196,67 +251,34 @@ impl<'p> FindingsFold<'p> {
     pub fn new(policy: &'p Policy) -> Self {
         FindingsFold {
             policy,
+            acc: FindingsAcc {
+                ignore: policy.ignore.clone().into(),
+                callers: Default::default(),
+            },
+        }
+    }
+
+    /// A fold of the evidence gathered in `acc`.
+    pub fn with(policy: &'p Policy, acc: FindingsAcc) -> Self {
+        FindingsFold { policy, acc }
+    }
+
+    /// An empty part for a parsing thread.
+    pub fn part(&self) -> FindingsAcc {
+        FindingsAcc {
+            ignore: self.acc.ignore.clone(),
             callers: Default::default(),
         }
     }
 
-    pub fn add(&mut self, e: &Event) {
-        let key = crate::fast::CallerRef::of(e);
-        let policy = self.policy;
-        let a = match self.callers.entry_ref(&key) {
-            hashbrown::hash_map::EntryRef::Occupied(o) => o.into_mut(),
-            hashbrown::hash_map::EntryRef::Vacant(v) => {
-                let ignored = [&e.caller_upn, &e.caller_oid, &e.caller_appid]
-                    .iter()
-                    .filter_map(|v| v.as_deref())
-                    .any(|v| policy.ignore.iter().any(|i| i.eq_ignore_ascii_case(v)));
-                if ignored {
-                    return;
-                }
-                v.insert(CallerAcc {
-                    first: e.clone(),
-                    events: 0,
-                    maybe_user: false,
-                    reads: Reads::default(),
-                    read_vaults: BTreeSet::new(),
-                    read_count: 0,
-                    per_day: Default::default(),
-                    sensitive: BTreeMap::new(),
-                })
-            }
-        };
-        a.events += 1;
-        a.maybe_user |= e.caller_upn.is_some()
-            || e.caller_scp.is_some()
-            || e.caller_idtyp
-                .as_deref()
-                .is_some_and(|t| t.eq_ignore_ascii_case("user"));
-        if !ok(e) {
-            return;
-        }
-        if e.operation.as_ref() == "SecretGet" {
-            a.read_count += 1;
-            if a.maybe_user {
-                a.reads.add(e);
-            }
-            if let Some(v) = &e.vault {
-                if !a.read_vaults.contains(v) {
-                    a.read_vaults.insert(v.clone());
-                }
-            }
-            if let Some(n) = e.object_name.as_deref() {
-                a.per_day
-                    .entry((e.time.date_naive(), e.vault.clone()))
-                    .or_default()
-                    .insert(crate::fast::digest(n));
-            }
-        }
-        if sensitive_op(&e.operation) {
-            a.sensitive
-                .entry((e.operation.clone(), e.vault.clone()))
-                .or_default()
-                .push((e.time, e.object_name.clone()));
-        }
+    /// Merges back a part.
+    pub fn merge(&mut self, part: FindingsAcc) {
+        self.acc.merge(part);
+    }
+
+    /// Folds one event in; `order` is its place in the input.
+    pub fn add(&mut self, e: &Event, order: u64) {
+        self.acc.add(e, order);
     }
 
     pub fn finish(
@@ -270,6 +292,7 @@ impl<'p> FindingsFold<'p> {
         let sev = |t: &str, default: Severity| policy.severity.get(t).copied().unwrap_or(default);
         let threshold = policy.mass_secret_threshold.unwrap_or(25);
         let mut callers: Vec<(identify::CallerKey, CallerAcc)> = self
+            .acc
             .callers
             .into_iter()
             .map(|(key, acc)| (identify::owned_key(&key), acc))
@@ -277,10 +300,10 @@ impl<'p> FindingsFold<'p> {
         callers.sort_by(|x, y| x.0.cmp(&y.0));
         for (key, acc) in &callers {
             let id = ids.get(key).cloned().unwrap_or_default();
-            let first = &acc.first;
+            let first = &acc.first.1;
             let p = principal(first, &id);
             let reads = &acc.reads;
-            let complete = reads.count == acc.read_count;
+            let complete = acc.reads_complete();
             let secrets: BTreeSet<&str> = reads.secrets.iter().map(|v| &**v).collect();
             let vaults: BTreeSet<&str> = acc.read_vaults.iter().map(|v| &**v).collect();
             let clients: BTreeSet<&str> = reads.clients.iter().map(|v| &**v).collect();
@@ -311,8 +334,8 @@ impl<'p> FindingsFold<'p> {
                             "secrets": secrets,
                             "vaults": vaults,
                             "clients": clients,
-                            "first_seen": reads.first.as_ref().map(format_time),
-                            "last_seen": reads.last.as_ref().map(format_time),
+                            "first_seen": reads.first.as_ref().map(|f| format_time(&f.1)),
+                            "last_seen": reads.last.as_ref().map(|l| format_time(&l.1)),
                             "account_enabled": id.account_enabled,
                         }),
                         recommendation: format!("{}A person's account is the production credential: the job stops when they leave. Run it as a workspace identity, service principal or managed identity and grant that identity Key Vault Secrets User on the secrets it reads.", if disabled { "The user's account is disabled: the job is already failing or will. " } else { "" }),
@@ -350,6 +373,9 @@ impl<'p> FindingsFold<'p> {
             // sensitive_operation
             for ((op, vault), list) in &acc.sensitive {
                 let op: &str = op;
+                // In input order, as they happened.
+                let mut list: Vec<&Touch> = list.iter().collect();
+                list.sort_by_key(|t| t.0);
                 let high = op.ends_with("Purge") || op == "VaultDelete";
                 out.push(Finding {
                     kind: "sensitive_operation".into(),
@@ -359,8 +385,8 @@ impl<'p> FindingsFold<'p> {
                     evidence: json!({
                         "operation": op,
                         "count": list.len(),
-                        "objects": list.iter().filter_map(|(_, o)| o.as_deref()).collect::<BTreeSet<_>>(),
-                        "times": list.iter().take(10).map(|(t, _)| format_time(t)).collect::<Vec<_>>(),
+                        "objects": list.iter().filter_map(|(_, _, o)| o.as_deref()).collect::<BTreeSet<_>>(),
+                        "times": list.iter().take(10).map(|(_, t, _)| format_time(t)).collect::<Vec<_>>(),
                     }),
                     recommendation: format!("{op} succeeded: confirm it was a sanctioned change (deletions, purges, backups and access-policy changes are the operations an attacker or a mistake leaves behind)."),
                 });
@@ -410,5 +436,87 @@ impl<'p> FindingsFold<'p> {
         }
         out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.kind.cmp(&b.kind)));
         out
+    }
+}
+
+impl FindingsAcc {
+    /// An empty part for a parsing thread.
+    pub fn part(&self) -> FindingsAcc {
+        FindingsAcc {
+            ignore: self.ignore.clone(),
+            callers: Default::default(),
+        }
+    }
+
+    /// Folds one event in; `order` is its place in the input.
+    pub fn add(&mut self, e: &Event, order: u64) {
+        let key = crate::fast::CallerRef::of(e);
+        let a = match self.callers.entry_ref(&key) {
+            hashbrown::hash_map::EntryRef::Occupied(o) => o.into_mut(),
+            hashbrown::hash_map::EntryRef::Vacant(v) => {
+                let ignore = &self.ignore;
+                let ignored = [&e.caller_upn, &e.caller_oid, &e.caller_appid]
+                    .iter()
+                    .filter_map(|v| v.as_deref())
+                    .any(|v| ignore.iter().any(|i| i.eq_ignore_ascii_case(v)));
+                if ignored {
+                    return;
+                }
+                v.insert(CallerAcc {
+                    first: (order, e.clone()),
+                    events: 0,
+                    reads: Reads::default(),
+                    undetailed: 0,
+                    read_vaults: Default::default(),
+                    read_count: 0,
+                    per_day: Default::default(),
+                    sensitive: BTreeMap::new(),
+                })
+            }
+        };
+        a.events += 1;
+        if !ok(e) {
+            return;
+        }
+        if e.operation.as_ref() == "SecretGet" {
+            a.read_count += 1;
+            let delegated = e.caller_upn.is_some()
+                || e.caller_scp.is_some()
+                || e.caller_idtyp
+                    .as_deref()
+                    .is_some_and(|t| t.eq_ignore_ascii_case("user"));
+            if delegated {
+                a.reads.add(e, order);
+            } else {
+                a.undetailed += 1;
+            }
+            if let Some(v) = &e.vault {
+                a.read_vaults.insert(v);
+            }
+            if let Some(n) = e.object_name.as_deref() {
+                a.per_day
+                    .entry((e.time.date_naive(), e.vault.clone()))
+                    .or_default()
+                    .insert(crate::fast::digest(n));
+            }
+        }
+        if sensitive_op(&e.operation) {
+            a.sensitive
+                .entry((e.operation.clone(), e.vault.clone()))
+                .or_default()
+                .push((order, e.time, e.object_name.clone()));
+        }
+    }
+
+    /// Merges another part's callers in.
+    pub fn merge(&mut self, other: FindingsAcc) {
+        for (k, acc) in other.callers {
+            match self.callers.entry(k) {
+                hashbrown::hash_map::Entry::Occupied(mut o) => o.get_mut().merge(acc),
+                hashbrown::hash_map::Entry::Vacant(v) => {
+                    v.insert(acc);
+                }
+            }
+        }
     }
 }
