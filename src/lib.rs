@@ -402,7 +402,13 @@ fn report_cmd(cmd: Command, color: bool) -> Result<Exit> {
     let mut catalog = load_catalog(&directory)?;
     // Streams: the events are folded into the report as they are read.
     let mut fold = audit::ReportFold::new(window, &policy, redact);
-    let ing = read_with(&input, &mut fold, Detail::Analysis)?;
+    // The redactor looks at every field of every event.
+    let detail = if redact {
+        Detail::Analysis
+    } else {
+        Detail::Report
+    };
+    let ing = read_with(&input, &mut fold, detail)?;
     resolve_into(&mut catalog, &resolve, &fold.principals())?;
     let opts = audit::Options {
         window,

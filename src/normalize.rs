@@ -383,8 +383,7 @@ pub fn normalize(
     detail: crate::ingest::Detail,
 ) -> Result<Event, Rejection> {
     use crate::ingest::Detail;
-    let lean = detail == Detail::Callers;
-    let analysis = detail == Detail::Analysis;
+    let analysis = matches!(detail, Detail::Analysis | Detail::Report);
     if let Some(p) = clean(row.resource_provider.as_deref()) {
         if !p.eq_ignore_ascii_case("MICROSOFT.KEYVAULT") {
             return Err(Rejection::Skip("other resource provider"));
@@ -416,6 +415,8 @@ pub fn normalize(
             truncate(status_raw)
         ))
     })?;
+    let lean =
+        detail == Detail::Callers || (detail == Detail::Report && (200..300).contains(&status));
     let opt_bool = |v: &Option<Cow<'_, str>>, name: &str| -> Result<Option<bool>, Rejection> {
         match clean(v.as_deref()) {
             None => Ok(None),

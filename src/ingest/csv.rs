@@ -235,7 +235,9 @@ fn read_streaming(
     let detail = c.detail();
     let dropped = |f: &Field| match detail {
         Detail::Full => false,
-        Detail::Analysis => matches!(f, Field::Correlation | Field::Signature | Field::Appidacr),
+        Detail::Analysis | Detail::Report => {
+            matches!(f, Field::Correlation | Field::Signature | Field::Appidacr)
+        }
         Detail::Callers => matches!(
             f,
             Field::Description

@@ -72,6 +72,10 @@ pub enum Detail {
     /// What the caller inventory needs (identity, vault, object, operation,
     /// status, client, time).
     Callers,
+    /// What `report` (without `--redact`) reads: [`Detail::Analysis`] for
+    /// failed requests, [`Detail::Callers`] for successful ones (it folds
+    /// no more of them; the explanation of denials needs the rest).
+    Report,
 }
 
 /// What reading one input did.

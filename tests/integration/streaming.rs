@@ -380,3 +380,38 @@ fn report_split_across_parsing_threads_equals_one_thread() {
     assert!(windowed["summary"]["rows_outside_period"].as_u64().unwrap() > 0);
     assert_eq!(windowed, report(&[&from[..], &[&s2, &whole]].concat()));
 }
+
+/// `report` without `--redact` reads successful requests lean (only what it
+/// folds of them): the same report as reading every field, on every fixture.
+#[test]
+fn report_reads_successes_lean_with_the_same_result() {
+    use kvaudit::audit::{Options, ReportFold, Window};
+    let catalog = Catalog::bundled();
+    let policy = kvaudit::findings::Policy::default();
+    let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    let report = |f: &str, detail: Detail| {
+        let opts = ReadOptions {
+            skip_invalid: true,
+            detail,
+        };
+        let mut fold = ReportFold::new(Window::default(), &policy, false);
+        let ing = read_into(&[f.to_string()], &opts, &mut fold).ok()?;
+        let o = Options {
+            window: Window::default(),
+            policy: &policy,
+            baseline: None,
+            now,
+            inputs: vec![],
+        };
+        Some(serde_json::to_value(fold.finish(&ing, &catalog, &o).0).unwrap())
+    };
+    let mut checked = 0;
+    for f in all_fixtures() {
+        let Some(full) = report(&f, Detail::Analysis) else {
+            continue;
+        };
+        assert_eq!(report(&f, Detail::Report), Some(full), "{f}");
+        checked += 1;
+    }
+    assert!(checked >= 15, "only {checked} fixtures read");
+}
