@@ -195,7 +195,7 @@ fn rows(df: &DataFrame, events: &[Event], catalog: &Catalog) -> PolarsResult<Vec
 /// checks it against the polars aggregation on every fixture.
 #[derive(Debug, Default)]
 pub struct CallerFold {
-    map: crate::fast::CallerMap<Acc>,
+    map: crate::fast::CallerTable<Acc>,
     /// One past the latest order folded in: where [`CallerFold::add`] and
     /// the parts of the next input continue.
     seen: u64,
@@ -332,14 +332,7 @@ impl CallerFold {
 
     /// Merges another fold's callers into this one.
     pub fn merge(&mut self, other: CallerFold) {
-        for (k, acc) in other.map {
-            match self.map.entry(k) {
-                hashbrown::hash_map::Entry::Occupied(mut o) => o.get_mut().merge(acc),
-                hashbrown::hash_map::Entry::Vacant(v) => {
-                    v.insert(acc);
-                }
-            }
-        }
+        self.map.merge(other.map, Acc::merge);
         self.seen = self.seen.max(other.seen);
     }
 
@@ -348,10 +341,11 @@ impl CallerFold {
     pub fn add_ordered(&mut self, e: &Event, order: u64) {
         self.seen = self.seen.max(order + 1);
         let t = e.time.timestamp_micros();
-        let a = self
-            .map
-            .entry_ref(&crate::fast::CallerRef::of(e))
-            .or_insert_with(|| Acc::new(t, t));
+        let i = match self.map.find(e) {
+            Some(i) => i,
+            None => self.map.insert(e, Acc::new(t, t)),
+        };
+        let a = self.map.slot(i);
         a.events += 1;
         if e.status == 403 {
             a.denied += 1;
@@ -499,7 +493,7 @@ impl CallerFold {
             r.first_seen.timestamp_micros(),
             r.last_seen.timestamp_micros(),
         );
-        let a = self.map.entry(key).or_insert_with(|| Acc::new(first, last));
+        let a = self.map.get_or_insert_with(key, || Acc::new(first, last));
         a.events += r.requests;
         a.denied += r.denied;
         a.first = a.first.min(first);

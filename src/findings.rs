@@ -244,7 +244,7 @@ pub struct FindingsFold<'p> {
 pub struct FindingsAcc {
     /// `Policy::ignore`: callers never reported, never gathered.
     ignore: Arc<[String]>,
-    callers: crate::fast::CallerMap<CallerAcc>,
+    callers: crate::fast::CallerTable<CallerAcc>,
 }
 
 impl<'p> FindingsFold<'p> {
@@ -294,6 +294,7 @@ impl<'p> FindingsFold<'p> {
         let mut callers: Vec<(identify::CallerKey, CallerAcc)> = self
             .acc
             .callers
+            .into_entries()
             .into_iter()
             .map(|(key, acc)| (identify::owned_key(&key), acc))
             .collect();
@@ -450,10 +451,9 @@ impl FindingsAcc {
 
     /// Folds one event in; `order` is its place in the input.
     pub fn add(&mut self, e: &Event, order: u64) {
-        let key = crate::fast::CallerRef::of(e);
-        let a = match self.callers.entry_ref(&key) {
-            hashbrown::hash_map::EntryRef::Occupied(o) => o.into_mut(),
-            hashbrown::hash_map::EntryRef::Vacant(v) => {
+        let i = match self.callers.find(e) {
+            Some(i) => i,
+            None => {
                 let ignore = &self.ignore;
                 let ignored = [&e.caller_upn, &e.caller_oid, &e.caller_appid]
                     .iter()
@@ -462,7 +462,7 @@ impl FindingsAcc {
                 if ignored {
                     return;
                 }
-                v.insert(CallerAcc {
+                let acc = CallerAcc {
                     first: (order, e.clone()),
                     events: 0,
                     reads: Reads::default(),
@@ -471,9 +471,11 @@ impl FindingsAcc {
                     read_count: 0,
                     per_day: Default::default(),
                     sensitive: BTreeMap::new(),
-                })
+                };
+                self.callers.insert(e, acc)
             }
         };
+        let a = self.callers.slot(i);
         a.events += 1;
         if !ok(e) {
             return;
@@ -510,13 +512,6 @@ impl FindingsAcc {
 
     /// Merges another part's callers in.
     pub fn merge(&mut self, other: FindingsAcc) {
-        for (k, acc) in other.callers {
-            match self.callers.entry(k) {
-                hashbrown::hash_map::Entry::Occupied(mut o) => o.get_mut().merge(acc),
-                hashbrown::hash_map::Entry::Vacant(v) => {
-                    v.insert(acc);
-                }
-            }
-        }
+        self.callers.merge(other.callers, CallerAcc::merge);
     }
 }
