@@ -252,7 +252,7 @@ impl<'p> ReportFold<'p> {
     pub fn new(window: Window, policy: &'p Policy, redact: bool) -> Self {
         ReportFold {
             policy,
-            tally: Tally::new(window, findings::FindingsFold::new(policy).part(), 0),
+            tally: Tally::new(window, findings::FindingsAcc::new(policy), 0),
             explain: ExplainThread::start(),
             batch: Vec::with_capacity(BATCH),
             redact: redact.then(RedactorFold::new),
@@ -372,12 +372,7 @@ impl crate::ingest::Sink for ReportFold<'_> {
     }
 
     fn join(&mut self, part: Box<dyn crate::ingest::Partial>) -> Result<()> {
-        let part = part
-            .into_any()
-            .downcast::<Tally>()
-            .map_err(|_| Error::Other("internal error: a part of another fold".into()))?;
-        self.flush();
-        self.tally.merge(*part);
+        self.tally.merge(crate::ingest::take_part(part)?);
         Ok(())
     }
 

@@ -246,6 +246,22 @@ impl Acc {
         }
     }
 
+    /// The identity of caller `key` from its first claims.
+    fn identity(&self, key: &crate::identify::CallerText, catalog: &Catalog) -> Identity {
+        let (appid, oid, upn) = key;
+        classify(
+            &Claims {
+                appid: appid.as_deref(),
+                oid: oid.as_deref(),
+                upn: upn.as_deref(),
+                idtyp: self.idtyp.as_deref(),
+                scp: self.scp.as_deref(),
+                mirid: self.mirid.as_deref(),
+            },
+            catalog,
+        )
+    }
+
     /// Folds in the accumulator of the same caller from another part.
     fn merge(&mut self, o: Acc) {
         self.events += o.events;
@@ -287,11 +303,7 @@ impl Sink for CallerFold {
     }
 
     fn join(&mut self, part: Box<dyn crate::ingest::Partial>) -> Result<()> {
-        let part = part
-            .into_any()
-            .downcast::<CallerFold>()
-            .map_err(|_| Error::Other("internal error: a part of another fold".into()))?;
-        self.merge(*part);
+        self.merge(crate::ingest::take_part(part)?);
         Ok(())
     }
 }
@@ -403,22 +415,7 @@ impl CallerFold {
     ) -> std::collections::HashMap<crate::identify::CallerKey, Identity> {
         self.map
             .iter()
-            .map(|((appid, oid, upn), a)| {
-                let claims = Claims {
-                    appid: appid.as_deref(),
-                    oid: oid.as_deref(),
-                    upn: upn.as_deref(),
-                    idtyp: a.idtyp.as_deref(),
-                    scp: a.scp.as_deref(),
-                    mirid: a.mirid.as_deref(),
-                };
-                let key = (
-                    appid.as_deref().map(str::to_string),
-                    oid.as_deref().map(str::to_string),
-                    upn.as_deref().map(str::to_string),
-                );
-                (key, classify(&claims, catalog))
-            })
+            .map(|(key, a)| (crate::identify::owned_key(key), a.identity(key, catalog)))
             .collect()
     }
 
@@ -433,16 +430,9 @@ impl CallerFold {
         let mut out: Vec<CallerRow> = self
             .map
             .iter()
-            .map(|((appid, oid, upn), a)| {
-                let claims = Claims {
-                    appid: appid.as_deref(),
-                    oid: oid.as_deref(),
-                    upn: upn.as_deref(),
-                    idtyp: a.idtyp.as_deref(),
-                    scp: a.scp.as_deref(),
-                    mirid: a.mirid.as_deref(),
-                };
-                let id = classify(&claims, catalog);
+            .map(|(key, a)| {
+                let id = a.identity(key, catalog);
+                let (appid, oid, upn) = key;
                 CallerRow {
                     appid: appid.as_deref().map(str::to_string),
                     oid: oid.as_deref().map(str::to_string),

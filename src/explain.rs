@@ -497,12 +497,7 @@ impl SuccessFold {
             ),
             nanos(e.time),
         );
-        let delegated = e.caller_upn.is_some()
-            || e.caller_scp.is_some()
-            || e.caller_idtyp
-                .as_deref()
-                .is_some_and(|t| t.eq_ignore_ascii_case("user"));
-        if delegated {
+        if identify::delegated(e) {
             let first = self
                 .succeeded
                 .entry((e.vault.clone(), e.object_name.clone()))
@@ -855,11 +850,6 @@ impl ExplainFold {
     /// The (appid, oid) of every caller seen, for `--resolve`.
     pub fn principals(&self) -> Vec<(Option<&str>, Option<&str>)> {
         self.ids.principals()
-    }
-
-    /// The identity of every caller seen so far.
-    pub fn identities(&self, catalog: &Catalog) -> HashMap<identify::CallerKey, Identity> {
-        self.ids.identities(catalog)
     }
 
     pub fn finish(self, catalog: &Catalog) -> Explanation {

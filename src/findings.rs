@@ -239,8 +239,8 @@ pub struct FindingsFold<'p> {
 }
 
 /// The per-caller evidence of [`FindingsFold`], which merges: a parsing
-/// thread folds its own events into one (see [`FindingsFold::part`]), and
-/// the parts are merged back with [`FindingsFold::merge`].
+/// thread folds its own events into one (see [`FindingsAcc::part`]), and
+/// the parts are merged back with [`FindingsAcc::merge`].
 pub struct FindingsAcc {
     /// `Policy::ignore`: callers never reported, never gathered.
     ignore: Arc<[String]>,
@@ -248,37 +248,9 @@ pub struct FindingsAcc {
 }
 
 impl<'p> FindingsFold<'p> {
-    pub fn new(policy: &'p Policy) -> Self {
-        FindingsFold {
-            policy,
-            acc: FindingsAcc {
-                ignore: policy.ignore.clone().into(),
-                callers: Default::default(),
-            },
-        }
-    }
-
     /// A fold of the evidence gathered in `acc`.
     pub fn with(policy: &'p Policy, acc: FindingsAcc) -> Self {
         FindingsFold { policy, acc }
-    }
-
-    /// An empty part for a parsing thread.
-    pub fn part(&self) -> FindingsAcc {
-        FindingsAcc {
-            ignore: self.acc.ignore.clone(),
-            callers: Default::default(),
-        }
-    }
-
-    /// Merges back a part.
-    pub fn merge(&mut self, part: FindingsAcc) {
-        self.acc.merge(part);
-    }
-
-    /// Folds one event in; `order` is its place in the input.
-    pub fn add(&mut self, e: &Event, order: u64) {
-        self.acc.add(e, order);
     }
 
     pub fn finish(
@@ -441,6 +413,14 @@ impl<'p> FindingsFold<'p> {
 }
 
 impl FindingsAcc {
+    /// Empty, for the callers `policy` does not ignore.
+    pub fn new(policy: &Policy) -> Self {
+        FindingsAcc {
+            ignore: policy.ignore.clone().into(),
+            callers: Default::default(),
+        }
+    }
+
     /// An empty part for a parsing thread.
     pub fn part(&self) -> FindingsAcc {
         FindingsAcc {
@@ -482,12 +462,7 @@ impl FindingsAcc {
         }
         if e.operation.as_ref() == "SecretGet" {
             a.read_count += 1;
-            let delegated = e.caller_upn.is_some()
-                || e.caller_scp.is_some()
-                || e.caller_idtyp
-                    .as_deref()
-                    .is_some_and(|t| t.eq_ignore_ascii_case("user"));
-            if delegated {
+            if identify::delegated(e) {
                 a.reads.add(e, order);
             } else {
                 a.undetailed += 1;

@@ -286,6 +286,16 @@ pub fn caller_key(e: &Event) -> CallerKey {
 /// the per-event folds (cheap to clone and hash).
 pub type CallerText = (Text, Text, Text);
 
+/// Whether `e` carries delegated claims (upn, scp or idtyp user): only
+/// users' tokens do.
+pub fn delegated(e: &Event) -> bool {
+    e.caller_upn.is_some()
+        || e.caller_scp.is_some()
+        || e.caller_idtyp
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("user"))
+}
+
 pub fn caller_text(e: &Event) -> CallerText {
     (
         e.caller_appid.clone(),

@@ -144,6 +144,14 @@ pub trait Sink {
     }
 }
 
+/// Takes back a part as the type its sink made it.
+pub fn take_part<T: 'static>(part: Box<dyn Partial>) -> Result<T> {
+    part.into_any()
+        .downcast::<T>()
+        .map(|p| *p)
+        .map_err(|_| Error::Other("internal error: a part of another fold".into()))
+}
+
 /// One parsing thread's share of a [`Sink`] (see [`Sink::fork`]).
 pub trait Partial: Send {
     /// Takes one event; `order` grows with the event's place in the input
