@@ -2,14 +2,14 @@
 //! at which scope, with the exact command, and whether a later success
 //! resolved it. Works on log events and on a pasted error message alone.
 
-use crate::event::{format_time, Event, Text};
+use crate::event::{format_time, Event};
 use crate::identify::{self, Catalog, Claims, Identity, Kind};
 use crate::knowledge::knowledge;
 use chrono::{DateTime, Utc};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 pub const DATABRICKS_APPID: &str = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d";
 
@@ -478,9 +478,9 @@ pub struct SuccessFold {
     successes: Successes,
     /// The successes of parts merged in, each with its own spill file.
     merged: Vec<Successes>,
-    /// (vault, object) → caller with delegated claims → order of its first
-    /// success (only users can be "the laptop" of S5).
-    succeeded: crate::fast::Map<(Text, Text), crate::fast::Map<CallerText, u64>>,
+    /// The first success of each caller with delegated claims on each
+    /// (vault, object) (only users can be "the laptop" of S5).
+    succeeded: Succeeded,
 }
 
 impl SuccessFold {
@@ -498,13 +498,21 @@ impl SuccessFold {
             nanos(e.time),
         );
         if identify::delegated(e) {
-            let first = self
-                .succeeded
-                .entry((e.vault.clone(), e.object_name.clone()))
-                .or_default()
-                .entry(identify::caller_text(e))
-                .or_insert(order);
-            *first = (*first).min(order);
+            let object = object_key(e.vault.as_deref(), e.object_name.as_deref());
+            let d = crate::fast::digest(&(
+                object,
+                e.caller_appid.as_deref(),
+                e.caller_oid.as_deref(),
+                e.caller_upn.as_deref(),
+            ));
+            self.succeeded
+                .entry(d)
+                .and_modify(|f| f.order = f.order.min(order))
+                .or_insert_with(|| FirstSuccess {
+                    object,
+                    caller: identify::caller_text(e),
+                    order,
+                });
         }
     }
 
@@ -512,13 +520,11 @@ impl SuccessFold {
     pub fn merge(&mut self, other: SuccessFold) {
         self.merged.push(other.successes);
         self.merged.extend(other.merged);
-        for (object, callers) in other.succeeded {
-            let mine = self.succeeded.entry(object).or_default();
-            for (c, order) in callers {
-                mine.entry(c)
-                    .and_modify(|o| *o = (*o).min(order))
-                    .or_insert(order);
-            }
+        for (d, f) in other.succeeded {
+            self.succeeded
+                .entry(d)
+                .and_modify(|mine| mine.order = mine.order.min(f.order))
+                .or_insert(f);
         }
     }
 
@@ -538,6 +544,21 @@ impl SuccessFold {
     }
 }
 
+/// Digest of (object, caller) → the caller's first success on the object.
+type Succeeded = crate::fast::DigestMap<FirstSuccess>;
+
+struct FirstSuccess {
+    /// [`object_key`] of the (vault, object).
+    object: u64,
+    caller: CallerText,
+    order: u64,
+}
+
+/// The digest a (vault, object) is known by in [`Succeeded`].
+fn object_key(vault: Option<&str>, object: Option<&str>) -> u64 {
+    crate::fast::digest(&(vault, object))
+}
+
 /// The success key of a denial group's principal, action and object.
 fn group_success_key(d: &Draft) -> u64 {
     success_key(
@@ -549,8 +570,8 @@ fn group_success_key(d: &Draft) -> u64 {
 }
 
 /// How many success times are held in memory before they are written to a
-/// temporary file (16 bytes each: 16 MiB).
-const SUCCESSES_HELD: usize = 1 << 20;
+/// temporary file (16 bytes each: 1 MiB, which stays in cache).
+const SUCCESSES_HELD: usize = 1 << 16;
 
 /// The (key, time) of every success. Up to [`SUCCESSES_HELD`] are kept in
 /// memory; beyond that they go to an unnamed temporary file, read back once
@@ -560,7 +581,9 @@ struct Successes {
     /// How many are held before spilling.
     hold: usize,
     held: Vec<(u64, i64)>,
-    spill: Option<std::io::BufWriter<std::fs::File>>,
+    /// The bytes of the held records, as written to the file.
+    bytes: Vec<u8>,
+    spill: Option<std::fs::File>,
     /// Writing to the temporary file failed: everything stays in memory.
     in_memory_only: bool,
 }
@@ -575,6 +598,7 @@ impl Default for Successes {
         Successes {
             hold,
             held: Vec::new(),
+            bytes: Vec::new(),
             spill: None,
             in_memory_only: false,
         }
@@ -591,21 +615,20 @@ impl Successes {
 
     fn spill(&mut self) {
         use std::io::Write;
-        let w = match &mut self.spill {
-            Some(w) => w,
+        let f = match &mut self.spill {
+            Some(f) => f,
             None => match tempfile::tempfile() {
-                Ok(f) => self
-                    .spill
-                    .insert(std::io::BufWriter::with_capacity(1 << 20, f)),
+                Ok(f) => self.spill.insert(f),
                 Err(e) => return self.keep_in_memory(&e),
             },
         };
-        let mut bytes = Vec::with_capacity(16 * self.held.len());
+        // One buffer, reused: the held records and it stay in cache.
+        self.bytes.clear();
         for (k, t) in &self.held {
-            bytes.extend_from_slice(&k.to_le_bytes());
-            bytes.extend_from_slice(&t.to_le_bytes());
+            self.bytes.extend_from_slice(&k.to_le_bytes());
+            self.bytes.extend_from_slice(&t.to_le_bytes());
         }
-        if let Err(e) = w.write_all(&bytes) {
+        if let Err(e) = f.write_all(&self.bytes) {
             return self.keep_in_memory(&e);
         }
         self.held.clear();
@@ -647,25 +670,27 @@ impl Successes {
 }
 
 /// Reads the (key, time) records of a spill file.
-fn read_spill(
-    w: std::io::BufWriter<std::fs::File>,
-    see: &mut impl FnMut(u64, i64),
-) -> std::io::Result<()> {
+fn read_spill(mut f: std::fs::File, see: &mut impl FnMut(u64, i64)) -> std::io::Result<()> {
     use std::io::{Read, Seek};
-    let mut f = w.into_inner().map_err(|e| e.into_error())?;
     f.rewind()?;
-    let mut r = std::io::BufReader::with_capacity(1 << 20, f);
-    let mut rec = [0u8; 16];
+    let mut buf = vec![0u8; 1 << 20];
+    // Bytes of a record split across two reads.
+    let mut have = 0;
     loop {
-        match r.read_exact(&mut rec) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
-            Err(e) => return Err(e),
+        let n = f.read(&mut buf[have..])?;
+        if n == 0 {
+            return Ok(());
         }
-        let (mut k, mut t) = ([0u8; 8], [0u8; 8]);
-        k.copy_from_slice(&rec[..8]);
-        t.copy_from_slice(&rec[8..]);
-        see(u64::from_le_bytes(k), i64::from_le_bytes(t));
+        have += n;
+        let whole = have - have % 16;
+        for rec in buf[..whole].chunks_exact(16) {
+            let (mut k, mut t) = ([0u8; 8], [0u8; 8]);
+            k.copy_from_slice(&rec[..8]);
+            t.copy_from_slice(&rec[8..]);
+            see(u64::from_le_bytes(k), i64::from_le_bytes(t));
+        }
+        buf.copy_within(whole..have, 0);
+        have -= whole;
     }
 }
 
@@ -876,7 +901,6 @@ impl ExplainFold {
             wanted.entry(*k).or_default().push(nanos(g.last));
         }
         let first_after = self.success.first_after(&wanted);
-        let text = |s: &Option<String>| s.as_deref().map(Arc::<str>::from);
         let findings = self
             .groups
             .into_values()
@@ -908,7 +932,7 @@ impl ExplainFold {
                     .copied()
                     .map(DateTime::from_timestamp_nanos);
                 let extra = laptop_hints
-                    .get(&(text(&d.vault), text(&d.object_name)))
+                    .get(&object_key(d.vault.as_deref(), d.object_name.as_deref()))
                     .filter(|_| !d.principal_kind.is_user())
                     .cloned()
                     .into_iter()
@@ -927,30 +951,38 @@ impl ExplainFold {
 /// while a non-user identity was denied it. The first user to succeed on
 /// each (vault, object) is named.
 fn laptop_vs_deployed(
-    succeeded: &crate::fast::Map<(Text, Text), crate::fast::Map<CallerText, u64>>,
+    succeeded: &Succeeded,
     ids: &HashMap<identify::CallerKey, Identity>,
-) -> HashMap<(Text, Text), String> {
-    let mut out = HashMap::new();
-    for (object, callers) in succeeded {
-        let first_user = callers
-            .iter()
-            .filter_map(|(c, seq)| {
-                let id = ids.get(&identify::owned_key(c))?;
-                id.kind.is_user().then_some((seq, c, id))
-            })
-            .min_by_key(|(seq, _, _)| **seq);
-        if let Some((_, c, id)) = first_user {
-            out.insert(
-                object.clone(),
-                format!(
-                    "Works on a laptop, fails in Azure: {} read this successfully as a user{}; the deployed code runs as a different principal. A role granted to the developer does not cover the deployed identity (DefaultAzureCredential picks the managed identity in Azure).",
-                    c.2.as_deref().unwrap_or("someone"),
-                    id.client_app.as_deref().map(|c| format!(" through {c}")).unwrap_or_default()
-                ),
-            );
+) -> HashMap<u64, String> {
+    // Per object, the user who succeeded first.
+    let mut first: HashMap<u64, (u64, &CallerText, &Identity)> = HashMap::new();
+    for f in succeeded.values() {
+        let Some(id) = ids.get(&identify::owned_key(&f.caller)) else {
+            continue;
+        };
+        if !id.kind.is_user() {
+            continue;
         }
+        first
+            .entry(f.object)
+            .and_modify(|m| {
+                if f.order < m.0 {
+                    *m = (f.order, &f.caller, id);
+                }
+            })
+            .or_insert((f.order, &f.caller, id));
     }
-    out
+    first
+        .into_iter()
+        .map(|(object, (_, c, id))| {
+            let hint = format!(
+                "Works on a laptop, fails in Azure: {} read this successfully as a user{}; the deployed code runs as a different principal. A role granted to the developer does not cover the deployed identity (DefaultAzureCredential picks the managed identity in Azure).",
+                c.2.as_deref().unwrap_or("someone"),
+                id.client_app.as_deref().map(|c| format!(" through {c}")).unwrap_or_default()
+            );
+            (object, hint)
+        })
+        .collect()
 }
 
 /// Explains a pasted error message. None when it is not a Key Vault

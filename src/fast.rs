@@ -14,6 +14,39 @@ pub fn digest<T: Hash + ?Sized>(v: &T) -> u64 {
     State::default().hash_one(v)
 }
 
+/// Hashes a key that is already a [`digest`] by taking it as it is (hashing
+/// it again would only cost time).
+#[derive(Default, Clone, Copy)]
+pub struct Digested;
+
+pub struct DigestHasher(u64);
+
+impl BuildHasher for Digested {
+    type Hasher = DigestHasher;
+    fn build_hasher(&self) -> DigestHasher {
+        DigestHasher(0)
+    }
+}
+
+impl std::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` digests are keyed with this hasher; anything else is
+        // still hashed, if slowly (FNV-1a).
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+/// A map keyed by [`digest`]s.
+pub type DigestMap<V> = std::collections::HashMap<u64, V, Digested>;
+
 /// A map keyed by a caller's (appid, oid, upn), looked up with
 /// [`CallerRef`]: a caller already seen is found without cloning (and later
 /// dropping) the three shared strings of the event.
@@ -204,30 +237,39 @@ impl<V: std::fmt::Debug> std::fmt::Debug for CallerTable<V> {
     }
 }
 
-/// A set of interned texts that remembers the allocation of the last one
-/// seen: a caller's events mostly repeat its vault, client and operation,
-/// which are then recognised by address without comparing text. Exact:
-/// the remembered address is that of an element of the set (kept alive by
-/// it), so only the same allocation, hence the same text, matches it.
+/// A set of interned texts that remembers the allocations of the last few
+/// it was given: a caller's events mostly repeat a handful of vaults,
+/// secrets, clients and operations, which are then recognised by address
+/// without comparing text. Exact: every remembered address is that of an
+/// element of the set (kept alive by it), so only the same allocation,
+/// hence the same text, matches it.
 #[derive(Debug, Default, Clone)]
 pub struct TextSet {
     set: std::collections::BTreeSet<std::sync::Arc<str>>,
-    last: usize,
+    recent: [usize; RECENT],
+    /// Where the next remembered address goes (round robin).
+    next: usize,
 }
+
+/// How many addresses a [`TextSet`] remembers.
+const RECENT: usize = 8;
 
 impl TextSet {
     pub fn insert(&mut self, v: &std::sync::Arc<str>) {
-        if addr(v) == self.last {
+        let a = addr(v);
+        if self.recent.contains(&a) {
             return;
         }
-        self.last = match self.set.get(v) {
+        let kept = match self.set.get(v) {
             Some(kept) => addr(kept),
             None => {
                 // The set now holds this very allocation.
                 self.set.insert(v.clone());
-                addr(v)
+                a
             }
         };
+        self.recent[self.next] = kept;
+        self.next = (self.next + 1) % RECENT;
     }
 
     /// Adds every text of `other`.
@@ -310,6 +352,20 @@ mod tests {
         s.merge(t);
         let all: Vec<&str> = s.iter().map(|v| &**v).collect();
         assert_eq!(all, ["vault-a", "vault-b", "vault-c"]);
+    }
+
+    #[test]
+    fn text_set_counts_more_texts_than_it_remembers() {
+        let texts: Vec<Arc<str>> = (0..20).map(|i| Arc::from(format!("s{i:02}"))).collect();
+        let copies: Vec<Arc<str>> = texts.iter().map(|t| Arc::from(&**t)).collect();
+        let mut s = TextSet::default();
+        for round in 0..3 {
+            for (t, c) in texts.iter().zip(&copies) {
+                s.insert(if round == 1 { c } else { t });
+            }
+        }
+        assert_eq!(s.len(), 20);
+        assert_eq!(s.iter().next().map(|v| &**v), Some("s00"));
     }
 
     #[test]

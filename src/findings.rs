@@ -164,6 +164,57 @@ impl Reads {
     }
 }
 
+/// How many distinct secrets a caller read per (day, vault). Each read is
+/// one lookup of the digest of its (day, vault, secret); the (day, vault)
+/// is only looked up for a secret new that day.
+#[derive(Default)]
+struct DistinctPerDay {
+    /// Digest of (day, vault, secret) → index in `days`.
+    seen: crate::fast::DigestMap<u32>,
+    /// (day, vault) → how many distinct secrets.
+    days: Vec<((NaiveDate, Text), u32)>,
+    index: crate::fast::Map<(NaiveDate, Text), u32>,
+}
+
+impl DistinctPerDay {
+    fn add(&mut self, day: NaiveDate, vault: &Text, secret: &str) {
+        let d = crate::fast::digest(&(day, vault.as_deref(), secret));
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.seen.entry(d) {
+            let i = match self.index.get(&(day, vault.clone())) {
+                Some(&i) => i,
+                None => Self::push(&mut self.days, &mut self.index, (day, vault.clone())),
+            };
+            slot.insert(i);
+            self.days[i as usize].1 += 1;
+        }
+    }
+
+    fn push(
+        days: &mut Vec<((NaiveDate, Text), u32)>,
+        index: &mut crate::fast::Map<(NaiveDate, Text), u32>,
+        key: (NaiveDate, Text),
+    ) -> u32 {
+        let i = days.len() as u32;
+        days.push((key.clone(), 0));
+        index.insert(key, i);
+        i
+    }
+
+    fn merge(&mut self, o: DistinctPerDay) {
+        for (d, j) in o.seen {
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.seen.entry(d) {
+                let key = &o.days[j as usize].0;
+                let i = match self.index.get(key) {
+                    Some(&i) => i,
+                    None => Self::push(&mut self.days, &mut self.index, key.clone()),
+                };
+                slot.insert(i);
+                self.days[i as usize].1 += 1;
+            }
+        }
+    }
+}
+
 /// A sensitive success: its order in the input, time and object.
 type Touch = (u64, DateTime<Utc>, Text);
 
@@ -183,8 +234,8 @@ struct CallerAcc {
     /// Vaults of all successful secret reads.
     read_vaults: crate::fast::TextSet,
     read_count: u64,
-    /// (day, vault) → digests of the distinct secret names read.
-    per_day: crate::fast::Map<(NaiveDate, Text), crate::fast::Set<u64>>,
+    /// Distinct secrets read per (day, vault).
+    per_day: DistinctPerDay,
     /// (operation, vault) → each success.
     sensitive: BTreeMap<(Arc<str>, Text), Vec<Touch>>,
 }
@@ -199,9 +250,7 @@ impl CallerAcc {
         self.reads.merge(o.reads);
         self.read_vaults.merge(o.read_vaults);
         self.read_count += o.read_count;
-        for (k, names) in o.per_day {
-            self.per_day.entry(k).or_default().extend(names);
-        }
+        self.per_day.merge(o.per_day);
         for (k, list) in o.sensitive {
             self.sensitive.entry(k).or_default().extend(list);
         }
@@ -329,17 +378,18 @@ impl<'p> FindingsFold<'p> {
             // mass_secret_retrieval
             let mut busy: Vec<_> = acc
                 .per_day
+                .days
                 .iter()
-                .filter(|(_, n)| n.len() > threshold)
+                .filter(|(_, n)| *n as usize > threshold)
                 .collect();
-            busy.sort_by(|a, b| a.0.cmp(b.0));
+            busy.sort_by(|a, b| a.0.cmp(&b.0));
             for ((day, vault), names) in busy {
                 out.push(Finding {
                     kind: "mass_secret_retrieval".into(),
                     severity: sev("mass_secret_retrieval", Severity::High),
                     vault: Some(vault.as_deref().unwrap_or("").to_string()),
                     principal: p.clone(),
-                    evidence: json!({"day": day.to_string(), "distinct_secrets": names.len(), "threshold": threshold}),
+                    evidence: json!({"day": day.to_string(), "distinct_secrets": names, "threshold": threshold}),
                     recommendation: "One caller read more distinct secrets in a day than the threshold: check it is expected (a migration, a backup job) and not credential harvesting.".into(),
                 });
             }
@@ -471,10 +521,7 @@ impl FindingsAcc {
                 a.read_vaults.insert(v);
             }
             if let Some(n) = e.object_name.as_deref() {
-                a.per_day
-                    .entry((e.time.date_naive(), e.vault.clone()))
-                    .or_default()
-                    .insert(crate::fast::digest(n));
+                a.per_day.add(e.time.date_naive(), &e.vault, n);
             }
         }
         if sensitive_op(&e.operation) {
