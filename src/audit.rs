@@ -200,8 +200,8 @@ impl Tally {
         if e.status == 403 {
             d.denied += 1;
         }
-        self.callers.add_ordered(e, order);
-        self.findings.add(e, order);
+        let slot = self.callers.add_ordered(e, order);
+        self.findings.add(slot, e, order);
         if succeeded(e) {
             self.successes.add(e, order);
         }
@@ -213,8 +213,8 @@ impl Tally {
     }
 
     fn merge(&mut self, o: Tally) {
-        self.callers.merge(o.callers);
-        self.findings.merge(o.findings);
+        let to = self.callers.merge(o.callers);
+        self.findings.merge(o.findings, &to);
         self.successes.merge(o.successes);
         for (day, c) in o.per_day {
             let d = self.per_day.entry(day).or_default();
@@ -310,11 +310,8 @@ impl<'p> ReportFold<'p> {
         let ids = tally.callers.identities(catalog);
         let ex = explain.finish_with(catalog, &ids);
         let callers = tally.callers.rows(catalog);
-        let found = findings::FindingsFold::with(self.policy, tally.findings).finish(
-            &ex,
-            opts.baseline.as_ref(),
-            &ids,
-        );
+        let found = findings::FindingsFold::with(self.policy, tally.findings, tally.callers.keys())
+            .finish(&ex, opts.baseline.as_ref(), &ids);
         let mut s = Summary {
             events: tally.events,
             rows_read: files.rows_read(),

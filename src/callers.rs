@@ -342,22 +342,30 @@ impl CallerFold {
         self.add_ordered(e, self.base + order);
     }
 
-    /// Merges another fold's callers into this one.
-    pub fn merge(&mut self, other: CallerFold) {
-        self.map.merge(other.map, Acc::merge);
+    /// Merges another fold's callers into this one; the slot (see
+    /// [`CallerFold::add_ordered`]) here of each of `other`'s slots.
+    pub fn merge(&mut self, other: CallerFold) -> Vec<usize> {
         self.seen = self.seen.max(other.seen);
+        self.map.merge(other.map, Acc::merge)
+    }
+
+    /// The callers in slot order (see [`CallerFold::add_ordered`]).
+    pub fn keys(&self) -> impl Iterator<Item = &crate::identify::CallerText> {
+        self.map.keys()
     }
 
     /// Folds in one event whose place in the input is `order` (orders grow
-    /// with the input; every event of a fold has its own).
-    pub fn add_ordered(&mut self, e: &Event, order: u64) {
+    /// with the input; every event of a fold has its own). The caller's
+    /// slot: callers are numbered 0, 1, 2… as first seen, so that other
+    /// per-caller folds can share this lookup.
+    pub fn add_ordered(&mut self, e: &Event, order: u64) -> usize {
         self.seen = self.seen.max(order + 1);
         let t = e.time.timestamp_micros();
-        let i = match self.map.find(e) {
+        let at = match self.map.find(e) {
             Some(i) => i,
             None => self.map.insert(e, Acc::new(t, t)),
         };
-        let a = self.map.slot(i);
+        let a = self.map.slot(at);
         a.events += 1;
         if e.status == 403 {
             a.denied += 1;
@@ -395,6 +403,7 @@ impl CallerFold {
                 a.claims_at[i] = order;
             }
         }
+        at
     }
 }
 

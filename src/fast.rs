@@ -206,16 +206,24 @@ impl<V> CallerTable<V> {
     }
 
     /// Merges `other` in: `merge` combines the values of a caller in both.
-    pub fn merge(&mut self, other: CallerTable<V>, mut merge: impl FnMut(&mut V, V)) {
+    /// The slot here of each of `other`'s slots, in order.
+    pub fn merge(&mut self, other: CallerTable<V>, mut merge: impl FnMut(&mut V, V)) -> Vec<usize> {
+        let mut to = Vec::with_capacity(other.slots.len());
         for (k, v) in other.slots {
             match self.by_value.get(&k) {
-                Some(&i) => merge(&mut self.slots[i].1, v),
+                Some(&i) => {
+                    merge(&mut self.slots[i].1, v);
+                    to.push(i);
+                }
                 None => {
-                    self.by_value.insert(k.clone(), self.slots.len());
+                    let i = self.slots.len();
+                    self.by_value.insert(k.clone(), i);
                     self.slots.push((k, v));
+                    to.push(i);
                 }
             }
         }
+        to
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&crate::identify::CallerText, &V)> {

@@ -222,8 +222,9 @@ type Touch = (u64, DateTime<Utc>, Text);
 /// field merges (sums, unions, extremes, the earliest by order), so each
 /// parsing thread can fold its own events (see [`FindingsAcc`]).
 struct CallerAcc {
-    /// The caller's first event, with its order.
-    first: (u64, Event),
+    /// The caller's first event, with its order (boxed: read once, at the
+    /// end, it would otherwise spread the fields read per event apart).
+    first: (u64, Box<Event>),
     events: u64,
     /// The successful secret reads made with delegated claims (upn, scp,
     /// idtyp user): only users' tokens carry them, so only those reads are
@@ -285,6 +286,8 @@ fn sensitive_op(op: &str) -> bool {
 pub struct FindingsFold<'p> {
     policy: &'p Policy,
     acc: FindingsAcc,
+    /// The caller of each slot.
+    keys: Vec<identify::CallerKey>,
 }
 
 /// The per-caller evidence of [`FindingsFold`], which merges: a parsing
@@ -293,13 +296,25 @@ pub struct FindingsFold<'p> {
 pub struct FindingsAcc {
     /// `Policy::ignore`: callers never reported, never gathered.
     ignore: Arc<[String]>,
-    callers: crate::fast::CallerTable<CallerAcc>,
+    /// By caller slot, as [`crate::callers::CallerFold::add_ordered`]
+    /// numbers them (one caller lookup per event serves both folds); None
+    /// for a caller ignored.
+    callers: Vec<Option<CallerAcc>>,
 }
 
 impl<'p> FindingsFold<'p> {
-    /// A fold of the evidence gathered in `acc`.
-    pub fn with(policy: &'p Policy, acc: FindingsAcc) -> Self {
-        FindingsFold { policy, acc }
+    /// A fold of the evidence gathered in `acc`, whose slots are those of
+    /// the callers `keys`.
+    pub fn with<'k>(
+        policy: &'p Policy,
+        acc: FindingsAcc,
+        keys: impl Iterator<Item = &'k identify::CallerText>,
+    ) -> Self {
+        FindingsFold {
+            policy,
+            acc,
+            keys: keys.map(identify::owned_key).collect(),
+        }
     }
 
     pub fn finish(
@@ -315,9 +330,9 @@ impl<'p> FindingsFold<'p> {
         let mut callers: Vec<(identify::CallerKey, CallerAcc)> = self
             .acc
             .callers
-            .into_entries()
             .into_iter()
-            .map(|(key, acc)| (identify::owned_key(&key), acc))
+            .zip(self.keys)
+            .filter_map(|(acc, key)| Some((key, acc?)))
             .collect();
         callers.sort_by(|x, y| x.0.cmp(&y.0));
         for (key, acc) in &callers {
@@ -479,10 +494,14 @@ impl FindingsAcc {
         }
     }
 
-    /// Folds one event in; `order` is its place in the input.
-    pub fn add(&mut self, e: &Event, order: u64) {
-        let i = match self.callers.find(e) {
-            Some(i) => i,
+    /// Folds one event of the caller in `slot` in; `order` is its place in
+    /// the input.
+    pub fn add(&mut self, slot: usize, e: &Event, order: u64) {
+        if slot >= self.callers.len() {
+            self.callers.resize_with(slot + 1, || None);
+        }
+        let a = match &mut self.callers[slot] {
+            Some(a) => a,
             None => {
                 let ignore = &self.ignore;
                 let ignored = [&e.caller_upn, &e.caller_oid, &e.caller_appid]
@@ -492,8 +511,8 @@ impl FindingsAcc {
                 if ignored {
                     return;
                 }
-                let acc = CallerAcc {
-                    first: (order, e.clone()),
+                self.callers[slot].insert(CallerAcc {
+                    first: (order, Box::new(e.clone())),
                     events: 0,
                     reads: Reads::default(),
                     undetailed: 0,
@@ -501,11 +520,9 @@ impl FindingsAcc {
                     read_count: 0,
                     per_day: Default::default(),
                     sensitive: BTreeMap::new(),
-                };
-                self.callers.insert(e, acc)
+                })
             }
         };
-        let a = self.callers.slot(i);
         a.events += 1;
         if !ok(e) {
             return;
@@ -532,8 +549,18 @@ impl FindingsAcc {
         }
     }
 
-    /// Merges another part's callers in.
-    pub fn merge(&mut self, other: FindingsAcc) {
-        self.callers.merge(other.callers, CallerAcc::merge);
+    /// Merges another part's callers in: `to` maps each of its slots to
+    /// one here (see [`crate::callers::CallerFold::merge`]).
+    pub fn merge(&mut self, other: FindingsAcc, to: &[usize]) {
+        for (acc, &i) in other.callers.into_iter().zip(to) {
+            let Some(acc) = acc else { continue };
+            if i >= self.callers.len() {
+                self.callers.resize_with(i + 1, || None);
+            }
+            match &mut self.callers[i] {
+                Some(mine) => mine.merge(acc),
+                None => self.callers[i] = Some(acc),
+            }
+        }
     }
 }

@@ -53,6 +53,8 @@ pub enum Rejection {
 #[derive(Default)]
 pub struct Interner {
     map: crate::fast::Set<Arc<str>>,
+    /// Text as given → its interned lower-case form (see [`Interner::lower`]).
+    lowered: crate::fast::Map<Box<str>, Arc<str>>,
     bytes: usize,
 }
 
@@ -71,6 +73,23 @@ impl Interner {
             self.map.insert(k.clone());
         }
         k
+    }
+    /// The interned lower-case form of `s` (a vault name, which exports
+    /// give in upper case): found by the text as given, so that it is
+    /// lowered once per distinct value.
+    pub fn lower(&mut self, s: &str) -> Arc<str> {
+        if !s.bytes().any(|b| b.is_ascii_uppercase()) {
+            return self.get(s);
+        }
+        if let Some(v) = self.lowered.get(s) {
+            return v.clone();
+        }
+        let v = self.get(&s.to_ascii_lowercase());
+        if self.bytes < INTERNER_BYTES {
+            self.bytes += s.len() + 64;
+            self.lowered.insert(Box::from(s), v.clone());
+        }
+        v
     }
     fn text(&mut self, s: Option<&str>) -> Text {
         clean(s).map(|s| self.get(s))
@@ -456,9 +475,8 @@ pub fn normalize(
             Cow::Borrowed(s)
         }
     }
-    let from_resource = clean(row.resource.as_deref())
-        .filter(|r| memchr::memchr(b'/', r.as_bytes()).is_none())
-        .map(lower);
+    let from_resource =
+        clean(row.resource.as_deref()).filter(|r| memchr::memchr(b'/', r.as_bytes()).is_none());
     // The resource id is only needed for the vault when `Resource` is
     // missing, unless the full event is kept.
     let resource_id = if lean && from_resource.is_some() {
@@ -468,14 +486,15 @@ pub fn normalize(
     };
     let request_uri = clean(row.request_uri.as_deref());
     let object_uri = clean(row.object_uri.as_deref());
-    let vault: Option<Cow<'_, str>> = from_resource.or_else(|| {
-        resource_id
+    let vault: Option<Arc<str>> = match from_resource {
+        Some(r) => Some(interner.lower(r)),
+        None => resource_id
             .as_deref()
             .and_then(vault_from_resource_id)
             .or_else(|| request_uri.and_then(vault_from_uri))
             .or_else(|| object_uri.and_then(vault_from_uri))
-            .map(Cow::Owned)
-    });
+            .map(|v| interner.get(&v)),
+    };
     let object = object_uri
         .and_then(object_from_uri)
         .or_else(|| request_uri.and_then(object_from_uri));
@@ -492,7 +511,7 @@ pub fn normalize(
     if lean {
         return Ok(Event {
             time,
-            vault: vault.as_deref().map(|v| interner.get(v)),
+            vault,
             resource_id: None,
             operation: interner.get(operation),
             object_type: object_type.as_deref().map(|v| interner.get(v)),
@@ -522,7 +541,7 @@ pub fn normalize(
     }
     Ok(Event {
         time,
-        vault: vault.as_deref().map(|v| interner.get(v)),
+        vault,
         resource_id: resource_id.as_deref().map(|v| interner.get(v)),
         operation: interner.get(operation),
         object_type: object_type.as_deref().map(|v| interner.get(v)),
