@@ -245,22 +245,32 @@ impl<V: std::fmt::Debug> std::fmt::Debug for CallerTable<V> {
     }
 }
 
-/// A set of interned texts that remembers the allocations of the last few
-/// it was given: a caller's events mostly repeat a handful of vaults,
-/// secrets, clients and operations, which are then recognised by address
-/// without comparing text. Exact: every remembered address is that of an
-/// element of the set (kept alive by it), so only the same allocation,
-/// hence the same text, matches it.
+/// A set of interned texts that recognises the allocations it was given
+/// before: a caller's events mostly repeat a handful of vaults, secrets,
+/// clients and operations, which are then found by address without
+/// comparing text (the last few by a scan of their addresses, the others,
+/// in a large set, by a hash of the address). Exact: every remembered
+/// address is that of a text the set keeps alive (an element, or another
+/// allocation of an element's text held in `aliases`), so only the same
+/// allocation, hence the same text, matches it.
 #[derive(Debug, Default, Clone)]
 pub struct TextSet {
     set: std::collections::BTreeSet<std::sync::Arc<str>>,
     recent: [usize; RECENT],
     /// Where the next remembered address goes (round robin).
     next: usize,
+    /// Every address remembered, once the set outgrows `recent`.
+    known: Set<usize>,
+    /// Allocations of texts already in the set, kept so that their
+    /// addresses stay theirs (at most [`ALIASES`]).
+    aliases: Vec<std::sync::Arc<str>>,
 }
 
-/// How many addresses a [`TextSet`] remembers.
+/// How many addresses a [`TextSet`] scans before hashing one.
 const RECENT: usize = 8;
+/// How many other allocations of its texts a [`TextSet`] keeps at most
+/// (they come from other threads' interners, or past an interner's bound).
+const ALIASES: usize = 64;
 
 impl TextSet {
     pub fn insert(&mut self, v: &std::sync::Arc<str>) {
@@ -268,15 +278,27 @@ impl TextSet {
         if self.recent.contains(&a) {
             return;
         }
-        let kept = match self.set.get(v) {
-            Some(kept) => addr(kept),
-            None => {
-                // The set now holds this very allocation.
-                self.set.insert(v.clone());
-                a
+        let large = self.set.len() >= RECENT;
+        if !(large && self.known.contains(&a)) {
+            let kept = match self.set.get(v) {
+                Some(kept) => addr(kept),
+                None => {
+                    // The set now holds this very allocation.
+                    self.set.insert(v.clone());
+                    a
+                }
+            };
+            if kept != a {
+                if self.aliases.len() >= ALIASES {
+                    return;
+                }
+                self.aliases.push(v.clone());
             }
-        };
-        self.recent[self.next] = kept;
+            if self.set.len() >= RECENT {
+                self.known.insert(a);
+            }
+        }
+        self.recent[self.next] = a;
         self.next = (self.next + 1) % RECENT;
     }
 
