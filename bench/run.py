@@ -15,7 +15,8 @@ read once, untimed, so every command starts with the same page cache.
 
 usage: python3 bench/run.py [--sizes 1000000,10000000] [--shapes azdiag-csv,raw-jsonl]
                             [--kvaudit target/release/kvaudit] [--dir /tmp/kvaudit-bench]
-                            [--repeat N]   (fastest of N runs of each command)
+                            [--repeat N]   (fastest of N runs of each command; the
+                                            commands take turns, one run each per round)
 requires: pip install duckdb; cargo build --release
 """
 import argparse
@@ -66,17 +67,6 @@ def warm(path):
     with open(path, "rb", buffering=0) as f:
         while f.read(1 << 24):
             pass
-
-
-def best(runs, f, path=None):
-    """Runs f() `runs` times, each after warming `path`; the fastest result
-    (wall time first)."""
-    results = []
-    for _ in range(max(1, runs)):
-        if path:
-            warm(path)
-        results.append(f())
-    return min(results, key=lambda r: r[0])
 
 
 def duckdb_callers(path, shape):
@@ -151,16 +141,27 @@ def main():
                 print(f"generating {path} ...", file=sys.stderr)
                 subprocess.run([a.kvaudit, "synth", "--rows", str(n), "--shape", shape, "-o", path], check=True)
             size = os.path.getsize(path) / 2**20
-            print(f"{shape} {n:,} rows ({size:,.0f} MiB): kvaudit callers ...", file=sys.stderr)
-            kw, krss, out = best(a.repeat, lambda: run_measured([a.kvaudit, "callers", "--format", "json", path]), path)
+            print(f"{shape} {n:,} rows ({size:,.0f} MiB): kvaudit callers, kvaudit report, DuckDB "
+                  f"(interleaved, best of {max(1, a.repeat)}) ...", file=sys.stderr)
+            do_report = not (a.skip_report_above and n > a.skip_report_above)
+            runs = {"callers": [], "report": [], "duckdb": []}
+            # One round runs each command once, so that a machine slowing
+            # down or speeding up during the benchmark favours none of them.
+            for _ in range(max(1, a.repeat)):
+                warm(path)
+                runs["callers"].append(run_measured([a.kvaudit, "callers", "--format", "json", path]))
+                if do_report:
+                    warm(path)
+                    runs["report"].append(run_measured([a.kvaudit, "report", "--format", "json", path]))
+                warm(path)
+                runs["duckdb"].append(duckdb_callers(path, shape))
+            kw, krss, out = min(runs["callers"], key=lambda r: r[0])
             k = kvaudit_callers(out)
-            if a.skip_report_above and n > a.skip_report_above:
-                rw, rrss = None, None
+            if do_report:
+                rw, rrss, _ = min(runs["report"], key=lambda r: r[0])
             else:
-                print("  kvaudit report ...", file=sys.stderr)
-                rw, rrss, _ = best(a.repeat, lambda: run_measured([a.kvaudit, "report", "--format", "json", path]), path)
-            print("  duckdb ...", file=sys.stderr)
-            dw, drss, d = best(a.repeat, lambda: duckdb_callers(path, shape), path)
+                rw, rrss = None, None
+            dw, drss, d = min(runs["duckdb"], key=lambda r: r[0])
             same = k == d
             ok &= same
             if not same:
