@@ -235,12 +235,12 @@ fn succeeded(e: &Event) -> bool {
 }
 
 impl crate::ingest::Partial for Tally {
-    fn add(&mut self, e: Event, order: u64) -> Option<Event> {
-        if !self.in_window(&e) {
-            return None;
+    fn add(&mut self, e: &Event, order: u64) -> bool {
+        if !self.in_window(e) {
+            return false;
         }
-        self.fold(&e, self.base + order);
-        (!succeeded(&e)).then_some(e)
+        self.fold(e, self.base + order);
+        !succeeded(e)
     }
 
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {

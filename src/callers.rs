@@ -309,9 +309,9 @@ impl Sink for CallerFold {
 }
 
 impl crate::ingest::Partial for CallerFold {
-    fn add(&mut self, e: Event, order: u64) -> Option<Event> {
-        self.add_in_part(&e, order);
-        None
+    fn add(&mut self, e: &Event, order: u64) -> bool {
+        self.add_in_part(e, order);
+        false
     }
 
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {

@@ -156,9 +156,10 @@ pub fn take_part<T: 'static>(part: Box<dyn Partial>) -> Result<T> {
 pub trait Partial: Send {
     /// Takes one event; `order` grows with the event's place in the input
     /// (comparable across parts), for folds that keep a first value.
-    /// Returns the event when the sink's ordered side must see it too
-    /// ([`Sink::forwarded`]).
-    fn add(&mut self, e: Event, order: u64) -> Option<Event>;
+    /// Whether the sink's ordered side must see it too
+    /// ([`Sink::forwarded`]). By reference: most events are only folded,
+    /// and an event is large enough for moves to cost.
+    fn add(&mut self, e: &Event, order: u64) -> bool;
     /// The part as `Any`, for the sink to take back its own type.
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any>;
 }

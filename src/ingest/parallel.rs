@@ -106,12 +106,13 @@ impl Worker {
         match (o, &mut self.part) {
             (Outcome::Event(e), Some(part)) => {
                 // Blocks hold far fewer than 2^32 records.
-                match part.add(e, (self.seq << 32) | record) {
-                    Some(e) => self.out.push(Outcome::Forwarded(e)),
-                    None => match self.out.last_mut() {
+                if part.add(&e, (self.seq << 32) | record) {
+                    self.out.push(Outcome::Forwarded(e));
+                } else {
+                    match self.out.last_mut() {
                         Some(Outcome::Folded(n)) => *n += 1,
                         _ => self.out.push(Outcome::Folded(1)),
-                    },
+                    }
                 }
             }
             (o, _) => self.out.push(o),
