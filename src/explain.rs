@@ -554,8 +554,9 @@ struct FirstSuccess {
     order: u64,
 }
 
-/// The digest a (vault, object) is known by in [`Succeeded`].
-fn object_key(vault: Option<&str>, object: Option<&str>) -> u64 {
+/// The digest a (vault, object) is known by (in [`Succeeded`], and in the
+/// findings' distinct secrets per day).
+pub fn object_key(vault: Option<&str>, object: Option<&str>) -> u64 {
     crate::fast::digest(&(vault, object))
 }
 

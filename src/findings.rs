@@ -164,54 +164,76 @@ impl Reads {
     }
 }
 
-/// How many distinct secrets a caller read per (day, vault). Each read is
-/// one lookup of the digest of its (day, vault, secret); the (day, vault)
-/// is only looked up for a secret new that day.
+/// How many distinct secrets a caller read per (day, vault): for each
+/// secret read (by the digest of its vault and name), the days it was read
+/// on, as bits. A read is one lookup in a table as large as the caller's
+/// secrets (not its secrets times days), which most callers keep small
+/// enough to stay in cache; the counts are made at the end.
 #[derive(Default)]
 struct DistinctPerDay {
-    /// Digest of (day, vault, secret) → index in `days`.
-    seen: crate::fast::DigestMap<u32>,
-    /// (day, vault) → how many distinct secrets.
-    days: Vec<((NaiveDate, Text), u32)>,
-    index: crate::fast::Map<(NaiveDate, Text), u32>,
+    secrets: crate::fast::DigestMap<ReadDays>,
+}
+
+/// The days one secret was read on.
+struct ReadDays {
+    vault: Text,
+    /// (days from the Common Era / 64, bit per day), sorted.
+    words: Vec<(i32, u64)>,
+}
+
+impl ReadDays {
+    fn set(&mut self, word: i32, bits: u64) {
+        match self.words.binary_search_by_key(&word, |w| w.0) {
+            Ok(i) => self.words[i].1 |= bits,
+            Err(i) => self.words.insert(i, (word, bits)),
+        }
+    }
 }
 
 impl DistinctPerDay {
     fn add(&mut self, day: NaiveDate, vault: &Text, secret: &str) {
-        let d = crate::fast::digest(&(day, vault.as_deref(), secret));
-        if let std::collections::hash_map::Entry::Vacant(slot) = self.seen.entry(d) {
-            let i = match self.index.get(&(day, vault.clone())) {
-                Some(&i) => i,
-                None => Self::push(&mut self.days, &mut self.index, (day, vault.clone())),
-            };
-            slot.insert(i);
-            self.days[i as usize].1 += 1;
-        }
-    }
-
-    fn push(
-        days: &mut Vec<((NaiveDate, Text), u32)>,
-        index: &mut crate::fast::Map<(NaiveDate, Text), u32>,
-        key: (NaiveDate, Text),
-    ) -> u32 {
-        let i = days.len() as u32;
-        days.push((key.clone(), 0));
-        index.insert(key, i);
-        i
+        let key = crate::explain::object_key(vault.as_deref(), Some(secret));
+        let n = day.num_days_from_ce();
+        self.secrets
+            .entry(key)
+            .or_insert_with(|| ReadDays {
+                vault: vault.clone(),
+                words: Vec::new(),
+            })
+            .set(n.div_euclid(64), 1 << n.rem_euclid(64));
     }
 
     fn merge(&mut self, o: DistinctPerDay) {
-        for (d, j) in o.seen {
-            if let std::collections::hash_map::Entry::Vacant(slot) = self.seen.entry(d) {
-                let key = &o.days[j as usize].0;
-                let i = match self.index.get(key) {
-                    Some(&i) => i,
-                    None => Self::push(&mut self.days, &mut self.index, key.clone()),
-                };
-                slot.insert(i);
-                self.days[i as usize].1 += 1;
+        for (key, days) in o.secrets {
+            match self.secrets.entry(key) {
+                std::collections::hash_map::Entry::Occupied(mut mine) => {
+                    for (w, bits) in days.words {
+                        mine.get_mut().set(w, bits);
+                    }
+                }
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(days);
+                }
             }
         }
+    }
+
+    /// (day, vault) → how many distinct secrets were read.
+    fn counts(&self) -> BTreeMap<(NaiveDate, Text), u32> {
+        let mut out: BTreeMap<(NaiveDate, Text), u32> = BTreeMap::new();
+        for d in self.secrets.values() {
+            for &(w, bits) in &d.words {
+                let mut b = bits;
+                while b != 0 {
+                    let day = w * 64 + b.trailing_zeros() as i32;
+                    b &= b - 1;
+                    if let Some(day) = NaiveDate::from_num_days_from_ce_opt(day) {
+                        *out.entry((day, d.vault.clone())).or_default() += 1;
+                    }
+                }
+            }
+        }
+        out
     }
 }
 
@@ -391,13 +413,12 @@ impl<'p> FindingsFold<'p> {
                 });
             }
             // mass_secret_retrieval
-            let mut busy: Vec<_> = acc
+            let busy: Vec<_> = acc
                 .per_day
-                .days
-                .iter()
+                .counts()
+                .into_iter()
                 .filter(|(_, n)| *n as usize > threshold)
                 .collect();
-            busy.sort_by(|a, b| a.0.cmp(&b.0));
             for ((day, vault), names) in busy {
                 out.push(Finding {
                     kind: "mass_secret_retrieval".into(),
