@@ -585,3 +585,42 @@ impl FindingsAcc {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distinct_secrets_per_day_count_each_secret_once_a_day_across_parts() {
+        let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let (a, b): (Text, Text) = (Some(Arc::from("kv-a")), Some(Arc::from("kv-b")));
+        // Days 63 days apart fall in different 64-day words.
+        let reads = [
+            ("2025-01-01", &a, "s1"),
+            ("2025-01-01", &a, "s1"),
+            ("2025-01-01", &a, "s2"),
+            ("2025-01-01", &b, "s1"),
+            ("2025-03-05", &a, "s1"),
+            ("2025-03-06", &a, "s1"),
+            ("1999-12-31", &a, "s3"),
+        ];
+        let mut whole = DistinctPerDay::default();
+        let (mut p1, mut p2) = (DistinctPerDay::default(), DistinctPerDay::default());
+        for (i, (d, v, s)) in reads.iter().enumerate() {
+            whole.add(day(d), v, s);
+            if i % 2 == 0 { &mut p1 } else { &mut p2 }.add(day(d), v, s);
+        }
+        p1.merge(p2);
+        let want: BTreeMap<(NaiveDate, Text), u32> = [
+            ((day("1999-12-31"), a.clone()), 1),
+            ((day("2025-01-01"), a.clone()), 2),
+            ((day("2025-01-01"), b.clone()), 1),
+            ((day("2025-03-05"), a.clone()), 1),
+            ((day("2025-03-06"), a.clone()), 1),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(whole.counts(), want);
+        assert_eq!(p1.counts(), want);
+    }
+}
