@@ -174,19 +174,36 @@ struct DistinctPerDay {
     secrets: crate::fast::DigestMap<ReadDays>,
 }
 
-/// The days one secret was read on.
+/// The days one secret was read on, as (days from the Common Era / 64,
+/// one bit per day) words: the first two held inline (most logs span a few
+/// weeks, so a read touches no other memory), any others sorted in `far`.
 struct ReadDays {
     vault: Text,
-    /// (days from the Common Era / 64, bit per day), sorted.
-    words: Vec<(i32, u64)>,
+    /// A word with no bits is free.
+    near: [(i32, u64); 2],
+    far: Vec<(i32, u64)>,
 }
 
 impl ReadDays {
     fn set(&mut self, word: i32, bits: u64) {
-        match self.words.binary_search_by_key(&word, |w| w.0) {
-            Ok(i) => self.words[i].1 |= bits,
-            Err(i) => self.words.insert(i, (word, bits)),
+        for w in &mut self.near {
+            if w.1 == 0 {
+                *w = (word, bits);
+                return;
+            }
+            if w.0 == word {
+                w.1 |= bits;
+                return;
+            }
         }
+        match self.far.binary_search_by_key(&word, |w| w.0) {
+            Ok(i) => self.far[i].1 |= bits,
+            Err(i) => self.far.insert(i, (word, bits)),
+        }
+    }
+
+    fn words(&self) -> impl Iterator<Item = &(i32, u64)> {
+        self.near.iter().filter(|w| w.1 != 0).chain(&self.far)
     }
 }
 
@@ -198,7 +215,8 @@ impl DistinctPerDay {
             .entry(key)
             .or_insert_with(|| ReadDays {
                 vault: vault.clone(),
-                words: Vec::new(),
+                near: [(0, 0); 2],
+                far: Vec::new(),
             })
             .set(n.div_euclid(64), 1 << n.rem_euclid(64));
     }
@@ -207,7 +225,7 @@ impl DistinctPerDay {
         for (key, days) in o.secrets {
             match self.secrets.entry(key) {
                 std::collections::hash_map::Entry::Occupied(mut mine) => {
-                    for (w, bits) in days.words {
+                    for &(w, bits) in days.words() {
                         mine.get_mut().set(w, bits);
                     }
                 }
@@ -222,7 +240,7 @@ impl DistinctPerDay {
     fn counts(&self) -> BTreeMap<(NaiveDate, Text), u32> {
         let mut out: BTreeMap<(NaiveDate, Text), u32> = BTreeMap::new();
         for d in self.secrets.values() {
-            for &(w, bits) in &d.words {
+            for &(w, bits) in d.words() {
                 let mut b = bits;
                 while b != 0 {
                     let day = w * 64 + b.trailing_zeros() as i32;
@@ -603,6 +621,10 @@ mod tests {
             ("2025-03-05", &a, "s1"),
             ("2025-03-06", &a, "s1"),
             ("1999-12-31", &a, "s3"),
+            // More than the two words held inline, out of order.
+            ("2026-01-01", &a, "s1"),
+            ("2025-06-01", &a, "s1"),
+            ("2025-06-01", &a, "s1"),
         ];
         let mut whole = DistinctPerDay::default();
         let (mut p1, mut p2) = (DistinctPerDay::default(), DistinctPerDay::default());
@@ -617,6 +639,8 @@ mod tests {
             ((day("2025-01-01"), b.clone()), 1),
             ((day("2025-03-05"), a.clone()), 1),
             ((day("2025-03-06"), a.clone()), 1),
+            ((day("2025-06-01"), a.clone()), 1),
+            ((day("2026-01-01"), a.clone()), 1),
         ]
         .into_iter()
         .collect();
