@@ -336,11 +336,6 @@ impl Cutter for Quoted {
 /// returns how many data records it held.
 fn parse_block(block: &Block, l: &Layout, w: &mut Worker) -> u64 {
     let d = &block.data[..];
-    // One UTF-8 check for the whole block; fields are then sliced from it.
-    let text = BlockText {
-        block: d,
-        str: simdutf8::basic::from_utf8(d).ok(),
-    };
     let mut header = block.start == 0;
     let mut n = 0u64;
     let mut fields = Vec::with_capacity(l.names.len());
@@ -357,11 +352,23 @@ fn parse_block(block: &Block, l: &Layout, w: &mut Worker) -> u64 {
                     continue;
                 }
                 n += 1;
+                // One UTF-8 check per record, just split (so in cache);
+                // fields are then sliced from it.
+                let bytes = &d[at..split.pos];
+                let text = BlockText {
+                    block: bytes,
+                    str: simdutf8::basic::from_utf8(bytes).ok(),
+                };
                 record(&fields, n, block.start + at as u64, &text, l, w);
             }
             Err(at) => {
                 // A quote right after a closing quote: the csv crate's rules
-                // for the rest of the block.
+                // for the rest of the block (its fields are its own copies,
+                // each checked for UTF-8 on its own).
+                let text = BlockText {
+                    block: d,
+                    str: None,
+                };
                 let mut r = csv::ReaderBuilder::new()
                     .has_headers(false)
                     .flexible(true)
@@ -501,7 +508,7 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// A block and, when it is valid UTF-8, the same bytes as text.
+/// A record's bytes and, when they are valid UTF-8, the same bytes as text.
 struct BlockText<'a> {
     block: &'a [u8],
     str: Option<&'a str>,
