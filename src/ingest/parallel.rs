@@ -14,6 +14,8 @@ use std::sync::{mpsc, Arc, Mutex};
 
 /// Bytes read per block (a block is cut at the last record boundary in it).
 const BLOCK: usize = 1 << 20;
+/// How much the reader reads at a time.
+const STEP: usize = 128 << 10;
 
 /// The longest record read: well above a row of fields at their limit
 /// (`schema::MAX_FIELD_BYTES` each); past it the input is refused rather
@@ -211,7 +213,9 @@ where
                 let mut eof = false;
                 loop {
                     while !eof && buf.len() < want {
-                        let need = (want - buf.len()) as u64;
+                        // In steps, each scanned for record ends while it
+                        // is still in cache from the copy.
+                        let need = (want - buf.len()).min(STEP) as u64;
                         match (&mut reader).take(need).read_to_end(&mut buf) {
                             Ok(got) if (got as u64) < need => eof = true,
                             Ok(_) => {}
@@ -220,6 +224,9 @@ where
                                 let _ = reader_res.send((seq, Err(e)));
                                 return;
                             }
+                        }
+                        if !eof {
+                            cutter.cut(&buf);
                         }
                     }
                     let cut = if eof { buf.len() } else { cutter.cut(&buf) };
