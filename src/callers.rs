@@ -225,6 +225,26 @@ struct Acc {
 }
 
 impl Acc {
+    /// Keeps the first idtyp, scp and mirid given (in that order), each with
+    /// the order of the event it came from.
+    fn first_claims<T>(
+        &mut self,
+        claims: [&Option<T>; 3],
+        order: u64,
+        text: impl Fn(&T) -> Arc<str>,
+    ) {
+        for (i, (slot, v)) in [&mut self.idtyp, &mut self.scp, &mut self.mirid]
+            .into_iter()
+            .zip(claims)
+            .enumerate()
+        {
+            if let (None, Some(v)) = (&slot, v) {
+                *slot = Some(text(v));
+                self.claims_at[i] = order;
+            }
+        }
+    }
+
     /// An empty accumulator whose first and last seen start at these times
     /// (microseconds).
     fn new(first: i64, last: i64) -> Self {
@@ -390,19 +410,11 @@ impl CallerFold {
         if let Some(c) = &e.client_info {
             a.clients.insert(c);
         }
-        for (i, (slot, v)) in [
-            (&mut a.idtyp, &e.caller_idtyp),
-            (&mut a.scp, &e.caller_scp),
-            (&mut a.mirid, &e.caller_mirid),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            if slot.is_none() && v.is_some() {
-                slot.clone_from(v);
-                a.claims_at[i] = order;
-            }
-        }
+        a.first_claims(
+            [&e.caller_idtyp, &e.caller_scp, &e.caller_mirid],
+            order,
+            Arc::clone,
+        );
         at
     }
 }
@@ -510,18 +522,8 @@ impl CallerFold {
             .extend(r.clients.iter().map(|v| Arc::from(v.as_str())));
         let order = self.seen;
         self.seen += 1;
-        for (i, (slot, v)) in [
-            (&mut a.idtyp, &r.idtyp),
-            (&mut a.scp, &r.scp),
-            (&mut a.mirid, &r.mirid),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            if slot.is_none() && v.is_some() {
-                *slot = arc(v);
-                a.claims_at[i] = order;
-            }
-        }
+        a.first_claims([&r.idtyp, &r.scp, &r.mirid], order, |v| {
+            Arc::from(v.as_str())
+        });
     }
 }

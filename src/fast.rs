@@ -233,10 +233,6 @@ impl<V> CallerTable<V> {
     pub fn keys(&self) -> impl Iterator<Item = &crate::identify::CallerText> {
         self.slots.iter().map(|(k, _)| k)
     }
-
-    pub fn into_entries(self) -> Vec<(crate::identify::CallerText, V)> {
-        self.slots
-    }
 }
 
 impl<V: std::fmt::Debug> std::fmt::Debug for CallerTable<V> {

@@ -201,6 +201,16 @@ impl Collector<'_> {
         self.apply(o, 0, &|_, _| position())
     }
 
+    /// Counts a kept event, numbered within its block, and numbers it in
+    /// the input.
+    fn kept(&mut self, mut e: Event, base: u64) -> Event {
+        e.source_record += base;
+        self.stats.rows_read += 1;
+        self.stats.rows_kept += 1;
+        self.progress.tick();
+        e
+    }
+
     /// Takes the outcome of a record a worker normalised; `base` is the
     /// number of records before its block, `position` names a record.
     pub(crate) fn apply(
@@ -210,18 +220,12 @@ impl Collector<'_> {
         position: &dyn Fn(u64, Option<u64>) -> String,
     ) -> Result<()> {
         match o {
-            parallel::Outcome::Event(mut e) => {
-                e.source_record += base;
-                self.stats.rows_read += 1;
-                self.stats.rows_kept += 1;
-                self.progress.tick();
+            parallel::Outcome::Event(e) => {
+                let e = self.kept(e, base);
                 self.events.event(e)
             }
-            parallel::Outcome::Forwarded(mut e) => {
-                e.source_record += base;
-                self.stats.rows_read += 1;
-                self.stats.rows_kept += 1;
-                self.progress.tick();
+            parallel::Outcome::Forwarded(e) => {
+                let e = self.kept(e, base);
                 self.events.forwarded(e)
             }
             parallel::Outcome::Folded(n) => {

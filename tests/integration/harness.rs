@@ -70,3 +70,18 @@ pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
     std::fs::write(&p, bytes).unwrap();
     p.to_string_lossy().into_owned()
 }
+
+/// Writes `rows` rows of `kvaudit synth` logs of `shape` with `seed` in
+/// `dir`; the file's path.
+pub fn synth(dir: &Path, shape: &str, rows: u32, seed: u32) -> String {
+    let p = dir
+        .join(format!("{shape}-{rows}-{seed}"))
+        .to_string_lossy()
+        .into_owned();
+    let (rows, seed) = (rows.to_string(), seed.to_string());
+    let out = kvaudit(&[
+        "synth", "--rows", &rows, "--shape", shape, "--seed", &seed, "-o", &p,
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    p
+}

@@ -191,17 +191,15 @@ fn multi_block_reads_equal_sequential_reads() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         jsonl(&String::from_utf8(o.stdout).unwrap())
     };
-    let synth = |shape: &str| {
-        let p = d.path().join(shape).to_string_lossy().into_owned();
-        let out = kvaudit(&["synth", "--rows", "8000", "--shape", shape, "-o", &p]);
-        assert_eq!(out.code, 0, "{}", out.stderr);
+    let big = |shape: &str| {
+        let p = synth(d.path(), shape, 8000, 42);
         assert!(
             std::fs::metadata(&p).unwrap().len() > 6 << 20,
             "several blocks"
         );
         p
     };
-    let csv = synth("azdiag-csv");
+    let csv = big("azdiag-csv");
     let blocks = events(&csv, None);
     assert!(blocks.len() > 7000, "{}", blocks.len());
     assert_eq!(blocks, events(&csv, Some("polars")));
@@ -228,7 +226,7 @@ fn multi_block_reads_equal_sequential_reads() {
     let want = format!("line {} (record {})", e[k] + 1, k + 1);
     assert!(out.stderr.contains(&want), "{want}: {}", out.stderr);
 
-    let lines = synth("raw-jsonl");
+    let lines = big("raw-jsonl");
     let text = std::fs::read_to_string(&lines).unwrap();
     let array = format!("[{}]", text.trim_end().replace('\n', ","));
     let whole = write(d.path(), "array.json", array.as_bytes());
@@ -287,16 +285,8 @@ fn output_is_the_same_when_success_times_spill() {
 fn callers_folded_on_parsing_threads_equal_polars() {
     let d = tempfile::tempdir().unwrap();
     let catalog = Catalog::bundled();
-    let synth = |shape: &str, seed: &str| {
-        let p = d
-            .path()
-            .join(format!("{shape}-{seed}"))
-            .to_string_lossy()
-            .into_owned();
-        let out = kvaudit(&[
-            "synth", "--rows", "12000", "--shape", shape, "--seed", seed, "-o", &p,
-        ]);
-        assert_eq!(out.code, 0, "{}", out.stderr);
+    let big = |shape: &str, seed: u32| {
+        let p = synth(d.path(), shape, 12000, seed);
         assert!(
             std::fs::metadata(&p).unwrap().len() > 8 << 20,
             "several blocks"
@@ -305,9 +295,9 @@ fn callers_folded_on_parsing_threads_equal_polars() {
     };
     let inputs = vec![
         fixture("scenarios/s2-airflow-spn-forbidden.jsonl"),
-        synth("azdiag-csv", "5"),
+        big("azdiag-csv", 5),
         fixture("shapes/azurediagnostics-portal.csv"),
-        synth("raw-jsonl", "6"),
+        big("raw-jsonl", 6),
     ];
     for detail in [Detail::Full, Detail::Callers] {
         let opts = ReadOptions {
@@ -332,19 +322,7 @@ fn callers_folded_on_parsing_threads_equal_polars() {
 #[test]
 fn report_split_across_parsing_threads_equals_one_thread() {
     let d = tempfile::tempdir().unwrap();
-    let lines = d.path().join("log.jsonl").to_string_lossy().into_owned();
-    let out = kvaudit(&[
-        "synth",
-        "--rows",
-        "12000",
-        "--shape",
-        "raw-jsonl",
-        "--seed",
-        "8",
-        "-o",
-        &lines,
-    ]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines = synth(d.path(), "raw-jsonl", 12000, 8);
     assert!(std::fs::metadata(&lines).unwrap().len() > 8 << 20);
     let text = std::fs::read_to_string(&lines).unwrap();
     let array = format!("[{}]", text.trim_end().replace('\n', ","));

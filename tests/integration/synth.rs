@@ -4,24 +4,12 @@
 use crate::harness::*;
 use std::collections::BTreeSet;
 
-fn synth(dir: &std::path::Path, shape: &str, seed: &str) -> String {
-    let p = dir
-        .join(format!("{shape}-{seed}"))
-        .to_string_lossy()
-        .into_owned();
-    let out = kvaudit(&[
-        "synth", "--rows", "3000", "--shape", shape, "--seed", seed, "-o", &p,
-    ]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    p
-}
-
 #[test]
 fn every_shape_reads_back_to_the_same_callers() {
     let d = tempfile::tempdir().unwrap();
     let mut results = Vec::new();
     for shape in ["azdiag-csv", "raw-jsonl", "azkv-api"] {
-        let p = synth(d.path(), shape, "7");
+        let p = synth(d.path(), shape, 3000, 7);
         let out = kvaudit(&["callers", "--format", "json", "--stats", &p]);
         assert_eq!(out.code, 0, "{}", out.stderr);
         assert!(
@@ -62,7 +50,7 @@ fn every_shape_reads_back_to_the_same_callers() {
 #[test]
 fn statuses_denials_and_automation_are_realistic() {
     let d = tempfile::tempdir().unwrap();
-    let p = synth(d.path(), "raw-jsonl", "1");
+    let p = synth(d.path(), "raw-jsonl", 3000, 1);
     let out = kvaudit(&["events", &p]);
     let statuses: BTreeSet<u64> = jsonl(&out.stdout)
         .iter()
@@ -96,12 +84,12 @@ fn statuses_denials_and_automation_are_realistic() {
 #[test]
 fn deterministic_for_a_seed_and_never_overwrites() {
     let d = tempfile::tempdir().unwrap();
-    let a = synth(d.path(), "azdiag-csv", "5");
+    let a = synth(d.path(), "azdiag-csv", 3000, 5);
     let b = d.path().join("again").to_string_lossy().into_owned();
     let out = kvaudit(&["synth", "--rows", "3000", "--seed", "5", "-o", &b]);
     assert_eq!(out.code, 0);
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
-    let c = synth(d.path(), "azdiag-csv", "6");
+    let c = synth(d.path(), "azdiag-csv", 3000, 6);
     assert_ne!(std::fs::read(&a).unwrap(), std::fs::read(&c).unwrap());
     let out = kvaudit(&["synth", "--rows", "10", "-o", &a]);
     assert_eq!(out.code, 2, "{}", out.stderr);
