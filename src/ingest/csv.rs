@@ -355,8 +355,8 @@ fn parse_block(block: &Block, l: &Layout, w: &mut Worker) -> u64 {
                 // One UTF-8 check per record, just split (so in cache);
                 // fields are then sliced from it.
                 let bytes = &d[at..split.pos];
-                let text = BlockText {
-                    block: bytes,
+                let text = RecordText {
+                    bytes,
                     str: simdutf8::basic::from_utf8(bytes).ok(),
                 };
                 record(&fields, n, block.start + at as u64, &text, l, w);
@@ -365,8 +365,8 @@ fn parse_block(block: &Block, l: &Layout, w: &mut Worker) -> u64 {
                 // A quote right after a closing quote: the csv crate's rules
                 // for the rest of the block (its fields are its own copies,
                 // each checked for UTF-8 on its own).
-                let text = BlockText {
-                    block: d,
+                let text = RecordText {
+                    bytes: d,
                     str: None,
                 };
                 let mut r = csv::ReaderBuilder::new()
@@ -509,22 +509,22 @@ impl<'a> Fields<'a> {
 }
 
 /// A record's bytes and, when they are valid UTF-8, the same bytes as text.
-struct BlockText<'a> {
-    block: &'a [u8],
+struct RecordText<'a> {
+    bytes: &'a [u8],
     str: Option<&'a str>,
 }
 
-impl<'a> BlockText<'a> {
-    /// A field as text: sliced from the block's text when it lies in the
-    /// block (fields end at ASCII separators, so on character boundaries),
+impl<'a> RecordText<'a> {
+    /// A field as text: sliced from the record's text when it lies in the
+    /// record (fields end at ASCII separators, so on character boundaries),
     /// else checked on its own (unescaped or read by the csv crate).
     fn get<'f>(&self, f: &'f [u8]) -> Option<&'f str>
     where
         'a: 'f,
     {
         if let Some(t) = self.str {
-            let off = (f.as_ptr() as usize).wrapping_sub(self.block.as_ptr() as usize);
-            if off <= self.block.len() && f.len() <= self.block.len() - off {
+            let off = (f.as_ptr() as usize).wrapping_sub(self.bytes.as_ptr() as usize);
+            if off <= self.bytes.len() && f.len() <= self.bytes.len() - off {
                 if let Some(s) = t.get(off..off + f.len()) {
                     return Some(s);
                 }
@@ -535,7 +535,7 @@ impl<'a> BlockText<'a> {
 }
 
 /// Checks one record (record `n` of its block, at `byte`) and hands it on.
-fn record(rec: &[Cow<[u8]>], n: u64, byte: u64, text: &BlockText, l: &Layout, w: &mut Worker) {
+fn record(rec: &[Cow<[u8]>], n: u64, byte: u64, text: &RecordText, l: &Layout, w: &mut Worker) {
     let (schema, names) = (&l.schema, l.names);
     let width = names.len();
     let at = Some(byte);
