@@ -1,6 +1,6 @@
 //! The canonical event: the one row shape every input becomes. Field names are
 //! a public contract (`kvaudit events --format jsonl`), see
-//! `../shared/design/canonical-events.md`.
+//! `docs/canonical-events.md`.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -9,6 +9,19 @@ use std::sync::Arc;
 /// Interned, immutable text: most columns repeat a handful of values
 /// (vault, operation, caller ids), so rows share one allocation per value.
 pub type Text = Option<Arc<str>>;
+
+/// A caller (appid, oid, upn) as the shared text of its events: the key of
+/// the per-event folds (cheap to clone and hash).
+pub type CallerId = (Text, Text, Text);
+
+/// The caller of `e`.
+pub fn caller_id(e: &Event) -> CallerId {
+    (
+        e.caller_appid.clone(),
+        e.caller_oid.clone(),
+        e.caller_upn.clone(),
+    )
+}
 
 /// The canonical column names, in output order.
 pub const COLUMNS: &[&str] = &[

@@ -1,6 +1,7 @@
 //! Where output goes: stdout (data) or a file written atomically (temporary
 //! file, then rename), never over an existing file unless asked, never over
-//! one of the inputs. Also decides colour.
+//! one of the inputs. Also decides colour, and is the one place that
+//! prints: data to stdout, messages to stderr.
 
 use crate::error::{Error, Result};
 use std::io::{IsTerminal, Write};
@@ -94,9 +95,19 @@ pub fn write_atomic(
     Ok(())
 }
 
+/// When to colour output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ColorWhen {
+    /// On a terminal, unless `NO_COLOR` is set.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
 /// Colour on stdout: `always`, `never`, or auto (a terminal and no NO_COLOR).
-pub fn use_color(when: crate::cli::ColorWhen) -> bool {
-    use crate::cli::ColorWhen::*;
+pub fn use_color(when: ColorWhen) -> bool {
+    use ColorWhen::*;
     match when {
         Always => true,
         Never => false,
@@ -105,4 +116,18 @@ pub fn use_color(when: crate::cli::ColorWhen) -> bool {
                 && std::io::stdout().is_terminal()
         }
     }
+}
+
+/// A message line on stderr: `note!("kvaudit: ...")`. Messages, warnings
+/// and progress never go to stdout, which is data that may be piped.
+macro_rules! note {
+    ($($arg:tt)*) => {
+        $crate::output::stderr(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+pub(crate) use note;
+
+/// Writes to stderr; a failed write (stderr closed) is not an error.
+pub fn stderr(args: std::fmt::Arguments<'_>) {
+    let _ = std::io::stderr().lock().write_fmt(args);
 }

@@ -1,15 +1,15 @@
 //! Reader for Log Analytics portal CSV exports of AzureDiagnostics and
 //! AZKVAuditLogs: checks the header, then streams the rows through the
 //! parallel block reader (records split by the `csv` crate's rules, exact
-//! lines in errors). `KVAUDIT_CSV_ENGINE=polars` reads with polars instead
-//! (the reference the block reader is tested against).
+//! lines in errors).
 
-use super::json::require_columns;
-use super::parallel::{self, Block, Cutter, Worker};
-use super::schema::{Field, FlatSchema};
-use super::{Collector, Detail, Shape, Source, SHAPES_TRIED};
+use super::blocks::{self, Block, Cutter, Worker};
+use super::collector::Collector;
+use super::schema::{require_columns, Field, FlatSchema};
+use super::shape::Shape;
+use super::source::Source;
 use crate::error::{Error, Location, Result};
-use polars::prelude::*;
+use crate::pipeline::Fields as Kept;
 use std::borrow::Cow;
 
 pub(super) fn read(src: &Source, head: &[u8], c: &mut Collector) -> Result<Shape> {
@@ -26,7 +26,7 @@ pub(super) fn read(src: &Source, head: &[u8], c: &mut Collector) -> Result<Shape
     }
     let names = header(head).ok_or_else(|| Error::Unrecognised {
         path: c.source().to_string(),
-        tried: SHAPES_TRIED.to_string(),
+        tried: Shape::tried(),
     })?;
     if let Some(msg) = duplicate_column(&names) {
         return Err(Error::Malformed {
@@ -48,14 +48,7 @@ pub(super) fn read(src: &Source, head: &[u8], c: &mut Collector) -> Result<Shape
     } else {
         Shape::AzureDiagnosticsCsv
     };
-    if std::env::var_os("KVAUDIT_CSV_ENGINE").is_some_and(|v| v == "polars") {
-        match read_polars(src, &schema) {
-            Ok(df) => rows_from_frame(&df, &schema, src, c)?,
-            Err(_) => read_streaming(src, &schema, &names, c)?,
-        }
-    } else {
-        read_streaming(src, &schema, &names, c)?;
-    }
+    read_streaming(src, &schema, &names, c)?;
     Ok(shape)
 }
 
@@ -128,91 +121,6 @@ fn header(head: &[u8]) -> Option<Vec<String>> {
     Some(rec.iter().map(|s| s.trim().to_string()).collect())
 }
 
-fn read_polars(src: &Source, schema: &FlatSchema) -> PolarsResult<DataFrame> {
-    let projection = Arc::new(schema.columns());
-    let opts = CsvReadOptions::default()
-        .with_has_header(true)
-        .with_infer_schema_length(Some(0))
-        .with_projection(Some(projection))
-        .with_raise_if_empty(false);
-    match src {
-        Source::File(p) => {
-            let f = std::fs::File::open(p)?;
-            opts.into_reader_with_file_handle(f).finish()
-        }
-        Source::Bytes(b) => opts
-            .into_reader_with_file_handle(std::io::Cursor::new(super::strip_bom(b)))
-            .finish(),
-        // A pipe is read once, by the streaming reader.
-        Source::Stream { .. } => Err(PolarsError::ComputeError(
-            "a pipe is read by the streaming reader".into(),
-        )),
-    }
-}
-
-fn rows_from_frame(
-    df: &DataFrame,
-    schema: &FlatSchema,
-    src: &Source,
-    c: &mut Collector,
-) -> Result<()> {
-    let projection = schema.columns();
-    let cols = df.columns();
-    if cols.len() != projection.len() {
-        return Err(Error::Other(format!(
-            "{}: expected {} columns from the CSV reader, got {}",
-            c.source(),
-            projection.len(),
-            cols.len()
-        )));
-    }
-    let mut strs = Vec::with_capacity(cols.len());
-    for col in cols {
-        let s = col
-            .as_materialized_series()
-            .str()
-            .map_err(|e| Error::Other(format!("{}: {e}", c.source())))?
-            .rechunk();
-        strs.push(s.into_owned());
-    }
-    // Column index in the file → position in `strs`.
-    let width = projection.last().map_or(0, |m| m + 1);
-    let mut pos = vec![usize::MAX; width];
-    for (k, i) in projection.iter().enumerate() {
-        pos[*i] = k;
-    }
-    for r in 0..df.height() {
-        let raw = schema.row(|i| strs[pos[i]].get(r));
-        let n = r as u64 + 1;
-        c.push(raw, n, || record_position(src, n))?;
-    }
-    Ok(())
-}
-
-/// "record N (line L)": finds the line where data record N starts.
-fn record_position(src: &Source, n: u64) -> String {
-    let line = src.reader().ok().and_then(|rd| {
-        let mut r = csv::ReaderBuilder::new().flexible(true).from_reader(rd);
-        let mut rec = csv::ByteRecord::new();
-        let mut k = 0u64;
-        loop {
-            match r.read_byte_record(&mut rec) {
-                Ok(true) => {
-                    k += 1;
-                    if k == n {
-                        return rec.position().map(|p| p.line());
-                    }
-                }
-                _ => return None,
-            }
-        }
-    });
-    match line {
-        Some(l) => format!("line {l} (record {n})"),
-        None => format!("record {n}"),
-    }
-}
-
 /// What every record is checked against.
 struct Layout<'a> {
     /// The header's schema, restricted to the columns decoded.
@@ -232,13 +140,13 @@ fn read_streaming(
     let width = names.len();
     let mut needed = vec![false; width];
     // Columns that feed only fields the command drops are not decoded.
-    let detail = c.detail();
+    let detail = c.fields();
     let dropped = |f: &Field| match detail {
-        Detail::Full => false,
-        Detail::Analysis | Detail::Report => {
+        Kept::Full => false,
+        Kept::Analysis | Kept::Report => {
             matches!(f, Field::Correlation | Field::Signature | Field::Appidacr)
         }
-        Detail::Callers => matches!(
+        Kept::Callers => matches!(
             f,
             Field::Description
                 | Field::Correlation
@@ -266,7 +174,7 @@ fn read_streaming(
         Some(line) => format!("line {line} (record {n})"),
         None => format!("record {n}"),
     };
-    parallel::run(
+    blocks::run(
         src.reader()?,
         Quoted::default(),
         |block, w| parse_block(block, &layout, w),

@@ -2,11 +2,12 @@
 //! bare arrays, `{"value":[...]}`, az CLI output and the Log Analytics query
 //! API response (`tables`/`columns`/`rows`).
 
-use super::parallel::{self, Block, Lines, Worker};
-use super::schema::{self, Field, FlatSchema};
-use super::{Collector, Shape, SHAPES_TRIED};
+use super::blocks::{self, Block, Lines, Worker};
+use super::collector::Collector;
+use super::schema::RawRow;
+use super::schema::{self, require_columns, Field, FlatSchema};
+use super::shape::Shape;
 use crate::error::{Error, Location, Result};
-use crate::normalize::RawRow;
 use serde_json::{Map, Value};
 
 pub(super) fn read(body: &[u8], c: &mut Collector) -> Result<Shape> {
@@ -67,7 +68,7 @@ fn is_wrapper(m: &Map<String, Value>) -> bool {
 fn unrecognised(c: &Collector) -> Error {
     Error::Unrecognised {
         path: c.source().to_string(),
-        tried: SHAPES_TRIED.to_string(),
+        tried: Shape::tried(),
     }
 }
 
@@ -135,7 +136,7 @@ pub(super) fn read_lines(
     c: &mut Collector,
 ) -> Result<Shape> {
     let shape = lines_shape(head);
-    parallel::run(
+    blocks::run(
         r,
         Lines,
         |block, w| parse_lines(block, shape, w),
@@ -254,7 +255,7 @@ fn read_api(m: &Map<String, Value>, c: &mut Collector) -> Result<Shape> {
             .and_then(Value::as_str)
             .unwrap_or("(no message)");
         let code = err.get("code").and_then(Value::as_str).unwrap_or("");
-        eprintln!(
+        crate::output::note!(
             "warning: {}: the query API reported a partial error ({code}): {msg}; the rows may be incomplete",
             c.source()
         );
@@ -324,34 +325,6 @@ fn read_api(m: &Map<String, Value>, c: &mut Collector) -> Result<Shape> {
         }
     }
     Ok(Shape::LogAnalyticsApi)
-}
-
-/// The columns without which no event can be built.
-pub(super) fn require_columns(schema: &FlatSchema, source: &str) -> Result<()> {
-    use schema::Field;
-    let required = [
-        (
-            Field::Time,
-            "TimeGenerated",
-            "TimeGenerated, TimeGenerated [UTC]",
-        ),
-        (Field::Operation, "OperationName", "OperationName"),
-        (
-            Field::Status,
-            "httpStatusCode_d",
-            "httpStatusCode_d (AzureDiagnostics), HttpStatusCode (AZKVAuditLogs)",
-        ),
-    ];
-    for (f, column, expected) in required {
-        if !schema.has(f) {
-            return Err(Error::MissingColumn {
-                path: source.to_string(),
-                column: column.to_string(),
-                expected: expected.to_string(),
-            });
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -2,11 +2,43 @@
 //! in CSV or JSON) and the claim names of raw records onto the logical
 //! fields of [`RawRow`]. Knowledge of column spellings lives here only.
 
-use crate::normalize::RawRow;
+use crate::error::{Error, Result};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::OnceLock;
+
+/// The logical fields a reader extracts from a row, before normalisation.
+/// Each reader maps its own column names onto these.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct RawRow<'a> {
+    pub time: Option<Cow<'a, str>>,
+    pub resource: Option<Cow<'a, str>>,
+    pub resource_id: Option<Cow<'a, str>>,
+    pub resource_provider: Option<Cow<'a, str>>,
+    pub category: Option<Cow<'a, str>>,
+    pub operation: Option<Cow<'a, str>>,
+    pub status: Option<Cow<'a, str>>,
+    pub result_signature: Option<Cow<'a, str>>,
+    pub result_description: Option<Cow<'a, str>>,
+    pub appid: Option<Cow<'a, str>>,
+    pub oid: Option<Cow<'a, str>>,
+    pub upn: Option<Cow<'a, str>>,
+    pub unique_name: Option<Cow<'a, str>>,
+    pub idtyp: Option<Cow<'a, str>>,
+    pub appidacr: Option<Cow<'a, str>>,
+    pub mirid: Option<Cow<'a, str>>,
+    pub scp: Option<Cow<'a, str>>,
+    pub caller_ip: Option<Cow<'a, str>>,
+    pub client_info: Option<Cow<'a, str>>,
+    pub correlation_id: Option<Cow<'a, str>>,
+    pub rbac_authorized: Option<Cow<'a, str>>,
+    pub access_policy_match: Option<Cow<'a, str>>,
+    pub applied_assignment_id: Option<Cow<'a, str>>,
+    pub duration_ms: Option<Cow<'a, str>>,
+    pub request_uri: Option<Cow<'a, str>>,
+    pub object_uri: Option<Cow<'a, str>>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Field {
@@ -74,7 +106,7 @@ impl<'a> RawRow<'a> {
             Field::ObjectUri => &mut self.object_uri,
             Field::IdentityJson | Field::AdditionalFields => return,
         };
-        if slot.is_none() && !crate::normalize::trim(&v).is_empty() {
+        if slot.is_none() && !crate::parse::trim(&v).is_empty() {
             *slot = Some(v);
         }
     }
@@ -736,6 +768,33 @@ pub fn is_raw_record(m: &Map<String, Value>) -> bool {
 /// True when the object looks like an exported table row.
 pub fn is_flat_row(m: &Map<String, Value>) -> bool {
     m.keys().any(|k| k.eq_ignore_ascii_case("OperationName"))
+}
+
+/// The columns without which no event can be built.
+pub fn require_columns(schema: &FlatSchema, source: &str) -> Result<()> {
+    let required = [
+        (
+            Field::Time,
+            "TimeGenerated",
+            "TimeGenerated, TimeGenerated [UTC]",
+        ),
+        (Field::Operation, "OperationName", "OperationName"),
+        (
+            Field::Status,
+            "httpStatusCode_d",
+            "httpStatusCode_d (AzureDiagnostics), HttpStatusCode (AZKVAuditLogs)",
+        ),
+    ];
+    for (f, column, expected) in required {
+        if !schema.has(f) {
+            return Err(Error::MissingColumn {
+                path: source.to_string(),
+                column: column.to_string(),
+                expected: expected.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 //! saved under `tests/fuzz-regressions/<target>/`, and replayed by
 //! `regressions_replay_clean` on every test run from then on.
 
-use kvaudit::ingest::{read_bytes, Detail, ReadOptions};
+use kvaudit::ingest::{read_bytes, ReadOptions};
+use kvaudit::pipeline::Fields;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use std::path::PathBuf;
@@ -19,14 +20,14 @@ fn run_target(name: &str, input: &[u8]) -> Result<(), TestCaseError> {
         // Analytics query API responses (what `pull` writes).
         "ingest" | "la_response" => {
             for (skip, detail) in [
-                (false, Detail::Full),
-                (true, Detail::Full),
-                (true, Detail::Analysis),
-                (true, Detail::Callers),
+                (false, Fields::Full),
+                (true, Fields::Full),
+                (true, Fields::Analysis),
+                (true, Fields::Callers),
             ] {
                 let opts = ReadOptions {
                     skip_invalid: skip,
-                    detail,
+                    fields: detail,
                 };
                 if let Ok(ing) = read_bytes("fuzz", input.to_vec(), &opts) {
                     let skipped: u64 = ing.rows_skipped().values().sum();
@@ -37,13 +38,13 @@ fn run_target(name: &str, input: &[u8]) -> Result<(), TestCaseError> {
         }
         "description" => {
             let text = String::from_utf8_lossy(input);
-            let _ = kvaudit::explain::parse_description(&text);
+            let _ = kvaudit::analyze::explain::parse_description(&text);
             let catalog = kvaudit::identify::Catalog::bundled();
-            let _ = kvaudit::explain::explain_message(&text, &catalog);
+            let _ = kvaudit::analyze::explain::explain_message(&text, &catalog);
         }
         "jwt" => {
             let text = String::from_utf8_lossy(input);
-            if let Err(e) = kvaudit::token::parse(&text) {
+            if let Err(e) = kvaudit::identify::token::parse(&text) {
                 let msg = e.to_string();
                 for part in text.split('.').filter(|p| p.len() >= 8) {
                     prop_assert!(!msg.contains(part), "error echoes the token: {msg}");

@@ -22,14 +22,6 @@ pub fn fixture(rel: &str) -> String {
         .into_owned()
 }
 
-pub fn shared(rel: &str) -> String {
-    root()
-        .join("../shared")
-        .join(rel)
-        .to_string_lossy()
-        .into_owned()
-}
-
 pub fn kvaudit(args: &[&str]) -> Out {
     kvaudit_stdin(args, None)
 }

@@ -6,6 +6,8 @@ mod corpus;
 mod fuzz;
 mod harness;
 mod inventory;
+mod layers;
+mod oracle;
 mod pull;
 mod report;
 mod resolve;

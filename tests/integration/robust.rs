@@ -60,12 +60,12 @@ proptest! {
 
     #[test]
     fn description_parser_never_panics(s in ".{0,400}") {
-        let _ = kvaudit::explain::parse_description(&s);
+        let _ = kvaudit::analyze::explain::parse_description(&s);
     }
 
     #[test]
     fn token_errors_never_echo_input(s in "[A-Za-z0-9_.-]{0,200}") {
-        if let Err(e) = kvaudit::token::parse(&s) {
+        if let Err(e) = kvaudit::identify::token::parse(&s) {
             let msg = e.to_string();
             for part in s.split('.').filter(|p| p.len() >= 6) {
                 prop_assert!(!msg.contains(part));

@@ -1,4 +1,4 @@
-//! One fixture per scenario S2-S8 (../shared/design/scenarios.md): kind,
+//! One fixture per scenario S2-S8 (docs/scenarios.md): kind,
 //! role, scope, fix and resolution as `kvaudit explain --format json` says.
 
 use crate::harness::*;

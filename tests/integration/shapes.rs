@@ -1,5 +1,5 @@
 //! Every shape reads to the same canonical events; events and callers work
-//! on every fixture and on the shared corpus of real records.
+//! on every fixture and on the real-world records in fixtures/real-world.
 
 use crate::harness::*;
 use serde_json::Value;
@@ -249,8 +249,8 @@ fn shared_corpus_reads() {
     let out = kvaudit(&[
         "events",
         "--stats",
-        &shared("corpus/securathesis_raw"),
-        &shared("corpus/google_secops_doc_samples"),
+        &fixture("real-world/securathesis_raw"),
+        &fixture("real-world/google_secops_doc_samples"),
     ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let rows = jsonl(&out.stdout);
@@ -273,7 +273,7 @@ fn shared_corpus_reads() {
     assert_eq!(auth["duration_ms"], 17);
     let vg = rows.iter().find(|r| r["operation"] == "VaultGet").unwrap();
     assert_eq!(vg["vault"], "example-vault");
-    let callers = kvaudit(&["callers", "--format", "json", &shared("corpus")]);
+    let callers = kvaudit(&["callers", "--format", "json", &fixture("real-world")]);
     assert_eq!(callers.code, 0, "{}", callers.stderr);
     let v: Vec<Value> = serde_json::from_str(&callers.stdout).unwrap();
     let attacker = v

@@ -1,11 +1,13 @@
-//! The streaming `callers` fold and the polars aggregation used by `report`
+//! The streaming `callers` fold and the polars aggregation (the oracle)
 //! must agree on every fixture (differential test), and JSON Lines files
 //! stream with the same results as when read whole.
 
 use crate::harness::*;
-use kvaudit::callers::{callers, CallerFold};
+use crate::oracle::{callers, csv_rows_as_json_lines};
+use kvaudit::analyze::callers::CallerFold;
 use kvaudit::identify::Catalog;
-use kvaudit::ingest::{read_all, read_bytes, read_into, Detail, ReadOptions, Sink};
+use kvaudit::ingest::{read_all, read_bytes, read_into, ReadOptions};
+use kvaudit::pipeline::{Fields, Sink};
 
 fn all_fixtures() -> Vec<String> {
     let mut out = Vec::new();
@@ -20,7 +22,7 @@ fn all_fixtures() -> Vec<String> {
         }
     }
     out.push(fixture("tree"));
-    out.push(shared("corpus"));
+    out.push(fixture("real-world"));
     out.sort();
     out
 }
@@ -46,7 +48,7 @@ fn fold_equals_polars_on_every_fixture() {
         // `callers` reads lean (unused fields neither stored nor decoded):
         // the same rows.
         let lean = ReadOptions {
-            detail: Detail::Callers,
+            fields: Fields::Callers,
             ..opts.clone()
         };
         let mut lean_fold = CallerFold::default();
@@ -55,7 +57,7 @@ fn fold_equals_polars_on_every_fixture() {
         // `explain` and `report` read every field but four that neither
         // uses: the same events, those four left out.
         let analysis = ReadOptions {
-            detail: Detail::Analysis,
+            fields: Fields::Analysis,
             ..opts.clone()
         };
         let got = read_all(std::slice::from_ref(&f), &analysis)
@@ -176,17 +178,15 @@ fn large_stdin_streams_like_a_file() {
 
 /// Files of many blocks (the reader cuts about every MiB and parses blocks
 /// on every core) read exactly as a sequential reader does: CSV against the
-/// polars engine, JSON Lines against the same records as one JSON array
-/// (read whole, in one thread). Every event, in order, with its number.
+/// same rows read by polars' CSV reader (written as JSON Lines), JSON Lines
+/// against the same records as one JSON array (read whole, in one thread).
+/// Every event, in order, with its number.
 #[test]
 fn multi_block_reads_equal_sequential_reads() {
     let d = tempfile::tempdir().unwrap();
-    let events = |path: &str, engine: Option<&str>| {
+    let events = |path: &str| {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kvaudit"));
         cmd.args(["events", "--format", "jsonl", path]);
-        if let Some(e) = engine {
-            cmd.env("KVAUDIT_CSV_ENGINE", e);
-        }
         let o = cmd.output().unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         jsonl(&String::from_utf8(o.stdout).unwrap())
@@ -199,10 +199,21 @@ fn multi_block_reads_equal_sequential_reads() {
         );
         p
     };
+    let without_source = |mut v: Vec<serde_json::Value>| {
+        for e in &mut v {
+            e.as_object_mut().unwrap().remove("source");
+        }
+        v
+    };
     let csv = big("azdiag-csv");
-    let blocks = events(&csv, None);
+    let blocks = events(&csv);
     assert!(blocks.len() > 7000, "{}", blocks.len());
-    assert_eq!(blocks, events(&csv, Some("polars")));
+    let by_polars = d.path().join("by-polars.jsonl");
+    csv_rows_as_json_lines(&csv, &by_polars).unwrap();
+    assert_eq!(
+        without_source(blocks.clone()),
+        without_source(events(&by_polars.to_string_lossy()))
+    );
     let numbers: Vec<u64> = blocks
         .iter()
         .map(|e| e["source_record"].as_u64().unwrap())
@@ -230,15 +241,9 @@ fn multi_block_reads_equal_sequential_reads() {
     let text = std::fs::read_to_string(&lines).unwrap();
     let array = format!("[{}]", text.trim_end().replace('\n', ","));
     let whole = write(d.path(), "array.json", array.as_bytes());
-    let without_source = |mut v: Vec<serde_json::Value>| {
-        for e in &mut v {
-            e.as_object_mut().unwrap().remove("source");
-        }
-        v
-    };
-    let blocks = without_source(events(&lines, None));
+    let blocks = without_source(events(&lines));
     assert!(blocks.len() > 7000, "{}", blocks.len());
-    assert_eq!(blocks, without_source(events(&whole, None)));
+    assert_eq!(blocks, without_source(events(&whole)));
 }
 
 /// `explain` and `report` spill success times to a temporary file past a
@@ -299,9 +304,9 @@ fn callers_folded_on_parsing_threads_equal_polars() {
         fixture("shapes/azurediagnostics-portal.csv"),
         big("raw-jsonl", 6),
     ];
-    for detail in [Detail::Full, Detail::Callers] {
+    for detail in [Fields::Full, Fields::Callers] {
         let opts = ReadOptions {
-            detail,
+            fields: detail,
             ..Default::default()
         };
         let ing = read_all(&inputs, &opts).unwrap();
@@ -363,14 +368,14 @@ fn report_split_across_parsing_threads_equals_one_thread() {
 /// folds of them): the same report as reading every field, on every fixture.
 #[test]
 fn report_reads_successes_lean_with_the_same_result() {
-    use kvaudit::audit::{Options, ReportFold, Window};
+    use kvaudit::analyze::report::{Options, ReportFold, Window};
     let catalog = Catalog::bundled();
-    let policy = kvaudit::findings::Policy::default();
+    let policy = kvaudit::analyze::findings::Policy::default();
     let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-    let report = |f: &str, detail: Detail| {
+    let report = |f: &str, detail: Fields| {
         let opts = ReadOptions {
             skip_invalid: true,
-            detail,
+            fields: detail,
         };
         let mut fold = ReportFold::new(Window::default(), &policy, false);
         let ing = read_into(&[f.to_string()], &opts, &mut fold).ok()?;
@@ -385,10 +390,10 @@ fn report_reads_successes_lean_with_the_same_result() {
     };
     let mut checked = 0;
     for f in all_fixtures() {
-        let Some(full) = report(&f, Detail::Analysis) else {
+        let Some(full) = report(&f, Fields::Analysis) else {
             continue;
         };
-        assert_eq!(report(&f, Detail::Report), Some(full), "{f}");
+        assert_eq!(report(&f, Fields::Report), Some(full), "{f}");
         checked += 1;
     }
     assert!(checked >= 15, "only {checked} fixtures read");

@@ -1,0 +1,931 @@
+//! Explains every denial: which principal needs which role or permission,
+//! at which scope, with the exact command, and whether a later success
+//! resolved it. Works on log events and on a pasted error message alone.
+
+pub mod assignments;
+mod classify;
+mod denial;
+
+pub use classify::{
+    classify_failure, parse_description, DenialClass, DescriptionFacts, NotDenials,
+};
+pub use denial::{Denial, DeniedPrincipal, HeldAssignment};
+
+use crate::analyze::permissions::knowledge;
+use crate::event::{format_time, Event};
+use crate::identify::{self, Catalog, Claims, Identity, Kind};
+use chrono::{DateTime, Utc};
+use classify::classify_with;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+pub const DATABRICKS_APPID: &str = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d";
+
+/// The narrowest ARM scope: the object, else the vault.
+fn scope(
+    resource_id: Option<&str>,
+    vault: Option<&str>,
+    object_type: Option<&str>,
+    object_name: Option<&str>,
+) -> String {
+    let base = resource_id
+        .map(|r| {
+            // Strip any object path the description may carry.
+            let l = r.to_string();
+            match l.to_ascii_lowercase().find("/vaults/") {
+                Some(i) => {
+                    let rest = &l[i + 8..];
+                    let end = rest.find('/').map_or(l.len(), |j| i + 8 + j);
+                    l[..end].to_string()
+                }
+                None => l,
+            }
+        })
+        .unwrap_or_else(|| {
+            format!(
+                "/subscriptions/<subscription-id>/resourceGroups/<resource-group>/providers/Microsoft.KeyVault/vaults/{}",
+                vault.unwrap_or("<vault>")
+            )
+        });
+    match (object_type, object_name) {
+        (Some(t @ ("secret" | "key" | "certificate")), Some(n)) => format!("{base}/{t}s/{n}"),
+        _ => base,
+    }
+}
+
+/// Inputs of one finding before rendering.
+struct Draft {
+    denial: DenialClass,
+    vault: Option<String>,
+    operation: Option<String>,
+    action: Option<String>,
+    principal: DeniedPrincipal,
+    principal_kind: Kind,
+    object_type: Option<String>,
+    object_name: Option<String>,
+    resource_id: Option<String>,
+    client_address: Option<String>,
+    policy_object: Option<String>,
+    policy_permission: Option<String>,
+}
+
+fn build(
+    d: Draft,
+    count: u64,
+    first: Option<DateTime<Utc>>,
+    last: Option<DateTime<Utc>>,
+    resolved: Option<DateTime<Utc>>,
+    extra_hints: Vec<String>,
+) -> Denial {
+    let k = knowledge();
+    let op = d
+        .operation
+        .as_deref()
+        .and_then(|o| k.operation(o))
+        .or_else(|| d.action.as_deref().and_then(|a| k.by_action(a)));
+    let action = d
+        .action
+        .clone()
+        .or_else(|| op.and_then(|o| o.data_action.clone()));
+    let object_type = d
+        .object_type
+        .clone()
+        .or_else(|| op.map(|o| o.object_type.clone()));
+    let scope = scope(
+        d.resource_id.as_deref(),
+        d.vault.as_deref(),
+        object_type.as_deref(),
+        d.object_name.as_deref(),
+    );
+    let role = op.and_then(|o| o.role.clone());
+    let role_id = role
+        .as_deref()
+        .and_then(|r| k.role(r))
+        .map(|r| r.id.clone());
+    let permission = match (&d.policy_object, &d.policy_permission) {
+        (Some(o), Some(p)) => Some(format!("{o}:{p}")),
+        _ => op.and_then(|o| o.permission.clone()),
+    };
+    let vault = d.vault.clone().unwrap_or_else(|| "<vault>".into());
+    let assignee = match (&d.principal.oid, &d.principal.appid) {
+        (Some(oid), _) => format!(
+            "--assignee-object-id {oid} --assignee-principal-type {}",
+            d.principal_kind.principal_type()
+        ),
+        (None, Some(appid)) => format!("--assignee {appid}"),
+        _ => "--assignee <principal>".into(),
+    };
+    let mut hints = Vec::new();
+    let fix = match d.denial {
+        DenialClass::Rbac => match &role {
+            Some(r) => format!("az role assignment create --role \"{r}\" {assignee} --scope {scope}"),
+            None => format!("az role assignment create --role \"<a role granting {}>\" {assignee} --scope {scope}", action.as_deref().unwrap_or("the action")),
+        },
+        DenialClass::AccessPolicy => {
+            let (obj, perm) = permission
+                .as_deref()
+                .and_then(|p| p.split_once(':'))
+                .map(|(o, p)| (o.to_string(), p.to_string()))
+                .unwrap_or(("secrets".into(), "get".into()));
+            let flag = match obj.trim_end_matches('s') {
+                "key" => "--key-permissions",
+                "certificate" => "--certificate-permissions",
+                "storage" => "--storage-permissions",
+                _ => "--secret-permissions",
+            };
+            let who = match (&d.principal.oid, &d.principal.appid) {
+                (Some(oid), _) => format!("--object-id {oid}"),
+                (None, Some(appid)) => format!("--spn {appid}"),
+                _ => "--object-id <principal>".into(),
+            };
+            hints.push("This vault uses the access-policy permission model: RBAC role assignments have no effect on its data plane; grant an access policy (or migrate the vault to RBAC).".into());
+            format!("az keyvault set-policy --name {vault} {who} {flag} {perm}")
+        }
+        DenialClass::Firewall => {
+            let ip = d.client_address.clone().unwrap_or_else(|| "<client-ip>".into());
+            hints.push(format!("Denied by the vault's network rules, not by identity: no role assignment or access policy fixes this. The request came from {ip}."));
+            format!("az keyvault network-rule add --name {vault} --ip-address {ip}   # or reach the vault through a private endpoint / allow trusted Microsoft services")
+        }
+        DenialClass::Throttled => "Reduce the request rate: cache secrets in the caller and retry with backoff (Key Vault service limits).".into(),
+        DenialClass::Other => "Read the logged description: this failure is not an authorization decision kvaudit recognises.".into(),
+    };
+    if matches!(d.denial, DenialClass::Rbac | DenialClass::AccessPolicy) {
+        match d.principal_kind {
+            Kind::ServicePrincipal => {
+                if let Some(a) = &d.principal.appid {
+                    hints.push(format!("The caller is an app-only service principal. Find it with `az ad sp show --id {a}` (it may be an Enterprise Application of another tenant, not an App Registration). In an externally triggered run (Airflow calling the Fabric job API, a pipeline) the caller is the identity that triggered it, not the workspace identity."));
+                }
+            }
+            Kind::MicrosoftApp if d.principal.appid.as_deref() == Some(DATABRICKS_APPID) => {
+                hints.push("Databricks Key Vault-backed secret scopes reach the vault as the AzureDatabricks application: grant that application, not the notebook user (granting the user does nothing).".into());
+            }
+            Kind::ManagedIdentity => {
+                hints.push(format!(
+                    "The caller is the managed identity {}: grant its principal (object) id, not the developer's account.",
+                    d.principal.name.as_deref().unwrap_or("")
+                ));
+            }
+            _ => {}
+        }
+    }
+    if resolved.is_some() {
+        hints.push("A later request by the same principal for the same action succeeded: resolved (role assignments can take several minutes to propagate).".into());
+    }
+    hints.extend(extra_hints);
+    Denial {
+        denial: d.denial.as_str().into(),
+        vault: d.vault,
+        operation: d.operation.or_else(|| op.map(|o| o.name.clone())),
+        action,
+        principal: d.principal,
+        object_type,
+        object_name: d.object_name,
+        scope,
+        role: if matches!(d.denial, DenialClass::Rbac) {
+            role
+        } else {
+            None
+        },
+        role_id: if matches!(d.denial, DenialClass::Rbac) {
+            role_id
+        } else {
+            None
+        },
+        permission: if matches!(d.denial, DenialClass::AccessPolicy) {
+            permission
+        } else {
+            None
+        },
+        fix,
+        count,
+        first_seen: first.map(|t| format_time(&t)),
+        last_seen: last.map(|t| format_time(&t)),
+        resolved_at: resolved.map(|t| format_time(&t)),
+        client_address: d.client_address,
+        hints,
+        existing_assignments: Vec::new(),
+    }
+}
+
+/// Result of explaining logs.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Explanation {
+    pub denials: Vec<Denial>,
+    pub not_denials: NotDenials,
+}
+
+/// One finding per (denial kind, vault, principal, action, object).
+pub fn explain(events: &[Event], catalog: &Catalog) -> Explanation {
+    let mut fold = ExplainFold::default();
+    for e in events {
+        fold.add(e);
+    }
+    fold.finish(catalog)
+}
+
+type GroupKey = (
+    DenialClass,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+use crate::event::CallerId;
+
+struct Group {
+    draft: Draft,
+    caller: CallerId,
+    count: u64,
+    first: DateTime<Utc>,
+    last: DateTime<Utc>,
+}
+
+fn nanos(t: DateTime<Utc>) -> i64 {
+    t.timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
+/// [`explain`] one event at a time: keeps the denial groups, the success
+/// times per (principal, operation, vault, object) for `resolved_at`, and
+/// which callers succeeded on which object (S5), never the events.
+#[derive(Default)]
+pub struct ExplainFold {
+    ids: identify::IdentityFold,
+    /// The caller identities are gathered elsewhere (the report's callers
+    /// fold holds the same claims) and given to [`ExplainFold::finish_with`].
+    ids_elsewhere: bool,
+    noise: NotDenials,
+    groups: BTreeMap<GroupKey, Group>,
+    /// Every success, for `resolved_at` and S5.
+    success: SuccessFold,
+    /// Events folded so far (the order of the next).
+    seq: u64,
+    /// DescriptionFacts descriptions by digest.
+    parsed: crate::collections::Map<u64, DescriptionFacts>,
+}
+
+/// What an explanation needs of the successful requests: when each
+/// (principal, action, object) succeeded (`resolved_at`) and which users
+/// succeeded on each object (S5). It merges, so each parsing thread can fold
+/// the successes of its own events (see [`ExplainFold::add_successes`]).
+#[derive(Default)]
+pub struct SuccessFold {
+    /// (digest of (principal, operation, vault, object), time) of every
+    /// success.
+    successes: Successes,
+    /// The successes of parts merged in, each with its own spill file.
+    merged: Vec<Successes>,
+    /// The first success of each caller with delegated claims on each
+    /// (vault, object) (only users can be "the laptop" of S5).
+    succeeded: Succeeded,
+}
+
+impl SuccessFold {
+    /// Folds in a successful request (2xx); `order` is its place in the
+    /// input.
+    pub fn add(&mut self, e: &Event, order: u64) {
+        let principal = e.caller_oid.as_deref().or(e.caller_appid.as_deref());
+        self.successes.add(
+            success_key(
+                principal,
+                &e.operation,
+                e.vault.as_deref(),
+                e.object_name.as_deref(),
+            ),
+            nanos(e.time),
+        );
+        if identify::delegated(e) {
+            let object = object_key(e.vault.as_deref(), e.object_name.as_deref());
+            let d = crate::collections::digest(&(
+                object,
+                e.caller_appid.as_deref(),
+                e.caller_oid.as_deref(),
+                e.caller_upn.as_deref(),
+            ));
+            self.succeeded
+                .entry(d)
+                .and_modify(|f| f.order = f.order.min(order))
+                .or_insert_with(|| FirstSuccess {
+                    object,
+                    caller: crate::event::caller_id(e),
+                    order,
+                });
+        }
+    }
+
+    /// Merges another part's successes in.
+    pub fn merge(&mut self, other: SuccessFold) {
+        self.merged.push(other.successes);
+        self.merged.extend(other.merged);
+        for (d, f) in other.succeeded {
+            self.succeeded
+                .entry(d)
+                .and_modify(|mine| mine.order = mine.order.min(f.order))
+                .or_insert(f);
+        }
+    }
+
+    /// For each key and each of its times `last`, the first success after
+    /// `last`, over every part.
+    fn first_after(
+        &mut self,
+        wanted: &crate::collections::Map<u64, Vec<i64>>,
+    ) -> crate::collections::Map<(u64, i64), i64> {
+        let mut out = self.successes.first_after(wanted);
+        for s in &mut self.merged {
+            for (k, t) in s.first_after(wanted) {
+                out.entry(k).and_modify(|m| *m = (*m).min(t)).or_insert(t);
+            }
+        }
+        out
+    }
+}
+
+/// Digest of (object, caller) → the caller's first success on the object.
+type Succeeded = crate::collections::DigestMap<FirstSuccess>;
+
+struct FirstSuccess {
+    /// [`object_key`] of the (vault, object).
+    object: u64,
+    caller: CallerId,
+    order: u64,
+}
+
+/// The digest a (vault, object) is known by (in [`Succeeded`], and in the
+/// findings' distinct secrets per day).
+pub fn object_key(vault: Option<&str>, object: Option<&str>) -> u64 {
+    crate::collections::digest(&(vault, object))
+}
+
+/// The success key of a denial group's principal, action and object.
+fn group_success_key(d: &Draft) -> u64 {
+    success_key(
+        d.principal.oid.as_deref().or(d.principal.appid.as_deref()),
+        d.operation.as_deref().unwrap_or(""),
+        d.vault.as_deref(),
+        d.object_name.as_deref(),
+    )
+}
+
+/// How many success times are held in memory before they are written to a
+/// temporary file (16 bytes each: 1 MiB, which stays in cache).
+const SUCCESSES_HELD: usize = 1 << 16;
+
+/// The (key, time) of every success. Up to [`SUCCESSES_HELD`] are kept in
+/// memory; beyond that they go to an unnamed temporary file, read back once
+/// at the end, so memory stays flat however many successes the input holds
+/// while `resolved_at` stays exact.
+struct Successes {
+    /// How many are held before spilling.
+    hold: usize,
+    held: Vec<(u64, i64)>,
+    /// The bytes of the held records, as written to the file.
+    bytes: Vec<u8>,
+    spill: Option<std::fs::File>,
+    /// Writing to the temporary file failed: everything stays in memory.
+    in_memory_only: bool,
+}
+
+impl Default for Successes {
+    fn default() -> Self {
+        // KVAUDIT_SPILL_AT lowers the bound (tests spill small inputs).
+        let hold = std::env::var("KVAUDIT_SPILL_AT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(SUCCESSES_HELD);
+        Successes {
+            hold,
+            held: Vec::new(),
+            bytes: Vec::new(),
+            spill: None,
+            in_memory_only: false,
+        }
+    }
+}
+
+impl Successes {
+    fn add(&mut self, key: u64, t: i64) {
+        self.held.push((key, t));
+        if self.held.len() >= self.hold && !self.in_memory_only {
+            self.spill();
+        }
+    }
+
+    fn spill(&mut self) {
+        use std::io::Write;
+        let f = match &mut self.spill {
+            Some(f) => f,
+            None => match tempfile::tempfile() {
+                Ok(f) => self.spill.insert(f),
+                Err(e) => return self.keep_in_memory(&e),
+            },
+        };
+        // One buffer, reused: the held records and it stay in cache.
+        self.bytes.clear();
+        for (k, t) in &self.held {
+            self.bytes.extend_from_slice(&k.to_le_bytes());
+            self.bytes.extend_from_slice(&t.to_le_bytes());
+        }
+        if let Err(e) = f.write_all(&self.bytes) {
+            return self.keep_in_memory(&e);
+        }
+        self.held.clear();
+    }
+
+    fn keep_in_memory(&mut self, e: &std::io::Error) {
+        crate::output::note!("kvaudit: warning: cannot write success times to a temporary file ({e}); keeping them in memory");
+        self.in_memory_only = true;
+    }
+
+    /// For each key and each of its times `last`, the first success after
+    /// `last`, keyed by (key, last).
+    fn first_after(
+        &mut self,
+        wanted: &crate::collections::Map<u64, Vec<i64>>,
+    ) -> crate::collections::Map<(u64, i64), i64> {
+        let mut out: crate::collections::Map<(u64, i64), i64> = Default::default();
+        let mut see = |k: u64, t: i64| {
+            if let Some(lasts) = wanted.get(&k) {
+                for &last in lasts {
+                    if t > last {
+                        out.entry((k, last))
+                            .and_modify(|m| *m = (*m).min(t))
+                            .or_insert(t);
+                    }
+                }
+            }
+        };
+        for (k, t) in &self.held {
+            see(*k, *t);
+        }
+        if let Some(w) = self.spill.take() {
+            if let Err(e) = read_spill(w, &mut see) {
+                crate::output::note!("kvaudit: warning: cannot read success times back from the temporary file ({e}); some resolved_at may be missing");
+            }
+        }
+        out
+    }
+}
+
+/// Reads the (key, time) records of a spill file.
+fn read_spill(mut f: std::fs::File, see: &mut impl FnMut(u64, i64)) -> std::io::Result<()> {
+    use std::io::{Read, Seek};
+    f.rewind()?;
+    let mut buf = vec![0u8; 1 << 20];
+    // Bytes of a record split across two reads.
+    let mut have = 0;
+    loop {
+        let n = f.read(&mut buf[have..])?;
+        if n == 0 {
+            return Ok(());
+        }
+        have += n;
+        let whole = have - have % 16;
+        for rec in buf[..whole].chunks_exact(16) {
+            let (mut k, mut t) = ([0u8; 8], [0u8; 8]);
+            k.copy_from_slice(&rec[..8]);
+            t.copy_from_slice(&rec[8..]);
+            see(u64::from_le_bytes(k), i64::from_le_bytes(t));
+        }
+        buf.copy_within(whole..have, 0);
+        have -= whole;
+    }
+}
+
+fn success_key(
+    principal: Option<&str>,
+    op: &str,
+    vault: Option<&str>,
+    object: Option<&str>,
+) -> u64 {
+    crate::collections::digest(&(principal, op, vault, object))
+}
+
+impl crate::pipeline::Sink for ExplainFold {
+    fn event(&mut self, e: Event) -> crate::error::Result<()> {
+        self.add(&e);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod fold_tests {
+    use super::*;
+
+    /// Spilled or held, the first success after each time is exact.
+    #[test]
+    fn spilled_successes_answer_exactly() {
+        let mut s = Successes {
+            hold: 7,
+            ..Default::default()
+        };
+        let mut all = Vec::new();
+        for i in 0..1000i64 {
+            let (k, t) = ((i % 13) as u64, (i * 7919) % 1009);
+            s.add(k, t);
+            all.push((k, t));
+        }
+        assert!(s.spill.is_some(), "spilled");
+        let mut wanted: crate::collections::Map<u64, Vec<i64>> = Default::default();
+        for k in 0..15u64 {
+            wanted.insert(k, vec![-1, 500, 1008]);
+        }
+        let got = s.first_after(&wanted);
+        for (k, lasts) in &wanted {
+            for last in lasts {
+                let want = all
+                    .iter()
+                    .filter(|(kk, t)| kk == k && t > last)
+                    .map(|(_, t)| *t)
+                    .min();
+                assert_eq!(got.get(&(*k, *last)).copied(), want, "{k} {last}");
+            }
+        }
+    }
+
+    #[test]
+    fn success_keys_tell_missing_from_empty() {
+        assert_ne!(
+            success_key(None, "SecretGet", Some("kv"), None),
+            success_key(Some(""), "SecretGet", Some("kv"), None)
+        );
+        assert_eq!(
+            success_key(Some("o"), "SecretGet", Some("kv"), Some("s")),
+            success_key(Some("o"), "SecretGet", Some("kv"), Some("s"))
+        );
+    }
+}
+
+impl ExplainFold {
+    /// Folds one event in; returns the denial kind when it is a denial.
+    /// Merges in the successes of events folded elsewhere (a report folds
+    /// them on its parsing threads and hands only the other events here).
+    pub fn add_successes(&mut self, s: SuccessFold) {
+        self.success.merge(s);
+    }
+
+    /// A fold that leaves the caller identities to another fold of the same
+    /// events: finished with [`ExplainFold::finish_with`].
+    pub fn without_identities() -> Self {
+        ExplainFold {
+            ids_elsewhere: true,
+            ..Default::default()
+        }
+    }
+
+    pub fn add(&mut self, e: &Event) -> Option<DenialClass> {
+        if !self.ids_elsewhere {
+            self.ids.add(e);
+        }
+        if (200..300).contains(&e.status) {
+            self.seq += 1;
+            self.success.add(e, self.seq);
+            return None;
+        }
+        let caller = crate::event::caller_id(e);
+        let cache = &mut self.parsed;
+        let (denial, parsed) = classify_with(e, &mut self.noise, |text| {
+            let k = crate::collections::digest(text);
+            if let Some(p) = cache.get(&k) {
+                return p.clone();
+            }
+            let p = parse_description(text);
+            // Descriptions repeat per (caller, action, resource): a bounded
+            // cache saves the regexes on retries.
+            if cache.len() < 50_000 {
+                cache.insert(k, p.clone());
+            }
+            p
+        })?;
+        let appid = e
+            .caller_appid
+            .as_deref()
+            .map(str::to_string)
+            .or(parsed.appid.clone());
+        let oid = e
+            .caller_oid
+            .as_deref()
+            .map(str::to_string)
+            .or(parsed.oid.clone());
+        let vault = e
+            .vault
+            .as_deref()
+            .map(str::to_string)
+            .or(parsed.vault.clone());
+        let action = parsed.action.clone().or_else(|| {
+            knowledge()
+                .operation(&e.operation)
+                .and_then(|o| o.data_action.clone())
+        });
+        let key: GroupKey = (
+            denial,
+            vault.clone(),
+            e.principal_key().map(str::to_string).or(oid.clone()),
+            action.clone(),
+            e.object_name.as_deref().map(str::to_string),
+        );
+        let g = self.groups.entry(key).or_insert_with(|| Group {
+            draft: Draft {
+                denial,
+                vault,
+                operation: Some(e.operation.to_string()),
+                action,
+                principal: DeniedPrincipal {
+                    appid,
+                    oid,
+                    upn: e.caller_upn.as_deref().map(str::to_string),
+                    tenant: e
+                        .caller_tenant
+                        .as_deref()
+                        .map(str::to_string)
+                        .or(parsed.tenant.clone()),
+                    // Known once every event is seen (claims merge).
+                    kind: String::new(),
+                    name: None,
+                },
+                principal_kind: Kind::Unknown,
+                object_type: e.object_type.as_deref().map(str::to_string),
+                object_name: e.object_name.as_deref().map(str::to_string),
+                resource_id: e
+                    .resource_id
+                    .as_deref()
+                    .map(str::to_string)
+                    .or(parsed.resource.clone()),
+                client_address: parsed
+                    .client_address
+                    .clone()
+                    .or(e.caller_ip.as_deref().map(str::to_string))
+                    .filter(|_| denial == DenialClass::Firewall),
+                policy_object: parsed.policy_object.clone(),
+                policy_permission: parsed.policy_permission.clone(),
+            },
+            caller,
+            count: 0,
+            first: e.time,
+            last: e.time,
+        });
+        g.count += 1;
+        g.first = g.first.min(e.time);
+        g.last = g.last.max(e.time);
+        Some(denial)
+    }
+
+    /// The (appid, oid) of every caller seen, for `--resolve`.
+    pub fn principals(&self) -> Vec<(Option<&str>, Option<&str>)> {
+        self.ids.principals()
+    }
+
+    pub fn finish(self, catalog: &Catalog) -> Explanation {
+        let ids = self.ids.identities(catalog);
+        self.finish_with(catalog, &ids)
+    }
+
+    /// [`ExplainFold::finish`] with the identity of every caller of the
+    /// events folded, gathered by another fold.
+    pub fn finish_with(
+        mut self,
+        catalog: &Catalog,
+        ids: &HashMap<identify::CallerKey, Identity>,
+    ) -> Explanation {
+        let laptop_hints = laptop_vs_deployed(&self.success.succeeded, ids);
+        // The first success after each group's last denial, in one pass.
+        let keys: Vec<u64> = self
+            .groups
+            .values()
+            .map(|g| group_success_key(&g.draft))
+            .collect();
+        let mut wanted: crate::collections::Map<u64, Vec<i64>> = Default::default();
+        for (k, g) in keys.iter().zip(self.groups.values()) {
+            wanted.entry(*k).or_default().push(nanos(g.last));
+        }
+        let first_after = self.success.first_after(&wanted);
+        let findings = self
+            .groups
+            .into_values()
+            .zip(keys)
+            .map(|(g, key)| {
+                let mut d = g.draft;
+                let id: Identity = ids
+                    .get(&identify::owned_key(&g.caller))
+                    .cloned()
+                    .unwrap_or_default();
+                let (appid, oid) = (d.principal.appid.as_deref(), d.principal.oid.as_deref());
+                let id = if id.kind == Kind::Unauthenticated && (appid.is_some() || oid.is_some()) {
+                    identify::classify(
+                        &Claims {
+                            appid,
+                            oid,
+                            ..Default::default()
+                        },
+                        catalog,
+                    )
+                } else {
+                    id
+                };
+                d.principal.kind = id.kind.as_str().into();
+                d.principal.name = id.name.clone();
+                d.principal_kind = id.kind;
+                let resolved = first_after
+                    .get(&(key, nanos(g.last)))
+                    .copied()
+                    .map(DateTime::from_timestamp_nanos);
+                let extra = laptop_hints
+                    .get(&object_key(d.vault.as_deref(), d.object_name.as_deref()))
+                    .filter(|_| !d.principal_kind.is_user())
+                    .cloned()
+                    .into_iter()
+                    .collect();
+                build(d, g.count, Some(g.first), Some(g.last), resolved, extra)
+            })
+            .collect();
+        Explanation {
+            denials: findings,
+            not_denials: self.noise,
+        }
+    }
+}
+
+/// S5: a user read the object successfully (laptop, Azure CLI / VS Code)
+/// while a non-user identity was denied it. The first user to succeed on
+/// each (vault, object) is named.
+fn laptop_vs_deployed(
+    succeeded: &Succeeded,
+    ids: &HashMap<identify::CallerKey, Identity>,
+) -> HashMap<u64, String> {
+    // Per object, the user who succeeded first.
+    let mut first: HashMap<u64, (u64, &CallerId, &Identity)> = HashMap::new();
+    for f in succeeded.values() {
+        let Some(id) = ids.get(&identify::owned_key(&f.caller)) else {
+            continue;
+        };
+        if !id.kind.is_user() {
+            continue;
+        }
+        first
+            .entry(f.object)
+            .and_modify(|m| {
+                if f.order < m.0 {
+                    *m = (f.order, &f.caller, id);
+                }
+            })
+            .or_insert((f.order, &f.caller, id));
+    }
+    first
+        .into_iter()
+        .map(|(object, (_, c, id))| {
+            let hint = format!(
+                "Works on a laptop, fails in Azure: {} read this successfully as a user{}; the deployed code runs as a different principal. A role granted to the developer does not cover the deployed identity (DefaultAzureCredential picks the managed identity in Azure).",
+                c.2.as_deref().unwrap_or("someone"),
+                id.client_app.as_deref().map(|c| format!(" through {c}")).unwrap_or_default()
+            );
+            (object, hint)
+        })
+        .collect()
+}
+
+/// Explains a pasted error message. None when it is not a Key Vault
+/// authorization error.
+pub fn explain_message(text: &str, catalog: &Catalog) -> Option<Denial> {
+    let p = parse_description(text);
+    let denial = p.kind?;
+    let id = identify::classify(
+        &Claims {
+            appid: p.appid.as_deref(),
+            oid: p.oid.as_deref(),
+            ..Default::default()
+        },
+        catalog,
+    );
+    let (object_type, object_name) = p
+        .resource
+        .as_deref()
+        .and_then(|r| {
+            let l = r.to_ascii_lowercase();
+            let i = l.find("/vaults/")?;
+            let mut segs = r[i + 8..].split('/').skip(1);
+            let t = segs.next()?.trim_end_matches('s').to_ascii_lowercase();
+            Some((Some(t), segs.next().map(str::to_string)))
+        })
+        .unwrap_or((None, None));
+    let vault = p.vault.clone().or_else(|| {
+        p.resource
+            .as_deref()
+            .and_then(crate::parse::vault_from_resource_id)
+    });
+    let d = Draft {
+        denial,
+        vault,
+        operation: None,
+        action: p.action.clone(),
+        principal: DeniedPrincipal {
+            appid: p.appid.clone(),
+            oid: p.oid.clone(),
+            upn: None,
+            tenant: p.tenant.clone(),
+            kind: id.kind.as_str().into(),
+            name: id.name.clone(),
+        },
+        principal_kind: id.kind,
+        object_type,
+        object_name,
+        resource_id: p.resource.clone(),
+        client_address: p.client_address.clone(),
+        policy_object: p.policy_object.clone(),
+        policy_permission: p.policy_permission.clone(),
+    };
+    Some(build(d, 1, None, None, None, Vec::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LONG: &str = "Caller is not authorized to perform action on resource.\r\nIf role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\nCaller: appid=3a9c5e7f-1b2d-4e6f-8a0c-7d9e1f3a5b55;oid=8e4f1a5d-2c6b-4f9e-a3d1-5b7c9e1f3d44;iss=https://sts.windows.net/9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a/\r\nAction: 'Microsoft.KeyVault/vaults/secrets/getSecret/action'\r\nResource: '/subscriptions/s/resourcegroups/rg/providers/microsoft.keyvault/vaults/kv1/secrets/db'\r\nAssignment: (not found)\r\nDenyAssignmentId: null\r\nDecisionReason: 'DeniedWithNoValidRBAC' \r\nVault: kv1;location=westeurope\r\n";
+
+    #[test]
+    fn long_rbac() {
+        let p = parse_description(LONG);
+        assert_eq!(p.kind, Some(DenialClass::Rbac));
+        assert_eq!(
+            p.appid.as_deref(),
+            Some("3a9c5e7f-1b2d-4e6f-8a0c-7d9e1f3a5b55")
+        );
+        assert_eq!(
+            p.oid.as_deref(),
+            Some("8e4f1a5d-2c6b-4f9e-a3d1-5b7c9e1f3d44")
+        );
+        assert_eq!(
+            p.tenant.as_deref(),
+            Some("9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a")
+        );
+        assert_eq!(
+            p.action.as_deref(),
+            Some("Microsoft.KeyVault/vaults/secrets/getSecret/action")
+        );
+        assert_eq!(p.resource.as_deref(), Some("/subscriptions/s/resourcegroups/rg/providers/microsoft.keyvault/vaults/kv1/secrets/db"));
+        assert_eq!(p.assignment.as_deref(), Some("(not found)"));
+        assert_eq!(p.decision_reason.as_deref(), Some("DeniedWithNoValidRBAC"));
+        assert_eq!(
+            (p.vault.as_deref(), p.location.as_deref()),
+            (Some("kv1"), Some("westeurope"))
+        );
+    }
+
+    #[test]
+    fn short_rbac() {
+        let p = parse_description("Caller is not authorized to perform action on resource.");
+        assert_eq!(p.kind, Some(DenialClass::Rbac));
+        assert_eq!(p.appid, None);
+    }
+
+    #[test]
+    fn access_policy() {
+        let p = parse_description("The user, group or application 'appid=a1;oid=o1;numgroups=2;iss=https://sts.windows.net/t1/' does not have keys purge permission on key vault 'kv-x;location=eastus'. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125287");
+        assert_eq!(p.kind, Some(DenialClass::AccessPolicy));
+        assert_eq!(
+            (p.policy_object.as_deref(), p.policy_permission.as_deref()),
+            (Some("keys"), Some("purge"))
+        );
+        assert_eq!(
+            (
+                p.vault.as_deref(),
+                p.location.as_deref(),
+                p.tenant.as_deref()
+            ),
+            (Some("kv-x"), Some("eastus"), Some("t1"))
+        );
+        assert_eq!(
+            (p.appid.as_deref(), p.oid.as_deref()),
+            (Some("a1"), Some("o1"))
+        );
+    }
+
+    #[test]
+    fn firewall() {
+        let p = parse_description("Client address is not authorized and caller is not a trusted service.\r\nClient address: 52.14.7.9 from unknown subnet\r\nCaller: appid=a;oid=o;iss=https://sts.windows.net/t/\r\nVault: kv-locked;location=westeurope");
+        assert_eq!(p.kind, Some(DenialClass::Firewall));
+        assert_eq!(p.client_address.as_deref(), Some("52.14.7.9"));
+        assert_eq!(p.vault.as_deref(), Some("kv-locked"));
+    }
+
+    #[test]
+    fn pasted_one_line() {
+        let c = Catalog::bundled();
+        let f = explain_message("Caller: appid=3a9c5e7f-1b2d-4e6f-8a0c-7d9e1f3a5b55;oid=8e4f1a5d-2c6b-4f9e-a3d1-5b7c9e1f3d44 Action: Microsoft.KeyVault/vaults/secrets/getSecret/action innererror: ForbiddenByRbac", &c).unwrap();
+        assert_eq!(f.denial, "rbac");
+        assert_eq!(f.role.as_deref(), Some("Key Vault Secrets User"));
+        assert_eq!(f.principal.kind, "service_principal");
+        assert!(f.fix.starts_with("az role assignment create --role \"Key Vault Secrets User\" --assignee-object-id 8e4f1a5d-2c6b-4f9e-a3d1-5b7c9e1f3d44 --assignee-principal-type ServicePrincipal --scope "));
+    }
+
+    #[test]
+    fn garbage_is_not_a_denial() {
+        assert_eq!(
+            parse_description("ValueError: invalid literal for int()").kind,
+            None
+        );
+        assert!(explain_message("", &Catalog::bundled()).is_none());
+        assert!(
+            explain_message("Caller: appid=\u{0}\u{1};oid= Action:", &Catalog::bundled()).is_none()
+        );
+    }
+}

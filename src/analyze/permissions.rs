@@ -1,0 +1,157 @@
+//! What each Key Vault operation needs: data action, access-policy
+//! permission and least-privileged built-in role. Loaded from the bundled
+//! data files (`data/operations.csv`, `data/roles.json`; sources in
+//! `data/SOURCES.md`), never from match arms.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+const OPERATIONS: &str = include_str!("../../data/operations.csv");
+const ROLES: &str = include_str!("../../data/roles.json");
+
+#[derive(Debug, Clone)]
+pub struct Operation {
+    pub name: String,
+    pub object_type: String,
+    pub data_action: Option<String>,
+    /// e.g. `secrets:get`
+    pub permission: Option<String>,
+    pub role: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Role {
+    pub name: String,
+    pub id: String,
+    pub data_actions: Vec<String>,
+}
+
+pub struct Knowledge {
+    pub operations: Vec<Operation>,
+    pub roles: Vec<Role>,
+}
+
+fn opt(s: &str) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty() && !s.starts_with("n/a") && !s.starts_with('(')).then(|| s.to_string())
+}
+
+pub fn knowledge() -> &'static Knowledge {
+    static K: OnceLock<Knowledge> = OnceLock::new();
+    K.get_or_init(|| {
+        let mut operations = Vec::new();
+        let mut r = csv::Reader::from_reader(OPERATIONS.as_bytes());
+        for rec in r.records().flatten() {
+            let g = |i: usize| rec.get(i).unwrap_or("");
+            operations.push(Operation {
+                name: g(0).to_string(),
+                object_type: g(1).to_string(),
+                data_action: opt(g(2)).map(|a| a.trim_end_matches(" (ARM action)").to_string()),
+                permission: opt(g(3)),
+                role: opt(g(4)),
+            });
+        }
+        let roles_json: Vec<serde_json::Value> = serde_json::from_str(ROLES).unwrap_or_default();
+        let roles = roles_json
+            .iter()
+            .map(|r| Role {
+                name: r["name"].as_str().unwrap_or("").to_string(),
+                id: r["id"].as_str().unwrap_or("").to_string(),
+                data_actions: r["dataActions"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            })
+            .collect();
+        Knowledge { operations, roles }
+    })
+}
+
+impl Knowledge {
+    pub fn operation(&self, name: &str) -> Option<&Operation> {
+        self.operations
+            .iter()
+            .find(|o| o.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The first operation needing this data action (for pasted errors).
+    pub fn by_action(&self, action: &str) -> Option<&Operation> {
+        self.operations.iter().find(|o| {
+            o.data_action
+                .as_deref()
+                .is_some_and(|a| a.eq_ignore_ascii_case(action))
+        })
+    }
+
+    pub fn role(&self, name: &str) -> Option<&Role> {
+        self.roles
+            .iter()
+            .find(|r| r.name.eq_ignore_ascii_case(name))
+    }
+
+    /// Built-in roles whose dataActions cover `action` (wildcards honoured).
+    pub fn roles_granting(&self, action: &str) -> Vec<&Role> {
+        self.roles
+            .iter()
+            .filter(|r| r.data_actions.iter().any(|p| action_matches(p, action)))
+            .collect()
+    }
+}
+
+/// `Microsoft.KeyVault/vaults/*` matches `Microsoft.KeyVault/vaults/secrets/getSecret/action`.
+pub fn action_matches(pattern: &str, action: &str) -> bool {
+    let (p, a) = (pattern.to_ascii_lowercase(), action.to_ascii_lowercase());
+    match p.split_once('*') {
+        None => p == a,
+        Some((pre, post)) => {
+            a.starts_with(pre) && a.ends_with(post) && a.len() >= pre.len() + post.len()
+        }
+    }
+}
+
+/// Map of operation name → least-privileged role (for reports).
+pub fn least_roles() -> HashMap<String, String> {
+    knowledge()
+        .operations
+        .iter()
+        .filter_map(|o| o.role.clone().map(|r| (o.name.clone(), r)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_get_needs_secrets_user() {
+        let k = knowledge();
+        let op = k.operation("SecretGet").unwrap();
+        assert_eq!(op.role.as_deref(), Some("Key Vault Secrets User"));
+        assert_eq!(op.permission.as_deref(), Some("secrets:get"));
+        assert_eq!(
+            k.by_action("Microsoft.KeyVault/vaults/secrets/getSecret/action")
+                .unwrap()
+                .name,
+            "SecretGet"
+        );
+        let granting: Vec<&str> = k
+            .roles_granting("Microsoft.KeyVault/vaults/secrets/getSecret/action")
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
+        assert!(
+            granting.contains(&"Key Vault Secrets User")
+                && granting.contains(&"Key Vault Administrator")
+        );
+        assert!(!granting.contains(&"Key Vault Reader"));
+        assert!(k
+            .role("Key Vault Secrets User")
+            .unwrap()
+            .id
+            .starts_with("4633458b"));
+    }
+}

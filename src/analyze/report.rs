@@ -1,0 +1,462 @@
+//! The compliance report: summary, callers and findings over a time window,
+//! optionally redacted so it can be shared. Rendered by `render::*`.
+
+use crate::analyze::callers::{self, CallerRow};
+use crate::analyze::explain;
+use crate::analyze::findings::{self, Finding, Policy, Severity};
+use crate::analyze::redact::{Redactor, RedactorFold};
+use crate::error::{Error, Result};
+use crate::event::{format_time, Event};
+use crate::identify::Catalog;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Period {
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Summary {
+    pub events: u64,
+    /// Accounting: rows_read = rows_kept + the sum of rows_skipped (by
+    /// reason); rows_kept = events + rows_outside_period.
+    pub rows_read: u64,
+    pub rows_kept: u64,
+    pub rows_skipped: BTreeMap<String, u64>,
+    pub rows_outside_period: u64,
+    /// Files of walked directories passed over (not logs, or unreadable
+    /// with --skip-invalid).
+    pub files_skipped: Vec<String>,
+    pub callers: u64,
+    pub callers_by_kind: BTreeMap<String, u64>,
+    pub denials_by_kind: BTreeMap<String, u64>,
+    pub not_denials: explain::NotDenials,
+    pub findings_by_severity: BTreeMap<String, u64>,
+    /// Requests and 403s per UTC day, for the chart.
+    pub per_day: BTreeMap<String, DayCount>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct DayCount {
+    pub requests: u64,
+    pub denied: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    pub generated_at: String,
+    pub inputs: Vec<String>,
+    pub period: Period,
+    pub summary: Summary,
+    pub callers: Vec<CallerRow>,
+    pub findings: Vec<Finding>,
+}
+
+/// A time window: events with from <= time < to.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Window {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// `30d`, `12h`, `2w` → duration.
+pub fn parse_since(s: &str) -> Result<Duration> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num.parse().map_err(|_| {
+        Error::Usage(format!(
+            "--since: expected a number and a unit like 30d, 12h or 2w, found {s:?}"
+        ))
+    })?;
+    match unit {
+        "d" => Ok(Duration::days(n)),
+        "h" => Ok(Duration::hours(n)),
+        "w" => Ok(Duration::weeks(n)),
+        "m" => Ok(Duration::minutes(n)),
+        _ => Err(Error::Usage(format!(
+            "--since: expected a unit d, h, w or m, found {s:?}"
+        ))),
+    }
+}
+
+/// `2025-03-01` or RFC 3339.
+pub fn parse_instant(flag: &str, s: &str) -> Result<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
+        .map_err(|_| {
+            Error::Usage(format!(
+                "{flag}: expected a date (2025-03-01) or RFC 3339 time, found {s:?}"
+            ))
+        })
+}
+
+pub struct Options<'a> {
+    pub window: Window,
+    pub policy: &'a Policy,
+    pub baseline: Option<HashSet<String>>,
+    pub now: DateTime<Utc>,
+    pub inputs: Vec<String>,
+}
+
+/// Reads the principal keys of a previous report (`--baseline`).
+pub fn load_baseline(text: &str, path: &str) -> Result<HashSet<String>> {
+    let r: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| Error::Other(format!("{path}: expected a kvaudit report JSON: {e}")))?;
+    let callers = r.get("callers").and_then(|c| c.as_array()).ok_or_else(|| {
+        Error::Other(format!(
+            "{path}: expected a kvaudit report JSON with a \"callers\" array"
+        ))
+    })?;
+    Ok(callers
+        .iter()
+        .filter_map(|c| {
+            c.get("oid")
+                .and_then(|v| v.as_str())
+                .or_else(|| c.get("appid").and_then(|v| v.as_str()))
+        })
+        .map(str::to_ascii_lowercase)
+        .collect())
+}
+
+/// Everything the report needs, gathered one event at a time so that
+/// `kvaudit report` never holds the events: callers, denial groups, finding
+/// evidence and daily counts (memory grows with callers, objects and days).
+pub struct ReportFold<'p> {
+    policy: &'p Policy,
+    /// Everything but the denials: on the parsing threads when it can be
+    /// (see [`crate::pipeline::Sink::fork`]).
+    tally: ReportPart,
+    /// Failed requests (denials and noise) are explained on a thread of
+    /// their own, in input order.
+    explain: ExplainThread,
+    /// Failed requests of the period not yet handed to the explaining thread.
+    batch: Vec<Event>,
+    redact: Option<RedactorFold>,
+}
+
+/// What the report gathers of every event of the period: counts, first and
+/// last times, daily counts, callers, finding evidence and the successes
+/// that resolve denials. Each merges (sums, unions, extremes, the earliest
+/// or latest by input order), so parsing threads each fold one over their
+/// own events and pass on only the failed requests; the parts are merged at
+/// the end.
+struct ReportPart {
+    window: Window,
+    callers: callers::CallerFold,
+    findings: findings::FindingsAcc,
+    successes: explain::SuccessFold,
+    per_day: BTreeMap<chrono::NaiveDate, DayCount>,
+    events: u64,
+    outside: u64,
+    first: Option<DateTime<Utc>>,
+    last: Option<DateTime<Utc>>,
+    /// One past the latest order folded: where the next input's orders
+    /// start.
+    seen: u64,
+    /// For a part: the order its input starts at.
+    base: u64,
+}
+
+impl ReportPart {
+    fn new(window: Window, findings: findings::FindingsAcc, base: u64) -> Self {
+        ReportPart {
+            window,
+            callers: Default::default(),
+            findings,
+            successes: Default::default(),
+            per_day: BTreeMap::new(),
+            events: 0,
+            outside: 0,
+            first: None,
+            last: None,
+            seen: base,
+            base,
+        }
+    }
+
+    /// Whether `e` falls in the period (counted as outside when not).
+    fn in_window(&mut self, e: &Event) -> bool {
+        let w = &self.window;
+        let inside = w.from.is_none_or(|f| e.time >= f) && w.to.is_none_or(|t| e.time < t);
+        if !inside {
+            self.outside += 1;
+        }
+        inside
+    }
+
+    /// Folds in an event of the period at `order`.
+    fn fold(&mut self, e: &Event, order: u64) {
+        self.seen = self.seen.max(order + 1);
+        self.events += 1;
+        self.first = Some(self.first.map_or(e.time, |t| t.min(e.time)));
+        self.last = Some(self.last.map_or(e.time, |t| t.max(e.time)));
+        let d = self.per_day.entry(e.time.date_naive()).or_default();
+        d.requests += 1;
+        if e.status == 403 {
+            d.denied += 1;
+        }
+        let slot = self.callers.add_ordered(e, order);
+        self.findings.add(slot, e, order);
+        if succeeded(e) {
+            self.successes.add(e, order);
+        }
+    }
+
+    /// An empty part for a parsing thread, its events after those so far.
+    fn part(&self) -> ReportPart {
+        ReportPart::new(self.window, self.findings.part(), self.seen)
+    }
+
+    fn merge(&mut self, o: ReportPart) {
+        let to = self.callers.merge(o.callers);
+        self.findings.merge(o.findings, &to);
+        self.successes.merge(o.successes);
+        for (day, c) in o.per_day {
+            let d = self.per_day.entry(day).or_default();
+            d.requests += c.requests;
+            d.denied += c.denied;
+        }
+        self.events += o.events;
+        self.outside += o.outside;
+        self.first = self.first.into_iter().chain(o.first).min();
+        self.last = self.last.into_iter().chain(o.last).max();
+        self.seen = self.seen.max(o.seen);
+    }
+}
+
+/// A 2xx response: folded with the successes, never explained.
+fn succeeded(e: &Event) -> bool {
+    (200..300).contains(&e.status)
+}
+
+impl crate::pipeline::ThreadFold for ReportPart {
+    fn add(&mut self, e: &Event, order: u64) -> bool {
+        if !self.in_window(e) {
+            return false;
+        }
+        self.fold(e, self.base + order);
+        !succeeded(e)
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
+    }
+}
+
+impl<'p> ReportFold<'p> {
+    pub fn new(window: Window, policy: &'p Policy, redact: bool) -> Self {
+        ReportFold {
+            policy,
+            tally: ReportPart::new(window, findings::FindingsAcc::new(policy), 0),
+            explain: ExplainThread::start(),
+            batch: Vec::with_capacity(BATCH),
+            redact: redact.then(RedactorFold::new),
+        }
+    }
+
+    pub fn add(&mut self, e: Event) {
+        if let Some(r) = &mut self.redact {
+            r.add(&e);
+        }
+        if !self.tally.in_window(&e) {
+            return;
+        }
+        let order = self.tally.seen;
+        self.tally.fold(&e, order);
+        if !succeeded(&e) {
+            self.queue(e);
+        }
+    }
+
+    /// Queues a failed request of the period for the explaining thread.
+    fn queue(&mut self, e: Event) {
+        self.batch.push(e);
+        if self.batch.len() >= BATCH {
+            self.flush();
+        }
+    }
+
+    /// Hands the batch to the explaining thread.
+    fn flush(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        self.explain.send(batch);
+    }
+
+    /// The (appid, oid) of every caller in the period, for `--resolve`.
+    pub fn principals(&mut self) -> Vec<(Option<&str>, Option<&str>)> {
+        self.tally.callers.principals()
+    }
+
+    /// The report, and the redactor when `--redact` was asked for.
+    pub fn finish(
+        mut self,
+        files: &crate::ingest::Ingested,
+        catalog: &Catalog,
+        opts: &Options,
+    ) -> (Report, Option<Redactor>) {
+        self.flush();
+        let (mut explain, denials_by_kind) = self.explain.join();
+        let tally = self.tally;
+        explain.add_successes(tally.successes);
+        // The callers fold saw the same events as the explaining one.
+        let ids = tally.callers.identities(catalog);
+        let ex = explain.finish_with(catalog, &ids);
+        let callers = tally.callers.rows(catalog);
+        let found = findings::FindingsFold::with(self.policy, tally.findings, tally.callers.keys())
+            .finish(&ex, opts.baseline.as_ref(), &ids);
+        let mut s = Summary {
+            events: tally.events,
+            rows_read: files.rows_read(),
+            rows_kept: files.rows_kept(),
+            rows_skipped: files.rows_skipped(),
+            rows_outside_period: tally.outside,
+            files_skipped: files.files_skipped.clone(),
+            callers: callers.len() as u64,
+            not_denials: ex.not_denials.clone(),
+            denials_by_kind,
+            per_day: tally
+                .per_day
+                .into_iter()
+                .map(|(d, c)| (d.to_string(), c))
+                .collect(),
+            ..Default::default()
+        };
+        for c in &callers {
+            *s.callers_by_kind.entry(c.kind.clone()).or_insert(0) += 1;
+        }
+        for f in &found {
+            *s.findings_by_severity
+                .entry(format!("{:?}", f.severity).to_ascii_lowercase())
+                .or_insert(0) += 1;
+        }
+        let report = Report {
+            generated_at: format_time(&opts.now),
+            inputs: opts.inputs.clone(),
+            period: Period {
+                from: opts.window.from.or(tally.first).map(|t| format_time(&t)),
+                to: opts.window.to.or(tally.last).map(|t| format_time(&t)),
+            },
+            summary: s,
+            callers,
+            findings: found,
+        };
+        (report, self.redact.map(|r| r.finish()))
+    }
+}
+
+impl crate::pipeline::Sink for ReportFold<'_> {
+    fn event(&mut self, e: Event) -> Result<()> {
+        self.add(e);
+        Ok(())
+    }
+
+    /// Everything but the explanation of failed requests folds on the
+    /// parsing threads. The redactor sees every event, outside the period
+    /// too, and is not split: with `--redact` nothing is.
+    fn fork(&mut self) -> Option<Box<dyn crate::pipeline::ThreadFold>> {
+        if self.redact.is_some() {
+            return None;
+        }
+        Some(Box::new(self.tally.part()))
+    }
+
+    fn join(&mut self, part: Box<dyn crate::pipeline::ThreadFold>) -> Result<()> {
+        self.tally.merge(crate::pipeline::take_part(part)?);
+        Ok(())
+    }
+
+    fn forwarded(&mut self, e: Event) -> Result<()> {
+        self.queue(e);
+        Ok(())
+    }
+}
+
+/// Events handed at a time to the explaining thread.
+const BATCH: usize = 1024;
+
+/// What the explaining side gathers: the fold and the denials by kind.
+type Explained = (explain::ExplainFold, BTreeMap<String, u64>);
+
+/// The [`explain::ExplainFold`] of a report, on its own thread (it is a
+/// third of the report's work per event), or here when no thread could be
+/// started.
+enum ExplainThread {
+    Thread {
+        /// None once the thread is gone (it panicked: `join` reports it).
+        tx: Option<std::sync::mpsc::SyncSender<Vec<Event>>>,
+        handle: std::thread::JoinHandle<Explained>,
+    },
+    /// Boxed: the rare case.
+    Inline(Box<Explained>),
+}
+
+fn explain_batch((fold, kinds): &mut Explained, batch: &[Event]) {
+    for e in batch {
+        if let Some(kind) = fold.add(e) {
+            *kinds.entry(kind.as_str().into()).or_insert(0) += 1;
+        }
+    }
+}
+
+impl ExplainThread {
+    fn start() -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Event>>(4);
+        let spawned = std::thread::Builder::new()
+            .name("kvaudit-explain".into())
+            .spawn(move || {
+                let mut done: Explained =
+                    (explain::ExplainFold::without_identities(), BTreeMap::new());
+                for batch in rx {
+                    explain_batch(&mut done, &batch);
+                }
+                done
+            });
+        match spawned {
+            Ok(handle) => ExplainThread::Thread {
+                tx: Some(tx),
+                handle,
+            },
+            Err(_) => ExplainThread::Inline(Box::new((
+                explain::ExplainFold::without_identities(),
+                BTreeMap::new(),
+            ))),
+        }
+    }
+
+    fn send(&mut self, batch: Vec<Event>) {
+        match self {
+            ExplainThread::Inline(done) => explain_batch(done, &batch),
+            ExplainThread::Thread { tx, .. } => {
+                if tx.as_ref().is_some_and(|t| t.send(batch).is_err()) {
+                    *tx = None;
+                }
+            }
+        }
+    }
+
+    fn join(self) -> Explained {
+        match self {
+            ExplainThread::Inline(done) => *done,
+            ExplainThread::Thread { tx, handle } => {
+                drop(tx);
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            }
+        }
+    }
+}
+
+/// Whether any finding is at or above `level`.
+pub fn exceeds(report: &Report, level: Severity) -> bool {
+    report.findings.iter().any(|f| f.severity >= level)
+}

@@ -1,0 +1,10 @@
+//! Hash maps and sets tuned for the per-event folds: fixed fast hashing,
+//! digests as keys, the caller table and interned-text sets.
+
+mod caller_table;
+mod hashing;
+mod text_set;
+
+pub use caller_table::{CallerIdRef, CallerMap, CallerTable};
+pub use hashing::{digest, DigestMap, Map, Set, State};
+pub use text_set::TextSet;

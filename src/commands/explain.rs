@@ -1,0 +1,108 @@
+//! `kvaudit explain`: every denial in the logs, or one pasted error, with
+//! who needs which role at which scope and the exact command.
+
+use super::args::{
+    load_catalog, read_file, read_into, read_stdin, resolve_into, InputArgs, OutputArgs,
+    ResolveArgs,
+};
+use super::Context;
+use crate::analyze::explain::{assignments, explain_message, ExplainFold};
+use crate::error::{Error, Result};
+use crate::exit::Exit;
+use crate::output::note;
+use crate::pipeline::Fields;
+use crate::render::{renderer_for, Format as Rendered, View};
+use clap::{Args, ValueEnum};
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// Log exports to read (files, directories, or - for stdin).
+    #[arg(value_name = "PATH", required_unless_present = "message")]
+    paths: Vec<String>,
+    /// Explain a pasted error message instead of logs (- reads stdin).
+    #[arg(long, value_name = "TEXT", conflicts_with = "paths")]
+    message: Option<String>,
+    /// Skip malformed records (counted and reported on stderr) instead of stopping at the first.
+    #[arg(long)]
+    skip_invalid: bool,
+    /// Print rows read, kept and skipped (by reason) to stderr.
+    #[arg(long)]
+    stats: bool,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// JSON from `az ad sp list --all` / `az ad user list` to name principals (repeatable).
+    #[arg(long, value_name = "FILE")]
+    directory: Vec<String>,
+    /// JSON from `az role assignment list --all`: say what each denied principal already holds (wrong scope, missing action, propagation).
+    #[arg(long, value_name = "FILE")]
+    assignments: Option<String>,
+    #[command(flatten)]
+    resolve: ResolveArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Table,
+    Json,
+    Markdown,
+}
+
+impl From<Format> for Rendered {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Table => Rendered::Table,
+            Format::Json => Rendered::Json,
+            Format::Markdown => Rendered::Markdown,
+        }
+    }
+}
+
+pub fn run(args: ExplainArgs, ctx: &Context) -> Result<Exit> {
+    let input = InputArgs {
+        paths: args.paths,
+        skip_invalid: args.skip_invalid,
+        stats: args.stats,
+    };
+    let target = args.output.target(&input.paths)?;
+    let mut catalog = load_catalog(&args.directory)?;
+    let held = match &args.assignments {
+        Some(p) => assignments::parse(&read_file(p)?, p)?,
+        None => Vec::new(),
+    };
+    let mut denials = match args.message {
+        Some(m) => {
+            let text = if m == "-" { read_stdin()? } else { m };
+            match explain_message(&text, &catalog) {
+                Some(f) => vec![f],
+                None => {
+                    return Err(Error::Other(
+                        "this text is not a Key Vault authorization error: expected \"Caller is not authorized\" / ForbiddenByRbac, \"does not have ... permission on key vault\", or \"Client address is not authorized\"".into(),
+                    ))
+                }
+            }
+        }
+        None => {
+            // Streams: denials are grouped as they are read.
+            let mut fold = ExplainFold::default();
+            read_into(&input, &mut fold, Fields::Analysis)?;
+            resolve_into(&mut catalog, &args.resolve, &fold.principals())?;
+            let ex = fold.finish(&catalog);
+            let n = &ex.not_denials;
+            note!(
+                "kvaudit: {} finding(s); not denials: {} bearer challenge(s) (401), {} not found (404), {} conflict (409), {} bad request (400)",
+                ex.denials.len(),
+                n.bearer_challenges,
+                n.not_found,
+                n.conflict,
+                n.bad_request
+            );
+            ex.denials
+        }
+    };
+    assignments::apply(&mut denials, &held);
+    let renderer = renderer_for(args.format.into(), ctx.color && target.is_stdout());
+    target.write(&renderer.render(&View::Denials(&denials))?)?;
+    Ok(Exit::Ok)
+}

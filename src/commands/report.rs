@@ -1,0 +1,147 @@
+//! `kvaudit report`: the compliance report (summary, callers, findings)
+//! over a time window, for reviewers, CI jobs and SIEMs.
+
+use super::args::{
+    load_catalog, read_file, read_into, resolve_into, InputArgs, OutputArgs, ResolveArgs,
+};
+use super::Context;
+use crate::analyze::findings::{Policy, Severity};
+use crate::analyze::report::{
+    exceeds, load_baseline, parse_instant, parse_since, Options, ReportFold, Window,
+};
+use crate::error::{Error, Result};
+use crate::exit::Exit;
+use crate::output::note;
+use crate::pipeline::Fields;
+use crate::render::{renderer_for, Format as Rendered, View};
+use clap::{Args, ValueEnum};
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Policy file (kvaudit.toml): allowed user-bound principals, thresholds, severities, ignored principals.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<String>,
+    /// Exit 3 when a finding at or above this severity remains.
+    #[arg(long, value_enum)]
+    fail_on: Option<Level>,
+    /// Replace upns, oids, tenant-principal appids, IPs, tenant and subscription ids with stable pseudonyms.
+    #[arg(long)]
+    redact: bool,
+    /// A previous report (JSON): principals absent from it are new callers.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<String>,
+    /// Only events in the last DURATION (30d, 12h, 2w), counted back from now.
+    #[arg(long, value_name = "DURATION", conflicts_with = "from")]
+    since: Option<String>,
+    /// Only events at or after this date/time (2025-03-01 or RFC 3339).
+    #[arg(long)]
+    from: Option<String>,
+    /// Only events before this date/time.
+    #[arg(long)]
+    to: Option<String>,
+    #[arg(long, value_name = "FILE")]
+    directory: Vec<String>,
+    #[command(flatten)]
+    resolve: ResolveArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Table,
+    Json,
+    Markdown,
+    Html,
+}
+
+impl From<Format> for Rendered {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Table => Rendered::Table,
+            Format::Json => Rendered::Json,
+            Format::Markdown => Rendered::Markdown,
+            Format::Html => Rendered::Html,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Level {
+    Low,
+    Medium,
+    High,
+}
+
+impl From<Level> for Severity {
+    fn from(l: Level) -> Self {
+        match l {
+            Level::Low => Severity::Low,
+            Level::Medium => Severity::Medium,
+            Level::High => Severity::High,
+        }
+    }
+}
+
+pub fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
+    let input = &args.input;
+    let target = args.output.target(&input.paths)?;
+    let policy: Policy = match &args.policy {
+        Some(p) => toml::from_str(&read_file(p)?)
+            .map_err(|e| Error::Usage(format!("{p}: invalid policy: {e}")))?,
+        None => Policy::default(),
+    };
+    let baseline = match &args.baseline {
+        Some(b) => Some(load_baseline(&read_file(b)?, b)?),
+        None => None,
+    };
+    let now = chrono::Utc::now();
+    let window = Window {
+        from: match (&args.since, &args.from) {
+            (Some(s), _) => Some(now - parse_since(s)?),
+            (None, Some(f)) => Some(parse_instant("--from", f)?),
+            _ => None,
+        },
+        to: args
+            .to
+            .as_deref()
+            .map(|t| parse_instant("--to", t))
+            .transpose()?,
+    };
+    let mut catalog = load_catalog(&args.directory)?;
+    // Streams: the events are folded into the report as they are read.
+    let mut fold = ReportFold::new(window, &policy, args.redact);
+    // The redactor looks at every field of every event.
+    let fields = if args.redact {
+        Fields::Analysis
+    } else {
+        Fields::Report
+    };
+    let ing = read_into(input, &mut fold, fields)?;
+    resolve_into(&mut catalog, &args.resolve, &fold.principals())?;
+    let opts = Options {
+        window,
+        policy: &policy,
+        baseline,
+        now,
+        inputs: ing.files.iter().map(|f| f.source.clone()).collect(),
+    };
+    let (report, redactor) = fold.finish(&ing, &catalog, &opts);
+    let renderer = renderer_for(args.format.into(), ctx.color && target.is_stdout());
+    let mut bytes = renderer.render(&View::Report(&report))?;
+    if let Some(r) = redactor {
+        bytes = r.apply(&String::from_utf8_lossy(&bytes)).into_bytes();
+    }
+    target.write(&bytes)?;
+    match args.fail_on.map(Severity::from) {
+        Some(l) if exceeds(&report, l) => {
+            note!("kvaudit: findings at or above --fail-on {l:?} remain");
+            Ok(Exit::Findings)
+        }
+        _ => Ok(Exit::Ok),
+    }
+}

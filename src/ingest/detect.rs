@@ -1,0 +1,82 @@
+//! Which shape an input is, decided from its content (never the file name),
+//! and the reader each shape goes to.
+
+use super::accounting::FileStats;
+use super::collector::Collector;
+use super::interner::Interner;
+use super::options::ReadOptions;
+use super::progress::Progress;
+use super::shape::Shape;
+use super::source::{strip_bom, Source};
+use super::{csv, json};
+use crate::error::{Error, Result};
+use crate::pipeline::Sink;
+use std::sync::Arc;
+
+/// Reads one input: detects its shape and hands it to that shape's reader.
+pub(super) fn read_source(
+    label: &str,
+    src: Source,
+    opts: &ReadOptions,
+    interner: &mut Interner,
+    events: &mut dyn Sink,
+    progress: &mut Progress,
+) -> Result<FileStats> {
+    let head = src.head(1 << 16)?;
+    let head_body = strip_bom(&head);
+    let Some(first) = head_body.iter().position(|b| !b.is_ascii_whitespace()) else {
+        // The head is blank: the file is empty or whitespace only.
+        let all = src.bytes()?;
+        if strip_bom(&all).iter().all(|b| b.is_ascii_whitespace()) {
+            return Err(Error::Empty { path: label.into() });
+        }
+        return Err(Error::Unrecognised {
+            path: label.into(),
+            tried: Shape::tried(),
+        });
+    };
+    let mut c = Collector {
+        interner,
+        events,
+        progress,
+        stats: FileStats {
+            source: label.to_string(),
+            ..Default::default()
+        },
+        source: Arc::from(label),
+        opts,
+    };
+    let shape = match head_body[first] {
+        // JSON Lines in a file stream line by line; other JSON is one
+        // document and is read whole.
+        b'{' if matches!(src, Source::File(_) | Source::Stream { .. })
+            && json::looks_like_lines(&head_body[first..]) =>
+        {
+            json::read_lines(src.reader()?, &head_body[first..], &mut c)?
+        }
+        b'{' | b'[' => {
+            let all = src.bytes()?;
+            json::read(strip_bom(&all), &mut c)?
+        }
+        _ => csv::read(&src, head_body, &mut c)?,
+    };
+    let mut stats = c.stats;
+    stats.shape = shape.name().to_string();
+    if stats.rows_kept == 0 {
+        let detail = if stats.rows_read == 0 {
+            " (no rows at all)".to_string()
+        } else {
+            let skipped: Vec<String> = stats
+                .rows_skipped
+                .iter()
+                .map(|(k, v)| format!("{v} skipped: {k}"))
+                .collect();
+            format!(" ({} rows read; {})", stats.rows_read, skipped.join(", "))
+        };
+        return Err(Error::NoKeyVaultRows {
+            path: label.into(),
+            detail,
+        });
+    }
+    Ok(stats)
+}

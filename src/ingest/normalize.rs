@@ -1,0 +1,248 @@
+//! Turns one logical row, whatever shape it came from, into a canonical
+//! [`Event`]: coalesces claim spellings, parses the two time formats and the
+//! `403`/`403.0` status, derives vault and object from whichever column has
+//! them. One place, so every shape normalises the same way.
+
+use super::interner::Interner;
+use super::schema::RawRow;
+use crate::event::Event;
+use crate::parse::{
+    clean, object_from_uri, object_type_from_operation, parse_bool, parse_duration, parse_status,
+    parse_time, tenant_from_description, truncate, vault_from_resource_id, vault_from_uri,
+};
+use crate::pipeline::Fields;
+use std::borrow::Cow;
+use std::sync::Arc;
+
+/// Why a row was not turned into an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// Not an error: a row of another resource provider or category.
+    Skip(&'static str),
+    /// The row is malformed: what was expected.
+    Invalid(String),
+}
+
+/// What became of one record, decided in a worker.
+// Nearly every outcome is an event: boxing it would cost an allocation a row.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Outcome {
+    Event(Event),
+    /// This many events in a row, folded into the worker's part of the sink
+    /// (see [`crate::pipeline::Sink::fork`]).
+    Folded(u64),
+    /// An event folded into the worker's part and passed on for the sink's
+    /// ordered side.
+    Forwarded(Event),
+    Skip(&'static str),
+    /// `record` is numbered within the block; `byte` is the record's offset
+    /// in the input, when the format places errors by line.
+    Invalid {
+        record: u64,
+        byte: Option<u64>,
+        message: String,
+    },
+}
+
+impl Outcome {
+    /// What normalising `row` (record `record`, at `byte`) gives.
+    pub(super) fn of(
+        row: std::result::Result<RawRow<'_>, String>,
+        source: &Arc<str>,
+        record: u64,
+        byte: Option<u64>,
+        interner: &mut Interner,
+        fields: Fields,
+    ) -> Self {
+        let normalized = row
+            .map_err(Rejection::Invalid)
+            .and_then(|r| normalize(&r, source, record, interner, fields));
+        match normalized {
+            Ok(e) => Outcome::Event(e),
+            Err(Rejection::Skip(why)) => Outcome::Skip(why),
+            Err(Rejection::Invalid(message)) => Outcome::Invalid {
+                record,
+                byte,
+                message,
+            },
+        }
+    }
+}
+
+/// Normalises one row. `source` and `record` locate it for errors and output.
+pub fn normalize(
+    row: &RawRow<'_>,
+    source: &Arc<str>,
+    record: u64,
+    interner: &mut Interner,
+    fields: Fields,
+) -> Result<Event, Rejection> {
+    let analysis = matches!(fields, Fields::Analysis | Fields::Report);
+    if let Some(p) = clean(row.resource_provider.as_deref()) {
+        if !p.eq_ignore_ascii_case("MICROSOFT.KEYVAULT") {
+            return Err(Rejection::Skip("other resource provider"));
+        }
+    }
+    if let Some(c) = clean(row.category.as_deref()) {
+        if !c.eq_ignore_ascii_case("AuditEvent") {
+            return Err(Rejection::Skip("other log category"));
+        }
+    }
+    let time_raw = clean(row.time.as_deref()).ok_or_else(|| {
+        Rejection::Invalid("expected a time (TimeGenerated / time), found none".into())
+    })?;
+    let time = parse_time(time_raw).ok_or_else(|| {
+        Rejection::Invalid(format!(
+            "expected a time like 2024-04-02T08:20:49.268Z or 5/25/2023, 4:32:49.469 AM, found {:?}",
+            truncate(time_raw)
+        ))
+    })?;
+    let operation = clean(row.operation.as_deref()).ok_or_else(|| {
+        Rejection::Invalid("expected an operation name (OperationName), found none".into())
+    })?;
+    let status_raw = clean(row.status.as_deref()).ok_or_else(|| {
+        Rejection::Invalid("expected an HTTP status code (httpStatusCode), found none".into())
+    })?;
+    let status = parse_status(status_raw).ok_or_else(|| {
+        Rejection::Invalid(format!(
+            "expected an HTTP status code such as 403 or 403.0, found {:?}",
+            truncate(status_raw)
+        ))
+    })?;
+    let lean =
+        fields == Fields::Callers || (fields == Fields::Report && (200..300).contains(&status));
+    let opt_bool = |v: &Option<Cow<'_, str>>, name: &str| -> Result<Option<bool>, Rejection> {
+        match clean(v.as_deref()) {
+            None => Ok(None),
+            Some(s) => parse_bool(s).map(Some).ok_or_else(|| {
+                Rejection::Invalid(format!(
+                    "expected true or false in {name}, found {:?}",
+                    truncate(s)
+                ))
+            }),
+        }
+    };
+    let rbac_authorized = opt_bool(&row.rbac_authorized, "isRbacAuthorized")?;
+    let access_policy_match = opt_bool(&row.access_policy_match, "isAccessPolicyMatch")?;
+    let duration_ms = match clean(row.duration_ms.as_deref()) {
+        None => None,
+        Some(s) => Some(parse_duration(s).ok_or_else(|| {
+            Rejection::Invalid(format!(
+                "expected a number in DurationMs, found {:?}",
+                truncate(s)
+            ))
+        })?),
+    };
+
+    fn lower(s: &str) -> Cow<'_, str> {
+        if s.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(s.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(s)
+        }
+    }
+    let from_resource =
+        clean(row.resource.as_deref()).filter(|r| memchr::memchr(b'/', r.as_bytes()).is_none());
+    // The resource id is only needed for the vault when `Resource` is
+    // missing, unless the full event is kept.
+    let resource_id = if lean && from_resource.is_some() {
+        None
+    } else {
+        clean(row.resource_id.as_deref()).map(lower)
+    };
+    let request_uri = clean(row.request_uri.as_deref());
+    let object_uri = clean(row.object_uri.as_deref());
+    let vault: Option<Arc<str>> = match from_resource {
+        Some(r) => Some(interner.lower(r)),
+        None => resource_id
+            .as_deref()
+            .and_then(vault_from_resource_id)
+            .or_else(|| request_uri.and_then(vault_from_uri))
+            .or_else(|| object_uri.and_then(vault_from_uri))
+            .map(|v| interner.get(&v)),
+    };
+    let object = object_uri
+        .and_then(object_from_uri)
+        .or_else(|| request_uri.and_then(object_from_uri));
+    let (object_type, object_name) = match object {
+        Some((t, n)) => (Some(t), n),
+        None => (
+            object_type_from_operation(operation).map(Cow::Borrowed),
+            None,
+        ),
+    };
+    let description = clean(row.result_description.as_deref());
+    let upn = clean(row.upn.as_deref()).or(clean(row.unique_name.as_deref()));
+
+    if lean {
+        return Ok(Event {
+            time,
+            vault,
+            resource_id: None,
+            operation: interner.get(operation),
+            object_type: object_type.as_deref().map(|v| interner.get(v)),
+            object_name: object_name.map(|v| interner.get(v)),
+            status,
+            result_signature: None,
+            result_description: None,
+            caller_appid: interner.text(row.appid.as_deref()),
+            caller_oid: interner.text(row.oid.as_deref()),
+            caller_upn: interner.text(upn),
+            caller_idtyp: interner.text(row.idtyp.as_deref()),
+            caller_appidacr: None,
+            caller_mirid: interner.text(row.mirid.as_deref()),
+            caller_tenant: None,
+            caller_ip: None,
+            client_info: interner.text(row.client_info.as_deref()),
+            correlation_id: None,
+            rbac_authorized,
+            access_policy_match,
+            applied_assignment_id: None,
+            duration_ms,
+            source: source.clone(),
+            source_record: record,
+            caller_scp: interner.text(row.scp.as_deref()),
+            request_uri: None,
+        });
+    }
+    Ok(Event {
+        time,
+        vault,
+        resource_id: resource_id.as_deref().map(|v| interner.get(v)),
+        operation: interner.get(operation),
+        object_type: object_type.as_deref().map(|v| interner.get(v)),
+        object_name: object_name.map(|v| interner.get(v)),
+        status,
+        result_signature: if analysis {
+            None
+        } else {
+            interner.text(row.result_signature.as_deref())
+        },
+        result_description: interner.text(description),
+        caller_appid: interner.text(row.appid.as_deref()),
+        caller_oid: interner.text(row.oid.as_deref()),
+        caller_upn: interner.text(upn),
+        caller_idtyp: interner.text(row.idtyp.as_deref()),
+        caller_appidacr: if analysis {
+            None
+        } else {
+            interner.text(row.appidacr.as_deref())
+        },
+        caller_mirid: interner.text(row.mirid.as_deref()),
+        caller_tenant: interner.text(description.and_then(tenant_from_description)),
+        caller_ip: interner.text(row.caller_ip.as_deref()),
+        client_info: interner.text(row.client_info.as_deref()),
+        correlation_id: clean(row.correlation_id.as_deref())
+            .filter(|_| !analysis)
+            .map(Arc::from),
+        rbac_authorized,
+        access_policy_match,
+        applied_assignment_id: interner.text(row.applied_assignment_id.as_deref()),
+        duration_ms,
+        source: source.clone(),
+        source_record: record,
+        caller_scp: interner.text(row.scp.as_deref()),
+        // Unique per secret version: not worth interning.
+        request_uri: request_uri.filter(|_| !analysis).map(Arc::from),
+    })
+}

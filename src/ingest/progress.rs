@@ -1,0 +1,79 @@
+//! Progress on stderr for long reads (rows, rows/s), only on a terminal.
+
+/// Progress on stderr for long reads: rows and rate, redrawn at most a few
+/// times a second, only when stderr is a terminal.
+pub struct Progress {
+    enabled: bool,
+    rows: u64,
+    started: std::time::Instant,
+    last: std::time::Instant,
+    shown: bool,
+}
+
+impl Progress {
+    pub fn new() -> Self {
+        use std::io::IsTerminal;
+        let enabled =
+            std::io::stderr().is_terminal() && std::env::var_os("KVAUDIT_NO_PROGRESS").is_none();
+        let now = std::time::Instant::now();
+        Progress {
+            enabled,
+            rows: 0,
+            started: now,
+            last: now,
+            shown: false,
+        }
+    }
+
+    pub fn hidden() -> Self {
+        Progress {
+            enabled: false,
+            ..Self::new()
+        }
+    }
+
+    pub(super) fn tick(&mut self) {
+        self.rows += 1;
+        if !self.enabled || self.rows % 16384 != 0 {
+            return;
+        }
+        self.draw();
+    }
+
+    /// `n` rows at once (folded on a parsing thread).
+    pub(super) fn tick_n(&mut self, n: u64) {
+        let before = self.rows / 16384;
+        self.rows += n;
+        if self.enabled && self.rows / 16384 != before {
+            self.draw();
+        }
+    }
+
+    fn draw(&mut self) {
+        let now = std::time::Instant::now();
+        if now.duration_since(self.last).as_millis() < 250 {
+            return;
+        }
+        self.last = now;
+        let secs = now.duration_since(self.started).as_secs_f64().max(1e-6);
+        crate::output::stderr(format_args!(
+            "\r\x1b[2Kkvaudit: read {} rows ({:.0} rows/s)",
+            self.rows,
+            self.rows as f64 / secs
+        ));
+        self.shown = true;
+    }
+
+    pub(super) fn done(&mut self) {
+        if self.shown {
+            crate::output::stderr(format_args!("\r\x1b[2K"));
+            self.shown = false;
+        }
+    }
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,204 @@
+//! Where input bytes come from: files (read by path, so large files are
+//! never loaded whole), stdin and pipes (read once), and directories walked
+//! for a downloaded storage archive.
+
+use crate::error::{Error, Result};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Expands arguments: `-` is stdin, a directory is walked (sorted, hidden
+/// files skipped). Each path comes with whether it was found by walking a
+/// directory. An entry of a walked directory that cannot be read (a symlink
+/// loop, a dangling link, no permission) is an error naming it, or with
+/// `skip_unreadable` a warning, and is listed in the second value.
+pub fn expand_paths(args: &[String], skip_unreadable: bool) -> Result<Expanded> {
+    if args.is_empty() {
+        return Err(Error::NoInput);
+    }
+    let mut out = Vec::new();
+    let mut skipped = Vec::new();
+    for a in args {
+        if a == "-" {
+            out.push((a.clone(), false));
+            continue;
+        }
+        let p = Path::new(a);
+        let meta = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
+        if meta.is_dir() {
+            let mut files = Vec::new();
+            for entry in walkdir::WalkDir::new(p)
+                .follow_links(true)
+                .sort_by_file_name()
+            {
+                let entry = match entry {
+                    Ok(entry) => entry,
+                    Err(e) => {
+                        let path = e
+                            .path()
+                            .map(Path::to_path_buf)
+                            .unwrap_or_else(|| p.to_path_buf());
+                        let msg = e.to_string();
+                        let err = Error::io(
+                            &path,
+                            e.into_io_error()
+                                .unwrap_or_else(|| std::io::Error::other(msg)),
+                        );
+                        if !skip_unreadable {
+                            return Err(err);
+                        }
+                        crate::output::note!("kvaudit: warning: skipping {err}");
+                        skipped.push(path.to_string_lossy().into_owned());
+                        continue;
+                    }
+                };
+                let hidden = entry.file_name().to_string_lossy().starts_with('.');
+                if entry.file_type().is_file() && !hidden {
+                    files.push(entry.path().to_string_lossy().into_owned());
+                }
+            }
+            if files.is_empty() {
+                return Err(Error::Other(format!("{a}: the directory holds no files")));
+            }
+            out.extend(files.into_iter().map(|f| (f, true)));
+        } else {
+            out.push((a.clone(), false));
+        }
+    }
+    Ok(Expanded {
+        paths: out,
+        unreadable: skipped,
+    })
+}
+
+/// The inputs named on the command line, directories expanded.
+#[derive(Debug, Default)]
+pub struct Expanded {
+    /// Each file, with whether it was found by walking a directory.
+    pub paths: Vec<(String, bool)>,
+    /// Entries of walked directories that could not be read (skipped).
+    pub unreadable: Vec<String>,
+}
+
+/// An input: a file on disk (read by path, so large CSV files are not
+/// loaded whole) or bytes already in memory (stdin).
+pub(super) enum Source {
+    File(PathBuf),
+    Bytes(Vec<u8>),
+    /// stdin or a pipe larger than its head: read once, streamed. Error
+    /// positions in it are record numbers (lines cannot be re-counted).
+    Stream {
+        head: Vec<u8>,
+        rest: std::sync::Mutex<Option<Box<dyn Read + Send>>>,
+        label: String,
+    },
+}
+
+/// How much of a pipe is read ahead for shape detection; a smaller input is
+/// kept in memory whole.
+const PIPE_HEAD: usize = 1 << 16;
+
+/// Reads up to PIPE_HEAD bytes of `r`; a shorter input ends as bytes, a
+/// longer one streams.
+fn from_pipe(mut r: Box<dyn Read + Send>, label: &str) -> Result<Source> {
+    let mut head = Vec::with_capacity(PIPE_HEAD);
+    (&mut r)
+        .take(PIPE_HEAD as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| Error::io(label, e))?;
+    if head.len() < PIPE_HEAD {
+        return Ok(Source::Bytes(head));
+    }
+    Ok(Source::Stream {
+        head,
+        rest: std::sync::Mutex::new(Some(r)),
+        label: label.to_string(),
+    })
+}
+
+impl Source {
+    /// Whether the content can be read again (to count lines for a message).
+    pub(crate) fn rereadable(&self) -> bool {
+        !matches!(self, Source::Stream { .. })
+    }
+
+    pub(super) fn open(path: &str) -> Result<Self> {
+        if path == "-" {
+            from_pipe(Box::new(std::io::stdin()), "<stdin>")
+        } else {
+            let p = PathBuf::from(path);
+            let f = std::fs::File::open(&p).map_err(|e| Error::io(&p, e))?;
+            let regular = f.metadata().map(|m| m.is_file()).unwrap_or(false);
+            if !regular {
+                // A pipe or device (`<(zcat ...)`, /dev/stdin) can be read
+                // only once.
+                return from_pipe(Box::new(f), path);
+            }
+            Ok(Source::File(p))
+        }
+    }
+
+    /// The first `n` bytes, for shape detection.
+    pub(super) fn head(&self, n: usize) -> Result<Vec<u8>> {
+        match self {
+            Source::Bytes(b) | Source::Stream { head: b, .. } => Ok(b[..b.len().min(n)].to_vec()),
+            Source::File(p) => {
+                let f = std::fs::File::open(p).map_err(|e| Error::io(p, e))?;
+                let mut buf = Vec::with_capacity(n);
+                f.take(n as u64)
+                    .read_to_end(&mut buf)
+                    .map_err(|e| Error::io(p, e))?;
+                Ok(buf)
+            }
+        }
+    }
+
+    /// The whole content.
+    pub(super) fn bytes(self) -> Result<Vec<u8>> {
+        match self {
+            Source::Bytes(b) => Ok(b),
+            Source::Stream {
+                mut head,
+                rest,
+                label,
+            } => {
+                let taken = rest.into_inner().ok().flatten();
+                if let Some(mut r) = taken {
+                    r.read_to_end(&mut head).map_err(|e| Error::io(&label, e))?;
+                }
+                Ok(head)
+            }
+            Source::File(p) => std::fs::read(&p).map_err(|e| Error::io(&p, e)),
+        }
+    }
+
+    /// A streaming reader over the content.
+    pub(crate) fn reader(&self) -> Result<Box<dyn Read + Send + '_>> {
+        match self {
+            Source::Bytes(b) => Ok(Box::new(strip_bom(b))),
+            Source::Stream { head, rest, label } => {
+                let r = rest.lock().ok().and_then(|mut g| g.take()).ok_or_else(|| {
+                    Error::io(label, std::io::Error::other("a pipe can be read only once"))
+                })?;
+                Ok(Box::new(strip_bom(head).chain(r)))
+            }
+            Source::File(p) => {
+                // Unbuffered: its readers read large blocks themselves.
+                use std::io::Seek;
+                let mut f = std::fs::File::open(p).map_err(|e| Error::io(p, e))?;
+                let mut bom = Vec::with_capacity(3);
+                (&mut f)
+                    .take(3)
+                    .read_to_end(&mut bom)
+                    .map_err(|e| Error::io(p, e))?;
+                if bom != b"\xEF\xBB\xBF" {
+                    f.rewind().map_err(|e| Error::io(p, e))?;
+                }
+                Ok(Box::new(f))
+            }
+        }
+    }
+}
+
+pub fn strip_bom(b: &[u8]) -> &[u8] {
+    b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(b)
+}

@@ -1,0 +1,205 @@
+//! Online name resolution (`--resolve`): asks Microsoft Graph for display
+//! names, servicePrincipalType and accountEnabled of the principals in the
+//! logs. Answers are cached in a local file with an expiry, so repeated runs
+//! do not ask again.
+
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::identify::{Catalog, DirectoryEntry};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub struct GraphConfig {
+    pub endpoint: String,
+    pub token: String,
+    pub cache: PathBuf,
+    pub ttl: chrono::Duration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Cached {
+    fetched_at: chrono::DateTime<chrono::Utc>,
+    /// None when Graph knows no such object.
+    display_name: Option<String>,
+    sp_type: Option<String>,
+    user_type: Option<String>,
+    account_enabled: Option<bool>,
+}
+
+impl Cached {
+    fn entry(&self) -> DirectoryEntry {
+        DirectoryEntry {
+            display_name: self.display_name.clone(),
+            sp_type: self.sp_type.clone(),
+            user_type: self.user_type.clone(),
+            account_enabled: self.account_enabled,
+        }
+    }
+}
+
+fn from_object(o: &Value, now: chrono::DateTime<chrono::Utc>) -> Cached {
+    let s = |k: &str| o.get(k).and_then(Value::as_str).map(str::to_string);
+    Cached {
+        fetched_at: now,
+        display_name: s("displayName").or_else(|| s("userPrincipalName")),
+        sp_type: s("servicePrincipalType"),
+        user_type: s("userType"),
+        account_enabled: o.get("accountEnabled").and_then(Value::as_bool),
+    }
+}
+
+/// The default cache file: `$XDG_CACHE_HOME/kvaudit/graph.json` or `~/.cache/...`.
+pub fn default_cache() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("kvaudit")
+        .join("graph.json")
+}
+
+/// The Graph token: KVAUDIT_GRAPH_TOKEN, else the az CLI.
+pub fn graph_token() -> Result<String> {
+    if let Some(t) = std::env::var("KVAUDIT_GRAPH_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+    {
+        return Ok(t.trim().to_string());
+    }
+    super::http::az_token("https://graph.microsoft.com")?.ok_or_else(|| {
+        Error::Usage(
+            "--resolve needs a Microsoft Graph token: set KVAUDIT_GRAPH_TOKEN or log in to the az CLI".into(),
+        )
+    })
+}
+
+/// Resolves the principals of `events` into `catalog`. Returns how many
+/// objects were fetched from Graph and how many principals got a name.
+/// The (appid, oid) of every caller in `events`, for [`resolve`].
+pub fn principals(events: &[Event]) -> Vec<(Option<&str>, Option<&str>)> {
+    events
+        .iter()
+        .map(|e| (e.caller_appid.as_deref(), e.caller_oid.as_deref()))
+        .collect()
+}
+
+pub fn resolve(
+    principals: &[(Option<&str>, Option<&str>)],
+    catalog: &mut Catalog,
+    cfg: &GraphConfig,
+) -> Result<(usize, usize)> {
+    let now = chrono::Utc::now();
+    let mut cache: BTreeMap<String, Cached> = std::fs::read_to_string(&cfg.cache)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let fresh = |c: &Cached| now - c.fetched_at < cfg.ttl;
+    let oids: BTreeSet<String> = principals
+        .iter()
+        .filter_map(|(_, oid)| *oid)
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let appids: BTreeSet<String> = principals
+        .iter()
+        .filter(|(_, oid)| oid.is_none())
+        .filter_map(|(appid, _)| *appid)
+        .filter(|a| catalog.microsoft_app(a).is_none())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let want_oids: Vec<String> = oids
+        .iter()
+        .filter(|o| !cache.get(*o).is_some_and(fresh))
+        .cloned()
+        .collect();
+    let want_apps: Vec<String> = appids
+        .iter()
+        .filter(|a| !cache.get(*a).is_some_and(fresh))
+        .cloned()
+        .collect();
+    let mut fetched = 0;
+    if !want_oids.is_empty() || !want_apps.is_empty() {
+        let client = super::http::client(Duration::from_secs(30), Duration::from_secs(30))?;
+        let base = cfg.endpoint.trim_end_matches('/');
+        for chunk in want_oids.chunks(1000) {
+            let url = format!("{base}/v1.0/directoryObjects/getByIds");
+            let v = send(
+                client
+                    .post(&url)
+                    .bearer_auth(&cfg.token)
+                    .json(&json!({"ids": chunk, "types": ["user", "servicePrincipal", "group"]})),
+                &url,
+            )?;
+            for id in chunk {
+                cache.insert(
+                    id.clone(),
+                    Cached {
+                        fetched_at: now,
+                        display_name: None,
+                        sp_type: None,
+                        user_type: None,
+                        account_enabled: None,
+                    },
+                );
+            }
+            for o in v["value"].as_array().cloned().unwrap_or_default() {
+                if let Some(id) = o.get("id").and_then(Value::as_str) {
+                    cache.insert(id.to_ascii_lowercase(), from_object(&o, now));
+                    fetched += 1;
+                }
+            }
+        }
+        for appid in &want_apps {
+            let url = format!("{base}/v1.0/servicePrincipals?$filter=appId eq '{appid}'");
+            let v = send(client.get(&url).bearer_auth(&cfg.token), &url)?;
+            let c = v["value"]
+                .get(0)
+                .map(|o| from_object(o, now))
+                .unwrap_or(Cached {
+                    fetched_at: now,
+                    display_name: None,
+                    sp_type: None,
+                    user_type: None,
+                    account_enabled: None,
+                });
+            cache.insert(appid.clone(), c);
+            fetched += 1;
+        }
+        if let Some(dir) = cfg.cache.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let text = serde_json::to_vec_pretty(&cache).map_err(|e| Error::Output(e.to_string()))?;
+        crate::output::write_atomic(&cfg.cache, true, |w| w.write_all(&text))?;
+    }
+    let mut named: usize = 0;
+    for id in oids.iter().chain(appids.iter()) {
+        if let Some(c) = cache
+            .get(id)
+            .filter(|c| c.display_name.is_some() || c.sp_type.is_some())
+        {
+            catalog.insert_directory(id, c.entry());
+            named += 1;
+        }
+    }
+    Ok((fetched, named))
+}
+
+fn send(req: reqwest::blocking::RequestBuilder, url: &str) -> Result<Value> {
+    let r = req
+        .send()
+        .map_err(|e| Error::Other(format!("{url}: {e}")))?;
+    let status = r.status().as_u16();
+    if status == 401 || status == 403 {
+        return Err(Error::Other(format!(
+            "Microsoft Graph refused {url} (HTTP {status}): the token needs Directory.Read.All (or Application.Read.All and User.Read.All) for https://graph.microsoft.com"
+        )));
+    }
+    if !(200..300).contains(&status) {
+        return Err(Error::Other(format!("{url}: HTTP {status}")));
+    }
+    r.json()
+        .map_err(|e| Error::Other(format!("{url}: expected JSON: {e}")))
+}

@@ -1,0 +1,78 @@
+//! How events flow from the readers to the folds: the [`Sink`] every
+//! command's fold implements, the [`ThreadFold`] a parsing thread keeps of
+//! it, and which event [`Fields`] a command needs read.
+
+use crate::error::{Error, Result};
+use crate::event::Event;
+
+/// Which fields of each event a command uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Fields {
+    /// Every field (`events`, `token --logs`).
+    #[default]
+    Full,
+    /// What `explain` and `report` read: everything but the request URI,
+    /// correlation id, result signature and appidacr.
+    Analysis,
+    /// What the caller inventory needs (identity, vault, object, operation,
+    /// status, client, time).
+    Callers,
+    /// What `report` (without `--redact`) reads: [`Fields::Analysis`] for
+    /// failed requests, [`Fields::Callers`] for successful ones (it folds
+    /// no more of them; the explanation of denials needs the rest).
+    Report,
+}
+
+/// Where normalised events go: a vector (commands that need every event)
+/// or a fold that keeps only aggregates (memory flat in the input size).
+pub trait Sink {
+    /// Takes one event; an error (writing it out failed) stops the reading.
+    fn event(&mut self, e: Event) -> Result<()>;
+
+    /// A fold of its own for one parsing thread, merged back with
+    /// [`Sink::join`]. Only sinks whose result does not depend on how the
+    /// events are split between threads offer one (events still arrive at
+    /// each part in input order, with their place in the input as `order`);
+    /// the others see every event on the calling thread.
+    fn fork(&mut self) -> Option<Box<dyn ThreadFold>> {
+        None
+    }
+
+    /// Merges back a part made by [`Sink::fork`], once its thread is done.
+    fn join(&mut self, _part: Box<dyn ThreadFold>) -> Result<()> {
+        Ok(())
+    }
+
+    /// An event a part folded and passed on, in input order: the work that
+    /// needs every event in order.
+    fn forwarded(&mut self, e: Event) -> Result<()> {
+        self.event(e)
+    }
+}
+
+/// Takes back a part as the type its sink made it.
+pub fn take_part<T: 'static>(part: Box<dyn ThreadFold>) -> Result<T> {
+    part.into_any()
+        .downcast::<T>()
+        .map(|p| *p)
+        .map_err(|_| Error::Other("internal error: a part of another fold".into()))
+}
+
+/// One parsing thread's share of a [`Sink`] (see [`Sink::fork`]).
+pub trait ThreadFold: Send {
+    /// Takes one event; `order` grows with the event's place in the input
+    /// (comparable across parts), for folds that keep a first value.
+    /// Whether the sink's ordered side must see it too
+    /// ([`Sink::forwarded`]). By reference: most events are only folded,
+    /// and an event is large enough for moves to cost.
+    fn add(&mut self, e: &Event, order: u64) -> bool;
+    /// The part as `Any`, for the sink to take back its own type.
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any>;
+}
+
+impl Sink for Vec<Event> {
+    fn event(&mut self, e: Event) -> Result<()> {
+        self.push(e);
+        Ok(())
+    }
+}

@@ -1,0 +1,19 @@
+//! JSON output: the public contract scripts parse.
+
+use super::{Renderer, View};
+use crate::error::{Error, Result};
+
+pub struct Json;
+
+impl Renderer for Json {
+    fn render(&self, view: &View) -> Result<Vec<u8>> {
+        let mut out = match view {
+            View::Callers(rows) => serde_json::to_vec_pretty(rows),
+            View::Denials(f) => serde_json::to_vec_pretty(f),
+            View::Report(r) => serde_json::to_vec_pretty(r),
+        }
+        .map_err(|e| Error::Output(e.to_string()))?;
+        out.push(b'\n');
+        Ok(out)
+    }
+}

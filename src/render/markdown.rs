@@ -1,0 +1,168 @@
+//! Markdown a reviewer can paste into a ticket.
+
+use super::{Renderer, View};
+use crate::error::Result;
+use std::fmt::Write;
+
+pub struct Markdown;
+
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace(['\r', '\n'], " ")
+}
+
+impl Renderer for Markdown {
+    fn render(&self, view: &View) -> Result<Vec<u8>> {
+        let mut out = String::new();
+        match view {
+            View::Callers(rows) => {
+                out.push_str(
+                    "| caller | kind | events | denied | vaults |\n|---|---|---:|---:|---|\n",
+                );
+                for r in rows.iter() {
+                    let who = r
+                        .name
+                        .clone()
+                        .or(r.upn.clone())
+                        .or(r.appid.clone())
+                        .unwrap_or_else(|| "(no identity)".into());
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} | {} | {} | {} |",
+                        cell(&who),
+                        r.kind,
+                        r.events,
+                        r.denied,
+                        cell(&r.vault_names.join(", "))
+                    );
+                }
+            }
+            View::Report(r) => {
+                let s = &r.summary;
+                let _ = writeln!(out, "# Key Vault access report\n");
+                let _ = writeln!(
+                    out,
+                    "Period: {} to {}. Generated {}.\n",
+                    r.period.from.as_deref().unwrap_or("-"),
+                    r.period.to.as_deref().unwrap_or("-"),
+                    r.generated_at
+                );
+                let _ = writeln!(
+                    out,
+                    "## Summary\n\n| | |\n|---|---:|\n| events | {} |\n| callers | {} |",
+                    s.events, s.callers
+                );
+                for (k, v) in &s.callers_by_kind {
+                    let _ = writeln!(out, "| callers: {k} | {v} |");
+                }
+                for (k, v) in &s.denials_by_kind {
+                    let _ = writeln!(out, "| denials: {k} | {v} |");
+                }
+                let _ = writeln!(out, "\n## Findings ({})\n", r.findings.len());
+                if r.findings.is_empty() {
+                    out.push_str("None.\n");
+                } else {
+                    out.push_str("| severity | type | principal | kind | vault | recommendation |\n|---|---|---|---|---|---|\n");
+                    for f in &r.findings {
+                        let p = &f.principal;
+                        let who = p
+                            .name
+                            .clone()
+                            .or(p.upn.clone())
+                            .or(p.appid.clone())
+                            .unwrap_or_default();
+                        let _ = writeln!(
+                            out,
+                            "| {} | {} | {} | {} | {} | {} |",
+                            format!("{:?}", f.severity).to_lowercase(),
+                            f.kind,
+                            cell(&who),
+                            p.kind,
+                            f.vault.as_deref().unwrap_or(""),
+                            cell(&f.recommendation)
+                        );
+                    }
+                }
+                let _ = writeln!(out, "\n## Callers\n");
+                out.push_str(
+                    "| caller | kind | events | denied | vaults |\n|---|---|---:|---:|---|\n",
+                );
+                for c in &r.callers {
+                    let who = c
+                        .name
+                        .clone()
+                        .or(c.upn.clone())
+                        .or(c.appid.clone())
+                        .unwrap_or_else(|| "(no identity)".into());
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} | {} | {} | {} |",
+                        cell(&who),
+                        c.kind,
+                        c.events,
+                        c.denied,
+                        cell(&c.vault_names.join(", "))
+                    );
+                }
+            }
+            View::Denials(findings) => {
+                if findings.is_empty() {
+                    out.push_str("No denials.\n");
+                }
+                for (i, f) in findings.iter().enumerate() {
+                    let p = &f.principal;
+                    let who = p
+                        .name
+                        .clone()
+                        .or(p.upn.clone())
+                        .or(p.appid.clone())
+                        .unwrap_or_default();
+                    let _ = writeln!(
+                        out,
+                        "### {}. {} denial: {} ({}) on {}\n",
+                        i + 1,
+                        f.denial,
+                        cell(&who),
+                        p.kind,
+                        f.vault.as_deref().unwrap_or("?")
+                    );
+                    let _ = writeln!(
+                        out,
+                        "- **Operation**: {} (`{}`)",
+                        f.operation.as_deref().unwrap_or("?"),
+                        f.action.as_deref().unwrap_or("?")
+                    );
+                    let _ = writeln!(
+                        out,
+                        "- **Principal**: appid `{}`, oid `{}`, tenant `{}`",
+                        p.appid.as_deref().unwrap_or("-"),
+                        p.oid.as_deref().unwrap_or("-"),
+                        p.tenant.as_deref().unwrap_or("-")
+                    );
+                    let _ = writeln!(out, "- **Scope**: `{}`", f.scope);
+                    if let Some(r) = &f.role {
+                        let _ = writeln!(out, "- **Role needed**: {r}");
+                    }
+                    if let Some(pm) = &f.permission {
+                        let _ = writeln!(out, "- **Permission needed**: {pm}");
+                    }
+                    let status = match &f.resolved_at {
+                        Some(r) => format!("resolved at {r}"),
+                        None => "unresolved".into(),
+                    };
+                    let _ = writeln!(
+                        out,
+                        "- **Seen**: {} time(s), {} to {}; {status}",
+                        f.count,
+                        f.first_seen.as_deref().unwrap_or("-"),
+                        f.last_seen.as_deref().unwrap_or("-")
+                    );
+                    let _ = writeln!(out, "\n```sh\n{}\n```\n", f.fix);
+                    for h in &f.hints {
+                        let _ = writeln!(out, "> {}\n", cell(h));
+                    }
+                }
+            }
+        }
+        Ok(out.into_bytes())
+    }
+}

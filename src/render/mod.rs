@@ -1,0 +1,55 @@
+//! Renders results for people and for scripts. One renderer per format
+//! behind one trait; each returns bytes so every format can be snapshot
+//! tested and written atomically. `kvaudit events` streams instead
+//! ([`event_stream`]).
+
+mod csv;
+pub mod event_stream;
+mod html;
+mod json;
+mod markdown;
+mod table;
+
+use crate::analyze::callers::CallerRow;
+use crate::analyze::explain::Denial;
+use crate::analyze::report::Report;
+use crate::error::Result;
+
+pub use self::csv::Csv;
+pub use html::Html;
+pub use json::Json;
+pub use markdown::Markdown;
+pub use table::Table;
+
+/// A view kvaudit can render.
+pub enum View<'a> {
+    Callers(&'a [CallerRow]),
+    Denials(&'a [Denial]),
+    Report(&'a Report),
+}
+
+/// One output format.
+pub trait Renderer {
+    fn render(&self, view: &View) -> Result<Vec<u8>>;
+}
+
+/// The formats views render to (each command offers the ones that fit it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+    Markdown,
+    Html,
+}
+
+/// The renderer of `format`; `color` only matters for tables.
+pub fn renderer_for(format: Format, color: bool) -> Box<dyn Renderer> {
+    match format {
+        Format::Table => Box::new(Table { color }),
+        Format::Json => Box::new(Json),
+        Format::Csv => Box::new(Csv),
+        Format::Markdown => Box::new(Markdown),
+        Format::Html => Box::new(Html),
+    }
+}
