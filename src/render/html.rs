@@ -77,7 +77,7 @@ impl Renderer for Html {
                 .or(p.appid.clone())
                 .unwrap_or_default();
             let sev = format!("{:?}", f.severity).to_lowercase();
-            let _ = write!(o, "<tr><td class=\"{sev}\">{sev}</td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td></tr>", esc(&f.kind), esc(&who), esc(&p.kind), esc(f.vault.as_deref().unwrap_or("")), esc(&f.recommendation));
+            let _ = write!(o, "<tr><td class=\"{sev}\">{sev}</td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td></tr>", esc(f.kind.as_str()), esc(&who), esc(&p.kind), esc(f.vault.as_deref().unwrap_or("")), esc(&f.recommendation));
         }
         o.push_str("</table><h2>Callers</h2><table><tr><th>caller</th><th>kind</th><th>events</th><th>denied</th><th>vaults</th></tr>");
         for c in &r.callers {

@@ -127,7 +127,7 @@ impl Renderer for Table {
                         .unwrap_or_default();
                     t.add_row(vec![
                         Cell::new(format!("{:?}", f.severity).to_lowercase()),
-                        Cell::new(&f.kind),
+                        Cell::new(f.kind),
                         Cell::new(format!("{who}\n{}", p.kind)),
                         Cell::new(f.vault.as_deref().unwrap_or("")),
                         Cell::new(&f.recommendation),
