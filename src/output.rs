@@ -85,7 +85,9 @@ pub fn write_atomic(
         let mut w = std::io::BufWriter::new(file);
         f(&mut w)?;
         w.flush()?;
-        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        w.into_inner()
+            .map_err(std::io::IntoInnerError::into_error)?
+            .sync_all()?;
         std::fs::rename(&tmp, path)
     })();
     if let Err(e) = result {

@@ -291,14 +291,18 @@ impl CallerFold {
             .collect()
     }
 
-    /// One row per caller, most active first (the order of [`callers`]).
+    /// One row per caller, most active first (most events first, then by appid, oid and upn).
     pub fn rows(&self, catalog: &Catalog) -> Vec<CallerRow> {
         let when = |micros: i64| {
             DateTime::from_timestamp_micros(micros)
                 .map(|t| format_time(&t))
                 .unwrap_or_default()
         };
-        let list = |s: &TextSet| s.iter().map(|v| v.to_string()).collect::<Vec<_>>();
+        let list = |s: &TextSet| {
+            s.iter()
+                .map(std::string::ToString::to_string)
+                .collect::<Vec<_>>()
+        };
         let mut out: Vec<CallerRow> = self
             .map
             .iter()

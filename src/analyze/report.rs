@@ -349,7 +349,7 @@ impl<'p> ReportFold<'p> {
             callers,
             findings: found,
         };
-        (report, self.redact.map(|r| r.finish()))
+        (report, self.redact.map(super::redact::RedactorFold::finish))
     }
 }
 

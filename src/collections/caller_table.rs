@@ -69,7 +69,7 @@ impl AddrKey {
 
 impl std::hash::Hash for AddrKey {
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        self.addrs().hash(h)
+        self.addrs().hash(h);
     }
 }
 

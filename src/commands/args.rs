@@ -12,7 +12,7 @@ use clap::Args;
 use std::io::Write;
 
 #[derive(Debug, Args, Clone)]
-pub struct InputArgs {
+pub(super) struct InputArgs {
     /// Log exports to read: files, directories (walked), or - for stdin.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<String>,
@@ -25,7 +25,7 @@ pub struct InputArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct OutputArgs {
+pub(super) struct OutputArgs {
     /// Write to FILE instead of stdout (atomically; - means stdout).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<String>,
@@ -36,14 +36,14 @@ pub struct OutputArgs {
 
 impl OutputArgs {
     /// Where output goes, checked against `inputs` before any work is done.
-    pub fn target(&self, inputs: &[String]) -> Result<Target> {
+    pub(super) fn target(&self, inputs: &[String]) -> Result<Target> {
         Target::new(self.output.as_deref(), self.force, inputs)
     }
 }
 
 /// Online name resolution through Microsoft Graph.
 #[derive(Debug, Args, Clone)]
-pub struct ResolveArgs {
+pub(super) struct ResolveArgs {
     /// Ask Microsoft Graph for names, servicePrincipalType and accountEnabled (token: KVAUDIT_GRAPH_TOKEN or the az CLI).
     #[arg(long)]
     pub resolve: bool,
@@ -63,7 +63,7 @@ pub struct ResolveArgs {
 }
 
 /// Every event of the inputs, held in memory (for small inputs only).
-pub fn read_events(input: &InputArgs) -> Result<Ingested> {
+pub(super) fn read_events(input: &InputArgs) -> Result<Ingested> {
     let mut events = Vec::new();
     let mut ing = read_into(input, &mut events, Fields::Full)?;
     ing.events = events;
@@ -72,7 +72,11 @@ pub fn read_events(input: &InputArgs) -> Result<Ingested> {
 
 /// Reads every input into `sink`. Caller inventories are refused here:
 /// only `callers` (which reads them itself) takes aggregates.
-pub fn read_into(input: &InputArgs, sink: &mut dyn Sink, fields: Fields) -> Result<Ingested> {
+pub(super) fn read_into(
+    input: &InputArgs,
+    sink: &mut dyn Sink,
+    fields: Fields,
+) -> Result<Ingested> {
     refuse_inventories(&input.paths)?;
     read_logs(input, sink, fields)
 }
@@ -91,7 +95,11 @@ fn refuse_inventories(paths: &[String]) -> Result<()> {
 
 /// Reads log inputs into `sink`, keeping the event `fields` named, and
 /// reports skips (and `--stats`) on stderr.
-pub fn read_logs(input: &InputArgs, sink: &mut dyn Sink, fields: Fields) -> Result<Ingested> {
+pub(super) fn read_logs(
+    input: &InputArgs,
+    sink: &mut dyn Sink,
+    fields: Fields,
+) -> Result<Ingested> {
     let opts = ReadOptions {
         skip_invalid: input.skip_invalid,
         fields,
@@ -158,7 +166,7 @@ fn print_stats(ing: &Ingested) {
 }
 
 /// Streams `write` to stdout (buffered) or atomically to a file.
-pub fn emit(
+pub(super) fn emit(
     target: &Target,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<()> {
@@ -175,7 +183,7 @@ pub fn emit(
 }
 
 /// All of stdin as text.
-pub fn read_stdin() -> Result<String> {
+pub(super) fn read_stdin() -> Result<String> {
     let mut s = String::new();
     std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
         .map_err(|e| Error::io("<stdin>", e))?;
@@ -183,12 +191,12 @@ pub fn read_stdin() -> Result<String> {
 }
 
 /// The text of a file named on the command line.
-pub fn read_file(path: &str) -> Result<String> {
+pub(super) fn read_file(path: &str) -> Result<String> {
     std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
 }
 
 /// `--resolve`: names from Microsoft Graph (cached).
-pub fn resolve_into(
+pub(super) fn resolve_into(
     catalog: &mut Catalog,
     args: &ResolveArgs,
     principals: &[(Option<&str>, Option<&str>)],
@@ -202,8 +210,7 @@ pub fn resolve_into(
         cache: args
             .resolve_cache
             .clone()
-            .map(Into::into)
-            .unwrap_or_else(graph::default_cache),
+            .map_or_else(graph::default_cache, Into::into),
         ttl: chrono::Duration::hours(args.resolve_ttl_hours.max(0)),
     };
     let (fetched, named) = graph::resolve(principals, catalog, &cfg)?;
@@ -215,7 +222,7 @@ pub fn resolve_into(
 }
 
 /// The bundled Microsoft catalog plus any `--directory` files.
-pub fn load_catalog(directory: &[String]) -> Result<Catalog> {
+pub(super) fn load_catalog(directory: &[String]) -> Result<Catalog> {
     let mut catalog = Catalog::bundled();
     for d in directory {
         let text = read_file(d)?;

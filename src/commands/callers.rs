@@ -44,7 +44,7 @@ impl From<Format> for Rendered {
     }
 }
 
-pub fn run(args: CallersArgs, ctx: &Context) -> Result<Exit> {
+pub(super) fn run(args: CallersArgs, ctx: &Context) -> Result<Exit> {
     let input = &args.input;
     let target = args.output.target(&input.paths)?;
     let mut catalog = load_catalog(&args.directory)?;

@@ -26,7 +26,7 @@ enum Format {
     Csv,
 }
 
-pub fn run(args: EventsArgs, _ctx: &Context) -> Result<Exit> {
+pub(super) fn run(args: EventsArgs, _ctx: &Context) -> Result<Exit> {
     let target = args.output.target(&args.input.paths)?;
     let format = match args.format {
         Format::Jsonl => EventFormat::Jsonl,

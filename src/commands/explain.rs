@@ -59,7 +59,7 @@ impl From<Format> for Rendered {
     }
 }
 
-pub fn run(args: ExplainArgs, ctx: &Context) -> Result<Exit> {
+pub(super) fn run(args: ExplainArgs, ctx: &Context) -> Result<Exit> {
     let input = InputArgs {
         paths: args.paths,
         skip_invalid: args.skip_invalid,

@@ -48,7 +48,7 @@ enum Table {
     Azkvauditlogs,
 }
 
-pub fn run(args: PullArgs, _ctx: &Context) -> Result<Exit> {
+pub(super) fn run(args: PullArgs, _ctx: &Context) -> Result<Exit> {
     let target = args.output.target(&[])?;
     let query = match &args.query {
         Some(f) => read_file(f)?,

@@ -87,7 +87,7 @@ impl From<Level> for Severity {
     }
 }
 
-pub fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
+pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
     let input = &args.input;
     let target = args.output.target(&input.paths)?;
     let policy: Policy = match &args.policy {

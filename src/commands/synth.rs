@@ -36,7 +36,7 @@ enum Shape {
     RawJsonl,
 }
 
-pub fn run(args: SynthArgs, _ctx: &Context) -> Result<Exit> {
+pub(super) fn run(args: SynthArgs, _ctx: &Context) -> Result<Exit> {
     let target = args.output.target(&[])?;
     let cfg = SynthConfig {
         rows: args.rows,

@@ -75,7 +75,7 @@ fn raw_token(args: &TokenArgs) -> Result<String> {
     ))
 }
 
-pub fn run(args: TokenArgs, _ctx: &Context) -> Result<Exit> {
+pub(super) fn run(args: TokenArgs, _ctx: &Context) -> Result<Exit> {
     let raw = raw_token(&args)?;
     let (header, claims) = parse(&raw)?;
     let catalog = load_catalog(&[])?;
@@ -148,11 +148,7 @@ fn table(decoded: &Decoded, related: Option<&(Vec<Event>, Vec<Denial>)>) -> Resu
                 Value::Array(a) if a.is_empty() => continue,
                 Value::Array(a) => a
                     .iter()
-                    .map(|x| {
-                        x.as_str()
-                            .map(str::to_string)
-                            .unwrap_or_else(|| x.to_string())
-                    })
+                    .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
                     .collect::<Vec<_>>()
                     .join("; "),
                 other => other.to_string(),

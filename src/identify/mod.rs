@@ -141,7 +141,9 @@ impl Catalog {
                 display_name: s("displayName").or_else(|| s("userPrincipalName")),
                 sp_type: s("servicePrincipalType"),
                 user_type: s("userType"),
-                account_enabled: it.get("accountEnabled").and_then(|x| x.as_bool()),
+                account_enabled: it
+                    .get("accountEnabled")
+                    .and_then(serde_json::Value::as_bool),
             };
             for key in ["id", "objectId", "appId"] {
                 if let Some(id) = s(key) {

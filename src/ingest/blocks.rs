@@ -47,7 +47,7 @@ pub(crate) struct Worker {
 
 impl Worker {
     /// Normalises one row (record `record` of the block).
-    pub fn push(
+    pub(super) fn push(
         &mut self,
         row: std::result::Result<RawRow<'_>, String>,
         record: u64,
@@ -78,7 +78,7 @@ impl Worker {
     }
 
     /// A record that is not even a row.
-    pub fn invalid(&mut self, record: u64, byte: Option<u64>, message: String) {
+    pub(super) fn invalid(&mut self, record: u64, byte: Option<u64>, message: String) {
         self.out.push(Outcome::Invalid {
             record,
             byte,

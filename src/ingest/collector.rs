@@ -25,7 +25,7 @@ pub(super) struct Collector<'a> {
 impl Collector<'_> {
     /// `position` is "line N" or "record N"; `record` the 1-based number kept
     /// in `source_record`.
-    pub fn push(
+    pub(super) fn push(
         &mut self,
         row: std::result::Result<RawRow<'_>, String>,
         record: u64,
@@ -94,7 +94,7 @@ impl Collector<'_> {
 
     /// A record that could not even be parsed into a row (already counted
     /// as read).
-    pub fn invalid(&mut self, position: String, message: String) -> Result<()> {
+    pub(super) fn invalid(&mut self, position: String, message: String) -> Result<()> {
         self.invalid_with(|| position.clone(), message)
     }
 
@@ -120,11 +120,11 @@ impl Collector<'_> {
         Ok(())
     }
 
-    pub fn count_read_only(&mut self) {
+    pub(super) fn count_read_only(&mut self) {
         self.stats.rows_read += 1;
     }
 
-    pub fn fields(&self) -> Fields {
+    pub(super) fn fields(&self) -> Fields {
         self.opts.fields
     }
 
@@ -138,7 +138,7 @@ impl Collector<'_> {
         self.events.join(part)
     }
 
-    pub fn source(&self) -> &str {
+    pub(super) fn source(&self) -> &str {
         &self.source
     }
 }

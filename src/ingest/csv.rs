@@ -166,7 +166,7 @@ fn read_streaming(
             .slots
             .iter()
             .filter(|(_, i)| needed.get(*i).copied().unwrap_or(false))
-            .cloned()
+            .copied()
             .collect(),
     };
     let layout = Layout { schema, names };
@@ -289,7 +289,7 @@ fn parse_block(block: &Block, l: &Layout, w: &mut Worker) -> u64 {
                         continue;
                     }
                     n += 1;
-                    let byte = (at as u64) + rec.position().map_or(0, |p| p.byte());
+                    let byte = (at as u64) + rec.position().map_or(0, csv::Position::byte);
                     let cells: Vec<Cow<[u8]>> = rec.iter().map(Cow::Borrowed).collect();
                     record(&cells, n, block.start + byte, &text, l, w);
                 }
@@ -500,7 +500,7 @@ fn record(rec: &[Cow<[u8]>], n: u64, byte: u64, text: &RecordText, l: &Layout, w
             format!("expected UTF-8 text in column {}, found other bytes (is the file Latin-1? re-export it as UTF-8)", i + 1),
         );
     }
-    w.push(row, n, at)
+    w.push(row, n, at);
 }
 
 #[cfg(test)]

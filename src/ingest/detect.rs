@@ -27,7 +27,7 @@ pub(super) fn read_source(
     let Some(first) = head_body.iter().position(|b| !b.is_ascii_whitespace()) else {
         // The head is blank: the file is empty or whitespace only.
         let all = src.bytes()?;
-        if strip_bom(&all).iter().all(|b| b.is_ascii_whitespace()) {
+        if strip_bom(&all).iter().all(u8::is_ascii_whitespace) {
             return Err(Error::Empty { path: label.into() });
         }
         return Err(Error::Unrecognised {

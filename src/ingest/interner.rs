@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 /// Shares one allocation per distinct value across all events.
 #[derive(Default)]
-pub struct Interner {
+pub(super) struct Interner {
     map: Set<Arc<str>>,
     /// Text as given → its interned lower-case form (see [`Interner::lower`]).
     lowered: Map<Box<str>, Arc<str>>,
@@ -20,7 +20,7 @@ pub struct Interner {
 const INTERNER_BYTES: usize = 64 << 20;
 
 impl Interner {
-    pub fn get(&mut self, s: &str) -> Arc<str> {
+    pub(super) fn get(&mut self, s: &str) -> Arc<str> {
         if let Some(k) = self.map.get(s) {
             return k.clone();
         }
@@ -34,7 +34,7 @@ impl Interner {
     /// The interned lower-case form of `s` (a vault name, which exports
     /// give in upper case): found by the text as given, so that it is
     /// lowered once per distinct value.
-    pub fn lower(&mut self, s: &str) -> Arc<str> {
+    pub(super) fn lower(&mut self, s: &str) -> Arc<str> {
         if !s.bytes().any(|b| b.is_ascii_uppercase()) {
             return self.get(s);
         }

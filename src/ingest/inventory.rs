@@ -51,11 +51,7 @@ fn key(name: &str) -> String {
 pub fn read(path: &str) -> Result<Option<Vec<InventoryRow>>> {
     // Only regular files are sniffed: reading the head of a pipe
     // (`<(...)`, /dev/stdin) would consume it.
-    if path == "-"
-        || !std::fs::metadata(path)
-            .map(|m| m.is_file())
-            .unwrap_or(false)
-    {
+    if path == "-" || !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
         return Ok(None);
     }
     // Inventories are small by design (rows = callers x vaults x days); a

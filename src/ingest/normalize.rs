@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 /// Why a row was not turned into an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Rejection {
+pub(super) enum Rejection {
     /// Not an error: a row of another resource provider or category.
     Skip(&'static str),
     /// The row is malformed: what was expected.
@@ -70,7 +70,7 @@ impl Outcome {
 }
 
 /// Normalises one row. `source` and `record` locate it for errors and output.
-pub fn normalize(
+pub(super) fn normalize(
     row: &RawRow<'_>,
     source: &Arc<str>,
     record: u64,

@@ -2,7 +2,7 @@
 
 /// Progress on stderr for long reads: rows and rate, redrawn at most a few
 /// times a second, only when stderr is a terminal.
-pub struct Progress {
+pub(super) struct Progress {
     enabled: bool,
     rows: u64,
     started: std::time::Instant,
@@ -11,7 +11,7 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         use std::io::IsTerminal;
         let enabled =
             std::io::stderr().is_terminal() && std::env::var_os("KVAUDIT_NO_PROGRESS").is_none();
@@ -25,7 +25,7 @@ impl Progress {
         }
     }
 
-    pub fn hidden() -> Self {
+    pub(super) fn hidden() -> Self {
         Progress {
             enabled: false,
             ..Self::new()

@@ -582,7 +582,7 @@ fn read_claims<'de, A: serde::de::MapAccess<'de>>(
     while let Some(k) = map.next_key::<Key>()? {
         match k {
             Key::Slot(i) => {
-                slots[i] = Some(map.next_value::<Option<ClaimText>>()?.and_then(|t| t.0))
+                slots[i] = Some(map.next_value::<Option<ClaimText>>()?.and_then(|t| t.0));
             }
             Key::Claim => on_claim(&mut map)?,
             Key::Other => {

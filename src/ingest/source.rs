@@ -33,10 +33,7 @@ pub fn expand_paths(args: &[String], skip_unreadable: bool) -> Result<Expanded> 
                 let entry = match entry {
                     Ok(entry) => entry,
                     Err(e) => {
-                        let path = e
-                            .path()
-                            .map(Path::to_path_buf)
-                            .unwrap_or_else(|| p.to_path_buf());
+                        let path = e.path().map_or_else(|| p.to_path_buf(), Path::to_path_buf);
                         let msg = e.to_string();
                         let err = Error::io(
                             &path,
@@ -127,7 +124,7 @@ impl Source {
         } else {
             let p = PathBuf::from(path);
             let f = std::fs::File::open(&p).map_err(|e| Error::io(&p, e))?;
-            let regular = f.metadata().map(|m| m.is_file()).unwrap_or(false);
+            let regular = f.metadata().is_ok_and(|m| m.is_file());
             if !regular {
                 // A pipe or device (`<(zcat ...)`, /dev/stdin) can be read
                 // only once.

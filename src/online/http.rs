@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use std::time::Duration;
 
 /// A blocking client with a whole-request `timeout` and a `connect` timeout.
-pub fn client(timeout: Duration, connect: Duration) -> Result<reqwest::blocking::Client> {
+pub(super) fn client(timeout: Duration, connect: Duration) -> Result<reqwest::blocking::Client> {
     reqwest::blocking::Client::builder()
         .timeout(timeout)
         .connect_timeout(connect)
@@ -15,7 +15,7 @@ pub fn client(timeout: Duration, connect: Duration) -> Result<reqwest::blocking:
 
 /// `az account get-access-token --resource RESOURCE`, trimmed; `Ok(None)`
 /// when the az CLI is not installed.
-pub fn az_token(resource: &str) -> Result<Option<String>> {
+pub(super) fn az_token(resource: &str) -> Result<Option<String>> {
     let out = std::process::Command::new("az")
         .args([
             "account",

@@ -164,7 +164,7 @@ impl Renderer for Table {
                     let what = [f.operation.as_deref(), f.action.as_deref()]
                         .iter()
                         .flatten()
-                        .cloned()
+                        .copied()
                         .collect::<Vec<_>>()
                         .join("\n");
                     let mut fix = f.fix.clone();

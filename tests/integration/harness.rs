@@ -4,17 +4,17 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-pub struct Out {
+pub(crate) struct Out {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
 }
 
-pub fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-pub fn fixture(rel: &str) -> String {
+pub(crate) fn fixture(rel: &str) -> String {
     root()
         .join("fixtures")
         .join(rel)
@@ -22,11 +22,11 @@ pub fn fixture(rel: &str) -> String {
         .into_owned()
 }
 
-pub fn kvaudit(args: &[&str]) -> Out {
+pub(crate) fn kvaudit(args: &[&str]) -> Out {
     kvaudit_stdin(args, None)
 }
 
-pub fn kvaudit_stdin(args: &[&str], stdin: Option<&[u8]>) -> Out {
+pub(crate) fn kvaudit_stdin(args: &[&str], stdin: Option<&[u8]>) -> Out {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kvaudit"))
         .args(args)
         .env_remove("KVAUDIT_TOKEN")
@@ -50,14 +50,14 @@ pub fn kvaudit_stdin(args: &[&str], stdin: Option<&[u8]>) -> Out {
     }
 }
 
-pub fn jsonl(s: &str) -> Vec<serde_json::Value> {
+pub(crate) fn jsonl(s: &str) -> Vec<serde_json::Value> {
     s.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).expect("each line is JSON"))
         .collect()
 }
 
-pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
+pub(crate) fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
     let p = dir.join(name);
     std::fs::write(&p, bytes).unwrap();
     p.to_string_lossy().into_owned()
@@ -65,7 +65,7 @@ pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
 
 /// Writes `rows` rows of `kvaudit synth` logs of `shape` with `seed` in
 /// `dir`; the file's path.
-pub fn synth(dir: &Path, shape: &str, rows: u32, seed: u32) -> String {
+pub(crate) fn synth(dir: &Path, shape: &str, rows: u32, seed: u32) -> String {
     let p = dir
         .join(format!("{shape}-{rows}-{seed}"))
         .to_string_lossy()

@@ -97,7 +97,7 @@ fn module_of(p: &Path) -> Vec<String> {
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
-    if matches!(m.last().map(String::as_str), Some("mod") | Some("lib")) {
+    if matches!(m.last().map(String::as_str), Some("mod" | "lib")) {
         m.pop();
     }
     m

@@ -7,7 +7,7 @@ use kvaudit::identify::{identities, Catalog, Identity};
 use polars::prelude::*;
 
 /// Aggregates events per caller, most active first.
-pub fn callers(events: &[Event], catalog: &Catalog) -> PolarsResult<Vec<CallerRow>> {
+pub(crate) fn callers(events: &[Event], catalog: &Catalog) -> PolarsResult<Vec<CallerRow>> {
     let df = frame(events)?;
     let out = df
         .lazy()
@@ -156,7 +156,7 @@ fn distinct_objects(kind: &str) -> Expr {
 /// and writes its rows as flat JSON Lines (one object per row, the same
 /// column names) to `out`: the same records as the CSV, read by another
 /// parser, for kvaudit's JSON Lines reader.
-pub fn csv_rows_as_json_lines(csv: &str, out: &std::path::Path) -> PolarsResult<()> {
+pub(crate) fn csv_rows_as_json_lines(csv: &str, out: &std::path::Path) -> PolarsResult<()> {
     let df = CsvReadOptions::default()
         .with_has_header(true)
         .with_infer_schema_length(Some(0))

@@ -122,7 +122,7 @@ fn pipes_are_read_once_and_whole() {
     let d = tempfile::tempdir().unwrap();
     let fifo = d.path().join("logs.pipe");
     let made = std::process::Command::new("mkfifo").arg(&fifo).status();
-    if !made.map(|s| s.success()).unwrap_or(false) {
+    if !made.is_ok_and(|s| s.success()) {
         eprintln!("mkfifo not available: skipped");
         return;
     }

@@ -122,7 +122,7 @@ pub fn apply(findings: &mut [Denial], assignments: &[Assignment]) {
                 )
             } else {
                 match (covers_scope, grants) {
-                    (false, Some(false)) | (false, None) => continue,
+                    (false, Some(false) | None) => continue,
                     (false, Some(true)) => (
                         "wrong_scope",
                         format!("already holds {role} at {scope}{since}, which grants {action} but does not cover {} (wrong scope): assign it at {} or a scope containing it", f.scope, f.scope),

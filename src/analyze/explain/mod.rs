@@ -28,8 +28,12 @@ fn scope(
     object_type: Option<&str>,
     object_name: Option<&str>,
 ) -> String {
-    let base = resource_id
-        .map(|r| {
+    let base = resource_id.map_or_else(|| {
+            format!(
+                "/subscriptions/<subscription-id>/resourceGroups/<resource-group>/providers/Microsoft.KeyVault/vaults/{}",
+                vault.unwrap_or("<vault>")
+            )
+        }, |r| {
             // Strip any object path the description may carry.
             let l = r.to_string();
             match l.to_ascii_lowercase().find("/vaults/") {
@@ -40,12 +44,6 @@ fn scope(
                 }
                 None => l,
             }
-        })
-        .unwrap_or_else(|| {
-            format!(
-                "/subscriptions/<subscription-id>/resourceGroups/<resource-group>/providers/Microsoft.KeyVault/vaults/{}",
-                vault.unwrap_or("<vault>")
-            )
         });
     match (object_type, object_name) {
         (Some(t @ ("secret" | "key" | "certificate")), Some(n)) => format!("{base}/{t}s/{n}"),
@@ -125,8 +123,7 @@ fn build(
             let (obj, perm) = permission
                 .as_deref()
                 .and_then(|p| p.split_once(':'))
-                .map(|(o, p)| (o.to_string(), p.to_string()))
-                .unwrap_or(("secrets".into(), "get".into()));
+                .map_or(("secrets".into(), "get".into()), |(o, p)| (o.to_string(), p.to_string()));
             let flag = match obj.trim_end_matches('s') {
                 "key" => "--key-permissions",
                 "certificate" => "--certificate-permissions",
@@ -350,7 +347,7 @@ struct FirstSuccess {
     order: u64,
 }
 
-/// The digest a (vault, object) is known by (in [`Succeeded`], and in the
+/// The digest a (vault, object) is known by (in `Succeeded`, and in the
 /// findings' distinct secrets per day).
 pub fn object_key(vault: Option<&str>, object: Option<&str>) -> u64 {
     crate::collections::digest(&(vault, object))

@@ -17,7 +17,7 @@ pub struct Evidence {
     pub scope: String,
 }
 
-pub(super) fn check(explanation: &Explanation, rules: &Rules, out: &mut Vec<Finding>) {
+pub(super) fn check(explanation: &Explanation, rules: &Rules<'_>, out: &mut Vec<Finding>) {
     for f in explanation
         .denials
         .iter()

@@ -12,7 +12,7 @@ pub struct Evidence {
     pub vaults: Vec<String>,
 }
 
-pub(super) fn check(c: &Caller, rules: &Rules, out: &mut Vec<Finding>) {
+pub(super) fn check(c: &Caller<'_>, rules: &Rules<'_>, out: &mut Vec<Finding>) {
     if c.id.kind != Kind::GuestUser || c.acc.read_count == 0 {
         return;
     }
@@ -20,7 +20,7 @@ pub(super) fn check(c: &Caller, rules: &Rules, out: &mut Vec<Finding>) {
     out.push(Finding {
         kind,
         severity: severity(rules.policy, kind, Severity::High),
-        vault: c.vaults.iter().next().map(|v| v.to_string()),
+        vault: c.vaults.iter().next().map(std::string::ToString::to_string),
         principal: c.principal.clone(),
         evidence: super::Evidence::GuestAccess(Evidence {
             reads: c.acc.read_count,

@@ -17,7 +17,7 @@ pub struct Evidence {
     pub threshold: usize,
 }
 
-pub(super) fn check(c: &Caller, rules: &Rules, out: &mut Vec<Finding>) {
+pub(super) fn check(c: &Caller<'_>, rules: &Rules<'_>, out: &mut Vec<Finding>) {
     let threshold = rules.policy.mass_secret_threshold.unwrap_or(25);
     let busy = c
         .acc

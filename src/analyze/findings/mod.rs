@@ -148,7 +148,7 @@ fn ok(e: &Event) -> bool {
 
 /// Sorted texts, owned (for evidence).
 fn strings(set: &BTreeSet<&str>) -> Vec<String> {
-    set.iter().map(|s| s.to_string()).collect()
+    set.iter().map(std::string::ToString::to_string).collect()
 }
 
 /// What the findings need of one caller, gathered event by event. Every

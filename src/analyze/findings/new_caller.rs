@@ -12,7 +12,7 @@ pub struct Evidence {
     pub first_seen: String,
 }
 
-pub(super) fn check(c: &Caller, rules: &Rules, out: &mut Vec<Finding>) {
+pub(super) fn check(c: &Caller<'_>, rules: &Rules<'_>, out: &mut Vec<Finding>) {
     let Some(base) = rules.baseline else { return };
     let first = &c.acc.first.1;
     let key = first.principal_key().map(str::to_string);
@@ -27,7 +27,7 @@ pub(super) fn check(c: &Caller, rules: &Rules, out: &mut Vec<Finding>) {
             .vaults
             .iter()
             .next()
-            .map(|v| v.to_string())
+            .map(std::string::ToString::to_string)
             .or(first.vault.as_deref().map(str::to_string)),
         principal: c.principal.clone(),
         evidence: super::Evidence::NewCaller(Evidence {

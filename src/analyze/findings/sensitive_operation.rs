@@ -63,7 +63,7 @@ fn sensitive_op(op: &str) -> bool {
     )
 }
 
-pub(super) fn check(c: &Caller, rules: &Rules, out: &mut Vec<Finding>) {
+pub(super) fn check(c: &Caller<'_>, rules: &Rules<'_>, out: &mut Vec<Finding>) {
     for ((op, vault), list) in &c.acc.sensitive.0 {
         let op: &str = op;
         // In input order, as they happened.

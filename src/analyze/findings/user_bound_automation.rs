@@ -58,7 +58,7 @@ fn is_browser(client: &str) -> bool {
     c.starts_with("mozilla/") || c.contains("azureportal") || c.contains("ibiza")
 }
 
-pub(super) fn check(c: &Caller, rules: &Rules, out: &mut Vec<Finding>) {
+pub(super) fn check(c: &Caller<'_>, rules: &Rules<'_>, out: &mut Vec<Finding>) {
     let (p, id, reads) = (c.principal, c.id, &c.acc.reads);
     let allowed = [&p.upn, &p.oid, &p.appid]
         .iter()
@@ -86,7 +86,7 @@ pub(super) fn check(c: &Caller, rules: &Rules, out: &mut Vec<Finding>) {
         } else {
             severity(rules.policy, kind, Severity::High)
         },
-        vault: c.vaults.iter().next().map(|v| v.to_string()),
+        vault: c.vaults.iter().next().map(std::string::ToString::to_string),
         principal: p.clone(),
         evidence: super::Evidence::UserBoundAutomation(Evidence {
             cadence,
