@@ -34,7 +34,7 @@ impl Progress {
 
     pub(super) fn tick(&mut self) {
         self.rows += 1;
-        if !self.enabled || self.rows % 16384 != 0 {
+        if !self.enabled || !self.rows.is_multiple_of(16384) {
             return;
         }
         self.draw();
