@@ -41,6 +41,16 @@ impl OutputArgs {
     }
 }
 
+/// Where principals' names come from: directory exports and Graph.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct NamingArgs {
+    /// JSON from `az ad sp list --all` / `az ad user list` to name principals (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub directory: Vec<String>,
+    #[command(flatten)]
+    pub resolve: ResolveArgs,
+}
+
 /// Online name resolution through Microsoft Graph.
 #[derive(Debug, Args, Clone)]
 pub(super) struct ResolveArgs {

@@ -1,7 +1,7 @@
 //! `kvaudit callers`: one row per caller identity. Reads raw logs and the
 //! caller inventory of `queries/caller-inventory.kql`, alone or mixed.
 
-use super::args::{load_catalog, read_logs, resolve_into, InputArgs, OutputArgs, ResolveArgs};
+use super::args::{load_catalog, read_logs, resolve_into, InputArgs, NamingArgs, OutputArgs};
 use super::Context;
 use crate::analyze::callers::CallerFold;
 use crate::error::Result;
@@ -18,11 +18,8 @@ pub struct CallersArgs {
     input: InputArgs,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
-    /// JSON from `az ad sp list --all` / `az ad user list` to name principals (repeatable).
-    #[arg(long, value_name = "FILE")]
-    directory: Vec<String>,
     #[command(flatten)]
-    resolve: ResolveArgs,
+    naming: NamingArgs,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -47,7 +44,7 @@ impl From<Format> for Rendered {
 pub(super) fn run(args: CallersArgs, ctx: &Context) -> Result<Exit> {
     let input = &args.input;
     let target = args.output.target(&input.paths)?;
-    let mut catalog = load_catalog(&args.directory)?;
+    let mut catalog = load_catalog(&args.naming.directory)?;
     // Streams: one accumulator per caller, never the events. Caller
     // inventories (queries/caller-inventory.kql) merge in directly.
     let mut fold = CallerFold::default();
@@ -71,7 +68,7 @@ pub(super) fn run(args: CallersArgs, ctx: &Context) -> Result<Exit> {
         };
         read_logs(&logs, &mut fold, Fields::Callers)?;
     }
-    resolve_into(&mut catalog, &args.resolve, &fold.principals())?;
+    resolve_into(&mut catalog, &args.naming.resolve, &fold.principals())?;
     let rows = fold.rows(&catalog);
     let renderer = renderer_for(args.format.into(), ctx.color && target.is_stdout());
     target.write(&renderer.render(&View::Callers(&rows))?)?;

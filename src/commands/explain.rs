@@ -2,8 +2,7 @@
 //! who needs which role at which scope and the exact command.
 
 use super::args::{
-    load_catalog, read_file, read_into, read_stdin, resolve_into, InputArgs, OutputArgs,
-    ResolveArgs,
+    load_catalog, read_file, read_into, read_stdin, resolve_into, InputArgs, NamingArgs, OutputArgs,
 };
 use super::Context;
 use crate::analyze::explain::{assignments, explain_message, ExplainFold};
@@ -30,14 +29,11 @@ pub struct ExplainArgs {
     stats: bool,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
-    /// JSON from `az ad sp list --all` / `az ad user list` to name principals (repeatable).
-    #[arg(long, value_name = "FILE")]
-    directory: Vec<String>,
     /// JSON from `az role assignment list --all`: say what each denied principal already holds (wrong scope, missing action, propagation).
     #[arg(long, value_name = "FILE")]
     assignments: Option<String>,
     #[command(flatten)]
-    resolve: ResolveArgs,
+    naming: NamingArgs,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -66,7 +62,7 @@ pub(super) fn run(args: ExplainArgs, ctx: &Context) -> Result<Exit> {
         stats: args.stats,
     };
     let target = args.output.target(&input.paths)?;
-    let mut catalog = load_catalog(&args.directory)?;
+    let mut catalog = load_catalog(&args.naming.directory)?;
     let held = match &args.assignments {
         Some(p) => assignments::parse(&read_file(p)?, p)?,
         None => Vec::new(),
@@ -87,7 +83,7 @@ pub(super) fn run(args: ExplainArgs, ctx: &Context) -> Result<Exit> {
             // Streams: denials are grouped as they are read.
             let mut fold = ExplainFold::default();
             read_into(&input, &mut fold, Fields::Analysis)?;
-            resolve_into(&mut catalog, &args.resolve, &fold.principals())?;
+            resolve_into(&mut catalog, &args.naming.resolve, &fold.principals())?;
             let ex = fold.finish(&catalog);
             let n = &ex.not_denials;
             note!(

@@ -2,7 +2,7 @@
 //! over a time window, for reviewers, CI jobs and SIEMs.
 
 use super::args::{
-    load_catalog, read_file, read_into, resolve_into, InputArgs, OutputArgs, ResolveArgs,
+    load_catalog, read_file, read_into, resolve_into, InputArgs, NamingArgs, OutputArgs,
 };
 use super::Context;
 use crate::analyze::findings::{Policy, Severity};
@@ -43,10 +43,8 @@ pub struct ReportArgs {
     /// Only events before this date/time.
     #[arg(long)]
     to: Option<String>,
-    #[arg(long, value_name = "FILE")]
-    directory: Vec<String>,
     #[command(flatten)]
-    resolve: ResolveArgs,
+    naming: NamingArgs,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -112,7 +110,7 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
             .map(|t| parse_instant("--to", t))
             .transpose()?,
     };
-    let mut catalog = load_catalog(&args.directory)?;
+    let mut catalog = load_catalog(&args.naming.directory)?;
     // Streams: the events are folded into the report as they are read.
     let mut fold = ReportFold::new(window, &policy, args.redact);
     // The redactor looks at every field of every event.
@@ -122,7 +120,7 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
         Fields::Report
     };
     let ing = read_into(input, &mut fold, fields)?;
-    resolve_into(&mut catalog, &args.resolve, &fold.principals())?;
+    resolve_into(&mut catalog, &args.naming.resolve, &fold.principals())?;
     let opts = Options {
         window,
         policy: &policy,
