@@ -25,6 +25,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{path}: the file is empty")]
     Empty { path: String },
     #[error("{path}: unrecognised input; tried {tried}")]
@@ -59,8 +65,15 @@ impl Error {
         }
     }
 
+    pub fn write(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Write {
+            path: path.into(),
+            source,
+        }
+    }
+
     /// True when the error is a broken pipe on stdout (`kvaudit ... | head`).
     pub fn is_broken_pipe(&self) -> bool {
-        matches!(self, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
+        matches!(self, Error::Io { source, .. } | Error::Write { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
     }
 }

@@ -19,6 +19,7 @@ pub mod event;
 pub mod exit;
 pub mod identify;
 pub mod ingest;
+pub mod limits;
 pub mod online;
 pub mod output;
 pub mod parse;
@@ -49,6 +50,7 @@ where
             return code;
         }
     };
+    output::remove_partial_files_on_interrupt();
     match commands::run(cli) {
         Ok(code) => code,
         Err(e) if e.is_broken_pipe() => Exit::Ok,

@@ -20,24 +20,7 @@ impl Target {
             return Ok(Target::Stdout);
         };
         let path = PathBuf::from(o);
-        let canon_out = std::fs::canonicalize(&path).ok();
-        for i in inputs {
-            if i == "-" {
-                continue;
-            }
-            if let (Some(a), Ok(b)) = (&canon_out, std::fs::canonicalize(i)) {
-                if *a == b || a.starts_with(&b) {
-                    return Err(Error::Usage(format!(
-                        "refusing to write {o}: it is one of the inputs"
-                    )));
-                }
-            }
-        }
-        if path.exists() && !force {
-            return Err(Error::Usage(format!(
-                "{o} already exists; pass --force to replace it"
-            )));
-        }
+        check_output(&path, force, inputs, "")?;
         Ok(Target::File { path, force })
     }
 
@@ -52,25 +35,136 @@ impl Target {
                 let mut out = std::io::stdout().lock();
                 out.write_all(bytes)
                     .and_then(|_| out.flush())
-                    .map_err(|e| Error::io("<stdout>", e))
+                    .map_err(|e| Error::write("<stdout>", e))
             }
             Target::File { path, force } => write_atomic(path, *force, |w| w.write_all(bytes)),
         }
     }
 }
 
-/// Writes through `f` to a temporary file beside `path`, then renames it.
+/// What is at a path kvaudit is asked to write.
+enum Existing {
+    Nothing,
+    /// A regular file (permissions kept when it is replaced).
+    File(std::fs::Permissions),
+    /// A character device or a FIFO: written into, never replaced.
+    Stream,
+}
+
+fn existing(path: &Path) -> Result<Existing> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => Ok(Existing::File(m.permissions())),
+        Ok(m) if m.file_type().is_char_device() || m.file_type().is_fifo() => Ok(Existing::Stream),
+        Ok(_) => Err(Error::Usage(format!(
+            "refusing to write {}: it is not a regular file (a directory, block device or socket)",
+            path.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Existing::Nothing),
+        Err(e) => Err(Error::write(path, e)),
+    }
+}
+
+/// Checks a file kvaudit is about to write (`-o`, a cache): never one of
+/// the `inputs` (same path, a path inside an input directory, or a hard
+/// link to one), never a directory or block device, and an existing
+/// regular file only with `force`. `what` names it in messages ("the
+/// cache ").
+pub fn check_output(path: &Path, force: bool, inputs: &[String], what: &str) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let shown = path.display();
+    let out_meta = std::fs::metadata(path).ok();
+    let canon_out = std::fs::canonicalize(path).ok();
+    for i in inputs.iter().filter(|i| *i != "-") {
+        let same_file = match (&out_meta, std::fs::metadata(i)) {
+            (Some(a), Ok(b)) => a.is_file() && a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        };
+        let inside = match (&canon_out, std::fs::canonicalize(i)) {
+            (Some(a), Ok(b)) => *a == b || a.starts_with(&b),
+            _ => false,
+        };
+        if same_file || inside {
+            return Err(Error::Usage(format!(
+                "refusing to write {what}{shown}: it is one of the inputs ({i})"
+            )));
+        }
+    }
+    match existing(path)? {
+        Existing::File(_) if !force => Err(Error::Usage(format!(
+            "{what}{shown} already exists; pass --force to replace it"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Temporary files being written, removed on Ctrl-C or SIGTERM.
+static LIVE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Installs the handler that removes half-written temporary files when the
+/// process is interrupted (SIGINT, SIGTERM, SIGHUP), then exits 130.
+pub fn remove_partial_files_on_interrupt() {
+    let _ = ctrlc::set_handler(|| {
+        if let Ok(live) = LIVE.lock() {
+            for p in live.iter() {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+        std::process::exit(130);
+    });
+}
+
+/// Keeps `path` in [`LIVE`] while it exists.
+struct Registered(PathBuf);
+
+impl Registered {
+    fn new(path: &Path) -> Self {
+        if let Ok(mut l) = LIVE.lock() {
+            l.push(path.to_path_buf());
+        }
+        Registered(path.to_path_buf())
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        if let Ok(mut l) = LIVE.lock() {
+            l.retain(|p| *p != self.0);
+        }
+    }
+}
+
+/// Writes through `f` to `path`. A regular file is written to a temporary
+/// file beside it (unpredictable name, created exclusively, never through
+/// a symlink; the replaced file's permissions kept) and renamed over it;
+/// the temporary file is removed on any error and on interrupt. A character
+/// device or FIFO (`/dev/null`, a named pipe) is written into, never
+/// replaced.
 pub fn write_atomic(
     path: &Path,
     force: bool,
     f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<()> {
-    if path.exists() && !force {
-        return Err(Error::Usage(format!(
-            "{} already exists; pass --force to replace it",
-            path.display()
-        )));
-    }
+    let perms = match existing(path)? {
+        Existing::Stream => {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|e| Error::write(path, e))?;
+            let mut w = std::io::BufWriter::new(file);
+            return f(&mut w)
+                .and_then(|_| w.flush())
+                .map_err(|e| Error::write(path, e));
+        }
+        Existing::File(_) if !force => {
+            return Err(Error::Usage(format!(
+                "{} already exists; pass --force to replace it",
+                path.display()
+            )))
+        }
+        Existing::File(p) => Some(p),
+        Existing::Nothing => None,
+    };
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -79,22 +173,41 @@ pub fn write_atomic(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.kvaudit-{}.tmp", std::process::id()));
+    // Mode 0666 before the umask for a new file, as any other tool creates
+    // one; the old file's mode when one is replaced.
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder
+        .prefix(&prefix)
+        .suffix(".kvaudit.tmp")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let tmp = builder
+        .tempfile_in(dir)
+        .map_err(|e| Error::write(path, e))?;
+    let guard = Registered::new(tmp.path());
     let result = (|| {
-        let file = std::fs::File::create(&tmp)?;
-        let mut w = std::io::BufWriter::new(file);
+        if let Some(p) = perms {
+            tmp.as_file().set_permissions(p)?;
+        }
+        let mut w = std::io::BufWriter::new(tmp.as_file());
         f(&mut w)?;
         w.flush()?;
-        w.into_inner()
-            .map_err(std::io::IntoInnerError::into_error)?
-            .sync_all()?;
-        std::fs::rename(&tmp, path)
+        drop(w);
+        tmp.as_file().sync_all()?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        Ok(())
     })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(path, e));
+    drop(guard);
+    result.map_err(|e| Error::write(path, e))
+}
+
+/// The I/O error inside a CSV error, kind kept (a closed pipe stays a
+/// broken pipe, which ends the run quietly with exit 0).
+pub fn csv_io(e: csv::Error) -> std::io::Error {
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => io,
+        other => std::io::Error::other(format!("{other:?}")),
     }
-    Ok(())
 }
 
 /// When to colour output.

@@ -203,6 +203,16 @@ fn after_scheme(uri: &str) -> Option<&str> {
     })
 }
 
+/// 8-4-4-4-12 hexadecimal digits.
+pub fn is_guid(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
 /// Whether `s` starts with the lower-case ASCII `prefix`, in any case.
 fn starts_with_ci(s: &str, prefix: &str) -> bool {
     s.as_bytes()

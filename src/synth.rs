@@ -4,6 +4,7 @@
 //! deterministic for a seed and written as it is generated (constant
 //! memory), in the export shapes kvaudit reads.
 
+use crate::output::csv_io;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde::Serialize;
 use std::io::{self, Write};
@@ -520,7 +521,7 @@ fn write_azdiag_csv(g: &mut Generator, rows: u64, out: &mut dyn Write) -> io::Re
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(out);
-    w.write_record(AZDIAG_COLS)?;
+    w.write_record(AZDIAG_COLS).map_err(csv_io)?;
     let b = |v: Option<bool>| v.map_or("", |b| if b { "true" } else { "false" });
     for _ in 0..rows {
         let r = g.row();
@@ -560,7 +561,8 @@ fn write_azdiag_csv(g: &mut Generator, rows: u64, out: &mut dyn Write) -> io::Re
             &s(&who.mirid),
             &arm_scope(r.vault),
             "AzureDiagnostics",
-        ])?;
+        ])
+        .map_err(csv_io)?;
     }
     w.flush()
 }

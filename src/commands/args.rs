@@ -5,6 +5,7 @@
 use crate::error::{Error, Result};
 use crate::identify::Catalog;
 use crate::ingest::{self, Ingested, ReadOptions};
+use crate::limits;
 use crate::online::graph;
 use crate::output::{note, write_atomic, Target};
 use crate::pipeline::{Fields, Sink};
@@ -70,14 +71,6 @@ pub(super) struct ResolveArgs {
     /// Hours a cached answer stays valid.
     #[arg(long, default_value_t = 24)]
     pub resolve_ttl_hours: i64,
-}
-
-/// Every event of the inputs, held in memory (for small inputs only).
-pub(super) fn read_events(input: &InputArgs) -> Result<Ingested> {
-    let mut events = Vec::new();
-    let mut ing = read_into(input, &mut events, Fields::Full)?;
-    ing.events = events;
-    Ok(ing)
 }
 
 /// Reads every input into `sink`. Caller inventories are refused here:
@@ -186,23 +179,27 @@ pub(super) fn emit(
             let mut w = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
             write(&mut w)
                 .and_then(|_| w.flush())
-                .map_err(|e| Error::io("<stdout>", e))
+                .map_err(|e| Error::write("<stdout>", e))
         }
         Target::File { path, force } => write_atomic(path, *force, write),
     }
 }
 
-/// All of stdin as text.
-pub(super) fn read_stdin() -> Result<String> {
-    let mut s = String::new();
-    std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
-        .map_err(|e| Error::io("<stdin>", e))?;
-    Ok(s)
-}
+pub(super) use crate::limits::{read_file, read_stdin};
 
-/// The text of a file named on the command line.
-pub(super) fn read_file(path: &str) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
+impl ResolveArgs {
+    /// The Graph cache file, checked like `-o` (never an input, never a
+    /// directory): call before any work is done.
+    pub(super) fn cache(&self, inputs: &[String]) -> Result<std::path::PathBuf> {
+        let path = self
+            .resolve_cache
+            .clone()
+            .map_or_else(graph::default_cache, Into::into);
+        if self.resolve {
+            crate::output::check_output(&path, true, inputs, "the Graph cache ")?;
+        }
+        Ok(path)
+    }
 }
 
 /// `--resolve`: names from Microsoft Graph (cached).
@@ -210,6 +207,7 @@ pub(super) fn resolve_into(
     catalog: &mut Catalog,
     args: &ResolveArgs,
     principals: &[(Option<&str>, Option<&str>)],
+    inputs: &[String],
 ) -> Result<()> {
     if !args.resolve {
         return Ok(());
@@ -217,10 +215,7 @@ pub(super) fn resolve_into(
     let cfg = graph::GraphConfig {
         endpoint: args.graph_endpoint.clone(),
         token: graph::graph_token()?,
-        cache: args
-            .resolve_cache
-            .clone()
-            .map_or_else(graph::default_cache, Into::into),
+        cache: args.cache(inputs)?,
         ttl: chrono::Duration::hours(args.resolve_ttl_hours.max(0)),
     };
     let (fetched, named) = graph::resolve(principals, catalog, &cfg)?;
@@ -235,7 +230,7 @@ pub(super) fn resolve_into(
 pub(super) fn load_catalog(directory: &[String]) -> Result<Catalog> {
     let mut catalog = Catalog::bundled();
     for d in directory {
-        let text = read_file(d)?;
+        let text = read_file(d, limits::EXPORT_FILE, "a directory export")?;
         catalog.load_directory(&text, d).map_err(Error::Other)?;
     }
     Ok(catalog)

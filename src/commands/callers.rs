@@ -43,7 +43,10 @@ impl From<Format> for Rendered {
 
 pub(super) fn run(args: CallersArgs, ctx: &Context) -> Result<Exit> {
     let input = &args.input;
-    let target = args.output.target(&input.paths)?;
+    // Nothing kvaudit writes may replace what it reads.
+    let protected = [&input.paths[..], &args.naming.directory[..]].concat();
+    let target = args.output.target(&protected)?;
+    args.naming.resolve.cache(&protected)?;
     let mut catalog = load_catalog(&args.naming.directory)?;
     // Streams: one accumulator per caller, never the events. Caller
     // inventories (queries/caller-inventory.kql) merge in directly.
@@ -68,7 +71,12 @@ pub(super) fn run(args: CallersArgs, ctx: &Context) -> Result<Exit> {
         };
         read_logs(&logs, &mut fold, Fields::Callers)?;
     }
-    resolve_into(&mut catalog, &args.naming.resolve, &fold.principals())?;
+    resolve_into(
+        &mut catalog,
+        &args.naming.resolve,
+        &fold.principals(),
+        &protected,
+    )?;
     let rows = fold.rows(&catalog);
     let renderer = renderer_for(args.format.into(), ctx.color && target.is_stdout());
     target.write(&renderer.render(&View::Callers(&rows))?)?;

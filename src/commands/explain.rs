@@ -8,6 +8,7 @@ use super::Context;
 use crate::analyze::explain::{assignments, explain_message, ExplainFold};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
+use crate::limits;
 use crate::output::note;
 use crate::pipeline::Fields;
 use crate::render::{renderer_for, Format as Rendered, View};
@@ -61,15 +62,30 @@ pub(super) fn run(args: ExplainArgs, ctx: &Context) -> Result<Exit> {
         skip_invalid: args.skip_invalid,
         stats: args.stats,
     };
-    let target = args.output.target(&input.paths)?;
+    // Nothing kvaudit writes may replace what it reads.
+    let protected = [
+        &input.paths[..],
+        &args.naming.directory[..],
+        args.assignments.as_slice(),
+    ]
+    .concat();
+    let target = args.output.target(&protected)?;
+    args.naming.resolve.cache(&protected)?;
     let mut catalog = load_catalog(&args.naming.directory)?;
     let held = match &args.assignments {
-        Some(p) => assignments::parse(&read_file(p)?, p)?,
+        Some(p) => assignments::parse(
+            &read_file(p, limits::EXPORT_FILE, "a role assignment list")?,
+            p,
+        )?,
         None => Vec::new(),
     };
     let mut denials = match args.message {
         Some(m) => {
-            let text = if m == "-" { read_stdin()? } else { m };
+            let text = if m == "-" {
+                read_stdin(limits::TOKEN, "an error message")?
+            } else {
+                m
+            };
             match explain_message(&text, &catalog) {
                 Some(f) => vec![f],
                 None => {
@@ -83,7 +99,12 @@ pub(super) fn run(args: ExplainArgs, ctx: &Context) -> Result<Exit> {
             // Streams: denials are grouped as they are read.
             let mut fold = ExplainFold::default();
             read_into(&input, &mut fold, Fields::Analysis)?;
-            resolve_into(&mut catalog, &args.naming.resolve, &fold.principals())?;
+            resolve_into(
+                &mut catalog,
+                &args.naming.resolve,
+                &fold.principals(),
+                &protected,
+            )?;
             let ex = fold.finish(&catalog);
             let n = &ex.not_denials;
             note!(

@@ -5,6 +5,7 @@ use super::args::{read_file, read_stdin, OutputArgs};
 use super::Context;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
+use crate::limits;
 use crate::online::log_analytics::{
     parse_timespan, pull, token_from_env, PullConfig, AZDIAG_QUERY, AZKV_QUERY,
 };
@@ -51,14 +52,14 @@ enum Table {
 pub(super) fn run(args: PullArgs, _ctx: &Context) -> Result<Exit> {
     let target = args.output.target(&[])?;
     let query = match &args.query {
-        Some(f) => read_file(f)?,
+        Some(f) => read_file(f, limits::CONFIG_FILE, "a KQL query")?,
         None => match args.table {
             Table::Azurediagnostics => AZDIAG_QUERY.to_string(),
             Table::Azkvauditlogs => AZKV_QUERY.to_string(),
         },
     };
     let token = if args.token_stdin {
-        read_stdin()?.trim().to_string()
+        read_stdin(limits::TOKEN, "a token")?.trim().to_string()
     } else {
         token_from_env()?
     };

@@ -11,6 +11,7 @@ use crate::analyze::report::{
 };
 use crate::error::{Error, Result};
 use crate::exit::Exit;
+use crate::limits;
 use crate::output::note;
 use crate::pipeline::Fields;
 use crate::render::{renderer_for, Format as Rendered, View};
@@ -87,14 +88,26 @@ impl From<Level> for Severity {
 
 pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
     let input = &args.input;
-    let target = args.output.target(&input.paths)?;
+    // Nothing kvaudit writes may replace what it reads.
+    let protected = [
+        &input.paths[..],
+        &args.naming.directory[..],
+        args.baseline.as_slice(),
+        args.policy.as_slice(),
+    ]
+    .concat();
+    let target = args.output.target(&protected)?;
+    args.naming.resolve.cache(&protected)?;
     let policy: Policy = match &args.policy {
-        Some(p) => toml::from_str(&read_file(p)?)
+        Some(p) => toml::from_str(&read_file(p, limits::CONFIG_FILE, "a policy file")?)
             .map_err(|e| Error::Usage(format!("{p}: invalid policy: {e}")))?,
         None => Policy::default(),
     };
     let baseline = match &args.baseline {
-        Some(b) => Some(load_baseline(&read_file(b)?, b)?),
+        Some(b) => Some(load_baseline(
+            &read_file(b, limits::EXPORT_FILE, "a baseline report")?,
+            b,
+        )?),
         None => None,
     };
     let now = chrono::Utc::now();
@@ -120,7 +133,12 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
         Fields::Report
     };
     let ing = read_into(input, &mut fold, fields)?;
-    resolve_into(&mut catalog, &args.naming.resolve, &fold.principals())?;
+    resolve_into(
+        &mut catalog,
+        &args.naming.resolve,
+        &fold.principals(),
+        &protected,
+    )?;
     let opts = Options {
         window,
         policy: &policy,

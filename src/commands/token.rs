@@ -1,18 +1,21 @@
 //! `kvaudit token`: decodes an access token (never printing the signature
 //! or the whole token), optionally verifies it, and ties it to the logs.
 
-use super::args::{load_catalog, read_events, read_file, read_stdin, InputArgs};
+use super::args::{load_catalog, read_file, read_into, read_stdin, InputArgs};
 use super::Context;
-use crate::analyze::explain::{explain, Denial};
+use crate::analyze::explain::{Denial, ExplainFold};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::exit::Exit;
 use crate::identify::token::{describe, parse, Decoded};
-use crate::online::jwks::{verify, KeySource};
+use crate::limits;
+use crate::online::jwks::{verify, Expected, KeySource};
 use crate::output::{note, Target};
+use crate::pipeline::{Fields, Sink};
 use crate::render::{Renderer, Table, View};
 use clap::{Args, ValueEnum};
 use serde_json::Value;
+use std::collections::BTreeSet;
 
 #[derive(Debug, Args)]
 pub struct TokenArgs {
@@ -22,10 +25,16 @@ pub struct TokenArgs {
     /// Read the token from FILE.
     #[arg(long, value_name = "FILE")]
     file: Option<String>,
-    /// Verify the signature, issuer, audience and times.
-    #[arg(long)]
+    /// Verify the signature (RS256), issuer, tenant, audience and times against --tenant.
+    #[arg(long, requires = "tenant")]
     verify: bool,
-    /// JWKS file to verify with (default: fetched by OpenID discovery).
+    /// The tenant id the token must come from (a GUID): sets the expected issuer and where keys are discovered.
+    #[arg(long, value_name = "GUID")]
+    tenant: Option<String>,
+    /// The exact issuer expected (default: the v1 and v2 issuers of --tenant in the public cloud).
+    #[arg(long, value_name = "URL")]
+    issuer: Option<String>,
+    /// JWKS file to verify with (default: fetched by OpenID discovery from --authority).
     #[arg(long, value_name = "FILE")]
     jwks: Option<String>,
     /// Authority base URL for discovery.
@@ -55,7 +64,7 @@ enum Format {
 fn raw_token(args: &TokenArgs) -> Result<String> {
     use std::io::IsTerminal;
     if let Some(f) = &args.file {
-        return read_file(f);
+        return read_file(f, limits::TOKEN, "a token");
     }
     if let Some(t) = &args.token {
         note!("kvaudit: warning: a token on the command line is visible to other users (ps, shell history); prefer stdin, --file or KVAUDIT_TOKEN");
@@ -68,7 +77,7 @@ fn raw_token(args: &TokenArgs) -> Result<String> {
         return Ok(t);
     }
     if !std::io::stdin().is_terminal() {
-        return read_stdin();
+        return read_stdin(limits::TOKEN, "a token");
     }
     Err(Error::Usage(
         "no token: pipe it on stdin, use --file FILE or set KVAUDIT_TOKEN".into(),
@@ -81,33 +90,38 @@ pub(super) fn run(args: TokenArgs, _ctx: &Context) -> Result<Exit> {
     let catalog = load_catalog(&[])?;
     let mut verified = false;
     if args.verify {
-        let source = match args.jwks {
+        let keys = match args.jwks {
             Some(f) => KeySource::File(f),
             None => KeySource::Discovery(args.authority),
         };
-        verify(&raw, &claims, &source, &args.audience)?;
+        let tenant = args.tenant.as_deref().unwrap_or_default();
+        let expected = Expected::new(tenant, args.issuer, args.audience, keys)?;
+        verify(&raw, &header, &claims, &expected)?;
         verified = true;
     }
     let decoded = describe(&header, &claims, &catalog, chrono::Utc::now(), verified);
     let mut related = None;
     if !args.logs.is_empty() {
-        let ing = read_events(&InputArgs {
+        // Streams: only this identity's events are folded, none held.
+        let mut mine = Mine {
+            oid: decoded.oid.clone(),
+            appid: decoded.appid.clone(),
+            events: 0,
+            operations: BTreeSet::new(),
+            explain: ExplainFold::default(),
+        };
+        let input = InputArgs {
             paths: args.logs,
             skip_invalid: false,
             stats: false,
-        })?;
-        let key = decoded.oid.clone().or(decoded.appid.clone());
-        let mine: Vec<Event> = ing
-            .events
-            .into_iter()
-            .filter(|e| {
-                key.is_some()
-                    && (e.caller_oid.as_deref() == key.as_deref()
-                        || (decoded.oid.is_none() && e.caller_appid.as_deref() == key.as_deref()))
-            })
-            .collect();
-        let ex = explain(&mine, &catalog);
-        related = Some((mine, ex.denials));
+        };
+        read_into(&input, &mut mine, Fields::Analysis)?;
+        let ex = mine.explain.finish(&catalog);
+        related = Some(Related {
+            events: mine.events,
+            operations: mine.operations,
+            denials: ex.denials,
+        });
     }
     let out = match args.format {
         Format::Json => json(&decoded, related.as_ref())?,
@@ -117,28 +131,57 @@ pub(super) fn run(args: TokenArgs, _ctx: &Context) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
+/// The events of the token's identity in `--logs`, folded as they are read.
+struct Mine {
+    oid: Option<String>,
+    appid: Option<String>,
+    events: u64,
+    operations: BTreeSet<String>,
+    explain: ExplainFold,
+}
+
+impl Sink for Mine {
+    fn event(&mut self, e: Event) -> Result<()> {
+        let same = |a: Option<&str>, b: Option<&str>| matches!((a, b), (Some(a), Some(b)) if a.eq_ignore_ascii_case(b));
+        let is_mine = match &self.oid {
+            Some(oid) => same(e.caller_oid.as_deref(), Some(oid)),
+            None => same(e.caller_appid.as_deref(), self.appid.as_deref()),
+        };
+        if is_mine {
+            self.events += 1;
+            if !self.operations.contains(&*e.operation) {
+                self.operations.insert(e.operation.to_string());
+            }
+            self.explain.add(&e);
+        }
+        Ok(())
+    }
+}
+
+/// What `--logs` found for the token's identity.
+struct Related {
+    events: u64,
+    operations: BTreeSet<String>,
+    denials: Vec<Denial>,
+}
+
 fn to_value<T: serde::Serialize>(v: &T) -> Result<Value> {
     serde_json::to_value(v).map_err(|e| Error::Output(e.to_string()))
 }
 
-fn json(decoded: &Decoded, related: Option<&(Vec<Event>, Vec<Denial>)>) -> Result<Vec<u8>> {
+fn json(decoded: &Decoded, related: Option<&Related>) -> Result<Vec<u8>> {
     let mut v = to_value(decoded)?;
-    if let Some((evs, denials)) = related {
-        v["events"] = Value::from(evs.len());
-        v["operations"] = serde_json::to_value(
-            evs.iter()
-                .map(|e| e.operation.to_string())
-                .collect::<std::collections::BTreeSet<_>>(),
-        )
-        .unwrap_or_default();
-        v["denials"] = to_value(denials)?;
+    if let Some(r) = related {
+        v["events"] = Value::from(r.events);
+        v["operations"] = to_value(&r.operations)?;
+        v["denials"] = to_value(&r.denials)?;
     }
     let mut out = serde_json::to_vec_pretty(&v).map_err(|e| Error::Output(e.to_string()))?;
     out.push(b'\n');
     Ok(out)
 }
 
-fn table(decoded: &Decoded, related: Option<&(Vec<Event>, Vec<Denial>)>) -> Result<Vec<u8>> {
+fn table(decoded: &Decoded, related: Option<&Related>) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     if let Some(m) = to_value(decoded)?.as_object() {
         for (k, val) in m {
@@ -156,9 +199,9 @@ fn table(decoded: &Decoded, related: Option<&(Vec<Event>, Vec<Denial>)>) -> Resu
             out.extend_from_slice(format!("{k:<22} {text}\n").as_bytes());
         }
     }
-    if let Some((evs, denials)) = related {
-        out.extend_from_slice(format!("{:<22} {}\n", "events in logs", evs.len()).as_bytes());
-        out.extend(Table { color: false }.render(&View::Denials(denials))?);
+    if let Some(r) = related {
+        out.extend_from_slice(format!("{:<22} {}\n", "events in logs", r.events).as_bytes());
+        out.extend(Table { color: false }.render(&View::Denials(&r.denials))?);
     }
     Ok(out)
 }

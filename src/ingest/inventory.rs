@@ -73,7 +73,7 @@ pub fn read(path: &str) -> Result<Option<Vec<InventoryRow>>> {
     if !looks {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = crate::limits::read_file(path, crate::limits::document(), "a caller inventory")?;
     let text = text.trim_start_matches('\u{feff}');
     let records: Vec<Positioned> = if text.trim_start().starts_with(['{', '[']) {
         match json_records(text, path)? {

@@ -3,6 +3,7 @@
 //! for a downloaded storage archive.
 
 use crate::error::{Error, Result};
+use crate::limits;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -149,22 +150,24 @@ impl Source {
         }
     }
 
-    /// The whole content.
+    /// The whole content, which must not exceed [`limits::document`]: a
+    /// JSON document is read whole, so an endless one must stop somewhere.
     pub(super) fn bytes(self) -> Result<Vec<u8>> {
+        let limit = limits::document();
+        let what = "a JSON document (read whole; JSON Lines and CSV stream without a limit)";
         match self {
             Source::Bytes(b) => Ok(b),
-            Source::Stream {
-                mut head,
-                rest,
-                label,
-            } => {
+            Source::Stream { head, rest, label } => {
                 let taken = rest.into_inner().ok().flatten();
-                if let Some(mut r) = taken {
-                    r.read_to_end(&mut head).map_err(|e| Error::io(&label, e))?;
+                match taken {
+                    Some(r) => limits::read_to_limit(head.chain(r), limit, &label, what),
+                    None => Ok(head),
                 }
-                Ok(head)
             }
-            Source::File(p) => std::fs::read(&p).map_err(|e| Error::io(&p, e)),
+            Source::File(p) => {
+                let f = std::fs::File::open(&p).map_err(|e| Error::io(&p, e))?;
+                limits::read_to_limit(f, limit, &p.to_string_lossy(), what)
+            }
         }
     }
 

@@ -3,9 +3,11 @@
 //! logs. Answers are cached in a local file with an expiry, so repeated runs
 //! do not ask again.
 
+use super::http::{json_body, request_error};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::identify::{Catalog, DirectoryEntry};
+use crate::parse::is_guid;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -93,21 +95,27 @@ pub fn resolve(
     cfg: &GraphConfig,
 ) -> Result<(usize, usize)> {
     let now = chrono::Utc::now();
-    let mut cache: BTreeMap<String, Cached> = std::fs::read_to_string(&cfg.cache)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
+    // A missing or unreadable cache is rebuilt; a huge one is an error.
+    let cache_path = cfg.cache.to_string_lossy();
+    let mut cache: BTreeMap<String, Cached> = if cfg.cache.is_file() {
+        crate::limits::read_file(&cache_path, crate::limits::EXPORT_FILE, "a Graph cache")
+            .map(|t| serde_json::from_str(&t).unwrap_or_default())?
+    } else {
+        BTreeMap::new()
+    };
     let fresh = |c: &Cached| now - c.fetched_at < cfg.ttl;
+    // Only GUIDs are sent: anything else in a log is not an object id.
     let oids: BTreeSet<String> = principals
         .iter()
         .filter_map(|(_, oid)| *oid)
+        .filter(|o| is_guid(o))
         .map(str::to_ascii_lowercase)
         .collect();
     let appids: BTreeSet<String> = principals
         .iter()
         .filter(|(_, oid)| oid.is_none())
         .filter_map(|(appid, _)| *appid)
-        .filter(|a| catalog.microsoft_app(a).is_none())
+        .filter(|a| is_guid(a) && catalog.microsoft_app(a).is_none())
         .map(str::to_ascii_lowercase)
         .collect();
     let want_oids: Vec<String> = oids
@@ -126,11 +134,9 @@ pub fn resolve(
         let base = cfg.endpoint.trim_end_matches('/');
         for chunk in want_oids.chunks(1000) {
             let url = format!("{base}/v1.0/directoryObjects/getByIds");
+            let body = json!({"ids": chunk, "types": ["user", "servicePrincipal", "group"]});
             let v = send(
-                client
-                    .post(&url)
-                    .bearer_auth(&cfg.token)
-                    .json(&json!({"ids": chunk, "types": ["user", "servicePrincipal", "group"]})),
+                || client.post(&url).bearer_auth(&cfg.token).json(&body),
                 &url,
             )?;
             for id in chunk {
@@ -146,17 +152,39 @@ pub fn resolve(
                 );
             }
             for o in v["value"].as_array().cloned().unwrap_or_default() {
-                if let Some(id) = o.get("id").and_then(Value::as_str) {
+                // Only the objects asked for, by exact id.
+                if let Some(id) = o
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .filter(|id| chunk.iter().any(|c| c.eq_ignore_ascii_case(id)))
+                {
                     cache.insert(id.to_ascii_lowercase(), from_object(&o, now));
                     fetched += 1;
                 }
             }
         }
         for appid in &want_apps {
-            let url = format!("{base}/v1.0/servicePrincipals?$filter=appId eq '{appid}'");
-            let v = send(client.get(&url).bearer_auth(&cfg.token), &url)?;
+            // The appid is a GUID (checked above); the filter is still
+            // encoded as a query parameter, and only an exact match counts.
+            let filter = format!("appId eq '{}'", appid.replace('\'', "''"));
+            let url = reqwest::Url::parse_with_params(
+                &format!("{base}/v1.0/servicePrincipals"),
+                [("$filter", filter.as_str())],
+            )
+            .map_err(|e| Error::Usage(format!("--graph-endpoint {base}: not a URL: {e}")))?;
+            let v = send(
+                || client.get(url.clone()).bearer_auth(&cfg.token),
+                url.as_str(),
+            )?;
             let c = v["value"]
-                .get(0)
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|o| {
+                    o.get("appId")
+                        .and_then(Value::as_str)
+                        .is_some_and(|a| a.eq_ignore_ascii_case(appid))
+                })
                 .map(|o| from_object(o, now))
                 .unwrap_or(Cached {
                     fetched_at: now,
@@ -187,19 +215,41 @@ pub fn resolve(
     Ok((fetched, named))
 }
 
-fn send(req: reqwest::blocking::RequestBuilder, url: &str) -> Result<Value> {
-    let r = req
-        .send()
-        .map_err(|e| Error::Other(format!("{url}: {e}")))?;
-    let status = r.status().as_u16();
-    if status == 401 || status == 403 {
-        return Err(Error::Other(format!(
-            "Microsoft Graph refused {url} (HTTP {status}): the token needs Directory.Read.All (or Application.Read.All and User.Read.All) for https://graph.microsoft.com"
-        )));
+/// Attempts at one Graph request when it answers 429 or 503.
+const ATTEMPTS: u32 = 4;
+
+/// Sends the request `make` builds, retrying 429 and 503 (Retry-After
+/// honoured, at most 30 s a wait), and returns the bounded JSON body.
+fn send(make: impl Fn() -> reqwest::blocking::RequestBuilder, url: &str) -> Result<Value> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let r = make().send().map_err(|e| request_error(url, &e))?;
+        let status = r.status().as_u16();
+        if status == 401 || status == 403 {
+            return Err(Error::Other(format!(
+                "Microsoft Graph refused {url} (HTTP {status}): the token needs Directory.Read.All (or Application.Read.All and User.Read.All) for https://graph.microsoft.com"
+            )));
+        }
+        if matches!(status, 429 | 503) && attempt < ATTEMPTS {
+            let wait = r
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(1u64 << attempt)
+                .min(30);
+            crate::output::note!(
+                "kvaudit: Microsoft Graph answered HTTP {status}; retrying in {wait}s (attempt {attempt} of {ATTEMPTS})"
+            );
+            std::thread::sleep(Duration::from_secs(wait));
+            continue;
+        }
+        if !(200..300).contains(&status) {
+            return Err(Error::Other(format!(
+                "{url}: HTTP {status} after {attempt} attempt(s)"
+            )));
+        }
+        return json_body(r, crate::limits::HTTP_GRAPH, url);
     }
-    if !(200..300).contains(&status) {
-        return Err(Error::Other(format!("{url}: HTTP {status}")));
-    }
-    r.json()
-        .map_err(|e| Error::Other(format!("{url}: expected JSON: {e}")))
 }

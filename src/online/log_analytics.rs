@@ -3,6 +3,7 @@
 //! 5xx (honouring Retry-After), splits the time range when a response hits
 //! the row limit, reports partial errors, and explains 401/403.
 
+use super::http::{body, json_body, request_error};
 use crate::error::{Error, Result};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
@@ -83,6 +84,12 @@ pub fn pull(cfg: &PullConfig) -> Result<Value> {
     let mut stack = vec![(cfg.from, cfg.to)];
     let mut requests = 0;
     while let Some((from, to)) = stack.pop() {
+        if requests >= crate::limits::PULL_REQUESTS {
+            return Err(Error::Other(format!(
+                "stopped after {requests} requests: splitting the time range at the row limit would need more; pull a shorter --timespan at a time or filter the query (rows pulled so far: {})",
+                rows.len()
+            )));
+        }
         requests += 1;
         let resp = query_once(&client, cfg, from, to)?;
         if let Some(e) = resp.get("error").filter(|e| !e.is_null()) {
@@ -152,7 +159,7 @@ fn query_once(
                 std::thread::sleep(backoff(attempt, None, cfg.max_backoff));
                 continue;
             }
-            Err(e) => return Err(Error::Other(format!("POST {url}: {e}"))),
+            Err(e) => return Err(request_error(&format!("POST {url}"), &e)),
         };
         let status = resp.status().as_u16();
         let retry_after = resp
@@ -162,12 +169,10 @@ fn query_once(
             .and_then(|v| v.trim().parse::<u64>().ok());
         match status {
             200..=299 => {
-                return resp.json().map_err(|e| {
-                    Error::Other(format!("POST {url}: expected a JSON query response: {e}"))
-                })
+                return json_body(resp, crate::limits::HTTP_QUERY, &format!("POST {url}"));
             }
             401 | 403 => {
-                let text = resp.text().unwrap_or_default();
+                let text = error_text(resp);
                 let detail = serde_json::from_str::<Value>(&text)
                     .ok()
                     .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
@@ -184,7 +189,7 @@ fn query_once(
                 std::thread::sleep(wait);
             }
             _ => {
-                let text = resp.text().unwrap_or_default();
+                let text = error_text(resp);
                 return Err(Error::Other(format!(
                     "POST {url}: HTTP {status} after {attempt} attempt(s): {}",
                     crate::parse::truncate(&text)
@@ -192,6 +197,13 @@ fn query_once(
             }
         }
     }
+}
+
+/// The start of an error response's body (at most 64 KiB is read).
+fn error_text(resp: reqwest::blocking::Response) -> String {
+    body(resp, 64 << 10, "error response")
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
 }
 
 /// Retry-After when given, else exponential from 1 s; capped.

@@ -54,8 +54,10 @@ impl Sink for EventWriter<'_> {
             Out::Jsonl(w) => serde_json::to_writer(&mut **w, &e)
                 .map_err(std::io::Error::from)
                 .and_then(|()| w.write_all(b"\n")),
-            Out::Csv(cw) => cw.write_record(e.csv_cells()).map_err(std::io::Error::from),
+            Out::Csv(cw) => cw
+                .write_record(e.csv_cells())
+                .map_err(crate::output::csv_io),
         };
-        r.map_err(|err| Error::io("<output>", err))
+        r.map_err(|err| Error::write("<output>", err))
     }
 }

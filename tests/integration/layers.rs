@@ -61,9 +61,9 @@ fn stage(module: &[String]) -> &'static str {
         Some("synth") => "synth",
         Some("commands") => "commands",
         Some("main") => "lib",
-        Some("error" | "exit" | "event" | "parse" | "pipeline" | "output" | "collections") => {
-            "foundation"
-        }
+        Some(
+            "error" | "exit" | "event" | "parse" | "pipeline" | "output" | "collections" | "limits",
+        ) => "foundation",
         Some(other) => panic!(
             "src/{other}: a module in no stage; place it in tests/integration/layers.rs::stage"
         ),

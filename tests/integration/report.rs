@@ -130,7 +130,7 @@ fn sensitive_operations_guests_and_denials() {
     assert!(d[0]["recommendation"]
         .as_str()
         .unwrap()
-        .starts_with("az role assignment create --role \"Key Vault Secrets User\""));
+        .starts_with("az role assignment create --role 'Key Vault Secrets User'"));
     // The S2 fixture's denial is resolved: no denied_access finding.
     let out = kvaudit(&[
         "report",

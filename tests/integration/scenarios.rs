@@ -52,7 +52,7 @@ fn s2_airflow_service_principal_rbac_resolved() {
     assert_eq!(f["scope"], scope.as_str());
     assert_eq!(
         f["fix"],
-        format!("az role assignment create --role \"Key Vault Secrets User\" --assignee-object-id 8e4f1a5d-2c6b-4f9e-a3d1-5b7c9e1f3d44 --assignee-principal-type ServicePrincipal --scope {scope}").as_str()
+        format!("az role assignment create --role 'Key Vault Secrets User' --assignee-object-id 8e4f1a5d-2c6b-4f9e-a3d1-5b7c9e1f3d44 --assignee-principal-type ServicePrincipal --scope {scope}").as_str()
     );
     assert_eq!(f["count"], 3);
     assert_eq!(f["first_seen"], "2025-03-11T02:00:01.000000Z");
@@ -92,7 +92,7 @@ fn s2_pasted_message_alone() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
         out.stdout
-            .contains("az role assignment create --role \"Key Vault Secrets User\""),
+            .contains("az role assignment create --role 'Key Vault Secrets User'"),
         "{}",
         out.stdout
     );

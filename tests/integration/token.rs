@@ -177,7 +177,18 @@ fn verifies_against_a_local_jwks_and_rejects_tampering() {
     let key = keypair(d.path());
     let base = serve(key.jwks.clone());
     let t = sign(&key, &claims(3600));
-    let out = token_cmd(&["--verify", "--authority", &base, "--format", "json"], &t);
+    let out = token_cmd(
+        &[
+            "--verify",
+            "--tenant",
+            TID,
+            "--authority",
+            &base,
+            "--format",
+            "json",
+        ],
+        &t,
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     let v: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["verified"], true);
@@ -191,19 +202,31 @@ fn verifies_against_a_local_jwks_and_rejects_tampering() {
         b64(c.to_string().as_bytes()),
         parts[2]
     );
-    let out = token_cmd(&["--verify", "--authority", &base], &forged);
+    let out = token_cmd(
+        &["--verify", "--tenant", TID, "--authority", &base],
+        &forged,
+    );
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("verification failed"), "{}", out.stderr);
     assert_no_token(&out, &forged);
     // JWKS from a file; a key that does not match fails.
     let jwks = write(d.path(), "jwks.json", key.jwks.to_string().as_bytes());
-    assert_eq!(token_cmd(&["--verify", "--jwks", &jwks], &t).code, 0);
+    assert_eq!(
+        token_cmd(&["--verify", "--tenant", TID, "--jwks", &jwks], &t).code,
+        0
+    );
     let other = keypair(&tempfile::tempdir().unwrap().keep());
     let other_jwks = write(d.path(), "other.json", other.jwks.to_string().as_bytes());
-    assert_eq!(token_cmd(&["--verify", "--jwks", &other_jwks], &t).code, 1);
+    assert_eq!(
+        token_cmd(&["--verify", "--tenant", TID, "--jwks", &other_jwks], &t).code,
+        1
+    );
     // Expired tokens fail verification.
     let old = sign(&key, &claims(-3600));
-    assert_eq!(token_cmd(&["--verify", "--jwks", &jwks], &old).code, 1);
+    assert_eq!(
+        token_cmd(&["--verify", "--tenant", TID, "--jwks", &jwks], &old).code,
+        1
+    );
 }
 
 #[test]
@@ -255,4 +278,118 @@ fn environment_variable_and_logs() {
     let out = kvaudit(&["token", &t]);
     assert_eq!(out.code, 0);
     assert!(out.stderr.contains("visible to other users"));
+}
+
+/// Issue 16.2: the token cannot choose its own keys or issuer. A forged
+/// token whose `tid` points discovery elsewhere, an `alg` of none or HS256
+/// (signed with the public key's bytes), a tenant other than --tenant and a
+/// discovery document sending keys to another host all fail.
+#[test]
+fn a_forged_token_cannot_choose_its_keys_issuer_or_algorithm() {
+    let d = tempfile::tempdir().unwrap();
+    let key = keypair(d.path());
+    let attacker = keypair(&tempfile::tempdir().unwrap().keep());
+    let base = serve(key.jwks.clone());
+    // The attacker serves their own keys under a path the tid injects.
+    let evil_base = serve(attacker.jwks.clone());
+    let mut c = claims(3600);
+    c["tid"] = json!(format!("{TID}/v2.0/.well-known/openid-configuration?x=/"));
+    c["iss"] = json!(format!(
+        "https://sts.windows.net/{}/",
+        c["tid"].as_str().unwrap()
+    ));
+    let forged = sign(&attacker, &c);
+    let out = token_cmd(
+        &["--verify", "--tenant", TID, "--authority", &evil_base],
+        &forged,
+    );
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("tid claim") && out.stderr.contains("not a tenant id"),
+        "{}",
+        out.stderr
+    );
+    // A well-formed tid of another tenant.
+    let mut c = claims(3600);
+    c["tid"] = json!("11111111-2222-4333-8444-555555555555");
+    let other_tenant = sign(&key, &c);
+    let out = token_cmd(
+        &["--verify", "--tenant", TID, "--authority", &base],
+        &other_tenant,
+    );
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("not 9f8e7d6c"), "{}", out.stderr);
+    // The issuer is compared exactly, not derived from the token.
+    let mut c = claims(3600);
+    c["iss"] = json!(format!("https://sts.windows.net/{TID}/extra"));
+    let out = token_cmd(
+        &["--verify", "--tenant", TID, "--authority", &base],
+        &sign(&key, &c),
+    );
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("verification failed"), "{}", out.stderr);
+    // alg none and HS256 are refused before any key is fetched.
+    let payload = b64(claims(3600).to_string().as_bytes());
+    let none = format!(
+        "{}.{payload}.",
+        b64(br#"{"alg":"none","typ":"JWT","kid":"test-kid"}"#)
+    );
+    let out = token_cmd(&["--verify", "--tenant", TID, "--authority", &base], &none);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("only RS256"), "{}", out.stderr);
+    let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    h.kid = Some("test-kid".into());
+    let hs = jsonwebtoken::encode(
+        &h,
+        &claims(3600),
+        &jsonwebtoken::EncodingKey::from_secret(
+            key.jwks["keys"][0]["n"].as_str().unwrap().as_bytes(),
+        ),
+    )
+    .unwrap();
+    let out = token_cmd(&["--verify", "--tenant", TID, "--authority", &base], &hs);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("only RS256"), "{}", out.stderr);
+    assert_no_token(&out, &hs);
+    // --verify without --tenant is a usage error; a tenant that is no GUID too.
+    let t = sign(&key, &claims(3600));
+    assert_eq!(token_cmd(&["--verify", "--authority", &base], &t).code, 2);
+    let out = token_cmd(
+        &["--verify", "--tenant", "x/../y", "--authority", &base],
+        &t,
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+}
+
+/// Issue 16.2: keys are taken only from the configured authority's host.
+#[test]
+fn discovery_keys_from_another_host_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let key = keypair(d.path());
+    let keys_elsewhere = serve(key.jwks.clone());
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap() == 0 || h == "\r\n" {
+                    break;
+                }
+            }
+            let body = json!({"jwks_uri": format!("{keys_elsewhere}/{TID}/discovery/v2.0/keys")})
+                .to_string();
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let t = sign(&key, &claims(3600));
+    let out = token_cmd(&["--verify", "--tenant", TID, "--authority", &base], &t);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stderr.contains("another host"), "{}", out.stderr);
 }

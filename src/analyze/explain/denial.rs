@@ -28,6 +28,10 @@ pub struct Denial {
     pub role_id: Option<String>,
     pub permission: Option<String>,
     pub fix: String,
+    /// A value of the record is not one Azure accepts (a name with shell
+    /// metacharacters, an id that is no GUID): no command is printed.
+    #[serde(default)]
+    pub suspicious: bool,
     pub count: u64,
     pub first_seen: Option<String>,
     pub last_seen: Option<String>,

@@ -4,6 +4,7 @@
 
 pub mod assignments;
 mod classify;
+pub mod command;
 mod denial;
 
 pub use classify::{
@@ -16,6 +17,7 @@ use crate::event::{format_time, Event};
 use crate::identify::{self, Catalog, Claims, Identity, Kind};
 use chrono::{DateTime, Utc};
 use classify::classify_with;
+use command::{shown, Check, ShellCommand};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
@@ -105,51 +107,93 @@ fn build(
         _ => op.and_then(|o| o.permission.clone()),
     };
     let vault = d.vault.clone().unwrap_or_else(|| "<vault>".into());
-    let assignee = match (&d.principal.oid, &d.principal.appid) {
-        (Some(oid), _) => format!(
-            "--assignee-object-id {oid} --assignee-principal-type {}",
-            d.principal_kind.principal_type()
-        ),
-        (None, Some(appid)) => format!("--assignee {appid}"),
-        _ => "--assignee <principal>".into(),
-    };
     let mut hints = Vec::new();
-    let fix = match d.denial {
-        DenialClass::Rbac => match &role {
-            Some(r) => format!("az role assignment create --role \"{r}\" {assignee} --scope {scope}"),
-            None => format!("az role assignment create --role \"<a role granting {}>\" {assignee} --scope {scope}", action.as_deref().unwrap_or("the action")),
-        },
+    let command = match d.denial {
+        DenialClass::Rbac => {
+            let cmd = ShellCommand::new(&["az", "role", "assignment", "create"]);
+            let cmd = match &role {
+                Some(r) => cmd.fixed(&["--role", r]),
+                None => match action.as_deref() {
+                    Some(a) if !Check::Action.allows(a) => {
+                        cmd.value("--role", Check::Action, "action", a)
+                    }
+                    a => cmd.fixed(&[
+                        "--role",
+                        &format!("<a role granting {}>", a.unwrap_or("the action")),
+                    ]),
+                },
+            };
+            let cmd = match (&d.principal.oid, &d.principal.appid) {
+                (Some(oid), _) => cmd
+                    .value("--assignee-object-id", Check::Guid, "object id", oid)
+                    .fixed(&[
+                        "--assignee-principal-type",
+                        d.principal_kind.principal_type(),
+                    ]),
+                (None, Some(appid)) => {
+                    cmd.value("--assignee", Check::Guid, "application id", appid)
+                }
+                _ => cmd.fixed(&["--assignee", "<principal>"]),
+            };
+            Some(cmd.value("--scope", Check::Scope, "scope", &scope))
+        }
         DenialClass::AccessPolicy => {
             let (obj, perm) = permission
                 .as_deref()
                 .and_then(|p| p.split_once(':'))
-                .map_or(("secrets".into(), "get".into()), |(o, p)| (o.to_string(), p.to_string()));
+                .map_or(("secrets".into(), "get".into()), |(o, p)| {
+                    (o.to_string(), p.to_string())
+                });
             let flag = match obj.trim_end_matches('s') {
                 "key" => "--key-permissions",
                 "certificate" => "--certificate-permissions",
                 "storage" => "--storage-permissions",
                 _ => "--secret-permissions",
             };
-            let who = match (&d.principal.oid, &d.principal.appid) {
-                (Some(oid), _) => format!("--object-id {oid}"),
-                (None, Some(appid)) => format!("--spn {appid}"),
-                _ => "--object-id <principal>".into(),
+            let cmd = ShellCommand::new(&["az", "keyvault", "set-policy"]).value(
+                "--name",
+                Check::VaultName,
+                "vault name",
+                &vault,
+            );
+            let cmd = match (&d.principal.oid, &d.principal.appid) {
+                (Some(oid), _) => cmd.value("--object-id", Check::Guid, "object id", oid),
+                (None, Some(appid)) => cmd.value("--spn", Check::Guid, "application id", appid),
+                _ => cmd.fixed(&["--object-id", "<principal>"]),
             };
             hints.push("This vault uses the access-policy permission model: RBAC role assignments have no effect on its data plane; grant an access policy (or migrate the vault to RBAC).".into());
-            format!("az keyvault set-policy --name {vault} {who} {flag} {perm}")
+            Some(cmd.value(flag, Check::Permission, "permission", &perm))
         }
         DenialClass::Firewall => {
-            let ip = d.client_address.clone().unwrap_or_else(|| "<client-ip>".into());
-            hints.push(format!("Denied by the vault's network rules, not by identity: no role assignment or access policy fixes this. The request came from {ip}."));
-            format!("az keyvault network-rule add --name {vault} --ip-address {ip}   # or reach the vault through a private endpoint / allow trusted Microsoft services")
+            let ip = d
+                .client_address
+                .clone()
+                .unwrap_or_else(|| "<client-ip>".into());
+            hints.push(format!("Denied by the vault's network rules, not by identity: no role assignment or access policy fixes this. The request came from {}; add its address to the vault's firewall, or reach the vault through a private endpoint, or allow trusted Microsoft services.", shown(&ip)));
+            Some(
+                ShellCommand::new(&["az", "keyvault", "network-rule", "add"])
+                    .value("--name", Check::VaultName, "vault name", &vault)
+                    .value("--ip-address", Check::IpAddress, "client address", &ip),
+            )
         }
-        DenialClass::Throttled => "Reduce the request rate: cache secrets in the caller and retry with backoff (Key Vault service limits).".into(),
-        DenialClass::Other => "Read the logged description: this failure is not an authorization decision kvaudit recognises.".into(),
+        DenialClass::Throttled => None,
+        DenialClass::Other => None,
     };
+    let suspicious = command.as_ref().and_then(ShellCommand::problem).map(|p| {
+        format!("Suspicious record: {p}. Azure would not accept this value, so the request was probably crafted to inject text into tools that read the log; no command is printed.")
+    });
+    let fix = match (d.denial, &command) {
+        (_, Some(c)) => c.render(),
+        (DenialClass::Throttled, None) => "Reduce the request rate: cache secrets in the caller and retry with backoff (Key Vault service limits).".into(),
+        _ => "Read the logged description: this failure is not an authorization decision kvaudit recognises.".into(),
+    };
+    if let Some(s) = &suspicious {
+        hints.insert(0, s.clone());
+    }
     if matches!(d.denial, DenialClass::Rbac | DenialClass::AccessPolicy) {
         match d.principal_kind {
             Kind::ServicePrincipal => {
-                if let Some(a) = &d.principal.appid {
+                if let Some(a) = d.principal.appid.as_deref().filter(|a| command::is_guid(a)) {
                     hints.push(format!("The caller is an app-only service principal. Find it with `az ad sp show --id {a}` (it may be an Enterprise Application of another tenant, not an App Registration). In an externally triggered run (Airflow calling the Fabric job API, a pipeline) the caller is the identity that triggered it, not the workspace identity."));
                 }
             }
@@ -194,6 +238,7 @@ fn build(
             None
         },
         fix,
+        suspicious: suspicious.is_some(),
         count,
         first_seen: first.map(|t| format_time(&t)),
         last_seen: last.map(|t| format_time(&t)),
@@ -911,7 +956,7 @@ mod tests {
         assert_eq!(f.denial, "rbac");
         assert_eq!(f.role.as_deref(), Some("Key Vault Secrets User"));
         assert_eq!(f.principal.kind, "service_principal");
-        assert!(f.fix.starts_with("az role assignment create --role \"Key Vault Secrets User\" --assignee-object-id 8e4f1a5d-2c6b-4f9e-a3d1-5b7c9e1f3d44 --assignee-principal-type ServicePrincipal --scope "));
+        assert!(f.fix.starts_with("az role assignment create --role 'Key Vault Secrets User' --assignee-object-id 8e4f1a5d-2c6b-4f9e-a3d1-5b7c9e1f3d44 --assignee-principal-type ServicePrincipal --scope "));
     }
 
     #[test]

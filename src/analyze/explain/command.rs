@@ -1,0 +1,248 @@
+//! The fix commands `explain` prints for a person to paste into a shell.
+//! Every value taken from a log is checked against what Azure allows for
+//! it, then quoted for a POSIX shell, so a crafted secret name cannot become
+//! a second command; a value that fails its check yields no command at all.
+
+use std::sync::OnceLock;
+
+/// What a value placed in a command must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// A vault or Managed HSM name: 3-24 letters, digits and dashes,
+    /// starting with a letter, not ending with a dash.
+    VaultName,
+    /// A secret, key or certificate name: 1-127 letters, digits and dashes.
+    ObjectName,
+    /// An object id or application id.
+    Guid,
+    /// An IPv4 or IPv6 address, optionally with a CIDR prefix.
+    IpAddress,
+    /// An ARM scope of a vault or of an object in it (placeholders allowed).
+    Scope,
+    /// An RBAC data action such as `Microsoft.KeyVault/vaults/secrets/getSecret/action`.
+    Action,
+    /// An access-policy permission such as `get` or `list`.
+    Permission,
+}
+
+impl Check {
+    fn describe(self) -> &'static str {
+        match self {
+            Check::VaultName => "vault name (3-24 letters, digits and dashes)",
+            Check::ObjectName => "secret, key or certificate name (letters, digits and dashes)",
+            Check::Guid => "object or application id (a GUID)",
+            Check::IpAddress => "IP address",
+            Check::Scope => "Key Vault resource id",
+            Check::Action => "RBAC data action",
+            Check::Permission => "access-policy permission",
+        }
+    }
+
+    /// Whether `v` is what Azure allows for this kind of value.
+    pub fn allows(self, v: &str) -> bool {
+        match self {
+            Check::VaultName => is_vault_name(v),
+            Check::ObjectName => {
+                (1..=127).contains(&v.len())
+                    && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            }
+            Check::Guid => is_guid(v),
+            Check::IpAddress => {
+                let (addr, prefix) = v.split_once('/').unwrap_or((v, "0"));
+                addr.parse::<std::net::IpAddr>().is_ok()
+                    && prefix.len() <= 3
+                    && prefix.parse::<u8>().is_ok_and(|p| p <= 128)
+            }
+            Check::Scope => scope_pattern().is_match(v),
+            Check::Action => {
+                (1..=256).contains(&v.len())
+                    && v.bytes().all(|b| {
+                        b.is_ascii_alphanumeric() || matches!(b, b'.' | b'/' | b'_' | b'-')
+                    })
+            }
+            Check::Permission => {
+                (1..=32).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphabetic())
+            }
+        }
+    }
+}
+
+fn is_vault_name(v: &str) -> bool {
+    let b = v.as_bytes();
+    (3..=24).contains(&b.len())
+        && b[0].is_ascii_alphabetic()
+        && b[b.len() - 1] != b'-'
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+}
+
+pub use crate::parse::is_guid;
+
+fn scope_pattern() -> &'static regex::Regex {
+    static P: OnceLock<regex::Regex> = OnceLock::new();
+    P.get_or_init(|| {
+        regex::Regex::new(concat!(
+            r"(?i)^/subscriptions/(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|<subscription-id>)",
+            r"/resourceGroups/(?:[-\w.()]{1,90}|<resource-group>)",
+            r"/providers/Microsoft\.KeyVault/(?:vaults|managedHSMs)/(?:[a-z][a-z0-9-]{1,22}[a-z0-9]|<vault>)",
+            r"(?:/(?:secrets|keys|certificates)/[a-z0-9-]{1,127})?$"
+        ))
+        .expect("static regex")
+    })
+}
+
+/// Quotes `word` for a POSIX shell: as is when it holds only characters no
+/// shell treats specially, else in single quotes (a `'` inside becomes
+/// `'\''`).
+pub fn quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'_' | b'@' | b'%' | b'+' | b'=' | b':' | b',' | b'.' | b'/' | b'-'
+                )
+        });
+    if plain {
+        return word.to_string();
+    }
+    let mut out = String::with_capacity(word.len() + 2);
+    out.push('\'');
+    for c in word.chars() {
+        if c == '\'' {
+            out.push_str("'\\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// A command as the words its program receives, built from fixed words
+/// and checked values; rendered only when every value passed its check.
+#[derive(Debug, Clone, Default)]
+pub struct ShellCommand {
+    words: Vec<String>,
+    /// The first value that failed its check, and why.
+    problem: Option<String>,
+}
+
+impl ShellCommand {
+    /// A command from fixed words (kvaudit's own text, never log content).
+    pub fn new(words: &[&str]) -> Self {
+        ShellCommand {
+            words: words.iter().map(|w| (*w).to_string()).collect(),
+            problem: None,
+        }
+    }
+
+    /// Adds fixed words (kvaudit's own text or data files).
+    pub fn fixed(mut self, words: &[&str]) -> Self {
+        self.words.extend(words.iter().map(|w| (*w).to_string()));
+        self
+    }
+
+    /// Adds `flag` and a value from a log, checked as `check` (placeholders
+    /// such as `<vault>` are kvaudit's own and pass).
+    pub fn value(mut self, flag: &str, check: Check, what: &str, v: &str) -> Self {
+        if !is_placeholder(v) && !check.allows(v) && self.problem.is_none() {
+            self.problem = Some(format!(
+                "the {what} {} is not a valid {}",
+                shown(v),
+                check.describe()
+            ));
+        }
+        self.words.push(flag.to_string());
+        self.words.push(v.to_string());
+        self
+    }
+
+    /// The words the program receives (the first is the program).
+    pub fn words(&self) -> &[String] {
+        &self.words
+    }
+
+    /// Why no command can be printed, if a value failed its check.
+    pub fn problem(&self) -> Option<&str> {
+        self.problem.as_deref()
+    }
+
+    /// The command line to paste, or, when a value failed its check, a
+    /// shell comment saying why (pasted, it does nothing).
+    pub fn render(&self) -> String {
+        match &self.problem {
+            Some(p) => format!("# no command: {p}; this record may be forged, check who sent it"),
+            None => self
+                .words
+                .iter()
+                .map(|w| quote(w))
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
+}
+
+/// kvaudit's own placeholders (`<vault>`, `<principal>`, `<client-ip>`)
+/// and scopes built around them.
+fn is_placeholder(v: &str) -> bool {
+    v.starts_with('<')
+        && v.ends_with('>')
+        && v[1..v.len() - 1]
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'-')
+}
+
+/// A log value as it may be shown in a message: printable, quoted, at most
+/// 80 characters, with no way to end a shell comment line.
+pub fn shown(v: &str) -> String {
+    let mut s: String = v.chars().take(80).collect();
+    if s.len() < v.len() {
+        s.push('…');
+    }
+    format!("{:?}", s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_values_pass_and_crafted_ones_do_not() {
+        assert!(Check::VaultName.allows("kv-data-prod"));
+        assert!(!Check::VaultName.allows("kv;rm"));
+        assert!(!Check::VaultName.allows("1kv"));
+        assert!(Check::ObjectName.allows("db-password"));
+        assert!(!Check::ObjectName.allows("x;touch${IFS}PWNED;"));
+        assert!(Check::Guid.allows("8e4f1a5d-2c6b-4f9e-a3d1-5b7c9e1f3d44"));
+        assert!(!Check::Guid.allows("8e4f1a5d-2c6b-4f9e-a3d1-5b7c9e1f3d4;"));
+        assert!(Check::IpAddress.allows("203.0.113.7"));
+        assert!(Check::IpAddress.allows("2001:db8::1"));
+        assert!(!Check::IpAddress.allows("203.0.113.7 $(id)"));
+        assert!(Check::Scope.allows("/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-data(1)/providers/Microsoft.KeyVault/vaults/kv-data/secrets/db-password"));
+        assert!(Check::Scope.allows("/subscriptions/<subscription-id>/resourceGroups/<resource-group>/providers/Microsoft.KeyVault/vaults/<vault>"));
+        assert!(!Check::Scope.allows(
+            "/subscriptions/x/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv;id"
+        ));
+    }
+
+    #[test]
+    fn quoting_leaves_plain_words_and_wraps_the_rest() {
+        assert_eq!(quote("kv-data"), "kv-data");
+        assert_eq!(quote("Key Vault Secrets User"), "'Key Vault Secrets User'");
+        assert_eq!(quote("it's"), "'it'\\''s'");
+        assert_eq!(quote(""), "''");
+    }
+
+    #[test]
+    fn a_failed_check_prints_a_comment_not_a_command() {
+        let c = ShellCommand::new(&["az", "keyvault", "set-policy"]).value(
+            "--name",
+            Check::VaultName,
+            "vault name",
+            "kv\n$(touch x)",
+        );
+        let r = c.render();
+        assert!(r.starts_with("# no command: the vault name "), "{r}");
+        assert!(!r.contains('\n'));
+    }
+}
