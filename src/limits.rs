@@ -25,7 +25,8 @@ pub const HTTP_KEYS: u64 = MIB;
 pub const HTTP_GRAPH: u64 = 16 * MIB;
 /// One Log Analytics query response (the API returns at most ~100 MiB).
 pub const HTTP_QUERY: u64 = 256 * MIB;
-/// Requests one `pull` may make while splitting its time range.
+/// Requests one `pull` may make while splitting its time range (default
+/// of `--max-requests`).
 pub const PULL_REQUESTS: u32 = 500;
 
 /// The bound on a JSON document read whole.
@@ -53,7 +54,7 @@ pub fn read_to_limit(r: impl Read, limit: u64, label: &str, what: &str) -> Resul
         .read_to_end(&mut buf)
         .map_err(|e| Error::io(label, e))?;
     if buf.len() as u64 > limit {
-        return Err(Error::Usage(format!(
+        return Err(Error::Other(format!(
             "{label}: {what} is larger than {}, the limit for it; is this the right file?",
             shown(limit)
         )));
@@ -66,7 +67,7 @@ pub fn read_file(path: &str, limit: u64, what: &str) -> Result<String> {
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let bytes = read_to_limit(f, limit, path, what)?;
     String::from_utf8(bytes).map_err(|e| {
-        Error::Usage(format!(
+        Error::Other(format!(
             "{path}: expected {what} as UTF-8 text; invalid byte at offset {}",
             e.utf8_error().valid_up_to()
         ))
@@ -77,7 +78,7 @@ pub fn read_file(path: &str, limit: u64, what: &str) -> Result<String> {
 pub fn read_stdin(limit: u64, what: &str) -> Result<String> {
     let bytes = read_to_limit(std::io::stdin().lock(), limit, "<stdin>", what)?;
     String::from_utf8(bytes).map_err(|e| {
-        Error::Usage(format!(
+        Error::Other(format!(
             "<stdin>: expected {what} as UTF-8 text; invalid byte at offset {}",
             e.utf8_error().valid_up_to()
         ))

@@ -242,7 +242,40 @@ macro_rules! note {
 }
 pub(crate) use note;
 
-/// Writes to stderr; a failed write (stderr closed) is not an error.
+/// Whether `c` could change what a terminal or an editor shows: C0 and C1
+/// controls (ESC starts escape sequences), DEL, and the bidirectional
+/// overrides and isolates that reorder text.
+fn is_unsafe(c: char) -> bool {
+    (c.is_control() && c != '\n')
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `s` with every unsafe character written as `\u{..}` (line breaks kept:
+/// kvaudit's own cells use them).
+pub fn printable(s: &str) -> String {
+    if !s.chars().any(is_unsafe) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_unsafe(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Writes to stderr, log values made printable (messages quote them); a
+/// failed write (stderr closed) is not an error.
 pub fn stderr(args: std::fmt::Arguments<'_>) {
+    let text = printable(&args.to_string());
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// Writes kvaudit's own terminal control (the progress line's carriage
+/// return and erase) to stderr; never log content.
+pub fn stderr_control(args: std::fmt::Arguments<'_>) {
     let _ = std::io::stderr().lock().write_fmt(args);
 }

@@ -4,7 +4,7 @@
 use crate::analyze::callers::{self, CallerRow};
 use crate::analyze::explain;
 use crate::analyze::findings::{self, Finding, Policy, Severity};
-use crate::analyze::redact::{Redactor, RedactorFold};
+use crate::analyze::redact::Redactor;
 use crate::error::{Error, Result};
 use crate::event::{format_time, Event};
 use crate::identify::Catalog;
@@ -100,8 +100,20 @@ pub struct Options<'a> {
     pub window: Window,
     pub policy: &'a Policy,
     pub baseline: Option<HashSet<String>>,
+    /// With `--redact`: a redacted baseline is compared through it.
+    pub redactor: Option<&'a Redactor>,
     pub now: DateTime<Utc>,
     pub inputs: Vec<String>,
+}
+
+impl Report {
+    /// This report with every identifier replaced by its pseudonym (see
+    /// [`Redactor`]), as data, before any format escapes it.
+    pub fn redacted(&self, r: &Redactor) -> Result<Report> {
+        let mut v = serde_json::to_value(self).map_err(|e| Error::Output(e.to_string()))?;
+        r.tree(&mut v);
+        serde_json::from_value(v).map_err(|e| Error::Output(e.to_string()))
+    }
 }
 
 /// Reads the principal keys of a previous report (`--baseline`).
@@ -137,7 +149,6 @@ pub struct ReportFold<'p> {
     explain: ExplainThread,
     /// Failed requests of the period not yet handed to the explaining thread.
     batch: Vec<Event>,
-    redact: Option<RedactorFold>,
 }
 
 /// What the report gathers of every event of the period: counts, first and
@@ -250,20 +261,16 @@ impl crate::pipeline::ThreadFold for ReportPart {
 }
 
 impl<'p> ReportFold<'p> {
-    pub fn new(window: Window, policy: &'p Policy, redact: bool) -> Self {
+    pub fn new(window: Window, policy: &'p Policy) -> Self {
         ReportFold {
             policy,
             tally: ReportPart::new(window, findings::FindingsAcc::new(policy), 0),
             explain: ExplainThread::start(),
             batch: Vec::with_capacity(BATCH),
-            redact: redact.then(RedactorFold::new),
         }
     }
 
     pub fn add(&mut self, e: Event) {
-        if let Some(r) = &mut self.redact {
-            r.add(&e);
-        }
         if !self.tally.in_window(&e) {
             return;
         }
@@ -296,13 +303,13 @@ impl<'p> ReportFold<'p> {
         self.tally.callers.principals()
     }
 
-    /// The report, and the redactor when `--redact` was asked for.
+    /// The report (redacted by the caller, see [`Redactor::report`]).
     pub fn finish(
         mut self,
         files: &crate::ingest::Ingested,
         catalog: &Catalog,
         opts: &Options,
-    ) -> (Report, Option<Redactor>) {
+    ) -> Report {
         self.flush();
         let (mut explain, denials_by_kind) = self.explain.join();
         let tally = self.tally;
@@ -312,7 +319,7 @@ impl<'p> ReportFold<'p> {
         let ex = explain.finish_with(catalog, &ids);
         let callers = tally.callers.rows(catalog);
         let found = findings::FindingsFold::with(self.policy, tally.findings, tally.callers.keys())
-            .finish(&ex, opts.baseline.as_ref(), &ids);
+            .finish(&ex, opts.baseline.as_ref(), opts.redactor, &ids);
         let mut s = Summary {
             events: tally.events,
             rows_read: files.rows_read(),
@@ -338,7 +345,7 @@ impl<'p> ReportFold<'p> {
                 .entry(format!("{:?}", f.severity).to_ascii_lowercase())
                 .or_insert(0) += 1;
         }
-        let report = Report {
+        Report {
             generated_at: format_time(&opts.now),
             inputs: opts.inputs.clone(),
             period: Period {
@@ -348,8 +355,7 @@ impl<'p> ReportFold<'p> {
             summary: s,
             callers,
             findings: found,
-        };
-        (report, self.redact.map(super::redact::RedactorFold::finish))
+        }
     }
 }
 
@@ -360,12 +366,8 @@ impl crate::pipeline::Sink for ReportFold<'_> {
     }
 
     /// Everything but the explanation of failed requests folds on the
-    /// parsing threads. The redactor sees every event, outside the period
-    /// too, and is not split: with `--redact` nothing is.
+    /// parsing threads.
     fn fork(&mut self) -> Option<Box<dyn crate::pipeline::ThreadFold>> {
-        if self.redact.is_some() {
-            return None;
-        }
         Some(Box::new(self.tally.part()))
     }
 

@@ -33,6 +33,9 @@ pub struct PullArgs {
     /// Rows at which a response counts as truncated and the range is split.
     #[arg(long, default_value_t = 500_000)]
     row_limit: usize,
+    /// Most requests to make while splitting the time range at the row limit.
+    #[arg(long, default_value_t = crate::limits::PULL_REQUESTS)]
+    max_requests: u32,
     /// Attempts per request on 429 and 5xx.
     #[arg(long, default_value_t = 5)]
     retries: u32,
@@ -72,6 +75,7 @@ pub(super) fn run(args: PullArgs, _ctx: &Context) -> Result<Exit> {
         to,
         token,
         row_limit: args.row_limit.max(1),
+        max_requests: args.max_requests.max(1),
         max_attempts: args.retries.max(1),
         timeout: std::time::Duration::from_secs(args.timeout),
         max_backoff: std::time::Duration::from_secs(60),

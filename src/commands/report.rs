@@ -6,6 +6,7 @@ use super::args::{
 };
 use super::Context;
 use crate::analyze::findings::{Policy, Severity};
+use crate::analyze::redact::{key_file, Redactor};
 use crate::analyze::report::{
     exceeds, load_baseline, parse_instant, parse_since, Options, ReportFold, Window,
 };
@@ -29,9 +30,12 @@ pub struct ReportArgs {
     /// Exit 3 when a finding at or above this severity remains.
     #[arg(long, value_enum)]
     fail_on: Option<Level>,
-    /// Replace upns, oids, tenant-principal appids, IPs, tenant and subscription ids with stable pseudonyms.
+    /// Replace upns, user names, GUIDs (oids, appids, tenant and subscription ids), IP addresses and tokens with keyed pseudonyms.
     #[arg(long)]
     redact: bool,
+    /// Key for --redact pseudonyms (created, readable by you only, if FILE does not exist): reports redacted with the same key stay comparable. Without it the key is random and kept nowhere.
+    #[arg(long, value_name = "FILE", requires = "redact")]
+    redact_key: Option<String>,
     /// A previous report (JSON): principals absent from it are new callers.
     #[arg(long, value_name = "FILE")]
     baseline: Option<String>,
@@ -94,6 +98,7 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
         &args.naming.directory[..],
         args.baseline.as_slice(),
         args.policy.as_slice(),
+        args.redact_key.as_slice(),
     ]
     .concat();
     let target = args.output.target(&protected)?;
@@ -102,6 +107,16 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
         Some(p) => toml::from_str(&read_file(p, limits::CONFIG_FILE, "a policy file")?)
             .map_err(|e| Error::Usage(format!("{p}: invalid policy: {e}")))?,
         None => Policy::default(),
+    };
+    let redactor = match (&args.redact, &args.redact_key) {
+        (false, _) => None,
+        (true, Some(f)) => Some(Redactor::new(key_file(std::path::Path::new(f))?)?),
+        (true, None) => {
+            if args.baseline.is_some() {
+                note!("kvaudit: warning: --redact without --redact-key uses a random key: a redacted --baseline cannot be matched (every caller would look new); pass the --redact-key FILE the baseline was made with");
+            }
+            Some(Redactor::random()?)
+        }
     };
     let baseline = match &args.baseline {
         Some(b) => Some(load_baseline(
@@ -123,16 +138,19 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
             .map(|t| parse_instant("--to", t))
             .transpose()?,
     };
+    if let (Some(f), Some(t)) = (window.from, window.to) {
+        if f >= t {
+            return Err(Error::Usage(format!(
+                "the period is empty: --from/--since ({}) is not before --to ({}); swap them?",
+                crate::event::format_time(&f),
+                crate::event::format_time(&t)
+            )));
+        }
+    }
     let mut catalog = load_catalog(&args.naming.directory)?;
     // Streams: the events are folded into the report as they are read.
-    let mut fold = ReportFold::new(window, &policy, args.redact);
-    // The redactor looks at every field of every event.
-    let fields = if args.redact {
-        Fields::Analysis
-    } else {
-        Fields::Report
-    };
-    let ing = read_into(input, &mut fold, fields)?;
+    let mut fold = ReportFold::new(window, &policy);
+    let ing = read_into(input, &mut fold, Fields::Report)?;
     resolve_into(
         &mut catalog,
         &args.naming.resolve,
@@ -143,15 +161,17 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
         window,
         policy: &policy,
         baseline,
+        redactor: redactor.as_ref(),
         now,
         inputs: ing.files.iter().map(|f| f.source.clone()).collect(),
     };
-    let (report, redactor) = fold.finish(&ing, &catalog, &opts);
-    let renderer = renderer_for(args.format.into(), ctx.color && target.is_stdout());
-    let mut bytes = renderer.render(&View::Report(&report))?;
-    if let Some(r) = redactor {
-        bytes = r.apply(&String::from_utf8_lossy(&bytes)).into_bytes();
+    let mut report = fold.finish(&ing, &catalog, &opts);
+    // Redacted as data, before any format escapes it.
+    if let Some(r) = &redactor {
+        report = report.redacted(r)?;
     }
+    let renderer = renderer_for(args.format.into(), ctx.color && target.is_stdout());
+    let bytes = renderer.render(&View::Report(&report))?;
     target.write(&bytes)?;
     match args.fail_on.map(Severity::from) {
         Some(l) if exceeds(&report, l) => {

@@ -56,7 +56,7 @@ impl Progress {
         }
         self.last = now;
         let secs = now.duration_since(self.started).as_secs_f64().max(1e-6);
-        crate::output::stderr(format_args!(
+        crate::output::stderr_control(format_args!(
             "\r\x1b[2Kkvaudit: read {} rows ({:.0} rows/s)",
             self.rows,
             self.rows as f64 / secs
@@ -66,7 +66,7 @@ impl Progress {
 
     pub(super) fn done(&mut self) {
         if self.shown {
-            crate::output::stderr(format_args!("\r\x1b[2K"));
+            crate::output::stderr_control(format_args!("\r\x1b[2K"));
             self.shown = false;
         }
     }

@@ -63,9 +63,42 @@ pub fn expand_paths(args: &[String], skip_unreadable: bool) -> Result<Expanded> 
         }
     }
     Ok(Expanded {
-        paths: out,
+        paths: once_each(out),
         unreadable: skipped,
     })
+}
+
+/// The paths without repeats: a file named twice (or reached through a
+/// directory and by name, a link, a hard link) is read once, with a warning,
+/// so its rows are not counted twice.
+fn once_each(paths: Vec<(String, bool)>) -> Vec<(String, bool)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut seen: std::collections::HashMap<(u64, u64), String> = Default::default();
+    let mut stdin = false;
+    let mut out = Vec::with_capacity(paths.len());
+    for (p, walked) in paths {
+        if p == "-" {
+            if std::mem::replace(&mut stdin, true) {
+                crate::output::note!(
+                    "kvaudit: warning: - (stdin) is given more than once; read once"
+                );
+                continue;
+            }
+        } else if let Some(m) = std::fs::metadata(&p)
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+        {
+            if let Some(first) = seen.get(&(m.dev(), m.ino())) {
+                crate::output::note!(
+                    "kvaudit: warning: {p} is the same file as {first}; read once"
+                );
+                continue;
+            }
+            seen.insert((m.dev(), m.ino()), p.clone());
+        }
+        out.push((p, walked));
+    }
+    out
 }
 
 /// The inputs named on the command line, directories expanded.

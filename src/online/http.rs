@@ -45,7 +45,6 @@ pub(super) fn body(resp: reqwest::blocking::Response, limit: u64, what: &str) ->
             Error::Other(format!("{what}: timed out while reading the response"))
         }
         Error::Io { source, .. } => Error::Other(format!("{what}: {source}")),
-        Error::Usage(m) => Error::Other(m),
         other => other,
     })
 }

@@ -21,6 +21,8 @@ pub struct PullConfig {
     pub token: String,
     /// Rows at which a response is taken as truncated (API limit 500,000).
     pub row_limit: usize,
+    /// Requests at most (splitting can multiply them).
+    pub max_requests: u32,
     pub max_attempts: u32,
     pub timeout: StdDuration,
     /// Upper bound for one backoff sleep.
@@ -84,9 +86,9 @@ pub fn pull(cfg: &PullConfig) -> Result<Value> {
     let mut stack = vec![(cfg.from, cfg.to)];
     let mut requests = 0;
     while let Some((from, to)) = stack.pop() {
-        if requests >= crate::limits::PULL_REQUESTS {
+        if requests >= cfg.max_requests {
             return Err(Error::Other(format!(
-                "stopped after {requests} requests: splitting the time range at the row limit would need more; pull a shorter --timespan at a time or filter the query (rows pulled so far: {})",
+                "stopped after {requests} requests (--max-requests): splitting the time range at the row limit would need more; pull a shorter --timespan at a time, filter the query, or raise --max-requests (rows pulled so far: {})",
                 rows.len()
             )));
         }

@@ -9,10 +9,7 @@ use std::fmt::Write;
 pub struct Html;
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    super::escape::html(s)
 }
 
 fn chart(per_day: &std::collections::BTreeMap<String, crate::analyze::report::DayCount>) -> String {

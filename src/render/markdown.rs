@@ -1,13 +1,15 @@
 //! Markdown a reviewer can paste into a ticket.
 
+use super::escape::{md_block, md_code, md_text};
 use super::{Renderer, View};
 use crate::error::Result;
 use std::fmt::Write;
 
 pub struct Markdown;
 
+/// Log text in a paragraph or table cell (escaped: see [`md_text`]).
 fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace(['\r', '\n'], " ")
+    md_text(s)
 }
 
 impl Renderer for Markdown {
@@ -29,7 +31,7 @@ impl Renderer for Markdown {
                         out,
                         "| {} | {} | {} | {} | {} |",
                         cell(&who),
-                        r.kind,
+                        cell(&r.kind),
                         r.events,
                         r.denied,
                         cell(&r.vault_names.join(", "))
@@ -42,8 +44,8 @@ impl Renderer for Markdown {
                 let _ = writeln!(
                     out,
                     "Period: {} to {}. Generated {}.\n",
-                    r.period.from.as_deref().unwrap_or("-"),
-                    r.period.to.as_deref().unwrap_or("-"),
+                    cell(r.period.from.as_deref().unwrap_or("-")),
+                    cell(r.period.to.as_deref().unwrap_or("-")),
                     r.generated_at
                 );
                 let _ = writeln!(
@@ -52,10 +54,10 @@ impl Renderer for Markdown {
                     s.events, s.callers
                 );
                 for (k, v) in &s.callers_by_kind {
-                    let _ = writeln!(out, "| callers: {k} | {v} |");
+                    let _ = writeln!(out, "| callers: {} | {v} |", cell(k));
                 }
                 for (k, v) in &s.denials_by_kind {
-                    let _ = writeln!(out, "| denials: {k} | {v} |");
+                    let _ = writeln!(out, "| denials: {} | {v} |", cell(k));
                 }
                 let _ = writeln!(out, "\n## Findings ({})\n", r.findings.len());
                 if r.findings.is_empty() {
@@ -76,8 +78,8 @@ impl Renderer for Markdown {
                             format!("{:?}", f.severity).to_lowercase(),
                             f.kind,
                             cell(&who),
-                            p.kind,
-                            f.vault.as_deref().unwrap_or(""),
+                            cell(&p.kind),
+                            cell(f.vault.as_deref().unwrap_or("")),
                             cell(&f.recommendation)
                         );
                     }
@@ -97,7 +99,7 @@ impl Renderer for Markdown {
                         out,
                         "| {} | {} | {} | {} | {} |",
                         cell(&who),
-                        c.kind,
+                        cell(&c.kind),
                         c.events,
                         c.denied,
                         cell(&c.vault_names.join(", "))
@@ -122,28 +124,28 @@ impl Renderer for Markdown {
                         i + 1,
                         f.denial,
                         cell(&who),
-                        p.kind,
-                        f.vault.as_deref().unwrap_or("?")
+                        cell(&p.kind),
+                        cell(f.vault.as_deref().unwrap_or("?"))
                     );
                     let _ = writeln!(
                         out,
-                        "- **Operation**: {} (`{}`)",
-                        f.operation.as_deref().unwrap_or("?"),
-                        f.action.as_deref().unwrap_or("?")
+                        "- **Operation**: {} ({})",
+                        cell(f.operation.as_deref().unwrap_or("?")),
+                        md_code(f.action.as_deref().unwrap_or("?"))
                     );
                     let _ = writeln!(
                         out,
-                        "- **Principal**: appid `{}`, oid `{}`, tenant `{}`",
-                        p.appid.as_deref().unwrap_or("-"),
-                        p.oid.as_deref().unwrap_or("-"),
-                        p.tenant.as_deref().unwrap_or("-")
+                        "- **Principal**: appid {}, oid {}, tenant {}",
+                        md_code(p.appid.as_deref().unwrap_or("-")),
+                        md_code(p.oid.as_deref().unwrap_or("-")),
+                        md_code(p.tenant.as_deref().unwrap_or("-"))
                     );
-                    let _ = writeln!(out, "- **Scope**: `{}`", f.scope);
+                    let _ = writeln!(out, "- **Scope**: {}", md_code(&f.scope));
                     if let Some(r) = &f.role {
-                        let _ = writeln!(out, "- **Role needed**: {r}");
+                        let _ = writeln!(out, "- **Role needed**: {}", cell(r));
                     }
                     if let Some(pm) = &f.permission {
-                        let _ = writeln!(out, "- **Permission needed**: {pm}");
+                        let _ = writeln!(out, "- **Permission needed**: {}", cell(pm));
                     }
                     let status = match &f.resolved_at {
                         Some(r) => format!("resolved at {r}"),
@@ -153,10 +155,10 @@ impl Renderer for Markdown {
                         out,
                         "- **Seen**: {} time(s), {} to {}; {status}",
                         f.count,
-                        f.first_seen.as_deref().unwrap_or("-"),
-                        f.last_seen.as_deref().unwrap_or("-")
+                        cell(f.first_seen.as_deref().unwrap_or("-")),
+                        cell(f.last_seen.as_deref().unwrap_or("-"))
                     );
-                    let _ = writeln!(out, "\n```sh\n{}\n```\n", f.fix);
+                    let _ = writeln!(out, "\n{}\n", md_block("sh", &f.fix));
                     for h in &f.hints {
                         let _ = writeln!(out, "> {}\n", cell(h));
                     }

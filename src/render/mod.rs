@@ -4,6 +4,7 @@
 //! ([`event_stream`]).
 
 mod csv;
+pub mod escape;
 pub mod event_stream;
 mod html;
 mod json;

@@ -1,5 +1,6 @@
 //! Tables for people, drawn with comfy-table.
 
+use super::escape::printable;
 use super::{Renderer, View};
 use crate::error::Result;
 use comfy_table::{presets, Cell, Color, ContentArrangement, Table as Ct};
@@ -17,6 +18,7 @@ impl Table {
             t.force_no_tty();
         }
         t.set_header(header.iter().map(Cell::new));
+
         t
     }
 
@@ -28,6 +30,12 @@ impl Table {
             c
         }
     }
+}
+
+/// A cell whose text came (in part) from a log: control characters and
+/// escape sequences are shown, never sent to the terminal.
+fn cell(v: impl std::fmt::Display) -> Cell {
+    Cell::new(printable(&v.to_string()))
 }
 
 fn short(v: &[String], max: usize) -> String {
@@ -100,16 +108,16 @@ impl Renderer for Table {
                         None => r.kind.clone(),
                     };
                     t.add_row(vec![
-                        Cell::new(who.join("\n")),
-                        Cell::new(kind),
-                        Cell::new(r.events),
+                        cell(who.join("\n")),
+                        cell(kind),
+                        cell(r.events),
                         self.denied_cell(r.denied),
-                        Cell::new(short(&r.vault_names, 3)),
-                        Cell::new(format!("{}/{}/{}", r.secrets, r.keys, r.certificates)),
-                        Cell::new(short(&r.operations, 4)),
-                        Cell::new(&r.first_seen[..r.first_seen.len().min(19)]),
-                        Cell::new(&r.last_seen[..r.last_seen.len().min(19)]),
-                        Cell::new(clients(&r.clients, 2)),
+                        cell(short(&r.vault_names, 3)),
+                        cell(format!("{}/{}/{}", r.secrets, r.keys, r.certificates)),
+                        cell(short(&r.operations, 4)),
+                        cell(&r.first_seen[..r.first_seen.len().min(19)]),
+                        cell(&r.last_seen[..r.last_seen.len().min(19)]),
+                        cell(clients(&r.clients, 2)),
                     ]);
                 }
                 t.to_string()
@@ -126,11 +134,11 @@ impl Renderer for Table {
                         .or(p.appid.clone())
                         .unwrap_or_default();
                     t.add_row(vec![
-                        Cell::new(format!("{:?}", f.severity).to_lowercase()),
-                        Cell::new(f.kind),
-                        Cell::new(format!("{who}\n{}", p.kind)),
-                        Cell::new(f.vault.as_deref().unwrap_or("")),
-                        Cell::new(&f.recommendation),
+                        cell(format!("{:?}", f.severity).to_lowercase()),
+                        cell(f.kind),
+                        cell(format!("{who}\n{}", p.kind)),
+                        cell(f.vault.as_deref().unwrap_or("")),
+                        cell(&f.recommendation),
                     ]);
                 }
                 let s = &r.summary;
@@ -139,8 +147,8 @@ impl Renderer for Table {
                     s.events,
                     s.callers,
                     r.findings.len(),
-                    r.period.from.as_deref().unwrap_or("-"),
-                    r.period.to.as_deref().unwrap_or("-")
+                    printable(r.period.from.as_deref().unwrap_or("-")),
+                    printable(r.period.to.as_deref().unwrap_or("-"))
                 )
             }
             View::Denials(findings) => {
@@ -175,18 +183,18 @@ impl Renderer for Table {
                         Some(r) => format!("{}x, resolved {}", f.count, &r[..r.len().min(19)]),
                         None => format!("{}x, unresolved", f.count),
                     };
-                    let denial = Cell::new(&f.denial);
+                    let denial = cell(&f.denial);
                     t.add_row(vec![
                         if self.color && f.resolved_at.is_none() {
                             denial.fg(Color::Red)
                         } else {
                             denial
                         },
-                        Cell::new(who.join("\n")),
-                        Cell::new(what),
-                        Cell::new(&f.scope),
-                        Cell::new(fix),
-                        Cell::new(seen),
+                        cell(who.join("\n")),
+                        cell(what),
+                        cell(&f.scope),
+                        cell(fix),
+                        cell(seen),
                     ]);
                 }
                 t.to_string()

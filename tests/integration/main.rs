@@ -13,6 +13,7 @@ mod report;
 mod resolve;
 mod robust;
 mod scenarios;
+mod security;
 mod shapes;
 mod streaming;
 mod synth;

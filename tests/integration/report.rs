@@ -236,9 +236,31 @@ fn redaction_leaves_no_original_identifier() {
             );
         }
     }
-    // Stable pseudonyms: the same run twice gives the same report body.
-    let a = kvaudit(&["report", "--redact", "--format", "markdown", &w]).stdout;
-    let b = kvaudit(&["report", "--redact", "--format", "markdown", &w]).stdout;
+    // Stable pseudonyms under one key: the same run twice gives the same
+    // report body.
+    let d = tempfile::tempdir().unwrap();
+    let key = d.path().join("k");
+    let k = key.to_str().unwrap();
+    let a = kvaudit(&[
+        "report",
+        "--redact",
+        "--redact-key",
+        k,
+        "--format",
+        "markdown",
+        &w,
+    ])
+    .stdout;
+    let b = kvaudit(&[
+        "report",
+        "--redact",
+        "--redact-key",
+        k,
+        "--format",
+        "markdown",
+        &w,
+    ])
+    .stdout;
     let strip = |s: &str| {
         s.lines()
             .filter(|l| !l.starts_with("Period"))

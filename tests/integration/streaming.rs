@@ -377,16 +377,17 @@ fn report_reads_successes_lean_with_the_same_result() {
             skip_invalid: true,
             fields: detail,
         };
-        let mut fold = ReportFold::new(Window::default(), &policy, false);
+        let mut fold = ReportFold::new(Window::default(), &policy);
         let ing = read_into(&[f.to_string()], &opts, &mut fold).ok()?;
         let o = Options {
             window: Window::default(),
             policy: &policy,
             baseline: None,
+            redactor: None,
             now,
             inputs: vec![],
         };
-        Some(serde_json::to_value(fold.finish(&ing, &catalog, &o).0).unwrap())
+        Some(serde_json::to_value(fold.finish(&ing, &catalog, &o)).unwrap())
     };
     let mut checked = 0;
     for f in all_fixtures() {

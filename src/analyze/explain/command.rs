@@ -245,4 +245,66 @@ mod tests {
         assert!(r.starts_with("# no command: the vault name "), "{r}");
         assert!(!r.contains('\n'));
     }
+
+    /// What a POSIX shell passes to `az` for `line`: `az` is a function
+    /// printing its arguments NUL-separated.
+    fn shell_split(line: &str) -> Vec<String> {
+        let script = format!("az() {{ printf '%s\\0' \"$@\"; }}\n{line}\n");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(dir.path())
+            .output()
+            .expect("sh runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut words: Vec<String> = text.split('\0').map(str::to_string).collect();
+        words.pop();
+        words
+    }
+
+    fn value_strategy() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            "[a-z][a-z0-9-]{1,20}[a-z0-9]",
+            "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+            "[a-z]{1,8}",
+            "[^\u{0}]{0,24}",
+            "[-a-z;$`'\"\\\\|&<>(){}* \n]{0,16}",
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+        /// Every quoted word comes back from the shell exactly.
+        #[test]
+        fn quoted_words_survive_the_shell(word in "[^\u{0}]{0,40}") {
+            let got = shell_split(&format!("az {}", quote(&word)));
+            proptest::prop_assert_eq!(got, vec![word]);
+        }
+
+        /// A built command is either a comment the shell ignores or splits
+        /// into exactly the intended arguments.
+        #[test]
+        fn commands_split_into_exactly_their_words(
+            vault in value_strategy(),
+            oid in value_strategy(),
+            perm in value_strategy(),
+        ) {
+            let cmd = ShellCommand::new(&["az", "keyvault", "set-policy"])
+                .value("--name", Check::VaultName, "vault name", &vault)
+                .value("--object-id", Check::Guid, "object id", &oid)
+                .value("--secret-permissions", Check::Permission, "permission", &perm);
+            let line = cmd.render();
+            proptest::prop_assert!(!line.contains('\n'));
+            let got = shell_split(&line);
+            if cmd.problem().is_some() {
+                proptest::prop_assert!(line.starts_with("# no command: "));
+                proptest::prop_assert!(got.is_empty());
+            } else {
+                proptest::prop_assert_eq!(&got[..], &cmd.words()[1..]);
+            }
+        }
+    }
 }

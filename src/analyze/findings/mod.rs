@@ -17,6 +17,7 @@ mod sensitive_operation;
 mod user_bound_automation;
 
 use crate::analyze::explain::Explanation;
+use crate::analyze::redact::Redactor;
 use crate::event::{CallerId, Event};
 use crate::identify::{self, CallerKey, Identity};
 use serde::{Deserialize, Serialize};
@@ -212,6 +213,8 @@ struct Caller<'a> {
 struct Rules<'a> {
     policy: &'a Policy,
     baseline: Option<&'a HashSet<String>>,
+    /// Pseudonyms of principal keys, when the baseline may be redacted.
+    redactor: Option<&'a Redactor>,
 }
 
 /// The findings, from the evidence gathered one event at a time: memory
@@ -255,11 +258,13 @@ impl<'p> FindingsFold<'p> {
         self,
         explanation: &Explanation,
         baseline: Option<&HashSet<String>>,
+        redactor: Option<&Redactor>,
         ids: &HashMap<CallerKey, Identity>,
     ) -> Vec<Finding> {
         let rules = Rules {
             policy: self.policy,
             baseline,
+            redactor,
         };
         let mut out = Vec::new();
         let mut callers: Vec<(CallerKey, CallerAcc)> = self

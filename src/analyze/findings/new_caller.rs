@@ -16,7 +16,13 @@ pub(super) fn check(c: &Caller<'_>, rules: &Rules<'_>, out: &mut Vec<Finding>) {
     let Some(base) = rules.baseline else { return };
     let first = &c.acc.first.1;
     let key = first.principal_key().map(str::to_string);
-    let Some(k) = key.filter(|k| !base.contains(&k.to_ascii_lowercase())) else {
+    let known = |k: &str| {
+        base.contains(&k.to_ascii_lowercase())
+            || rules
+                .redactor
+                .is_some_and(|r| base.contains(&r.principal_key(k)))
+    };
+    let Some(k) = key.filter(|k| !known(k)) else {
         return;
     };
     let kind = FindingKind::NewCaller;
