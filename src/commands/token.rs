@@ -12,6 +12,7 @@ use crate::limits;
 use crate::online::jwks::{verify, Expected, KeySource};
 use crate::output::{note, Target};
 use crate::pipeline::{Fields, Sink};
+use crate::render::escape::printable;
 use crate::render::{Renderer, Table, View};
 use clap::{Args, ValueEnum};
 use serde_json::Value;
@@ -196,6 +197,8 @@ fn table(decoded: &Decoded, related: Option<&Related>) -> Result<Vec<u8>> {
                     .join("; "),
                 other => other.to_string(),
             };
+            // Claims are the token's own text: shown, never interpreted.
+            let text = printable(&text).replace('\n', "\\n");
             out.extend_from_slice(format!("{k:<22} {text}\n").as_bytes());
         }
     }

@@ -528,6 +528,20 @@ fn terminal_and_markdown_output_are_inert() {
         assert!(!out.stdout.contains('\u{1b}'), "{args:?}: {}", out.stdout);
         assert!(!out.stdout.contains('\u{7}') && !out.stdout.contains('\u{202e}'));
     }
+    // Token claims are hostile too.
+    let b64 = |v: &Value| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let token = format!(
+        "{}.{}.c2ln",
+        b64(&json!({"alg": "RS256"})),
+        b64(&json!({"upn": "\u{1b}[2Jx@y.com\nforged: line", "name": "\u{9b}31m"}))
+    );
+    let out = kvaudit_stdin(&["token"], Some(token.as_bytes()));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stdout.contains('\u{1b}') && !out.stdout.contains('\u{9b}'));
+    assert!(!out.stdout.contains("\nforged"), "{}", out.stdout);
     for args in [
         vec!["explain", logs.as_str(), "--format", "markdown"],
         vec!["report", logs.as_str(), "--format", "markdown"],
