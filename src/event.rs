@@ -52,6 +52,7 @@ pub const COLUMNS: &[&str] = &[
     "source_record",
     "caller_scp",
     "request_uri",
+    "vault_kind",
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,7 +64,9 @@ pub struct Event {
     pub operation: Arc<str>,
     pub object_type: Text,
     pub object_name: Text,
-    pub status: u16,
+    /// The HTTP status; null for control-plane records that log none
+    /// (a `VaultPut` adding a network rule).
+    pub status: Option<u16>,
     pub result_signature: Text,
     pub result_description: Text,
     pub caller_appid: Text,
@@ -86,6 +89,10 @@ pub struct Event {
     pub caller_scp: Text,
     /// Extra column: the request URI as logged.
     pub request_uri: Text,
+    /// `vault` or `managed_hsm` (Managed HSM logs the same category for
+    /// `Microsoft.KeyVault/managedHSMs`); null when no vault is known.
+    #[serde(default)]
+    pub vault_kind: Text,
 }
 
 /// RFC 3339 UTC with microseconds, e.g. `2024-04-02T08:20:49.268160Z`.
@@ -110,6 +117,17 @@ impl Event {
         self.caller_oid.as_deref().or(self.caller_appid.as_deref())
     }
 
+    /// Whether the event is of a Managed HSM.
+    pub fn is_managed_hsm(&self) -> bool {
+        self.vault_kind.as_deref() == Some("managed_hsm")
+    }
+
+    /// Whether the request succeeded: a 2xx status, or no status at all
+    /// (control-plane records log none; they are never denials).
+    pub fn succeeded(&self) -> bool {
+        self.status.is_none_or(|s| (200..300).contains(&s))
+    }
+
     /// The values of this event as CSV cells, in [`COLUMNS`] order.
     pub fn csv_cells(&self) -> Vec<String> {
         let t = |v: &Text| v.as_deref().unwrap_or("").to_string();
@@ -121,7 +139,7 @@ impl Event {
             self.operation.to_string(),
             t(&self.object_type),
             t(&self.object_name),
-            self.status.to_string(),
+            self.status.map(|s| s.to_string()).unwrap_or_default(),
             t(&self.result_signature),
             t(&self.result_description),
             t(&self.caller_appid),
@@ -142,6 +160,7 @@ impl Event {
             self.source_record.to_string(),
             t(&self.caller_scp),
             t(&self.request_uri),
+            t(&self.vault_kind),
         ]
     }
 }

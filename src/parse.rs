@@ -175,12 +175,23 @@ pub fn parse_duration(s: &str) -> Option<i64> {
 /// The vault name in an ARM id (`.../vaults/<name>`), lower-case.
 pub fn vault_from_resource_id(id: &str) -> Option<String> {
     let b = id.as_bytes();
-    let idx = memchr::memchr_iter(b'/', b).find(|i| {
-        b[*i..]
+    let (idx, len) = memchr::memchr_iter(b'/', b).find_map(|i| {
+        let at = &b[i..];
+        if at
             .get(..8)
             .is_some_and(|s| s.eq_ignore_ascii_case(b"/vaults/"))
+        {
+            Some((i, 8))
+        } else if at
+            .get(..13)
+            .is_some_and(|s| s.eq_ignore_ascii_case(b"/managedhsms/"))
+        {
+            Some((i, 13))
+        } else {
+            None
+        }
     })?;
-    let rest = &id[idx + "/vaults/".len()..];
+    let rest = &id[idx + len..];
     let name = rest.split(['/', '?']).next()?;
     (!name.is_empty()).then(|| name.to_ascii_lowercase())
 }

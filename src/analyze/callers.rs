@@ -238,7 +238,7 @@ impl CallerFold {
         };
         let a = self.map.slot(at);
         a.events += 1;
-        if e.status == 403 {
+        if e.status == Some(403) {
             a.denied += 1;
         }
         a.first = a.first.min(t);

@@ -209,7 +209,7 @@ impl ReportPart {
         self.last = Some(self.last.map_or(e.time, |t| t.max(e.time)));
         let d = self.per_day.entry(e.time.date_naive()).or_default();
         d.requests += 1;
-        if e.status == 403 {
+        if e.status == Some(403) {
             d.denied += 1;
         }
         let slot = self.callers.add_ordered(e, order);
@@ -243,7 +243,7 @@ impl ReportPart {
 
 /// A 2xx response: folded with the successes, never explained.
 fn succeeded(e: &Event) -> bool {
-    (200..300).contains(&e.status)
+    e.succeeded()
 }
 
 impl crate::pipeline::ThreadFold for ReportPart {

@@ -62,6 +62,12 @@ pub(super) fn read_source(
     };
     let mut stats = c.stats;
     stats.shape = shape.name().to_string();
+    Ok(stats)
+}
+
+/// Why an input with no Key Vault AuditEvent row in it gives nothing: its
+/// rows (if any) by skip reason. None when it has events.
+pub(super) fn no_rows(stats: &FileStats) -> Option<Error> {
     if stats.rows_kept == 0 {
         let detail = if stats.rows_read == 0 {
             " (no rows at all)".to_string()
@@ -73,10 +79,10 @@ pub(super) fn read_source(
                 .collect();
             format!(" ({} rows read; {})", stats.rows_read, skipped.join(", "))
         };
-        return Err(Error::NoKeyVaultRows {
-            path: label.into(),
+        return Some(Error::NoKeyVaultRows {
+            path: stats.source.clone(),
             detail,
         });
     }
-    Ok(stats)
+    None
 }

@@ -15,13 +15,22 @@ pub(super) fn read(body: &[u8], c: &mut Collector) -> Result<Shape> {
     if looks_like_lines(body) {
         return read_lines(Box::new(body), body, c);
     }
-    let value: Value = serde_json::from_slice(body).map_err(|e| Error::Malformed {
-        at: Location {
-            source: c.source().to_string(),
-            position: format!("line {} column {}", e.line(), e.column()),
-        },
-        message: format!("invalid JSON: {e}"),
-    })?;
+    let value: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => {
+            // Records pasted one after another, with or without commas.
+            if let Some(items) = value_sequence(body) {
+                return read_records(items, c, Shape::PastedValues);
+            }
+            return Err(Error::Malformed {
+                at: Location {
+                    source: c.source().to_string(),
+                    position: format!("line {} column {}", e.line(), e.column()),
+                },
+                message: format!("invalid JSON: {e}"),
+            });
+        }
+    };
     match value {
         Value::Object(mut m) => {
             if let Some(Value::Array(records)) = m.remove("records") {
@@ -59,6 +68,47 @@ pub(super) fn looks_like_lines(head: &[u8]) -> bool {
     complete
         && first_line.trim_ascii().starts_with(b"{")
         && matches!(serde_json::from_slice::<Value>(first_line), Ok(Value::Object(m)) if !is_wrapper(&m))
+}
+
+/// Two or more JSON values separated by whitespace or commas (records
+/// pasted from a ticket or an issue thread), wrappers and arrays opened;
+/// None when the text is not such a sequence.
+fn value_sequence(body: &[u8]) -> Option<Vec<Value>> {
+    let mut values = Vec::new();
+    let mut i = 0;
+    loop {
+        while body
+            .get(i)
+            .is_some_and(|b| b.is_ascii_whitespace() || *b == b',')
+        {
+            i += 1;
+        }
+        if i >= body.len() {
+            break;
+        }
+        let mut it = serde_json::Deserializer::from_slice(&body[i..]).into_iter::<Value>();
+        match it.next() {
+            Some(Ok(v)) => values.push(v),
+            _ => return None,
+        }
+        i += it.byte_offset();
+    }
+    if values.len() < 2 {
+        return None;
+    }
+    let mut items = Vec::new();
+    for v in values {
+        match v {
+            Value::Object(mut m) if matches!(m.get("records"), Some(Value::Array(_))) => {
+                if let Some(Value::Array(r)) = m.remove("records") {
+                    items.extend(r);
+                }
+            }
+            Value::Array(a) => items.extend(a),
+            other => items.push(other),
+        }
+    }
+    Some(items)
 }
 
 fn is_wrapper(m: &Map<String, Value>) -> bool {

@@ -33,7 +33,7 @@ use source::Source;
 fn skippable(e: &Error, opts: &ReadOptions) -> bool {
     match e {
         Error::Unrecognised { .. } | Error::Empty { .. } | Error::NoKeyVaultRows { .. } => true,
-        Error::Io { .. } => opts.skip_invalid,
+        Error::Io { .. } | Error::Malformed { .. } => opts.skip_invalid,
         _ => false,
     }
 }
@@ -56,15 +56,24 @@ pub fn read_into(args: &[String], opts: &ReadOptions, sink: &mut dyn Sink) -> Re
         files_skipped: unreadable,
         ..Default::default()
     };
+    let mut empty = Vec::new();
     for (p, walked) in &paths {
         match read_one(p, opts, &mut interner, sink, &mut progress) {
-            Ok(stats) => out.files.push(stats),
+            Ok(stats) => {
+                // Only other categories or providers (an Activity Log
+                // export): counted, and an error only if no input has events.
+                if let Some(e) = detect::no_rows(&stats) {
+                    empty.push(e);
+                }
+                out.files.push(stats);
+            }
             // In a walked directory, files that are not logs (a README, an
             // empty blob) are reported and passed over, not fatal; so is an
-            // unreadable file with --skip-invalid.
-            Err(e) if *walked && skippable(&e, opts) => {
+            // unreadable or malformed file with --skip-invalid. The reason
+            // and first position are kept in `files_skipped`.
+            Err(e) if (*walked || matches!(e, Error::Malformed { .. })) && skippable(&e, opts) => {
                 crate::output::note!("kvaudit: warning: skipping {e}");
-                out.files_skipped.push(p.clone());
+                out.files_skipped.push(e.to_string());
             }
             Err(e) => return Err(e),
         }
@@ -75,6 +84,24 @@ pub fn read_into(args: &[String], opts: &ReadOptions, sink: &mut dyn Sink) -> Re
             "no Key Vault logs found in {}",
             args.join(", ")
         )));
+    }
+    if out.rows_kept() == 0 {
+        return Err(if empty.len() == 1 {
+            empty.remove(0)
+        } else {
+            Error::Other(format!(
+                "no Key Vault AuditEvent rows in any input ({} rows read; skipped: {})",
+                out.rows_read(),
+                out.rows_skipped()
+                    .iter()
+                    .map(|(k, v)| format!("{v} {k}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        });
+    }
+    for e in empty {
+        crate::output::note!("kvaudit: warning: {e}; its rows are counted as skipped");
     }
     Ok(out)
 }
@@ -103,6 +130,9 @@ pub fn read_bytes(label: &str, bytes: Vec<u8>, opts: &ReadOptions) -> Result<Ing
         &mut out.events,
         &mut Progress::hidden(),
     )?;
+    if let Some(e) = detect::no_rows(&stats) {
+        return Err(e);
+    }
     out.files.push(stats);
     Ok(out)
 }

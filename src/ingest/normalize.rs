@@ -83,6 +83,11 @@ pub(super) fn normalize(
             return Err(Rejection::Skip("other resource provider"));
         }
     }
+    if clean(row.table.as_deref())
+        .is_some_and(|t| t.to_ascii_lowercase().contains("policyevaluationdetails"))
+    {
+        return Err(Rejection::Skip("other log category"));
+    }
     if let Some(c) = clean(row.category.as_deref()) {
         if !c.eq_ignore_ascii_case("AuditEvent") {
             return Err(Rejection::Skip("other log category"));
@@ -100,17 +105,18 @@ pub(super) fn normalize(
     let operation = clean(row.operation.as_deref()).ok_or_else(|| {
         Rejection::Invalid("expected an operation name (OperationName), found none".into())
     })?;
-    let status_raw = clean(row.status.as_deref()).ok_or_else(|| {
-        Rejection::Invalid("expected an HTTP status code (httpStatusCode), found none".into())
-    })?;
-    let status = parse_status(status_raw).ok_or_else(|| {
-        Rejection::Invalid(format!(
-            "expected an HTTP status code such as 403 or 403.0, found {:?}",
-            truncate(status_raw)
-        ))
-    })?;
-    let lean =
-        fields == Fields::Callers || (fields == Fields::Report && (200..300).contains(&status));
+    // Control-plane records (VaultPut) may log no status: kept, as null.
+    let status = match clean(row.status.as_deref()) {
+        None => None,
+        Some(raw) => Some(parse_status(raw).ok_or_else(|| {
+            Rejection::Invalid(format!(
+                "expected an HTTP status code such as 403 or 403.0, found {:?}",
+                truncate(raw)
+            ))
+        })?),
+    };
+    let lean = fields == Fields::Callers
+        || (fields == Fields::Report && status.is_none_or(|s| (200..300).contains(&s)));
     let opt_bool = |v: &Option<Cow<'_, str>>, name: &str| -> Result<Option<bool>, Rejection> {
         match clean(v.as_deref()) {
             None => Ok(None),
@@ -171,6 +177,11 @@ pub(super) fn normalize(
             None,
         ),
     };
+    let vault_kind = if is_managed_hsm(row) {
+        Some(interner.get("managed_hsm"))
+    } else {
+        vault.as_ref().map(|_| interner.get("vault"))
+    };
     let description = clean(row.result_description.as_deref());
     let upn = clean(row.upn.as_deref()).or(clean(row.unique_name.as_deref()));
 
@@ -203,6 +214,7 @@ pub(super) fn normalize(
             source_record: record,
             caller_scp: interner.text(row.scp.as_deref()),
             request_uri: None,
+            vault_kind,
         });
     }
     Ok(Event {
@@ -244,5 +256,23 @@ pub(super) fn normalize(
         caller_scp: interner.text(row.scp.as_deref()),
         // Unique per secret version: not worth interning.
         request_uri: request_uri.filter(|_| !analysis).map(Arc::from),
+        vault_kind,
     })
+}
+
+/// Whether a row is of a Managed HSM: its resource type, its ARM id
+/// (`/managedHSMs/`) or its host (`*.managedhsm.azure.net`).
+fn is_managed_hsm(row: &RawRow<'_>) -> bool {
+    let has = |v: &Option<Cow<'_, str>>| {
+        v.as_deref().is_some_and(|s| {
+            let b = s.as_bytes();
+            ["anagedhsm", "ANAGEDHSM", "anagedHSM"]
+                .iter()
+                .any(|n| memchr::memmem::find(b, n.as_bytes()).is_some())
+        })
+    };
+    has(&row.resource_type)
+        || has(&row.resource_id)
+        || has(&row.request_uri)
+        || has(&row.object_uri)
 }

@@ -16,6 +16,10 @@ pub struct RawRow<'a> {
     pub resource: Option<Cow<'a, str>>,
     pub resource_id: Option<Cow<'a, str>>,
     pub resource_provider: Option<Cow<'a, str>>,
+    /// AzureDiagnostics `ResourceType`: `VAULTS` or `MANAGEDHSMS`.
+    pub resource_type: Option<Cow<'a, str>>,
+    /// The Log Analytics table a row came from (`Type`), when exported.
+    pub table: Option<Cow<'a, str>>,
     pub category: Option<Cow<'a, str>>,
     pub operation: Option<Cow<'a, str>>,
     pub status: Option<Cow<'a, str>>,
@@ -46,6 +50,8 @@ pub enum Field {
     Resource,
     ResourceId,
     Provider,
+    ResourceType,
+    Table,
     Category,
     Operation,
     Status,
@@ -82,6 +88,8 @@ impl<'a> RawRow<'a> {
             Field::Resource => &mut self.resource,
             Field::ResourceId => &mut self.resource_id,
             Field::Provider => &mut self.resource_provider,
+            Field::Table => &mut self.table,
+            Field::ResourceType => &mut self.resource_type,
             Field::Category => &mut self.category,
             Field::Operation => &mut self.operation,
             Field::Status => &mut self.status,
@@ -112,8 +120,9 @@ impl<'a> RawRow<'a> {
     }
 }
 
-/// Token claims by logical field, in priority order (short name first, then
-/// the URI spelling used by control-plane records).
+/// Token claims by logical field, in priority order: short name first, then
+/// the URI spelling of control-plane records, then that URI flattened as
+/// Managed HSM and AzureDiagnostics write it (`http_schemas_..._upn`).
 pub const CLAIMS: &[(Field, &[&str])] = &[
     (Field::Appid, &["appid", "azp"]),
     (
@@ -121,6 +130,7 @@ pub const CLAIMS: &[(Field, &[&str])] = &[
         &[
             "oid",
             "http://schemas.microsoft.com/identity/claims/objectidentifier",
+            "http_schemas_microsoft_com_identity_claims_objectidentifier",
         ],
     ),
     (
@@ -128,6 +138,7 @@ pub const CLAIMS: &[(Field, &[&str])] = &[
         &[
             "upn",
             "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn",
+            "http_schemas_xmlsoap_org_ws_2005_05_identity_claims_upn",
         ],
     ),
     (Field::UniqueName, &["unique_name"]),
@@ -136,7 +147,11 @@ pub const CLAIMS: &[(Field, &[&str])] = &[
     (Field::Mirid, &["xms_mirid"]),
     (
         Field::Scp,
-        &["scp", "http://schemas.microsoft.com/identity/claims/scope"],
+        &[
+            "scp",
+            "http://schemas.microsoft.com/identity/claims/scope",
+            "http_schemas_microsoft_com_identity_claims_scope",
+        ],
     ),
 ];
 
@@ -150,6 +165,8 @@ const COLUMNS: &[(Field, &[&str])] = &[
     (Field::Resource, &["resource"]),
     (Field::ResourceId, &["resourceid", "_resourceid"]),
     (Field::Provider, &["resourceprovider"]),
+    (Field::Table, &["type"]),
+    (Field::ResourceType, &["resourcetype"]),
     (Field::Category, &["category"]),
     (Field::Operation, &["operationname"]),
     (Field::Status, &["httpstatuscode_d", "httpstatuscode"]),
@@ -358,14 +375,11 @@ pub fn fill_from_map(row: &mut RawRow<'_>, m: &Map<String, Value>) -> Result<(),
     for (f, i) in &schema.slots {
         let v = values[*i];
         match f {
-            Field::IdentityJson => match v {
-                Value::String(s) => {
-                    if let Ok(id) = serde_json::from_str::<Value>(s) {
-                        claims_from_identity(row, &id);
-                    }
+            Field::IdentityJson => {
+                if let Some(id) = identity_value(v)? {
+                    claims_from_identity(row, &id);
                 }
-                other => claims_from_identity(row, other),
-            },
+            }
             Field::AdditionalFields => {
                 if let Some(Ok(Value::Object(inner))) =
                     v.as_str().map(serde_json::from_str::<Value>)
@@ -383,22 +397,88 @@ pub fn fill_from_map(row: &mut RawRow<'_>, m: &Map<String, Value>) -> Result<(),
     Ok(())
 }
 
-/// Reads claims from an `identity` object: `{"claim": {...}}`.
+/// Reads claims from an `identity` object: `{"claim": {...}}`, the claims
+/// at its top, or Managed HSM's nested form (`{"http_schemas_microsoft_com_
+/// identity": {"claims": {"objectidentifier": ...}}}`), which is flattened
+/// into the third spelling of [`CLAIMS`].
 pub fn claims_from_identity(row: &mut RawRow<'_>, identity: &Value) {
     let claim = identity.get("claim").unwrap_or(identity);
     let Some(m) = claim.as_object() else { return };
+    let mut flat = Map::new();
+    flatten_into(m, "", &mut flat, 0);
     for (f, names) in CLAIMS {
         for n in *names {
-            if let Some(t) = m.get(*n).and_then(value_text) {
+            if let Some(t) = m.get(*n).or_else(|| flat.get(*n)).and_then(value_text) {
                 row.set(*f, t);
             }
         }
     }
 }
 
+/// Nested objects' keys joined with `_` (depth-limited).
+fn flatten_into(m: &Map<String, Value>, prefix: &str, out: &mut Map<String, Value>, depth: u8) {
+    for (k, v) in m {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}_{k}")
+        };
+        match v {
+            Value::Object(inner) if depth < 4 => flatten_into(inner, &key, out, depth + 1),
+            other => {
+                out.insert(key, other.clone());
+            }
+        }
+    }
+}
+
+/// A record's `identity`: an object, or JSON text of one (Managed HSM,
+/// some exports). Unparseable text is a malformed record, never a
+/// missing identity.
+pub fn identity_value(v: &Value) -> Result<Option<Value>, String> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) if s.trim().is_empty() => Ok(None),
+        Value::String(s) => match serde_json::from_str::<Value>(s) {
+            Ok(inner @ Value::Object(_)) => Ok(Some(inner)),
+            Ok(_) | Err(_) => Err(format!(
+                "identity: expected a JSON object or the JSON text of one, found {:?}",
+                crate::parse::truncate(s)
+            )),
+        },
+        Value::Object(_) => Ok(Some(v.clone())),
+        _ => Err("identity: expected a JSON object".into()),
+    }
+}
+
+/// A category as text: a string, or the `value` of Activity Log's
+/// `{"value": ..., "localizedValue": ...}`.
+fn category_text(v: &Value) -> Option<&str> {
+    match v {
+        Value::String(s) => Some(s),
+        Value::Object(o) => o.get("value").and_then(Value::as_str),
+        _ => None,
+    }
+}
+
 /// Fills a row from a raw diagnostic-settings record.
 pub fn raw_record(m: &Map<String, Value>) -> Result<RawRow<'static>, String> {
     let mut row = RawRow::default();
+    // A record of another category (Activity Log, policy evaluation) is
+    // skipped whatever its other fields hold.
+    if let Some(c) = m.get("category") {
+        match category_text(c) {
+            Some(c) if !c.eq_ignore_ascii_case("AuditEvent") => {
+                row.set(Field::Category, c.to_string());
+                return Ok(row);
+            }
+            None if !c.is_null() => {
+                row.set(Field::Category, "(not a category)".to_string());
+                return Ok(row);
+            }
+            _ => {}
+        }
+    }
     let top: &[(&str, Field)] = &[
         ("time", Field::Time),
         ("resourceId", Field::ResourceId),
@@ -435,8 +515,23 @@ pub fn raw_record(m: &Map<String, Value>) -> Result<RawRow<'static>, String> {
             }
         }
     }
+    // Managed HSM writes these at the top, not under `properties`.
+    let hsm_top: &[(&str, Field)] = &[
+        ("httpStatusCode", Field::Status),
+        ("clientInfo", Field::Client),
+        ("requestUri", Field::RequestUri),
+    ];
+    for (k, f) in hsm_top {
+        if let Some(v) = m.get(*k) {
+            if let Some(t) = checked_text(*f, k, v)? {
+                row.set(*f, t);
+            }
+        }
+    }
     if let Some(id) = m.get("identity") {
-        claims_from_identity(&mut row, id);
+        if let Some(id) = identity_value(id)? {
+            claims_from_identity(&mut row, &id);
+        }
     }
     Ok(row)
 }
@@ -487,7 +582,7 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for Scalar<'a> {
 }
 
 /// Slots of [`CLAIMS`]: claim `j` of field `i` is slot `i * CLAIM_NAMES + j`.
-const CLAIM_NAMES: usize = 2;
+const CLAIM_NAMES: usize = 3;
 
 /// The claims of a raw record's `identity` (`{"claim": {...}}`, or the
 /// claims at its top), borrowed from the line: the fast path's equivalent
@@ -698,6 +793,13 @@ pub struct FastRaw<'a> {
     duration_ms: Option<Scalar<'a>>,
     #[serde(borrow, default)]
     properties: Option<FastProps<'a>>,
+    /// Managed HSM: at the top, not under `properties`.
+    #[serde(borrow, default)]
+    http_status_code: Option<Scalar<'a>>,
+    #[serde(borrow, default)]
+    client_info: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    request_uri: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     identity: Option<FastIdentity<'a>>,
 }
@@ -753,6 +855,19 @@ impl<'a> FastRaw<'a> {
                 }
             }
         }
+        let top = [
+            (Field::Status, self.http_status_code.map(Scalar::text)),
+            (Field::Client, self.client_info),
+            (Field::RequestUri, self.request_uri),
+        ];
+        for (f, v) in top {
+            if let Some(v) = v {
+                if v.len() > MAX_FIELD_BYTES {
+                    return None;
+                }
+                row.set(f, v);
+            }
+        }
         if let Some(id) = self.identity {
             id.apply(&mut row);
         }
@@ -779,11 +894,6 @@ pub fn require_columns(schema: &FlatSchema, source: &str) -> Result<()> {
             "TimeGenerated, TimeGenerated [UTC]",
         ),
         (Field::Operation, "OperationName", "OperationName"),
-        (
-            Field::Status,
-            "httpStatusCode_d",
-            "httpStatusCode_d (AzureDiagnostics), HttpStatusCode (AZKVAuditLogs)",
-        ),
     ];
     for (f, column, expected) in required {
         if !schema.has(f) {

@@ -13,11 +13,13 @@ pub enum Shape {
     FlatJsonLines,
     AzureDiagnosticsCsv,
     AzkvAuditLogsCsv,
+    /// Records pasted one after another (`{...}, {...}`), no array.
+    PastedValues,
 }
 
 impl Shape {
     /// Every shape, in the order messages list them.
-    pub const ALL: [Shape; 10] = [
+    pub const ALL: [Shape; 11] = [
         Shape::RawRecords,
         Shape::RawJsonLines,
         Shape::RawArray,
@@ -28,6 +30,7 @@ impl Shape {
         Shape::FlatJsonLines,
         Shape::AzureDiagnosticsCsv,
         Shape::AzkvAuditLogsCsv,
+        Shape::PastedValues,
     ];
 
     /// The shapes tried, for the message about an unrecognised input.
@@ -51,6 +54,7 @@ impl Shape {
             Shape::FlatJsonLines => "exported rows as JSON Lines",
             Shape::AzureDiagnosticsCsv => "AzureDiagnostics CSV export",
             Shape::AzkvAuditLogsCsv => "AZKVAuditLogs CSV export",
+            Shape::PastedValues => "JSON records pasted one after another ({...}, {...})",
         }
     }
 }

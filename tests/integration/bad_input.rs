@@ -82,12 +82,12 @@ fn missing_required_column_is_named() {
     let d = tempfile::tempdir().unwrap();
     let p = write(
         d.path(),
-        "nostatus.csv",
-        b"TimeGenerated,OperationName,Resource\n2025-03-10T08:00:00Z,SecretGet,KV\n",
+        "notime.csv",
+        b"OperationName,Resource,httpStatusCode_d\nSecretGet,KV,200\n",
     );
     let e = fails(&["events", &p]);
     assert!(
-        e.contains("nostatus.csv: missing required column httpStatusCode_d"),
+        e.contains("notime.csv: missing required column TimeGenerated"),
         "{e}"
     );
 }

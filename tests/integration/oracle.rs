@@ -129,7 +129,7 @@ fn frame(events: &[Event]) -> PolarsResult<DataFrame> {
         events.iter().map(f).collect()
     };
     let time: Vec<i64> = events.iter().map(|e| e.time.timestamp_micros()).collect();
-    let status: Vec<u32> = events.iter().map(|e| e.status as u32).collect();
+    let status: Vec<Option<u32>> = events.iter().map(|e| e.status.map(u32::from)).collect();
     DataFrame::new_infer_height(vec![
         Column::new("appid".into(), text(&|e| e.caller_appid.as_deref())),
         Column::new("oid".into(), text(&|e| e.caller_oid.as_deref())),

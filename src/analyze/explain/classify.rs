@@ -153,7 +153,9 @@ pub(super) fn classify_with(
             .map(parse)
             .unwrap_or_default()
     };
-    match e.status {
+    // No status: a control-plane record, never a denial.
+    let status = e.status?;
+    match status {
         200..=399 => None,
         401 => {
             noise.bearer_challenges += 1;

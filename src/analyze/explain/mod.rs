@@ -618,7 +618,7 @@ impl ExplainFold {
         if !self.ids_elsewhere {
             self.ids.add(e);
         }
-        if (200..300).contains(&e.status) {
+        if e.succeeded() {
             self.seq += 1;
             self.success.add(e, self.seq);
             return None;

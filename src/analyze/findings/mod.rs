@@ -144,7 +144,7 @@ fn principal(e: &Event, id: &Identity) -> Principal {
 }
 
 fn ok(e: &Event) -> bool {
-    (200..300).contains(&e.status)
+    e.succeeded()
 }
 
 /// Sorted texts, owned (for evidence).
