@@ -1,6 +1,7 @@
-//! What each Key Vault operation needs: data action, access-policy
-//! permission and least-privileged built-in role. Loaded from the bundled
-//! data files (`data/operations.csv`, `data/roles.json`; sources in
+//! What each Key Vault and Managed HSM operation needs: data action,
+//! access-policy permission and least-privileged built-in role. Loaded
+//! from the bundled data files (`data/operations.csv`,
+//! `data/managed-hsm-operations.csv`, `data/roles.json`; sources in
 //! `data/SOURCES.md`), never from match arms.
 
 use std::collections::HashMap;
@@ -8,6 +9,7 @@ use std::sync::OnceLock;
 
 const OPERATIONS: &str = include_str!("../../data/operations.csv");
 const ROLES: &str = include_str!("../../data/roles.json");
+const HSM_OPERATIONS: &str = include_str!("../../data/managed-hsm-operations.csv");
 
 #[derive(Debug, Clone)]
 pub struct Operation {
@@ -28,6 +30,8 @@ pub struct Role {
 
 pub struct Knowledge {
     pub operations: Vec<Operation>,
+    /// Managed HSM's operations, granted by its local RBAC roles.
+    pub hsm_operations: Vec<Operation>,
     pub roles: Vec<Role>,
 }
 
@@ -51,6 +55,18 @@ pub fn knowledge() -> &'static Knowledge {
                 role: opt(g(4)),
             });
         }
+        let mut hsm_operations = Vec::new();
+        let mut r = csv::Reader::from_reader(HSM_OPERATIONS.as_bytes());
+        for rec in r.records().flatten() {
+            let g = |i: usize| rec.get(i).unwrap_or("");
+            hsm_operations.push(Operation {
+                name: g(0).to_string(),
+                object_type: g(1).to_string(),
+                data_action: opt(g(2)),
+                permission: None,
+                role: opt(g(3)),
+            });
+        }
         let roles_json: Vec<serde_json::Value> = serde_json::from_str(ROLES).unwrap_or_default();
         let roles = roles_json
             .iter()
@@ -67,13 +83,24 @@ pub fn knowledge() -> &'static Knowledge {
                     .unwrap_or_default(),
             })
             .collect();
-        Knowledge { operations, roles }
+        Knowledge {
+            operations,
+            hsm_operations,
+            roles,
+        }
     })
 }
 
 impl Knowledge {
     pub fn operation(&self, name: &str) -> Option<&Operation> {
         self.operations
+            .iter()
+            .find(|o| o.name.eq_ignore_ascii_case(name))
+    }
+
+    /// A Managed HSM operation (local RBAC).
+    pub fn hsm_operation(&self, name: &str) -> Option<&Operation> {
+        self.hsm_operations
             .iter()
             .find(|o| o.name.eq_ignore_ascii_case(name))
     }
@@ -125,6 +152,31 @@ pub fn least_roles() -> HashMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The Managed HSM table names real roles, each granting its action.
+    #[test]
+    fn every_managed_hsm_role_grants_its_action() {
+        let k = knowledge();
+        assert!(k.hsm_operations.len() >= 25);
+        for o in &k.hsm_operations {
+            let role = o.role.as_deref().unwrap();
+            let action = o.data_action.as_deref().unwrap();
+            let granting: Vec<&str> = k
+                .roles_granting(action)
+                .iter()
+                .map(|r| r.name.as_str())
+                .collect();
+            assert!(
+                granting.contains(&role),
+                "{}: {role} does not grant {action}",
+                o.name
+            );
+        }
+        assert_eq!(
+            k.hsm_operation("KeySign").unwrap().role.as_deref(),
+            Some("Managed HSM Crypto User")
+        );
+    }
 
     #[test]
     fn secret_get_needs_secrets_user() {

@@ -7,6 +7,7 @@ mod fuzz;
 mod harness;
 mod inventory;
 mod layers;
+mod messy;
 mod oracle;
 mod pull;
 mod report;

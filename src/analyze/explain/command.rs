@@ -19,6 +19,8 @@ pub enum Check {
     IpAddress,
     /// An ARM scope of a vault or of an object in it (placeholders allowed).
     Scope,
+    /// A Managed HSM local RBAC scope: `/`, `/keys` or `/keys/<name>`.
+    HsmScope,
     /// An RBAC data action such as `Microsoft.KeyVault/vaults/secrets/getSecret/action`.
     Action,
     /// An access-policy permission such as `get` or `list`.
@@ -33,6 +35,7 @@ impl Check {
             Check::Guid => "object or application id (a GUID)",
             Check::IpAddress => "IP address",
             Check::Scope => "Key Vault resource id",
+            Check::HsmScope => "Managed HSM scope (/, /keys or /keys/<name>)",
             Check::Action => "RBAC data action",
             Check::Permission => "access-policy permission",
         }
@@ -54,6 +57,14 @@ impl Check {
                     && prefix.parse::<u8>().is_ok_and(|p| p <= 128)
             }
             Check::Scope => scope_pattern().is_match(v),
+            Check::HsmScope => match v.strip_prefix("/keys") {
+                _ if v == "/" => true,
+                Some("") => true,
+                Some(rest) => rest
+                    .strip_prefix('/')
+                    .is_some_and(|n| Check::ObjectName.allows(n)),
+                None => false,
+            },
             Check::Action => {
                 (1..=256).contains(&v.len())
                     && v.bytes().all(|b| {

@@ -56,6 +56,8 @@ fn scope(
 /// Inputs of one finding before rendering.
 struct Draft {
     denial: DenialClass,
+    /// A Managed HSM: local RBAC roles, `az keyvault role assignment`.
+    managed_hsm: bool,
     vault: Option<String>,
     operation: Option<String>,
     action: Option<String>,
@@ -78,6 +80,9 @@ fn build(
     extra_hints: Vec<String>,
 ) -> Denial {
     let k = knowledge();
+    if d.managed_hsm {
+        return build_hsm(d, count, first, last, resolved, extra_hints);
+    }
     let op = d
         .operation
         .as_deref()
@@ -179,9 +184,7 @@ fn build(
         DenialClass::Throttled => None,
         DenialClass::Other => None,
     };
-    let suspicious = command.as_ref().and_then(ShellCommand::problem).map(|p| {
-        format!("Suspicious record: {p}. Azure would not accept this value, so the request was probably crafted to inject text into tools that read the log; no command is printed.")
-    });
+    let suspicious = suspicious_hint(command.as_ref());
     let fix = match (d.denial, &command) {
         (_, Some(c)) => c.render(),
         (DenialClass::Throttled, None) => "Reduce the request rate: cache secrets in the caller and retry with backoff (Key Vault service limits).".into(),
@@ -210,7 +213,7 @@ fn build(
         }
     }
     if resolved.is_some() {
-        hints.push("A later request by the same principal for the same action succeeded: resolved (role assignments can take several minutes to propagate).".into());
+        hints.push(RESOLVED_HINT.into());
     }
     hints.extend(extra_hints);
     Denial {
@@ -237,6 +240,125 @@ fn build(
         } else {
             None
         },
+        fix,
+        suspicious: suspicious.is_some(),
+        count,
+        first_seen: first.map(|t| format_time(&t)),
+        last_seen: last.map(|t| format_time(&t)),
+        resolved_at: resolved.map(|t| format_time(&t)),
+        client_address: d.client_address,
+        hints,
+        existing_assignments: Vec::new(),
+    }
+}
+
+/// Why a command could not be printed, as the denial's first hint.
+fn suspicious_hint(command: Option<&ShellCommand>) -> Option<String> {
+    command.and_then(ShellCommand::problem).map(|p| {
+        format!("Suspicious record: {p}. Azure would not accept this value, so the request was probably crafted to inject text into tools that read the log; no command is printed.")
+    })
+}
+
+const RESOLVED_HINT: &str = "A later request by the same principal for the same action succeeded: resolved (role assignments can take several minutes to propagate).";
+
+/// A Managed HSM denial: every data-plane 403 is a local RBAC decision
+/// (no access policies, no Azure role on the resource grants key use), fixed
+/// with `az keyvault role assignment create --hsm-name` at `/keys/<name>`.
+fn build_hsm(
+    d: Draft,
+    count: u64,
+    first: Option<DateTime<Utc>>,
+    last: Option<DateTime<Utc>>,
+    resolved: Option<DateTime<Utc>>,
+    extra_hints: Vec<String>,
+) -> Denial {
+    let k = knowledge();
+    let op = d.operation.as_deref().and_then(|o| k.hsm_operation(o));
+    // Managed HSM's own action names (`.../managedHsm/keys/sign/action`).
+    let action = op.and_then(|o| o.data_action.clone()).or(d.action.clone());
+    let object_type = d
+        .object_type
+        .clone()
+        .or_else(|| op.map(|o| o.object_type.clone()));
+    let scope = match (object_type.as_deref(), d.object_name.as_deref()) {
+        (Some("key"), Some(n)) => format!("/keys/{n}"),
+        (Some("key"), None) => "/keys".to_string(),
+        _ => "/".to_string(),
+    };
+    let role = op.and_then(|o| o.role.clone());
+    let role_id = role
+        .as_deref()
+        .and_then(|r| k.role(r))
+        .map(|r| r.id.clone());
+    let denial = match d.denial {
+        DenialClass::Firewall | DenialClass::Throttled => d.denial,
+        _ => DenialClass::Rbac,
+    };
+    let mut hints = Vec::new();
+    let vault = d.vault.clone().unwrap_or_else(|| "<hsm-name>".into());
+    let command = match denial {
+        DenialClass::Rbac => {
+            let cmd = ShellCommand::new(&["az", "keyvault", "role", "assignment", "create"]).value(
+                "--hsm-name",
+                Check::VaultName,
+                "Managed HSM name",
+                &vault,
+            );
+            let cmd = match &role {
+                Some(r) => cmd.fixed(&["--role", r]),
+                None => cmd.fixed(&["--role", "<a Managed HSM role granting the action>"]),
+            };
+            let cmd = match (&d.principal.oid, &d.principal.appid) {
+                (Some(oid), _) => cmd
+                    .value("--assignee-object-id", Check::Guid, "object id", oid)
+                    .fixed(&[
+                        "--assignee-principal-type",
+                        d.principal_kind.principal_type(),
+                    ]),
+                (None, Some(appid)) => {
+                    cmd.value("--assignee", Check::Guid, "application id", appid)
+                }
+                _ => cmd.fixed(&["--assignee", "<principal>"]),
+            };
+            hints.push("Managed HSM authorises data-plane requests with its own local RBAC: Key Vault roles, access policies and Azure role assignments on the resource grant no key operations. Assign a Managed HSM role at the key (or /keys) scope.".into());
+            Some(cmd.value("--scope", Check::HsmScope, "scope", &scope))
+        }
+        DenialClass::Firewall => {
+            let ip = d
+                .client_address
+                .clone()
+                .unwrap_or_else(|| "<client-ip>".into());
+            hints.push(format!("Denied by the Managed HSM's network rules, not by identity. The request came from {}; allow its address or reach the HSM through a private endpoint.", shown(&ip)));
+            None
+        }
+        _ => None,
+    };
+    let suspicious = suspicious_hint(command.as_ref());
+    if let Some(s) = &suspicious {
+        hints.insert(0, s.clone());
+    }
+    if resolved.is_some() {
+        hints.push(RESOLVED_HINT.into());
+    }
+    hints.extend(extra_hints);
+    let fix = match (&command, denial) {
+        (Some(c), _) => c.render(),
+        (None, DenialClass::Throttled) => "Reduce the request rate: cache keys and retry with backoff (Managed HSM service limits).".into(),
+        (None, DenialClass::Firewall) => "Network rules, not a role: see the hint.".into(),
+        _ => "Read the logged description: this failure is not an authorization decision kvaudit recognises.".into(),
+    };
+    Denial {
+        denial: denial.as_str().into(),
+        vault: d.vault,
+        operation: d.operation.or_else(|| op.map(|o| o.name.clone())),
+        action,
+        principal: d.principal,
+        object_type,
+        object_name: d.object_name,
+        scope,
+        role: role.filter(|_| denial == DenialClass::Rbac),
+        role_id: role_id.filter(|_| denial == DenialClass::Rbac),
+        permission: None,
         fix,
         suspicious: suspicious.is_some(),
         count,
@@ -668,6 +790,7 @@ impl ExplainFold {
         let g = self.groups.entry(key).or_insert_with(|| Group {
             draft: Draft {
                 denial,
+                managed_hsm: e.is_managed_hsm(),
                 vault,
                 operation: Some(e.operation.to_string()),
                 action,
@@ -855,6 +978,7 @@ pub fn explain_message(text: &str, catalog: &Catalog) -> Option<Denial> {
     });
     let d = Draft {
         denial,
+        managed_hsm: false,
         vault,
         operation: None,
         action: p.action.clone(),
