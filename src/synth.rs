@@ -26,6 +26,60 @@ pub struct SynthConfig {
     pub seed: u64,
     /// Days of activity, starting 2025-03-01.
     pub days: u32,
+    /// Share of records (0 to 1) that carry real-world oddities (see
+    /// [`Oddity`]); 0 writes clean exports.
+    pub messy: f64,
+}
+
+/// What a messy record looks like (`kvaudit synth --messy`), as met in
+/// real archives and exports.
+#[derive(Debug, Clone, Copy)]
+enum Oddity {
+    /// An Activity Log record before it (skipped by kvaudit).
+    ActivityLogBefore,
+    /// A policy-evaluation record before it (skipped).
+    PolicyRecordBefore,
+    /// A control-plane `VaultPut` without a status before it (kept).
+    ControlPlaneBefore,
+    /// `identity` as JSON text.
+    IdentityAsText,
+    /// Claims under their flattened URI names.
+    FlattenedClaims,
+    /// Seven fractional digits and an offset in the time; `durationMs` as a
+    /// number; an unknown key.
+    Drift,
+}
+
+const ODDITIES: [Oddity; 6] = [
+    Oddity::ActivityLogBefore,
+    Oddity::PolicyRecordBefore,
+    Oddity::ControlPlaneBefore,
+    Oddity::IdentityAsText,
+    Oddity::FlattenedClaims,
+    Oddity::Drift,
+];
+
+/// Which records are messy, from a generator of its own so the clean
+/// records are the same with or without `--messy`.
+struct Mess {
+    rng: Rng,
+    share: f64,
+}
+
+impl Mess {
+    fn new(cfg: &SynthConfig) -> Self {
+        Mess {
+            rng: Rng(cfg.seed ^ 0x6d65_7373_7900_0000),
+            share: cfg.messy,
+        }
+    }
+
+    fn next(&mut self) -> Option<Oddity> {
+        if self.share <= 0.0 || self.rng.unit() >= self.share {
+            return None;
+        }
+        Some(ODDITIES[self.rng.below(ODDITIES.len() as u64) as usize])
+    }
 }
 
 const SUB: &str = "7d3b2c1a-5e4f-4a3b-9c8d-1e2f3a4b5c6d";
@@ -516,7 +570,12 @@ const AZDIAG_COLS: &[&str] = &[
     "Type",
 ];
 
-fn write_azdiag_csv(g: &mut Generator, rows: u64, out: &mut dyn Write) -> io::Result<()> {
+fn write_azdiag_csv(
+    g: &mut Generator,
+    rows: u64,
+    mess: &mut Mess,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     out.write_all(b"\xEF\xBB\xBF")?;
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
@@ -525,6 +584,18 @@ fn write_azdiag_csv(g: &mut Generator, rows: u64, out: &mut dyn Write) -> io::Re
     let b = |v: Option<bool>| v.map_or("", |b| if b { "true" } else { "false" });
     for _ in 0..rows {
         let r = g.row();
+        if let Some(o) = mess.next() {
+            // In a CSV export the oddities are other categories' rows.
+            if matches!(o, Oddity::ActivityLogBefore | Oddity::PolicyRecordBefore) {
+                let mut cells = vec![String::new(); AZDIAG_COLS.len()];
+                cells[0] = TENANT.to_string();
+                cells[1] = portal_time(&r.time);
+                cells[2] = vault_id(r.vault);
+                cells[3] = "AzurePolicyEvaluationDetails".to_string();
+                cells[9] = "AzurePolicyEvaluation".to_string();
+                w.write_record(&cells).map_err(csv_io)?;
+            }
+        }
         let who = r.who.cloned().unwrap_or_default();
         let s = |v: &Option<String>| v.clone().unwrap_or_default();
         w.write_record([
@@ -637,9 +708,15 @@ struct Raw<'a> {
     duration_ms: String,
 }
 
-fn write_raw_jsonl(g: &mut Generator, rows: u64, out: &mut dyn Write) -> io::Result<()> {
+fn write_raw_jsonl(
+    g: &mut Generator,
+    rows: u64,
+    mess: &mut Mess,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     for _ in 0..rows {
         let r = g.row();
+        let oddity = mess.next();
         let rec = Raw {
             time: iso(&r.time),
             category: "AuditEvent",
@@ -665,9 +742,77 @@ fn write_raw_jsonl(g: &mut Generator, rows: u64, out: &mut dyn Write) -> io::Res
             result_description: r.desc.as_deref(),
             duration_ms: r.dur.to_string(),
         };
-        serde_json::to_writer(&mut *out, &rec)?;
+        match oddity {
+            None => serde_json::to_writer(&mut *out, &rec)?,
+            Some(o) => write_messy_raw(&rec, o, &r.time, out)?,
+        }
         out.write_all(b"\n")?;
     }
+    Ok(())
+}
+
+/// Writes `rec` with oddity `o` (and the extra record it brings).
+fn write_messy_raw(
+    rec: &Raw<'_>,
+    o: Oddity,
+    time: &DateTime<Utc>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    use serde_json::{json, Value};
+    let mut v = serde_json::to_value(rec)?;
+    let before = match o {
+        Oddity::ActivityLogBefore => Some(json!({
+            "time": v["time"], "resourceId": v["resourceId"], "operationName": "MICROSOFT.KEYVAULT/VAULTS/WRITE",
+            "category": "Administrative", "resultType": "Success", "resultSignature": "Succeeded.OK",
+            "correlationId": v["correlationId"], "level": "Information",
+            "identity": {"authorization": {"action": "Microsoft.KeyVault/vaults/write"}, "claims": {"aud": "https://management.core.windows.net/"}},
+            "properties": {"statusCode": "OK"}
+        })),
+        Oddity::PolicyRecordBefore => Some(json!({
+            "time": v["time"], "resourceId": v["resourceId"], "operationName": "AzurePolicyEvaluation",
+            "category": "AzurePolicyEvaluationDetails", "resultType": "Success",
+            "correlationId": v["correlationId"], "properties": {"ObjectName": "x", "ObjectType": "Secret"}
+        })),
+        Oddity::ControlPlaneBefore => Some(json!({
+            "time": v["time"], "resourceId": v["resourceId"], "operationName": "VaultPut",
+            "category": "AuditEvent", "resultType": "Success", "correlationId": v["correlationId"],
+            "identity": {"claim": {"http://schemas.microsoft.com/identity/claims/objectidentifier": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "appid": AZ_CLI}},
+            "properties": {"addedIpRule": {"value": "198.51.100.0/24"}, "clientInfo": "AzureCLI/2.60.0"},
+            "durationMs": 2450
+        })),
+        _ => None,
+    };
+    if let Some(b) = before {
+        serde_json::to_writer(&mut *out, &b)?;
+        out.write_all(b"\n")?;
+    }
+    match o {
+        Oddity::IdentityAsText => {
+            let text = v["identity"].to_string();
+            v["identity"] = Value::String(text);
+        }
+        Oddity::FlattenedClaims => {
+            if let Some(claim) = v["identity"]["claim"].as_object_mut() {
+                if let Some(oid) = claim.remove("oid") {
+                    claim.insert(
+                        "http_schemas_microsoft_com_identity_claims_objectidentifier".into(),
+                        oid,
+                    );
+                }
+            }
+        }
+        Oddity::Drift => {
+            v["time"] = Value::String(time.format("%Y-%m-%dT%H:%M:%S%.f0+00:00").to_string());
+            let ms: i64 = v["durationMs"]
+                .as_str()
+                .and_then(|d| d.parse().ok())
+                .unwrap_or(0);
+            v["durationMs"] = Value::from(ms);
+            v["exportedBy"] = json!({"pipeline": "eventhub-capture", "version": 2});
+        }
+        _ => {}
+    }
+    serde_json::to_writer(&mut *out, &v)?;
     Ok(())
 }
 
@@ -745,9 +890,10 @@ fn write_azkv_api(g: &mut Generator, rows: u64, out: &mut dyn Write) -> io::Resu
 /// Writes `cfg.rows` generated requests to `out` in `cfg.shape`.
 pub fn synth(cfg: &SynthConfig, out: &mut dyn Write) -> io::Result<()> {
     let mut g = Generator::new(cfg);
+    let mut mess = Mess::new(cfg);
     match cfg.shape {
-        SynthShape::AzdiagCsv => write_azdiag_csv(&mut g, cfg.rows, out),
-        SynthShape::RawJsonl => write_raw_jsonl(&mut g, cfg.rows, out),
+        SynthShape::AzdiagCsv => write_azdiag_csv(&mut g, cfg.rows, &mut mess, out),
+        SynthShape::RawJsonl => write_raw_jsonl(&mut g, cfg.rows, &mut mess, out),
         SynthShape::AzkvApi => write_azkv_api(&mut g, cfg.rows, out),
     }?;
     out.flush()

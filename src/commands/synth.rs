@@ -2,7 +2,7 @@
 
 use super::args::{emit, OutputArgs};
 use super::Context;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::synth::{synth, SynthConfig, SynthShape};
 use clap::{Args, ValueEnum};
@@ -22,6 +22,9 @@ pub struct SynthArgs {
     /// Days of activity (from 2025-03-01).
     #[arg(long, default_value_t = 28)]
     days: u32,
+    /// Give this percentage of records real-world oddities: Activity Log and policy records between them, control-plane records without a status, identities as JSON text, flattened claims, 7-digit times with offsets (raw-jsonl; azdiag-csv gets other categories' rows).
+    #[arg(long, value_name = "PERCENT", num_args = 0..=1, default_missing_value = "5")]
+    messy: Option<f64>,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -47,6 +50,20 @@ pub(super) fn run(args: SynthArgs, _ctx: &Context) -> Result<Exit> {
         },
         seed: args.seed,
         days: args.days,
+        messy: match args.messy {
+            None => 0.0,
+            Some(p) if (0.0..=100.0).contains(&p) && args.shape != Shape::AzkvApi => p / 100.0,
+            Some(_) if args.shape == Shape::AzkvApi => {
+                return Err(Error::Usage(
+                    "--messy applies to --shape raw-jsonl and azdiag-csv".into(),
+                ))
+            }
+            Some(p) => {
+                return Err(Error::Usage(format!(
+                    "--messy: expected a percentage from 0 to 100, found {p}"
+                )))
+            }
+        },
     };
     emit(&target, |w: &mut dyn Write| synth(&cfg, w))?;
     Ok(Exit::Ok)

@@ -358,3 +358,51 @@ proptest! {
         prop_assert_eq!(read, kept + skipped);
     }
 }
+
+/// `synth --messy` adds oddities without changing the clean records: the
+/// callers of a messy export are those of the clean one (same events,
+/// same denials), plus the control-plane caller it adds.
+#[test]
+fn messy_synth_reads_to_the_same_callers() {
+    let d = tempfile::tempdir().unwrap();
+    let clean = d.path().join("clean.jsonl");
+    let messy = d.path().join("messy.jsonl");
+    for (p, extra) in [(&clean, None), (&messy, Some("20"))] {
+        let mut a = vec![
+            "synth",
+            "--rows",
+            "5000",
+            "--shape",
+            "raw-jsonl",
+            "-o",
+            p.to_str().unwrap(),
+        ];
+        if let Some(x) = extra {
+            a.extend(["--messy", x]);
+        }
+        assert_eq!(kvaudit(&a).code, 0);
+    }
+    let rows = |p: &std::path::Path| -> std::collections::BTreeMap<String, (u64, u64)> {
+        let out = kvaudit(&["callers", p.to_str().unwrap(), "--format", "json"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        serde_json::from_str::<Vec<Value>>(&out.stdout)
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    format!("{}|{}|{}", r["appid"], r["oid"], r["upn"]),
+                    (r["events"].as_u64().unwrap(), r["denied"].as_u64().unwrap()),
+                )
+            })
+            .collect()
+    };
+    let (c, mut m) = (rows(&clean), rows(&messy));
+    let added = m
+        .remove("\"04b07795-8ddb-461a-bbee-02f9e1bf7b46\"|\"0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d\"|null")
+        .expect("the control-plane caller");
+    assert!(added.0 > 0);
+    assert_eq!(m, c);
+    let out = kvaudit(&["events", messy.to_str().unwrap(), "--stats"]);
+    let (read, kept, skipped) = totals(&out.stderr);
+    assert!(skipped > 0 && read == kept + skipped);
+}
