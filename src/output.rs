@@ -74,7 +74,12 @@ pub fn check_output(path: &Path, force: bool, inputs: &[String], what: &str) -> 
     use std::os::unix::fs::MetadataExt;
     let shown = path.display();
     let out_meta = std::fs::metadata(path).ok();
-    let canon_out = std::fs::canonicalize(path).ok();
+    // A file not yet there: its folder, resolved, and its name.
+    let canon_out = std::fs::canonicalize(path).ok().or_else(|| {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        let dir = std::fs::canonicalize(dir.unwrap_or(Path::new("."))).ok()?;
+        Some(dir.join(path.file_name()?))
+    });
     for i in inputs.iter().filter(|i| *i != "-") {
         let same_file = match (&out_meta, std::fs::metadata(i)) {
             (Some(a), Ok(b)) => a.is_file() && a.dev() == b.dev() && a.ino() == b.ino(),
@@ -173,14 +178,18 @@ pub fn write_atomic(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    // Mode 0666 before the umask for a new file, as any other tool creates
-    // one; the old file's mode when one is replaced.
+    // Created with its final mode, so no other user can open it meanwhile:
+    // 0666 less the umask for a new file, as any tool creates one; the
+    // replaced file's permission bits (never setuid, setgid or sticky).
+    use std::os::unix::fs::PermissionsExt;
+    let perms = perms.map(|p| std::fs::Permissions::from_mode(p.mode() & 0o777));
+    let mode = perms.as_ref().map_or(0o666, PermissionsExt::mode);
     let prefix = format!(".{name}.");
     let mut builder = tempfile::Builder::new();
     builder
         .prefix(&prefix)
         .suffix(".kvaudit.tmp")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        .permissions(std::fs::Permissions::from_mode(mode));
     let tmp = builder
         .tempfile_in(dir)
         .map_err(|e| Error::write(path, e))?;
@@ -247,7 +256,14 @@ pub(crate) use note;
 /// overrides and isolates that reorder text.
 fn is_unsafe(c: char) -> bool {
     (c.is_control() && c != '\n')
-        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{feff}'
+        )
 }
 
 /// `s` with every unsafe character written as `\u{..}` (line breaks kept:
@@ -270,7 +286,11 @@ pub fn printable(s: &str) -> String {
 /// Writes to stderr, log values made printable (messages quote them); a
 /// failed write (stderr closed) is not an error.
 pub fn stderr(args: std::fmt::Arguments<'_>) {
-    let text = printable(&args.to_string());
+    // One message, one line: a newline inside (a file name, a log value)
+    // cannot forge a line of its own.
+    let raw = args.to_string();
+    let body = raw.strip_suffix('\n').unwrap_or(&raw);
+    let text = printable(&body.replace('\n', "\\n")) + if raw.ends_with('\n') { "\n" } else { "" };
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 

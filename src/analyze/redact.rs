@@ -30,15 +30,30 @@ fn pattern() -> &'static regex::Regex {
     static P: OnceLock<regex::Regex> = OnceLock::new();
     P.get_or_init(|| {
         regex::Regex::new(concat!(
-            // A JWT: header and payload start with base64url of `{"`.
-            r"(?P<jwt>eyJ[A-Za-z0-9_-]{2,}\.eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)",
-            r"|(?P<mail>[A-Za-z0-9._%+#'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)",
-            r"|(?P<guid>\b[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\b)",
-            r"|(?P<v4>\b\d{1,3}(?:\.\d{1,3}){3}\b)",
-            r"|(?P<v6>\b[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}\b)",
+            // A JWT: header and payload are base64url of JSON (`ey...`).
+            r"(?P<jwt>ey[A-Za-z0-9_-]{8,}\.ey[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*)",
+            // E-mail addresses and upns, Unicode included, `%40` for `@`.
+            r#"|(?P<mail>"[^"\n]{1,64}"@[\w-]+(?:\.[\w-]+)+|[\w.%+#'-]+(?:@|%40)[\w-]+(?:\.[\w-]+)+)"#,
+            // GUIDs, with or without dashes, wherever they stand.
+            r"|(?P<guid>[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}|[0-9A-Fa-f]{32})",
+            // IPv6 candidates: at least two colons (checked by parsing).
+            r"|(?P<v6>[0-9A-Fa-f:.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*)",
+            r"|(?P<v4>\d{1,3}(?:\.\d{1,3}){3})",
         ))
         .expect("static regex")
     })
+}
+
+fn v4_pattern() -> &'static regex::Regex {
+    static P: OnceLock<regex::Regex> = OnceLock::new();
+    P.get_or_init(|| regex::Regex::new(r"\d{1,3}(?:\.\d{1,3}){3}").expect("static regex"))
+}
+
+/// Four dot-separated numbers of at most 255 (leading zeros allowed).
+fn is_v4(s: &str) -> bool {
+    s.split('.').count() == 4
+        && s.split('.')
+            .all(|o| o.parse::<u16>().is_ok_and(|n| n <= 255))
 }
 
 impl Redactor {
@@ -78,18 +93,24 @@ impl Redactor {
 
     /// `text` with every identifier replaced.
     pub fn apply(&self, text: &str) -> String {
-        self.apply_with(text, &[])
+        self.apply_with(text, &Known::default())
     }
 
     /// [`Redactor::apply`], after replacing the `known` values (upns and
-    /// user names found in the report, whatever characters they hold).
-    fn apply_with(&self, text: &str, known: &[(String, String)]) -> String {
-        let mut text = std::borrow::Cow::Borrowed(text);
-        for (value, pseudonym) in known {
-            if text.contains(value.as_str()) {
-                text = std::borrow::Cow::Owned(text.replace(value.as_str(), pseudonym));
-            }
-        }
+    /// user names found in the report, in any case, whatever characters
+    /// they hold).
+    fn apply_with(&self, text: &str, known: &Known) -> String {
+        let text = match &known.pattern {
+            Some(p) => p.replace_all(text, |c: &regex::Captures<'_>| {
+                let m = c.get(0).map_or("", |m| m.as_str());
+                known
+                    .pseudonyms
+                    .get(&m.to_lowercase())
+                    .cloned()
+                    .unwrap_or_else(|| format!("user-{}", self.digest(m)))
+            }),
+            None => std::borrow::Cow::Borrowed(text),
+        };
         pattern()
             .replace_all(&text, |c: &regex::Captures<'_>| {
                 let m = c.get(0).map_or("", |m| m.as_str());
@@ -101,18 +122,39 @@ impl Redactor {
                     if self.microsoft.microsoft_app(m).is_some() {
                         m.to_string()
                     } else {
-                        format!("id-{}", self.digest(m))
+                        format!("id-{}", self.digest(&m.replace('-', "")))
                     }
-                } else if c.name("v4").is_some() {
-                    match m.parse::<std::net::Ipv4Addr>() {
-                        Ok(_) => format!("ip-{}", self.digest(m)),
-                        Err(_) => m.to_string(),
-                    }
+                } else if c.name("v6").is_some() {
+                    self.v6(m)
+                } else if is_v4(m) {
+                    format!("ip-{}", self.digest(m))
                 } else {
-                    match m.parse::<std::net::Ipv6Addr>() {
-                        Ok(_) if m.len() > 2 => format!("ip-{}", self.digest(m)),
-                        _ => m.to_string(),
-                    }
+                    m.to_string()
+                }
+            })
+            .into_owned()
+    }
+
+    /// An IPv6 candidate: the address found in it (up to four leading
+    /// hex digits and trailing dots or colons are not part of it) is
+    /// replaced; otherwise any IPv4 address in it.
+    fn v6(&self, m: &str) -> String {
+        let end = m.trim_end_matches(['.', ':']).len();
+        for skip in 0..=4.min(end) {
+            let Some(core) = m.get(skip..end) else {
+                continue;
+            };
+            if core.len() > 2 && core.parse::<std::net::Ipv6Addr>().is_ok() {
+                return format!("{}ip-{}{}", &m[..skip], self.digest(core), &m[end..]);
+            }
+        }
+        v4_pattern()
+            .replace_all(m, |c: &regex::Captures<'_>| {
+                let v = c.get(0).map_or("", |v| v.as_str());
+                if is_v4(v) {
+                    format!("ip-{}", self.digest(v))
+                } else {
+                    v.to_string()
                 }
             })
             .into_owned()
@@ -122,11 +164,9 @@ impl Redactor {
     /// upns and the names of users (display names from a directory or
     /// Graph) are replaced wherever they appear.
     pub fn tree(&self, v: &mut Value) {
-        let mut known = Vec::new();
-        self.collect(v, &mut known);
-        // Longest first, so a upn is replaced before a part of it.
-        known.sort_by(|a: &(String, String), b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
-        known.dedup();
+        let mut found = Vec::new();
+        self.collect(v, &mut found);
+        let known = Known::new(found);
         self.value(v, &known);
     }
 
@@ -160,7 +200,7 @@ impl Redactor {
         }
     }
 
-    fn value(&self, v: &mut Value, known: &[(String, String)]) {
+    fn value(&self, v: &mut Value, known: &Known) {
         match v {
             Value::String(s) => *s = self.apply_with(s, known),
             Value::Array(a) => a.iter_mut().for_each(|x| self.value(x, known)),
@@ -173,6 +213,40 @@ impl Redactor {
                 }
             }
             _ => {}
+        }
+    }
+}
+
+/// Values known to be identifiers (upns, user names) and their
+/// pseudonyms, matched in any case.
+#[derive(Default)]
+struct Known {
+    pattern: Option<regex::Regex>,
+    /// Lower-cased value → pseudonym.
+    pseudonyms: std::collections::HashMap<String, String>,
+}
+
+impl Known {
+    fn new(mut found: Vec<(String, String)>) -> Self {
+        // Longest first, so a upn is replaced before a part of it.
+        found.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
+        found.dedup_by(|a, b| a.0.to_lowercase() == b.0.to_lowercase());
+        if found.is_empty() {
+            return Known::default();
+        }
+        let alternatives: Vec<String> = found.iter().map(|(v, _)| regex::escape(v)).collect();
+        let pattern = regex::RegexBuilder::new(&alternatives.join("|"))
+            .case_insensitive(true)
+            .size_limit(64 << 20)
+            .build()
+            .ok();
+        let pseudonyms = found
+            .into_iter()
+            .map(|(v, p)| (v.to_lowercase(), p))
+            .collect();
+        Known {
+            pattern,
+            pseudonyms,
         }
     }
 }

@@ -97,14 +97,29 @@ pub(crate) trait Cutter: Send {
 }
 
 /// Cuts after the last newline (JSON Lines: a string cannot hold a raw
-/// newline).
-pub(crate) struct Lines;
+/// newline). Each byte is looked at once: a line of many megabytes costs
+/// linear time, not a rescan per read.
+#[derive(Default)]
+pub(crate) struct Lines {
+    /// Bytes of the buffer already looked at.
+    scanned: usize,
+    /// The end of the last complete line found (0: none).
+    last: usize,
+}
 
 impl Cutter for Lines {
     fn cut(&mut self, buf: &[u8]) -> usize {
-        buf.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1)
+        let from = self.scanned.min(buf.len());
+        if let Some(i) = memchr::memrchr(b'\n', &buf[from..]) {
+            self.last = from + i + 1;
+        }
+        self.scanned = buf.len();
+        self.last
     }
-    fn consumed(&mut self, _: usize) {}
+    fn consumed(&mut self, n: usize) {
+        self.scanned = self.scanned.saturating_sub(n);
+        self.last = self.last.saturating_sub(n);
+    }
 }
 
 /// How many workers parse blocks.

@@ -188,7 +188,7 @@ pub(super) fn read_lines(
     let shape = lines_shape(head);
     blocks::run(
         r,
-        Lines,
+        Lines::default(),
         |block, w| parse_lines(block, shape, w),
         c,
         |n, _| format!("line {n}"),

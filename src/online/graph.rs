@@ -130,7 +130,7 @@ pub fn resolve(
         .collect();
     let mut fetched = 0;
     if !want_oids.is_empty() || !want_apps.is_empty() {
-        let client = super::http::client(Duration::from_secs(30), Duration::from_secs(30))?;
+        let client = super::http::client(TIMEOUT, Duration::from_secs(30))?;
         let base = cfg.endpoint.trim_end_matches('/');
         for chunk in want_oids.chunks(1000) {
             let url = format!("{base}/v1.0/directoryObjects/getByIds");
@@ -215,6 +215,9 @@ pub fn resolve(
     Ok((fetched, named))
 }
 
+/// The most one Graph request may take, answer included.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Attempts at one Graph request when it answers 429 or 503.
 const ATTEMPTS: u32 = 4;
 
@@ -224,6 +227,7 @@ fn send(make: impl Fn() -> reqwest::blocking::RequestBuilder, url: &str) -> Resu
     let mut attempt = 0;
     loop {
         attempt += 1;
+        let deadline = std::time::Instant::now() + TIMEOUT;
         let r = make().send().map_err(|e| request_error(url, &e))?;
         let status = r.status().as_u16();
         if status == 401 || status == 403 {
@@ -250,6 +254,6 @@ fn send(make: impl Fn() -> reqwest::blocking::RequestBuilder, url: &str) -> Resu
                 "{url}: HTTP {status} after {attempt} attempt(s)"
             )));
         }
-        return json_body(r, crate::limits::HTTP_GRAPH, url);
+        return json_body(r, crate::limits::HTTP_GRAPH, url, deadline);
     }
 }

@@ -5,7 +5,7 @@
 use crate::error::{Error, Result};
 use crate::limits;
 use serde_json::Value;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A blocking client with a whole-request `timeout` and a `connect`
 /// timeout. Redirects are not followed: every endpoint is configured.
@@ -32,35 +32,66 @@ pub(super) fn request_error(what: &str, e: &reqwest::Error) -> Error {
 }
 
 /// The body of `resp`, at most `limit` bytes (an error past it, before
-/// reading more when the server announces the length).
-pub(super) fn body(resp: reqwest::blocking::Response, limit: u64, what: &str) -> Result<Vec<u8>> {
-    if resp.content_length().is_some_and(|n| n > limit) {
-        return Err(Error::Other(format!(
+/// reading more when the server announces the length), read completely
+/// before `deadline` (a server sending a byte at a time cannot hold the
+/// request open past it).
+pub(super) fn body(
+    mut resp: reqwest::blocking::Response,
+    limit: u64,
+    what: &str,
+    deadline: Instant,
+) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let too_large = || {
+        Error::Other(format!(
             "{what}: the response is larger than {}, the limit for it",
             limits::shown(limit)
-        )));
+        ))
+    };
+    let timed_out = || Error::Other(format!("{what}: timed out while reading the response"));
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Err(too_large());
     }
-    limits::read_to_limit(resp, limit, what, "the response").map_err(|e| match e {
-        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::TimedOut => {
-            Error::Other(format!("{what}: timed out while reading the response"))
+    let mut out = Vec::new();
+    let mut chunk = vec![0u8; 64 << 10];
+    loop {
+        if Instant::now() > deadline {
+            return Err(timed_out());
         }
-        Error::Io { source, .. } => Error::Other(format!("{what}: {source}")),
-        other => other,
-    })
+        let n = match resp.read(&mut chunk) {
+            Ok(0) => return Ok(out),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Err(timed_out()),
+            Err(e) => return Err(Error::Other(format!("{what}: {e}"))),
+        };
+        if (out.len() + n) as u64 > limit {
+            return Err(too_large());
+        }
+        out.extend_from_slice(&chunk[..n]);
+    }
 }
 
-/// A bounded body parsed as JSON.
+/// A bounded body parsed as JSON, read before `deadline`.
 pub(super) fn json_body(
     resp: reqwest::blocking::Response,
     limit: u64,
     what: &str,
+    deadline: Instant,
 ) -> Result<Value> {
-    let bytes = body(resp, limit, what)?;
+    let bytes = body(resp, limit, what, deadline)?;
     serde_json::from_slice(&bytes).map_err(|e| Error::Other(format!("{what}: expected JSON: {e}")))
 }
 
-/// GET `url` as JSON, the body at most `limit` bytes.
-pub(super) fn get_json(client: &reqwest::blocking::Client, url: &str, limit: u64) -> Result<Value> {
+/// GET `url` as JSON, the body at most `limit` bytes, all of it within
+/// `timeout`.
+pub(super) fn get_json(
+    client: &reqwest::blocking::Client,
+    url: &str,
+    limit: u64,
+    timeout: Duration,
+) -> Result<Value> {
+    let deadline = Instant::now() + timeout;
     let what = format!("GET {url}");
     let r = client
         .get(url)
@@ -70,7 +101,7 @@ pub(super) fn get_json(client: &reqwest::blocking::Client, url: &str, limit: u64
     if !status.is_success() {
         return Err(Error::Other(format!("{what}: HTTP {status}")));
     }
-    json_body(r, limit, &what)
+    json_body(r, limit, &what, deadline)
 }
 
 /// `az account get-access-token --resource RESOURCE`, trimmed; `Ok(None)`

@@ -5,7 +5,6 @@
 
 use super::http::{client, get_json};
 use crate::error::{Error, Result};
-use crate::identify::token::s;
 use crate::limits;
 use crate::parse::is_guid;
 use serde_json::{Map, Value};
@@ -79,7 +78,8 @@ fn keys(expected: &Expected) -> Result<Value> {
             })
         }
         KeySource::Discovery(base) => {
-            let client = client(Duration::from_secs(20), Duration::from_secs(10))?;
+            let timeout = Duration::from_secs(20);
+            let client = client(timeout, Duration::from_secs(10))?;
             // The tenant is a GUID checked in Expected::new: nothing in the
             // token reaches this URL.
             let url = format!(
@@ -87,7 +87,7 @@ fn keys(expected: &Expected) -> Result<Value> {
                 base.trim_end_matches('/'),
                 expected.tenant
             );
-            let doc = get_json(&client, &url, limits::HTTP_KEYS)?;
+            let doc = get_json(&client, &url, limits::HTTP_KEYS, timeout)?;
             let jwks_uri = doc["jwks_uri"].as_str().ok_or_else(|| {
                 Error::Other(format!("{url}: no jwks_uri in the discovery document"))
             })?;
@@ -97,7 +97,7 @@ fn keys(expected: &Expected) -> Result<Value> {
                     crate::parse::truncate(jwks_uri)
                 )));
             }
-            get_json(&client, jwks_uri, limits::HTTP_KEYS)
+            get_json(&client, jwks_uri, limits::HTTP_KEYS, timeout)
         }
     }
 }
@@ -126,7 +126,18 @@ pub fn verify(
         .get("kid")
         .and_then(Value::as_str)
         .ok_or_else(|| fail("the header names no key (kid)".into()))?;
-    match s(claims, "tid") {
+    // The tid must be there, a GUID, and the configured tenant.
+    let tid = match claims.get("tid") {
+        Some(Value::String(t)) => Some(t.clone()),
+        None => None,
+        Some(_) => return Err(fail("the tid claim is not a string".into())),
+    };
+    match tid {
+        None => {
+            return Err(fail(
+                "the token has no tid claim: it cannot be tied to --tenant".into(),
+            ))
+        }
         Some(t) if !is_guid(&t) => {
             return Err(fail(format!(
                 "the tid claim {:?} is not a tenant id (a GUID)",
@@ -150,6 +161,21 @@ pub fn verify(
             crate::parse::truncate(kid)
         ))
     })?;
+    let signing = jwk
+        .common
+        .public_key_use
+        .as_ref()
+        .is_none_or(|u| matches!(u, jsonwebtoken::jwk::PublicKeyUse::Signature));
+    let rs256 = jwk
+        .common
+        .key_algorithm
+        .is_none_or(|a| a == jsonwebtoken::jwk::KeyAlgorithm::RS256);
+    if !signing || !rs256 {
+        return Err(fail(format!(
+            "the key {:?} in the JWKS is not an RS256 signing key (use, alg)",
+            crate::parse::truncate(kid)
+        )));
+    }
     if !matches!(
         jwk.algorithm,
         jsonwebtoken::jwk::AlgorithmParameters::RSA(_)
@@ -166,6 +192,7 @@ pub fn verify(
     v.set_audience(&[audience.to_string(), format!("{audience}/")]);
     v.set_issuer(&expected.issuers);
     v.set_required_spec_claims(&["exp", "iss", "aud"]);
+    v.validate_nbf = true;
     jsonwebtoken::decode::<Value>(token, &key, &v)
         .map(|_| ())
         .map_err(|e| fail(e.to_string()))

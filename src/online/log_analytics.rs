@@ -154,6 +154,7 @@ fn query_once(
     let mut attempt = 0;
     loop {
         attempt += 1;
+        let deadline = std::time::Instant::now() + cfg.timeout;
         let sent = client.post(&url).bearer_auth(&cfg.token).json(&body).send();
         let resp = match sent {
             Ok(r) => r,
@@ -171,7 +172,12 @@ fn query_once(
             .and_then(|v| v.trim().parse::<u64>().ok());
         match status {
             200..=299 => {
-                return json_body(resp, crate::limits::HTTP_QUERY, &format!("POST {url}"));
+                return json_body(
+                    resp,
+                    crate::limits::HTTP_QUERY,
+                    &format!("POST {url}"),
+                    deadline,
+                );
             }
             401 | 403 => {
                 let text = error_text(resp);
@@ -203,7 +209,8 @@ fn query_once(
 
 /// The start of an error response's body (at most 64 KiB is read).
 fn error_text(resp: reqwest::blocking::Response) -> String {
-    body(resp, 64 << 10, "error response")
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(10);
+    body(resp, 64 << 10, "error response", deadline)
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default()
 }

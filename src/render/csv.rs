@@ -9,6 +9,18 @@ fn join(v: &[String]) -> String {
     v.join(";")
 }
 
+/// A cell a spreadsheet will not run: text starting with `=`, `+`, `-`,
+/// `@`, a tab or a carriage return gets a leading `'` (OWASP's advice for
+/// CSV injection); control characters are shown as escapes.
+fn inert(v: String) -> String {
+    let v = super::escape::printable(&v).replace('\n', " ");
+    if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{v}")
+    } else {
+        v
+    }
+}
+
 impl Renderer for Csv {
     fn render(&self, view: &View) -> Result<Vec<u8>> {
         let mut w = csv::Writer::from_writer(Vec::new());
@@ -41,7 +53,7 @@ impl Renderer for Csv {
                 .map_err(err)?;
                 for r in rows.iter() {
                     let o = |v: &Option<String>| v.clone().unwrap_or_default();
-                    w.write_record([
+                    let cells = [
                         o(&r.appid),
                         o(&r.oid),
                         o(&r.upn),
@@ -60,8 +72,8 @@ impl Renderer for Csv {
                         r.first_seen.clone(),
                         r.last_seen.clone(),
                         join(&r.clients),
-                    ])
-                    .map_err(err)?;
+                    ];
+                    w.write_record(cells.map(inert)).map_err(err)?;
                 }
             }
         }

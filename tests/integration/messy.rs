@@ -406,3 +406,33 @@ fn messy_synth_reads_to_the_same_callers() {
     let (read, kept, skipped) = totals(&out.stderr);
     assert!(skipped > 0 && read == kept + skipped);
 }
+
+/// Rows of `AZKVPolicyEvaluationDetailsLogs` exported with AZKVAuditLogs
+/// rows (a union query), and `AzurePolicyEvaluationDetails` rows of an
+/// AzureDiagnostics export, are skipped and counted.
+#[test]
+fn policy_evaluation_rows_are_skipped() {
+    let d = tempfile::tempdir().unwrap();
+    let rows = json!({"value": [
+        {"TimeGenerated": "2025-03-11T10:00:00Z", "OperationName": "SecretGet", "HttpStatusCode": 200,
+         "Identity": "{\"claim\":{\"oid\":\"8e4f1a5d-2c6b-4f9e-a3d1-5b7c9e1f3d44\"}}",
+         "_ResourceId": "/subscriptions/x/resourcegroups/rg/providers/microsoft.keyvault/vaults/kv-a", "Type": "AZKVAuditLogs"},
+        {"TimeGenerated": "2025-03-11T10:00:01Z", "OperationName": "AzurePolicyEvaluation", "ObjectName": "s1",
+         "_ResourceId": "/subscriptions/x/resourcegroups/rg/providers/microsoft.keyvault/vaults/kv-a", "Type": "AZKVPolicyEvaluationDetailsLogs"}
+    ]});
+    let p = write(d.path(), "union.json", rows.to_string().as_bytes());
+    let (ev, out) = events(&[&p, "--stats"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(ev.len(), 1);
+    assert_eq!(totals(&out.stderr), (2, 1, 1));
+    let csv = d.path().join("m.csv");
+    let c = csv.to_str().unwrap();
+    assert_eq!(
+        kvaudit(&["synth", "--rows", "3000", "--messy", "20", "-o", c]).code,
+        0
+    );
+    let out = kvaudit(&["events", c, "--stats"]);
+    let (read, kept, skipped) = totals(&out.stderr);
+    assert_eq!((kept, read), (3000, kept + skipped));
+    assert!(out.stderr.contains("other log category="), "{}", out.stderr);
+}

@@ -771,3 +771,110 @@ fn a_huge_line_gets_a_clear_error() {
         out.stderr
     );
 }
+
+/// Review of the fixes: a firewall fix never opens more than one address.
+#[test]
+fn a_firewall_fix_names_one_address() {
+    for wide in ["0.0.0.0/0", "::/0", "10.0.0.0/8"] {
+        let msg = format!(
+            "Client address is not authorized and caller is not a trusted service. Client address: {wide} Vault: kv-a;location=westeurope"
+        );
+        let out = kvaudit(&["explain", "--message", &msg, "--format", "json"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let d: Vec<Value> = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(d[0]["suspicious"], true, "{wide}");
+        assert!(
+            d[0]["fix"].as_str().unwrap().starts_with("# no command"),
+            "{wide}"
+        );
+    }
+}
+
+/// Review of the fixes: a server sending a byte at a time cannot hold a
+/// request open past its timeout.
+#[test]
+fn a_dripping_server_times_out() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                loop {
+                    let mut h = String::new();
+                    if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                        break;
+                    }
+                }
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n");
+                for _ in 0..200 {
+                    if s.write_all(b" ").is_err() {
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+            });
+        }
+    });
+    let started = std::time::Instant::now();
+    let out = done(
+        bin()
+            .args([
+                "pull",
+                "--workspace",
+                "ws",
+                "--endpoint",
+                &base,
+                "--timeout",
+                "2",
+                "--retries",
+                "1",
+            ])
+            .env("KVAUDIT_TOKEN", "t")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("timed out"), "{}", out.stderr);
+    assert!(
+        started.elapsed().as_secs() < 15,
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+/// Review of the fixes: a new output file inside an input folder is
+/// refused; a newline in a file name cannot forge a line on stderr; CSV
+/// cells cannot run as spreadsheet formulas.
+#[test]
+fn outputs_in_inputs_forged_lines_and_formulas() {
+    let d = tempfile::tempdir().unwrap();
+    let indir = d.path().join("in");
+    std::fs::create_dir(&indir).unwrap();
+    std::fs::copy(
+        fixture("scenarios/s6-firewall.jsonl"),
+        indir.join("a.jsonl"),
+    )
+    .unwrap();
+    let i = indir.to_str().unwrap();
+    let out = kvaudit(&["callers", i, "-o", &format!("{i}/new.json")]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("one of the inputs"), "{}", out.stderr);
+    let forged = d.path().join("x\nkvaudit: all clear.jsonl");
+    std::fs::write(&forged, b"not a log\n").unwrap();
+    let out = kvaudit(&["callers", forged.to_str().unwrap()]);
+    assert!(
+        !out.stderr
+            .lines()
+            .any(|l| l.starts_with("kvaudit: all clear")),
+        "{}",
+        out.stderr
+    );
+    let mut r = denial_record();
+    r["identity"]["claim"]["upn"] = json!("=HYPERLINK(\"http://x\")@x.com");
+    r["identity"]["claim"]["idtyp"] = json!("user");
+    let logs = write_records(d.path(), "f.jsonl", &[r]);
+    let out = kvaudit(&["callers", &logs, "--format", "csv"]);
+    assert!(out.stdout.contains(",\"'=HYPERLINK("), "{}", out.stdout);
+}

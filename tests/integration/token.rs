@@ -393,3 +393,40 @@ fn discovery_keys_from_another_host_are_refused() {
     assert_eq!(out.code, 1, "{}", out.stdout);
     assert!(out.stderr.contains("another host"), "{}", out.stderr);
 }
+
+/// Review of the fixes: a token without tid, with a future nbf, or
+/// checked against a key meant for encryption is not verified.
+#[test]
+fn tid_nbf_and_key_use_are_enforced() {
+    let d = tempfile::tempdir().unwrap();
+    let key = keypair(d.path());
+    let jwks = write(d.path(), "jwks.json", key.jwks.to_string().as_bytes());
+    let mut c = claims(3600);
+    c.as_object_mut().unwrap().remove("tid");
+    let out = token_cmd(
+        &["--verify", "--tenant", TID, "--jwks", &jwks],
+        &sign(&key, &c),
+    );
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("no tid claim"), "{}", out.stderr);
+    let mut c = claims(3600);
+    c["nbf"] = json!(chrono::Utc::now().timestamp() + 3000);
+    let out = token_cmd(
+        &["--verify", "--tenant", TID, "--jwks", &jwks],
+        &sign(&key, &c),
+    );
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let mut enc = key.jwks.clone();
+    enc["keys"][0]["use"] = json!("enc");
+    let enc = write(d.path(), "enc.json", enc.to_string().as_bytes());
+    let out = token_cmd(
+        &["--verify", "--tenant", TID, "--jwks", &enc],
+        &sign(&key, &claims(3600)),
+    );
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("not an RS256 signing key"),
+        "{}",
+        out.stderr
+    );
+}

@@ -50,12 +50,14 @@ impl Check {
                     && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
             }
             Check::Guid => is_guid(v),
-            Check::IpAddress => {
-                let (addr, prefix) = v.split_once('/').unwrap_or((v, "0"));
-                addr.parse::<std::net::IpAddr>().is_ok()
-                    && prefix.len() <= 3
-                    && prefix.parse::<u8>().is_ok_and(|p| p <= 128)
-            }
+            // One host: a bare address, or /32 and /128 (a wider range
+            // would open the firewall to more than the caller).
+            Check::IpAddress => match v.split_once('/') {
+                None => v.parse::<std::net::IpAddr>().is_ok(),
+                Some((a, "32")) => a.parse::<std::net::Ipv4Addr>().is_ok(),
+                Some((a, "128")) => a.parse::<std::net::Ipv6Addr>().is_ok(),
+                Some(_) => false,
+            },
             Check::Scope => scope_pattern().is_match(v),
             Check::HsmScope => match v.strip_prefix("/keys") {
                 _ if v == "/" => true,
@@ -71,12 +73,48 @@ impl Check {
                         b.is_ascii_alphanumeric() || matches!(b, b'.' | b'/' | b'_' | b'-')
                     })
             }
-            Check::Permission => {
-                (1..=32).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphabetic())
-            }
+            Check::Permission => PERMISSIONS.iter().any(|p| p.eq_ignore_ascii_case(v)),
         }
     }
 }
+
+/// Access-policy permissions `az keyvault set-policy` takes (keys,
+/// secrets, certificates and storage together).
+const PERMISSIONS: &[&str] = &[
+    "all",
+    "backup",
+    "create",
+    "decrypt",
+    "delete",
+    "deleteissuers",
+    "deletesas",
+    "encrypt",
+    "get",
+    "getissuers",
+    "getrotationpolicy",
+    "getsas",
+    "import",
+    "list",
+    "listissuers",
+    "listsas",
+    "managecontacts",
+    "manageissuers",
+    "purge",
+    "recover",
+    "regeneratekey",
+    "release",
+    "restore",
+    "rotate",
+    "set",
+    "setissuers",
+    "setrotationpolicy",
+    "setsas",
+    "sign",
+    "unwrapkey",
+    "update",
+    "verify",
+    "wrapkey",
+];
 
 fn is_vault_name(v: &str) -> bool {
     let b = v.as_bytes();
@@ -92,7 +130,7 @@ fn scope_pattern() -> &'static regex::Regex {
     static P: OnceLock<regex::Regex> = OnceLock::new();
     P.get_or_init(|| {
         regex::Regex::new(concat!(
-            r"(?i)^/subscriptions/(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|<subscription-id>)",
+            r"(?i-u)^/subscriptions/(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|<subscription-id>)",
             r"/resourceGroups/(?:[-\w.()]{1,90}|<resource-group>)",
             r"/providers/Microsoft\.KeyVault/(?:vaults|managedHSMs)/(?:[a-z][a-z0-9-]{1,22}[a-z0-9]|<vault>)",
             r"(?:/(?:secrets|keys|certificates)/[a-z0-9-]{1,127})?$"
@@ -153,10 +191,9 @@ impl ShellCommand {
         self
     }
 
-    /// Adds `flag` and a value from a log, checked as `check` (placeholders
-    /// such as `<vault>` are kvaudit's own and pass).
+    /// Adds `flag` and a value from a log, checked as `check`.
     pub fn value(mut self, flag: &str, check: Check, what: &str, v: &str) -> Self {
-        if !is_placeholder(v) && !check.allows(v) && self.problem.is_none() {
+        if !check.allows(v) && self.problem.is_none() {
             self.problem = Some(format!(
                 "the {what} {} is not a valid {}",
                 shown(v),
@@ -166,6 +203,22 @@ impl ShellCommand {
         self.words.push(flag.to_string());
         self.words.push(v.to_string());
         self
+    }
+
+    /// [`ShellCommand::value`], or kvaudit's own `placeholder` (such as
+    /// `<vault>`) when the log gave no value.
+    pub fn value_or(
+        self,
+        flag: &str,
+        check: Check,
+        what: &str,
+        v: Option<&str>,
+        placeholder: &str,
+    ) -> Self {
+        match v {
+            Some(v) => self.value(flag, check, what, v),
+            None => self.fixed(&[flag, placeholder]),
+        }
     }
 
     /// The words the program receives (the first is the program).
@@ -193,16 +246,6 @@ impl ShellCommand {
     }
 }
 
-/// kvaudit's own placeholders (`<vault>`, `<principal>`, `<client-ip>`)
-/// and scopes built around them.
-fn is_placeholder(v: &str) -> bool {
-    v.starts_with('<')
-        && v.ends_with('>')
-        && v[1..v.len() - 1]
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b == b'-')
-}
-
 /// A log value as it may be shown in a message: printable, quoted, at most
 /// 80 characters, with no way to end a shell comment line.
 pub fn shown(v: &str) -> String {
@@ -228,6 +271,19 @@ mod tests {
         assert!(!Check::Guid.allows("8e4f1a5d-2c6b-4f9e-a3d1-5b7c9e1f3d4;"));
         assert!(Check::IpAddress.allows("203.0.113.7"));
         assert!(Check::IpAddress.allows("2001:db8::1"));
+        assert!(Check::IpAddress.allows("203.0.113.7/32"));
+        for wide in [
+            "0.0.0.0/0",
+            "::/0",
+            "1.2.3.4/+8",
+            "1.2.3.4/128",
+            "10.0.0.0/8",
+        ] {
+            assert!(!Check::IpAddress.allows(wide), "{wide}");
+        }
+        assert!(!Check::Permission.allows("getX"));
+        assert!(Check::Permission.allows("Get"));
+        assert!(!Check::Scope.allows("/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv-\u{212a}ocked"));
         assert!(!Check::IpAddress.allows("203.0.113.7 $(id)"));
         assert!(Check::Scope.allows("/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-data(1)/providers/Microsoft.KeyVault/vaults/kv-data/secrets/db-password"));
         assert!(Check::Scope.allows("/subscriptions/<subscription-id>/resourceGroups/<resource-group>/providers/Microsoft.KeyVault/vaults/<vault>"));

@@ -111,7 +111,6 @@ fn build(
         (Some(o), Some(p)) => Some(format!("{o}:{p}")),
         _ => op.and_then(|o| o.permission.clone()),
     };
-    let vault = d.vault.clone().unwrap_or_else(|| "<vault>".into());
     let mut hints = Vec::new();
     let command = match d.denial {
         DenialClass::Rbac => {
@@ -155,11 +154,12 @@ fn build(
                 "storage" => "--storage-permissions",
                 _ => "--secret-permissions",
             };
-            let cmd = ShellCommand::new(&["az", "keyvault", "set-policy"]).value(
+            let cmd = ShellCommand::new(&["az", "keyvault", "set-policy"]).value_or(
                 "--name",
                 Check::VaultName,
                 "vault name",
-                &vault,
+                d.vault.as_deref(),
+                "<vault>",
             );
             let cmd = match (&d.principal.oid, &d.principal.appid) {
                 (Some(oid), _) => cmd.value("--object-id", Check::Guid, "object id", oid),
@@ -170,15 +170,24 @@ fn build(
             Some(cmd.value(flag, Check::Permission, "permission", &perm))
         }
         DenialClass::Firewall => {
-            let ip = d
-                .client_address
-                .clone()
-                .unwrap_or_else(|| "<client-ip>".into());
-            hints.push(format!("Denied by the vault's network rules, not by identity: no role assignment or access policy fixes this. The request came from {}; add its address to the vault's firewall, or reach the vault through a private endpoint, or allow trusted Microsoft services.", shown(&ip)));
+            let ip = d.client_address.as_deref();
+            hints.push(format!("Denied by the vault's network rules, not by identity: no role assignment or access policy fixes this. The request came from {}; add its address to the vault's firewall, or reach the vault through a private endpoint, or allow trusted Microsoft services.", ip.map_or_else(|| "an address the log does not give".into(), shown)));
             Some(
                 ShellCommand::new(&["az", "keyvault", "network-rule", "add"])
-                    .value("--name", Check::VaultName, "vault name", &vault)
-                    .value("--ip-address", Check::IpAddress, "client address", &ip),
+                    .value_or(
+                        "--name",
+                        Check::VaultName,
+                        "vault name",
+                        d.vault.as_deref(),
+                        "<vault>",
+                    )
+                    .value_or(
+                        "--ip-address",
+                        Check::IpAddress,
+                        "client address",
+                        ip,
+                        "<client-ip>",
+                    ),
             )
         }
         DenialClass::Throttled => None,
@@ -295,15 +304,16 @@ fn build_hsm(
         _ => DenialClass::Rbac,
     };
     let mut hints = Vec::new();
-    let vault = d.vault.clone().unwrap_or_else(|| "<hsm-name>".into());
     let command = match denial {
         DenialClass::Rbac => {
-            let cmd = ShellCommand::new(&["az", "keyvault", "role", "assignment", "create"]).value(
-                "--hsm-name",
-                Check::VaultName,
-                "Managed HSM name",
-                &vault,
-            );
+            let cmd = ShellCommand::new(&["az", "keyvault", "role", "assignment", "create"])
+                .value_or(
+                    "--hsm-name",
+                    Check::VaultName,
+                    "Managed HSM name",
+                    d.vault.as_deref(),
+                    "<hsm-name>",
+                );
             let cmd = match &role {
                 Some(r) => cmd.fixed(&["--role", r]),
                 None => cmd.fixed(&["--role", "<a Managed HSM role granting the action>"]),
@@ -324,11 +334,8 @@ fn build_hsm(
             Some(cmd.value("--scope", Check::HsmScope, "scope", &scope))
         }
         DenialClass::Firewall => {
-            let ip = d
-                .client_address
-                .clone()
-                .unwrap_or_else(|| "<client-ip>".into());
-            hints.push(format!("Denied by the Managed HSM's network rules, not by identity. The request came from {}; allow its address or reach the HSM through a private endpoint.", shown(&ip)));
+            let ip = d.client_address.as_deref();
+            hints.push(format!("Denied by the Managed HSM's network rules, not by identity. The request came from {}; allow its address or reach the HSM through a private endpoint.", ip.map_or_else(|| "an address the log does not give".into(), shown)));
             None
         }
         _ => None,
