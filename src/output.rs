@@ -229,17 +229,39 @@ pub enum ColorWhen {
     Never,
 }
 
-/// Colour on stdout: `always`, `never`, or auto (a terminal and no NO_COLOR).
+/// Colour on stdout: `always`, `never`, or auto: not when `NO_COLOR` is
+/// set; when `CLICOLOR_FORCE` is set (not `0`) or stdout is a terminal.
 pub fn use_color(when: ColorWhen) -> bool {
     use ColorWhen::*;
+    let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty() && v != "0");
     match when {
         Always => true,
         Never => false,
         Auto => {
             std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                && std::io::stdout().is_terminal()
+                && (set("CLICOLOR_FORCE") || std::io::stdout().is_terminal())
         }
     }
+}
+
+/// How wide human output may be: `COLUMNS` when set, else the terminal's
+/// width when stdout is one; None (no limit, nothing wrapped or cut) when
+/// stdout is a pipe or a file. Decided apart from colour.
+pub fn width() -> Option<usize> {
+    if let Some(c) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|c| *c >= 20)
+    {
+        return Some(c);
+    }
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    crossterm::terminal::size()
+        .ok()
+        .map(|(cols, _)| usize::from(cols))
+        .filter(|c| *c >= 20)
 }
 
 /// A message line on stderr: `note!("kvaudit: ...")`. Messages, warnings

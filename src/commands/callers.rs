@@ -78,7 +78,7 @@ pub(super) fn run(args: CallersArgs, ctx: &Context) -> Result<Exit> {
         &protected,
     )?;
     let rows = fold.rows(&catalog);
-    let renderer = renderer_for(args.format.into(), ctx.color && target.is_stdout());
+    let renderer = renderer_for(args.format.into(), ctx.human(&target, false));
     target.write(&renderer.render(&View::Callers(&rows))?)?;
     Ok(Exit::Ok)
 }

@@ -119,7 +119,7 @@ pub(super) fn run(args: ExplainArgs, ctx: &Context) -> Result<Exit> {
         }
     };
     assignments::apply(&mut denials, &held);
-    let renderer = renderer_for(args.format.into(), ctx.color && target.is_stdout());
+    let renderer = renderer_for(args.format.into(), ctx.human(&target, false));
     target.write(&renderer.render(&View::Denials(&denials))?)?;
     Ok(Exit::Ok)
 }

@@ -69,14 +69,31 @@ pub enum Command {
 
 /// What every command may use besides its own arguments.
 pub struct Context {
-    /// Whether stdout may be coloured (`--color`, `NO_COLOR`, a terminal).
+    /// Whether stdout may be coloured (`--color`, `NO_COLOR`,
+    /// `CLICOLOR_FORCE`, a terminal).
     pub color: bool,
+    /// The terminal's width (`COLUMNS`), None when stdout is not one.
+    pub width: Option<usize>,
+}
+
+impl Context {
+    /// How human views are shown on `target`: a file gets no colour and
+    /// no width.
+    pub fn human(&self, target: &crate::output::Target, wide: bool) -> crate::render::Human {
+        let stdout = target.is_stdout();
+        crate::render::Human {
+            color: self.color && stdout,
+            width: self.width.filter(|_| stdout),
+            wide,
+        }
+    }
 }
 
 /// Runs the command `cli` names.
 pub fn run(cli: Cli) -> Result<Exit> {
     let ctx = Context {
         color: use_color(cli.color.into()),
+        width: crate::output::width(),
     };
     match cli.command {
         Command::Events(a) => events::run(a, &ctx),

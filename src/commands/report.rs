@@ -170,7 +170,7 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
     if let Some(r) = &redactor {
         report = report.redacted(r)?;
     }
-    let renderer = renderer_for(args.format.into(), ctx.color && target.is_stdout());
+    let renderer = renderer_for(args.format.into(), ctx.human(&target, false));
     let bytes = renderer.render(&View::Report(&report))?;
     target.write(&bytes)?;
     match args.fail_on.map(Severity::from) {

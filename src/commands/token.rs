@@ -204,7 +204,14 @@ fn table(decoded: &Decoded, related: Option<&Related>) -> Result<Vec<u8>> {
     }
     if let Some(r) = related {
         out.extend_from_slice(format!("{:<22} {}\n", "events in logs", r.events).as_bytes());
-        out.extend(Table { color: false }.render(&View::Denials(&r.denials))?);
+        out.extend(
+            Table {
+                color: false,
+                width: None,
+                wide: false,
+            }
+            .render(&View::Denials(&r.denials))?,
+        );
     }
     Ok(out)
 }

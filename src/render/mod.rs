@@ -6,10 +6,12 @@
 mod csv;
 pub mod escape;
 pub mod event_stream;
+pub mod fit;
 mod html;
 mod json;
 mod markdown;
 mod table;
+pub mod words;
 
 use crate::analyze::callers::CallerRow;
 use crate::analyze::explain::Denial;
@@ -20,7 +22,7 @@ pub use self::csv::Csv;
 pub use html::Html;
 pub use json::Json;
 pub use markdown::Markdown;
-pub use table::Table;
+pub use table::{findings_line, summary_line, Table};
 
 /// A view kvaudit can render.
 pub enum View<'a> {
@@ -44,10 +46,24 @@ pub enum Format {
     Html,
 }
 
-/// The renderer of `format`; `color` only matters for tables.
-pub fn renderer_for(format: Format, color: bool) -> Box<dyn Renderer> {
+/// How the terminal views are shown (other formats ignore it).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Human {
+    pub color: bool,
+    /// Columns available; None: not a terminal, nothing cut or wrapped.
+    pub width: Option<usize>,
+    /// Every column, not only the compact ones.
+    pub wide: bool,
+}
+
+/// The renderer of `format`.
+pub fn renderer_for(format: Format, human: Human) -> Box<dyn Renderer> {
     match format {
-        Format::Table => Box::new(Table { color }),
+        Format::Table => Box::new(Table {
+            color: human.color,
+            width: human.width,
+            wide: human.wide,
+        }),
         Format::Json => Box::new(Json),
         Format::Csv => Box::new(Csv),
         Format::Markdown => Box::new(Markdown),

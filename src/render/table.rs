@@ -1,205 +1,332 @@
-//! Tables for people, drawn with comfy-table.
+//! The terminal views: callers as a fitted table, denials as diagnostics
+//! (headline, facts, the fix to paste, hints), the report as a summary and
+//! findings with their evidence. Everything fits `width` (see [`super::fit`])
+//! except a single command argument longer than the terminal.
 
-use super::escape::printable;
+use super::fit::{self, human_time, paint, wrap, Cell, Column, Style};
+use super::words::{self, command_lines};
 use super::{Renderer, View};
+use crate::analyze::callers::CallerRow;
+use crate::analyze::explain::Denial;
+use crate::analyze::findings::Severity;
+use crate::analyze::report::Report;
 use crate::error::Result;
-use comfy_table::{presets, Cell, Color, ContentArrangement, Table as Ct};
+use std::fmt::Write;
 
+/// The terminal view of each kind of result.
 pub struct Table {
     pub color: bool,
-}
-
-impl Table {
-    fn new_table(&self, header: &[&str]) -> Ct {
-        let mut t = Ct::new();
-        t.load_style(presets::UTF8_FULL_CONDENSED)
-            .set_content_arrangement(ContentArrangement::Dynamic);
-        if !self.color {
-            t.force_no_tty();
-        }
-        t.set_header(header.iter().map(Cell::new));
-
-        t
-    }
-
-    fn denied_cell(&self, n: u64) -> Cell {
-        let c = Cell::new(n);
-        if self.color && n > 0 {
-            c.fg(Color::Red)
-        } else {
-            c
-        }
-    }
-}
-
-/// A cell whose text came (in part) from a log: control characters and
-/// escape sequences are shown, never sent to the terminal.
-fn cell(v: impl std::fmt::Display) -> Cell {
-    Cell::new(printable(&v.to_string()))
-}
-
-fn short(v: &[String], max: usize) -> String {
-    if v.len() <= max {
-        v.join(", ")
-    } else {
-        format!("{} (+{} more)", v[..max].join(", "), v.len() - max)
-    }
-}
-
-/// Client strings are long (SDK, runtime, OS): the table shows the start of
-/// each, one per line; JSON and CSV keep them whole.
-fn clients(v: &[String], max: usize) -> String {
-    let cut = |c: &String| {
-        if c.chars().count() > 48 {
-            format!("{}…", c.chars().take(47).collect::<String>())
-        } else {
-            c.clone()
-        }
-    };
-    let mut out: Vec<String> = v.iter().take(max).map(cut).collect();
-    if v.len() > max {
-        out.push(format!("(+{} more)", v.len() - max));
-    }
-    out.join("\n")
+    /// Columns available; None: a pipe or a file, nothing cut or wrapped.
+    pub width: Option<usize>,
+    /// Every column of `callers`, not only the compact ones.
+    pub wide: bool,
 }
 
 impl Renderer for Table {
     fn render(&self, view: &View) -> Result<Vec<u8>> {
         let text = match view {
-            View::Callers(rows) => {
-                let mut t = self.new_table(&[
-                    "caller",
-                    "kind",
-                    "events",
-                    "denied",
-                    "vaults",
-                    "secrets/keys/certs",
-                    "operations",
-                    "first seen",
-                    "last seen",
-                    "clients",
-                ]);
-                for r in rows.iter() {
-                    let mut who = Vec::new();
-                    if let Some(n) = &r.name {
-                        who.push(n.clone());
-                    }
-                    if let Some(u) = &r.upn {
-                        if r.name.as_deref() != Some(u) {
-                            who.push(u.clone());
-                        }
-                    }
-                    if let Some(a) = &r.appid {
-                        let via = r
-                            .client_app
-                            .as_ref()
-                            .map(|c| format!(" ({c})"))
-                            .unwrap_or_default();
-                        who.push(format!("appid {a}{via}"));
-                    }
-                    if let Some(o) = &r.oid {
-                        who.push(format!("oid {o}"));
-                    }
-                    if who.is_empty() {
-                        who.push("(no identity)".into());
-                    }
-                    let kind = match &r.mi_type {
-                        Some(m) => format!("{} ({m})", r.kind),
-                        None => r.kind.clone(),
-                    };
-                    t.add_row(vec![
-                        cell(who.join("\n")),
-                        cell(kind),
-                        cell(r.events),
-                        self.denied_cell(r.denied),
-                        cell(short(&r.vault_names, 3)),
-                        cell(format!("{}/{}/{}", r.secrets, r.keys, r.certificates)),
-                        cell(short(&r.operations, 4)),
-                        cell(&r.first_seen[..r.first_seen.len().min(19)]),
-                        cell(&r.last_seen[..r.last_seen.len().min(19)]),
-                        cell(clients(&r.clients, 2)),
-                    ]);
-                }
-                t.to_string()
-            }
-            View::Report(r) => {
-                let mut t =
-                    self.new_table(&["severity", "type", "principal", "vault", "recommendation"]);
-                for f in &r.findings {
-                    let p = &f.principal;
-                    let who = p
-                        .name
-                        .clone()
-                        .or(p.upn.clone())
-                        .or(p.appid.clone())
-                        .unwrap_or_default();
-                    t.add_row(vec![
-                        cell(format!("{:?}", f.severity).to_lowercase()),
-                        cell(f.kind),
-                        cell(format!("{who}\n{}", p.kind)),
-                        cell(f.vault.as_deref().unwrap_or("")),
-                        cell(&f.recommendation),
-                    ]);
-                }
-                let s = &r.summary;
-                format!(
-                    "{} events, {} callers, {} findings ({} to {})\n{t}",
-                    s.events,
-                    s.callers,
-                    r.findings.len(),
-                    printable(r.period.from.as_deref().unwrap_or("-")),
-                    printable(r.period.to.as_deref().unwrap_or("-"))
-                )
-            }
-            View::Denials(findings) => {
-                if findings.is_empty() {
-                    return Ok(b"No denials.\n".to_vec());
-                }
-                let mut t = self.new_table(&["denial", "who", "what", "where", "fix", "seen"]);
-                for f in findings.iter() {
-                    let p = &f.principal;
-                    let mut who = vec![format!(
-                        "{} {}",
-                        p.kind,
-                        p.name.as_deref().or(p.upn.as_deref()).unwrap_or("")
-                    )];
-                    if let Some(a) = &p.appid {
-                        who.push(format!("appid {a}"));
-                    }
-                    if let Some(o) = &p.oid {
-                        who.push(format!("oid {o}"));
-                    }
-                    let what = [f.operation.as_deref(), f.action.as_deref()]
-                        .iter()
-                        .flatten()
-                        .copied()
-                        .collect::<Vec<_>>()
-                        .join("\n");
-                    let mut fix = f.fix.clone();
-                    for h in &f.hints {
-                        fix.push_str(&format!("\nhint: {h}"));
-                    }
-                    let seen = match &f.resolved_at {
-                        Some(r) => format!("{}x, resolved {}", f.count, &r[..r.len().min(19)]),
-                        None => format!("{}x, unresolved", f.count),
-                    };
-                    let denial = cell(&f.denial);
-                    t.add_row(vec![
-                        if self.color && f.resolved_at.is_none() {
-                            denial.fg(Color::Red)
-                        } else {
-                            denial
-                        },
-                        cell(who.join("\n")),
-                        cell(what),
-                        cell(&f.scope),
-                        cell(fix),
-                        cell(seen),
-                    ]);
-                }
-                t.to_string()
-            }
+            View::Callers(rows) => self.callers(rows),
+            View::Denials(denials) => self.denials(denials),
+            View::Report(r) => self.report(r),
         };
-        Ok(format!("{text}\n").into_bytes())
+        Ok(text.into_bytes())
     }
+}
+
+fn kind(r: &CallerRow) -> String {
+    let k = r.kind.replace('_', " ");
+    match &r.mi_type {
+        Some(m) => format!("{} ({m})", k.replace("managed identity", "managed id")),
+        None => k,
+    }
+}
+
+/// `2025-03-10 14:05:00` (UTC said in the header).
+fn day_time(t: &str) -> String {
+    human_time(t).trim_end_matches(" UTC").to_string()
+}
+
+/// `2025-03-10 14:05`.
+fn day_minute(t: &str) -> String {
+    let s = day_time(t);
+    s.get(..16).unwrap_or(&s).to_string()
+}
+
+impl Table {
+    fn callers(&self, rows: &[CallerRow]) -> String {
+        let denied = |n: u64| Cell::styled(n, if n > 0 { Style::Red } else { Style::Plain });
+        let (cols, cells): (Vec<Column>, Vec<Vec<Cell>>) = if self.wide {
+            let cols = vec![
+                Column::text("caller"),
+                Column::fixed("kind"),
+                Column::text("appid"),
+                Column::text("oid"),
+                Column::number("events"),
+                Column::number("denied"),
+                Column::text("vaults"),
+                Column::fixed("secrets/keys/certs"),
+                Column::text("operations"),
+                Column::fixed("first seen (UTC)"),
+                Column::fixed("last seen (UTC)"),
+                Column::text("clients"),
+            ];
+            let cells = rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        Cell::new(words::who(r.name.as_deref(), r.upn.as_deref(), None, None)),
+                        Cell::new(kind(r)),
+                        Cell::new(r.appid.as_deref().unwrap_or("")),
+                        Cell::new(r.oid.as_deref().unwrap_or("")),
+                        Cell::new(r.events),
+                        denied(r.denied),
+                        Cell::new(words::list(&r.vault_names, 3)),
+                        Cell::new(format!("{}/{}/{}", r.secrets, r.keys, r.certificates)),
+                        Cell::new(words::list(&r.operations, 4)),
+                        Cell::new(day_time(&r.first_seen)),
+                        Cell::new(day_time(&r.last_seen)),
+                        Cell::new(words::list(&r.clients, 2)),
+                    ]
+                })
+                .collect();
+            (cols, cells)
+        } else {
+            let cols = vec![
+                Column::text("caller").at_least(16),
+                Column::fixed("kind"),
+                Column::number("events"),
+                Column::number("denied"),
+                Column::text("vaults"),
+                Column::fixed("last seen UTC"),
+            ];
+            let cells = rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        Cell::new(words::who(
+                            r.name.as_deref(),
+                            r.upn.as_deref(),
+                            r.appid.as_deref(),
+                            r.oid.as_deref(),
+                        )),
+                        Cell::new(kind(r)),
+                        Cell::new(r.events),
+                        denied(r.denied),
+                        Cell::new(words::list(&r.vault_names, 2)),
+                        Cell::new(day_minute(&r.last_seen)),
+                    ]
+                })
+                .collect();
+            (cols, cells)
+        };
+        fit::table(&cols, &cells, self.width, self.color)
+    }
+
+    /// One diagnostic per denial: unresolved first, then by count.
+    fn denials(&self, denials: &[Denial]) -> String {
+        if denials.is_empty() {
+            return "No denials.\n".into();
+        }
+        let mut order: Vec<&Denial> = denials.iter().collect();
+        order.sort_by(|a, b| {
+            a.resolved_at
+                .is_some()
+                .cmp(&b.resolved_at.is_some())
+                .then(b.count.cmp(&a.count))
+        });
+        let mut out = String::new();
+        for d in order {
+            self.denial(d, &mut out);
+            out.push('\n');
+        }
+        out.push_str(&summary_line(denials));
+        out
+    }
+
+    fn denial(&self, d: &Denial, out: &mut String) {
+        let w = self.width;
+        let resolved = d.resolved_at.is_some();
+        let (label, style) = match (resolved, d.suspicious) {
+            (_, true) => (format!("suspicious {}", d.denial), Style::Yellow),
+            (true, _) => (format!("resolved {}", d.denial), Style::Green),
+            (false, _) => (format!("denied {}", d.denial), Style::Red),
+        };
+        let head = fit::line(&format!("{label}: {}", words::denial_headline(d)), w);
+        let _ = writeln!(out, "{}", paint(&head, style, self.color));
+        let p = &d.principal;
+        let mut ids = Vec::new();
+        for (k, v) in [
+            ("appid", &p.appid),
+            ("oid", &p.oid),
+            ("upn", &p.upn),
+            ("tenant", &p.tenant),
+        ] {
+            if let Some(v) = v {
+                ids.push(format!("{k} {v}"));
+            }
+        }
+        let fact = |k: &str, v: &str, out: &mut String| {
+            out.push_str(&wrap(v, &format!("  {k:<9} "), "            ", w));
+        };
+        if !ids.is_empty() {
+            fact("who", &ids.join(", "), out);
+        }
+        if let Some(a) = &d.action {
+            fact("action", a, out);
+        }
+        if let Some(r) = &d.role {
+            fact("needs", &format!("role {r}"), out);
+        }
+        if let Some(pm) = &d.permission {
+            fact("needs", &format!("access-policy permission {pm}"), out);
+        }
+        if !d.fix.contains(&d.scope) {
+            fact("scope", &d.scope, out);
+        }
+        if let Some(ip) = &d.client_address {
+            fact("from", ip, out);
+        }
+        let seen = format!(
+            "{} time(s), {}{}",
+            d.count,
+            match (&d.first_seen, &d.last_seen) {
+                (Some(f), Some(l)) if f != l => format!("{} to {}", human_time(f), human_time(l)),
+                (Some(f), _) => human_time(f),
+                _ => "-".into(),
+            },
+            match &d.resolved_at {
+                Some(r) => format!("; resolved at {}", human_time(r)),
+                None => "; unresolved".into(),
+            }
+        );
+        fact("seen", &seen, out);
+        let fix_label = if resolved {
+            "  fix (only if it recurs):"
+        } else {
+            "  fix:"
+        };
+        let _ = writeln!(out, "{}", paint(fix_label, Style::Bold, self.color));
+        out.push_str(&command_lines(&d.fix, "    ", w));
+        for h in &d.hints {
+            out.push_str(&wrap(h, "  hint: ", "        ", w));
+        }
+    }
+
+    fn report(&self, r: &Report) -> String {
+        let w = self.width;
+        let s = &r.summary;
+        let mut out = String::new();
+        let title = format!(
+            "Key Vault access report, {} to {}",
+            r.period.from.as_deref().map_or("-".into(), human_time),
+            r.period.to.as_deref().map_or("-".into(), human_time)
+        );
+        let _ = writeln!(
+            out,
+            "{}",
+            paint(&fit::line(&title, w), Style::Bold, self.color)
+        );
+        let kinds: Vec<String> = s
+            .callers_by_kind
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect();
+        out.push_str(&wrap(
+            &format!(
+                "{} events from {} callers ({}); rows read {}, kept {}, outside the period {}, skipped {}",
+                s.events,
+                s.callers,
+                kinds.join(", "),
+                s.rows_read,
+                s.rows_kept,
+                s.rows_outside_period,
+                s.rows_skipped.values().sum::<u64>()
+            ),
+            "",
+            "",
+            w,
+        ));
+        if !s.denials_by_kind.is_empty() {
+            let d: Vec<String> = s
+                .denials_by_kind
+                .iter()
+                .map(|(k, v)| format!("{v} {k}"))
+                .collect();
+            out.push_str(&wrap(&format!("denials: {}", d.join(", ")), "", "", w));
+        }
+        out.push('\n');
+        let mut findings: Vec<_> = r.findings.iter().collect();
+        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        if findings.is_empty() {
+            out.push_str("No findings.\n");
+        }
+        for f in findings {
+            let style = match f.severity {
+                Severity::High => Style::Red,
+                Severity::Medium => Style::Yellow,
+                Severity::Low => Style::Dim,
+            };
+            let sev = format!("{:?}", f.severity).to_uppercase();
+            let head = format!(
+                "{sev:<6} {}: {} ({}){}",
+                f.kind,
+                words::principal(&f.principal),
+                f.principal.kind,
+                f.vault
+                    .as_deref()
+                    .map(|v| format!(" on {v}"))
+                    .unwrap_or_default()
+            );
+            let head = fit::line(&head, w);
+            let _ = writeln!(out, "{}", paint(&head, style, self.color));
+            for line in words::evidence(f) {
+                out.push_str(&wrap(&line, "       ", "       ", w));
+            }
+            if f.recommendation.starts_with("az ") {
+                out.push_str("       fix:\n");
+                out.push_str(&command_lines(&f.recommendation, "         ", w));
+            } else {
+                out.push_str(&wrap(&f.recommendation, "       → ", "         ", w));
+            }
+        }
+        out.push('\n');
+        let _ = writeln!(out, "{}", paint("Callers", Style::Bold, self.color));
+        out.push_str(&self.callers(&r.callers));
+        out.push('\n');
+        out.push_str(&findings_line(r));
+        out
+    }
+}
+
+/// `4 denials: 2 rbac, 1 access policy, 1 firewall; 1 already resolved`.
+pub fn summary_line(denials: &[Denial]) -> String {
+    let mut by: std::collections::BTreeMap<&str, usize> = Default::default();
+    for d in denials {
+        *by.entry(d.denial.as_str()).or_default() += 1;
+    }
+    let parts: Vec<String> = by
+        .iter()
+        .map(|(k, v)| format!("{v} {}", k.replace('_', " ")))
+        .collect();
+    let resolved = denials.iter().filter(|d| d.resolved_at.is_some()).count();
+    format!(
+        "{} denial{}: {}; {} already resolved\n",
+        denials.len(),
+        if denials.len() == 1 { "" } else { "s" },
+        parts.join(", "),
+        resolved
+    )
+}
+
+/// `6 findings: 4 high, 2 medium, 0 low`.
+pub fn findings_line(r: &Report) -> String {
+    let n = |k: &str| r.summary.findings_by_severity.get(k).copied().unwrap_or(0);
+    format!(
+        "{} finding{}: {} high, {} medium, {} low\n",
+        r.findings.len(),
+        if r.findings.len() == 1 { "" } else { "s" },
+        n("high"),
+        n("medium"),
+        n("low")
+    )
 }

@@ -236,9 +236,7 @@ fn callers_json_fields_and_kinds() {
 fn callers_table_and_csv_render() {
     let t = kvaudit(&["callers", &fixture("tree")]);
     assert_eq!(t.code, 0);
-    assert!(
-        t.stdout.contains("factories/adf-prod") && t.stdout.contains("managed_identity (system)")
-    );
+    assert!(t.stdout.contains("factories/adf-prod") && t.stdout.contains("managed id (system)"));
     let c = kvaudit(&["callers", "--format", "csv", &fixture("tree")]);
     assert!(c.stdout.starts_with("appid,oid,upn,kind,"));
     assert_eq!(c.stdout.lines().count(), 8);

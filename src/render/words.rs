@@ -1,0 +1,245 @@
+//! What the human views (terminal and Markdown) say in words: a principal's
+//! best name, a finding's evidence, a denial's headline. One place, so the
+//! table and the Markdown say the same thing.
+
+use super::fit::human_time;
+use crate::analyze::explain::Denial;
+use crate::analyze::findings::{Evidence, Finding, Principal};
+
+/// The first eight characters of an id, then `…`.
+pub fn short_id(id: &str) -> String {
+    match id.char_indices().nth(8) {
+        Some((i, _)) => format!("{}…", &id[..i]),
+        None => id.to_string(),
+    }
+}
+
+/// A principal's best name: its name, upn, or id; with the id shortened
+/// after a name.
+pub fn who(
+    name: Option<&str>,
+    upn: Option<&str>,
+    appid: Option<&str>,
+    oid: Option<&str>,
+) -> String {
+    let id = oid.or(appid);
+    match (name, upn, id) {
+        (Some(n), Some(u), _) if n != u => format!("{n} ({u})"),
+        (Some(n), _, Some(i)) if !n.contains(i) => format!("{n} ({})", short_id(i)),
+        (Some(n), _, _) => n.to_string(),
+        (None, Some(u), _) => u.to_string(),
+        (None, None, Some(i)) => i.to_string(),
+        (None, None, None) => "(no identity)".to_string(),
+    }
+}
+
+pub fn principal(p: &Principal) -> String {
+    who(
+        p.name.as_deref(),
+        p.upn.as_deref(),
+        p.appid.as_deref(),
+        p.oid.as_deref(),
+    )
+}
+
+/// Up to `max` items, then `(+N more)`.
+pub fn list(items: &[String], max: usize) -> String {
+    if items.len() <= max {
+        items.join(", ")
+    } else {
+        format!("{} (+{} more)", items[..max].join(", "), items.len() - max)
+    }
+}
+
+fn span(first: Option<&str>, last: Option<&str>) -> String {
+    match (first, last) {
+        (Some(f), Some(l)) if f != l => format!("{} to {}", human_time(f), human_time(l)),
+        (Some(f), _) => human_time(f),
+        (None, Some(l)) => human_time(l),
+        (None, None) => "-".into(),
+    }
+}
+
+/// A finding's evidence as readable lines.
+pub fn evidence(f: &Finding) -> Vec<String> {
+    match &f.evidence {
+        Evidence::UserBoundAutomation(e) => vec![
+            format!(
+                "reads {} secret(s) ({}) {}: first read of the day at {} UTC on {} of {} days; {} read(s), {} outside working hours",
+                e.secrets.len(),
+                list(&e.secrets, 5),
+                e.cadence.pattern,
+                e.cadence.time_of_day_utc,
+                e.cadence.days_at_that_time,
+                e.days_seen,
+                e.reads,
+                e.reads_outside_working_hours
+            ),
+            format!(
+                "seen {}; clients: {}{}",
+                span(e.first_seen.as_deref(), e.last_seen.as_deref()),
+                list(&e.clients, 2),
+                match e.account_enabled {
+                    Some(false) => "; the account is DISABLED",
+                    _ => "",
+                }
+            ),
+        ],
+        Evidence::MassSecretRetrieval(e) => vec![format!(
+            "{} distinct secrets on {} (threshold {})",
+            e.distinct_secrets, e.day, e.threshold
+        )],
+        Evidence::SensitiveOperation(e) => vec![format!(
+            "{} x{}{}; at {}",
+            e.operation,
+            e.count,
+            if e.objects.is_empty() {
+                String::new()
+            } else {
+                format!(" on {}", list(&e.objects, 5))
+            },
+            e.times
+                .iter()
+                .take(3)
+                .map(|t| human_time(t))
+                .collect::<Vec<_>>()
+                .join(", ")
+                + if e.times.len() > 3 { ", …" } else { "" }
+        )],
+        Evidence::DeniedAccess(e) => vec![format!(
+            "{} denial of {}{}, {} time(s), {}",
+            e.denial,
+            e.operation.as_deref().unwrap_or("?"),
+            e.object
+                .as_deref()
+                .map(|o| format!(" on {o}"))
+                .unwrap_or_default(),
+            e.count,
+            span(e.first_seen.as_deref(), e.last_seen.as_deref())
+        )],
+        Evidence::NewCaller(e) => vec![format!(
+            "{} event(s), first at {}",
+            e.events,
+            human_time(&e.first_seen)
+        )],
+        Evidence::GuestAccess(e) => vec![format!(
+            "{} read(s) of {} on {}",
+            e.reads,
+            list(&e.secrets, 5),
+            list(&e.vaults, 3)
+        )],
+    }
+}
+
+/// A denial's headline: what was denied to whom, where.
+pub fn denial_headline(d: &Denial) -> String {
+    let p = &d.principal;
+    let who = who(
+        p.name.as_deref(),
+        p.upn.as_deref(),
+        p.appid.as_deref(),
+        p.oid.as_deref(),
+    );
+    let target = match (&d.vault, &d.object_name) {
+        (Some(v), Some(o)) => format!("{v}/{o}"),
+        (Some(v), None) => v.clone(),
+        (None, Some(o)) => o.clone(),
+        (None, None) => "?".into(),
+    };
+    format!(
+        "{} {} was denied {} on {}",
+        p.kind.replace('_', " "),
+        who,
+        d.operation.as_deref().unwrap_or("a request"),
+        target
+    )
+}
+
+/// The words of a command as kvaudit quotes them (single-quoted words may
+/// hold spaces and `'\''`), for breaking a long command between them.
+pub fn command_words(cmd: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for c in cmd.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                cur.push(c);
+            }
+            ' ' if !quoted => {
+                if !cur.is_empty() {
+                    words.push(std::mem::take(&mut cur));
+                }
+            }
+            _ => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    words
+}
+
+/// A command laid out to paste: on one line when it fits `width` (after
+/// `indent`), else broken between arguments with ` \` (a flag stays with
+/// its value), so pasting the lines runs the same command.
+pub fn command_lines(cmd: &str, indent: &str, width: Option<usize>) -> String {
+    let fits = width.is_none_or(|w| super::fit::width_of(indent) + super::fit::width_of(cmd) <= w);
+    if cmd.starts_with('#') || fits {
+        return format!("{indent}{cmd}\n");
+    }
+    let words = command_words(cmd);
+    // Groups: the program and its subcommands, then each flag with its value.
+    let mut groups: Vec<String> = Vec::new();
+    for w in words {
+        match groups.last_mut() {
+            Some(g) if !w.starts_with("--") && !g.contains(" --") && !g.starts_with("--") => {
+                g.push(' ');
+                g.push_str(&w);
+            }
+            Some(g) if g.starts_with("--") && !g.contains(' ') && !w.starts_with("--") => {
+                g.push(' ');
+                g.push_str(&w);
+            }
+            _ => groups.push(w),
+        }
+    }
+    let mut out = String::new();
+    let last = groups.len().saturating_sub(1);
+    for (i, g) in groups.iter().enumerate() {
+        let lead = if i == 0 {
+            indent.to_string()
+        } else {
+            format!("{indent}  ")
+        };
+        out.push_str(&lead);
+        out.push_str(g);
+        out.push_str(if i < last { " \\\n" } else { "\n" });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_commands_break_between_arguments() {
+        let cmd = "az role assignment create --role 'Key Vault Secrets User' --assignee-object-id 8e4f1a5d-2c6b-4f9e-a3d1-5b7c9e1f3d44 --scope /subscriptions/x";
+        let lines = command_lines(cmd, "    ", Some(60));
+        assert!(
+            lines.starts_with(
+                "    az role assignment create \\\n      --role 'Key Vault Secrets User' \\\n"
+            ),
+            "{lines}"
+        );
+        let joined = lines
+            .lines()
+            .map(|l| l.trim().trim_end_matches(" \\"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert_eq!(joined, cmd);
+        assert_eq!(command_lines(cmd, "", None), format!("{cmd}\n"));
+    }
+}
