@@ -92,7 +92,24 @@ pub struct Event {
     /// `vault` or `managed_hsm` (Managed HSM logs the same category for
     /// `Microsoft.KeyVault/managedHSMs`); null when no vault is known.
     #[serde(default)]
-    pub vault_kind: Text,
+    pub vault_kind: Option<VaultKind>,
+}
+
+/// What kind of vault an event is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VaultKind {
+    Vault,
+    ManagedHsm,
+}
+
+impl VaultKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VaultKind::Vault => "vault",
+            VaultKind::ManagedHsm => "managed_hsm",
+        }
+    }
 }
 
 /// RFC 3339 UTC with microseconds, e.g. `2024-04-02T08:20:49.268160Z`.
@@ -119,7 +136,7 @@ impl Event {
 
     /// Whether the event is of a Managed HSM.
     pub fn is_managed_hsm(&self) -> bool {
-        self.vault_kind.as_deref() == Some("managed_hsm")
+        self.vault_kind == Some(VaultKind::ManagedHsm)
     }
 
     /// Whether the request succeeded: a 2xx status, or no status at all
@@ -160,7 +177,9 @@ impl Event {
             self.source_record.to_string(),
             t(&self.caller_scp),
             t(&self.request_uri),
-            t(&self.vault_kind),
+            self.vault_kind
+                .map(|k| k.as_str().to_string())
+                .unwrap_or_default(),
         ]
     }
 }

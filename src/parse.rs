@@ -172,8 +172,14 @@ pub fn parse_duration(s: &str) -> Option<i64> {
     })
 }
 
-/// The vault name in an ARM id (`.../vaults/<name>`), lower-case.
+/// The vault name in an ARM id (`.../vaults/<name>` or
+/// `.../managedHSMs/<name>`), lower-case.
 pub fn vault_from_resource_id(id: &str) -> Option<String> {
+    vault_of_resource_id(id).map(|(v, _)| v)
+}
+
+/// [`vault_from_resource_id`], and whether it is a Managed HSM.
+pub fn vault_of_resource_id(id: &str) -> Option<(String, bool)> {
     let b = id.as_bytes();
     let (idx, len) = memchr::memchr_iter(b'/', b).find_map(|i| {
         let at = &b[i..];
@@ -193,7 +199,7 @@ pub fn vault_from_resource_id(id: &str) -> Option<String> {
     })?;
     let rest = &id[idx + len..];
     let name = rest.split(['/', '?']).next()?;
-    (!name.is_empty()).then(|| name.to_ascii_lowercase())
+    (!name.is_empty()).then(|| (name.to_ascii_lowercase(), len == 13))
 }
 
 /// What follows the first `://` of a URI, up to a second one.
@@ -234,14 +240,20 @@ fn starts_with_ci(s: &str, prefix: &str) -> bool {
 /// The vault name from a data-plane URI host (`<name>.vault.azure.net`) or an
 /// ARM URI path.
 pub fn vault_from_uri(uri: &str) -> Option<String> {
+    vault_of_uri(uri).map(|(v, _)| v)
+}
+
+/// [`vault_from_uri`], and whether it is a Managed HSM.
+pub fn vault_of_uri(uri: &str) -> Option<(String, bool)> {
     let after = after_scheme(uri).unwrap_or(uri);
     let host = after.split(['/', '?', ':']).next().unwrap_or("");
     if let Some((name, domain)) = host.split_once('.') {
-        if starts_with_ci(domain, "vault.") || starts_with_ci(domain, "managedhsm.") {
-            return (!name.is_empty()).then(|| name.to_ascii_lowercase());
+        let hsm = starts_with_ci(domain, "managedhsm.");
+        if starts_with_ci(domain, "vault.") || hsm {
+            return (!name.is_empty()).then(|| (name.to_ascii_lowercase(), hsm));
         }
     }
-    vault_from_resource_id(uri)
+    vault_of_resource_id(uri)
 }
 
 /// The non-empty `/`-separated segments of a path (as

@@ -5,10 +5,10 @@
 
 use super::interner::Interner;
 use super::schema::RawRow;
-use crate::event::Event;
+use crate::event::{Event, VaultKind};
 use crate::parse::{
     clean, object_from_uri, object_type_from_operation, parse_bool, parse_duration, parse_status,
-    parse_time, tenant_from_description, truncate, vault_from_resource_id, vault_from_uri,
+    parse_time, tenant_from_description, truncate, vault_of_resource_id, vault_of_uri,
 };
 use crate::pipeline::Fields;
 use std::borrow::Cow;
@@ -84,7 +84,7 @@ pub(super) fn normalize(
         }
     }
     if clean(row.table.as_deref())
-        .is_some_and(|t| t.to_ascii_lowercase().contains("policyevaluationdetails"))
+        .is_some_and(|t| t.eq_ignore_ascii_case("AZKVPolicyEvaluationDetailsLogs"))
     {
         return Err(Rejection::Skip("other log category"));
     }
@@ -158,14 +158,25 @@ pub(super) fn normalize(
     };
     let request_uri = clean(row.request_uri.as_deref());
     let object_uri = clean(row.object_uri.as_deref());
-    let vault: Option<Arc<str>> = match from_resource {
-        Some(r) => Some(interner.lower(r)),
-        None => resource_id
+    // The vault, and whether it is a Managed HSM: from `ResourceType`
+    // with `Resource` (exports), else from the ARM id or the host.
+    let (vault, hsm): (Option<Arc<str>>, bool) = match from_resource {
+        Some(r) => (
+            Some(interner.lower(r)),
+            clean(row.resource_type.as_deref()).map_or_else(
+                || is_managed_hsm(row),
+                |t| t.eq_ignore_ascii_case("MANAGEDHSMS"),
+            ),
+        ),
+        None => match resource_id
             .as_deref()
-            .and_then(vault_from_resource_id)
-            .or_else(|| request_uri.and_then(vault_from_uri))
-            .or_else(|| object_uri.and_then(vault_from_uri))
-            .map(|v| interner.get(&v)),
+            .and_then(vault_of_resource_id)
+            .or_else(|| request_uri.and_then(vault_of_uri))
+            .or_else(|| object_uri.and_then(vault_of_uri))
+        {
+            Some((v, hsm)) => (Some(interner.get(&v)), hsm),
+            None => (None, false),
+        },
     };
     let object = object_uri
         .and_then(object_from_uri)
@@ -177,11 +188,13 @@ pub(super) fn normalize(
             None,
         ),
     };
-    let vault_kind = if is_managed_hsm(row) {
-        Some(interner.get("managed_hsm"))
-    } else {
-        vault.as_ref().map(|_| interner.get("vault"))
-    };
+    let vault_kind = vault.as_ref().map(|_| {
+        if hsm {
+            VaultKind::ManagedHsm
+        } else {
+            VaultKind::Vault
+        }
+    });
     let description = clean(row.result_description.as_deref());
     let upn = clean(row.upn.as_deref()).or(clean(row.unique_name.as_deref()));
 
@@ -260,19 +273,13 @@ pub(super) fn normalize(
     })
 }
 
-/// Whether a row is of a Managed HSM: its resource type, its ARM id
-/// (`/managedHSMs/`) or its host (`*.managedhsm.azure.net`).
+/// Whether a row named by `Resource` alone is of a Managed HSM: its ARM id
+/// or its host says so (rare: exports carry `ResourceType`).
 fn is_managed_hsm(row: &RawRow<'_>) -> bool {
-    let has = |v: &Option<Cow<'_, str>>| {
-        v.as_deref().is_some_and(|s| {
-            let b = s.as_bytes();
-            ["anagedhsm", "ANAGEDHSM", "anagedHSM"]
-                .iter()
-                .any(|n| memchr::memmem::find(b, n.as_bytes()).is_some())
-        })
-    };
-    has(&row.resource_type)
-        || has(&row.resource_id)
-        || has(&row.request_uri)
-        || has(&row.object_uri)
+    let of_id = |v: &Option<Cow<'_, str>>| v.as_deref().and_then(vault_of_resource_id);
+    let of_uri = |v: &Option<Cow<'_, str>>| v.as_deref().and_then(vault_of_uri);
+    of_id(&row.resource_id)
+        .or_else(|| of_uri(&row.request_uri))
+        .or_else(|| of_uri(&row.object_uri))
+        .is_some_and(|(_, hsm)| hsm)
 }

@@ -587,7 +587,6 @@ const CLAIM_NAMES: usize = 3;
 /// The claims of a raw record's `identity` (`{"claim": {...}}`, or the
 /// claims at its top), borrowed from the line: the fast path's equivalent
 /// of [`claims_from_identity`] on a parsed `Value`.
-#[derive(Default)]
 pub struct FastIdentity<'a> {
     /// Per slot: the claim was present, with its text (None for null).
     slots: Slots<'a>,
@@ -666,14 +665,18 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for ClaimText<'a> {
 }
 
 /// Per slot of [`CLAIMS`]: the claim was present, with its text.
-type Slots<'a> = Vec<Option<Option<Cow<'a, str>>>>;
+/// On the stack: one per record, no allocation.
+type Slots<'a> = [Option<Option<Cow<'a, str>>>; SLOTS];
+
+/// Every (field, spelling) of [`CLAIMS`].
+const SLOTS: usize = CLAIMS.len() * CLAIM_NAMES;
 
 /// Claims read from a map, last of duplicate keys winning (as in `Value`).
 fn read_claims<'de, A: serde::de::MapAccess<'de>>(
     mut map: A,
     mut on_claim: impl FnMut(&mut A) -> Result<(), A::Error>,
 ) -> Result<Slots<'de>, A::Error> {
-    let mut slots = vec![None; CLAIMS.len() * CLAIM_NAMES];
+    let mut slots: Slots<'de> = std::array::from_fn(|_| None);
     while let Some(k) = map.next_key::<Key>()? {
         match k {
             Key::Slot(i) => {
