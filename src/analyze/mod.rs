@@ -9,3 +9,4 @@ pub mod findings;
 pub mod permissions;
 pub mod redact;
 pub mod report;
+pub mod select;

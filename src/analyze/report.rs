@@ -8,7 +8,7 @@ use crate::analyze::redact::Redactor;
 use crate::error::{Error, Result};
 use crate::event::{format_time, Event};
 use crate::identify::Catalog;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 
@@ -47,6 +47,11 @@ pub struct DayCount {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Report {
+    /// The version of this document's contract: it changes when a field
+    /// changes meaning or goes away (2: `status` may be null, files_skipped
+    /// entries carry their reason).
+    #[serde(default)]
+    pub schema_version: u32,
     pub generated_at: String,
     pub inputs: Vec<String>,
     pub period: Period,
@@ -55,46 +60,7 @@ pub struct Report {
     pub findings: Vec<Finding>,
 }
 
-/// A time window: events with from <= time < to.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Window {
-    pub from: Option<DateTime<Utc>>,
-    pub to: Option<DateTime<Utc>>,
-}
-
-/// `30d`, `12h`, `2w` → duration.
-pub fn parse_since(s: &str) -> Result<Duration> {
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num.parse().map_err(|_| {
-        Error::Usage(format!(
-            "--since: expected a number and a unit like 30d, 12h or 2w, found {s:?}"
-        ))
-    })?;
-    match unit {
-        "d" => Ok(Duration::days(n)),
-        "h" => Ok(Duration::hours(n)),
-        "w" => Ok(Duration::weeks(n)),
-        "m" => Ok(Duration::minutes(n)),
-        _ => Err(Error::Usage(format!(
-            "--since: expected a unit d, h, w or m, found {s:?}"
-        ))),
-    }
-}
-
-/// `2025-03-01` or RFC 3339.
-pub fn parse_instant(flag: &str, s: &str) -> Result<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
-        .map_err(|_| {
-            Error::Usage(format!(
-                "{flag}: expected a date (2025-03-01) or RFC 3339 time, found {s:?}"
-            ))
-        })
-}
+pub use super::select::{parse_instant, parse_since, Window};
 
 pub struct Options<'a> {
     pub window: Window,
@@ -105,6 +71,9 @@ pub struct Options<'a> {
     pub now: DateTime<Utc>,
     pub inputs: Vec<String>,
 }
+
+/// See [`Report::schema_version`].
+pub const SCHEMA_VERSION: u32 = 2;
 
 impl Report {
     /// This report with every identifier replaced by its pseudonym (see
@@ -346,6 +315,7 @@ impl<'p> ReportFold<'p> {
                 .or_insert(0) += 1;
         }
         Report {
+            schema_version: SCHEMA_VERSION,
             generated_at: format_time(&opts.now),
             inputs: opts.inputs.clone(),
             period: Period {

@@ -2,6 +2,7 @@
 //! and what they do with them: read inputs with the accounting on stderr,
 //! write output, name principals.
 
+use crate::analyze::select::{Selected, Selection, StatusFilter, Window};
 use crate::error::{Error, Result};
 use crate::identify::Catalog;
 use crate::ingest::{self, Ingested, ReadOptions};
@@ -11,6 +12,7 @@ use crate::output::{note, write_atomic, Target};
 use crate::pipeline::{Fields, Sink};
 use clap::Args;
 use std::io::Write;
+use std::sync::Arc;
 
 #[derive(Debug, Args, Clone)]
 pub(super) struct InputArgs {
@@ -23,6 +25,102 @@ pub(super) struct InputArgs {
     /// Print rows read, kept and skipped (by reason) to stderr.
     #[arg(long)]
     pub stats: bool,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// The command's fold applies the time window itself (the report
+    /// counts the rows outside its period).
+    #[arg(skip)]
+    pub window_in_fold: bool,
+}
+
+/// Which events to look at: the same flags on every command that reads logs.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Selection")]
+pub(super) struct SelectArgs {
+    /// Only events in the last DURATION (30m, 24h, 7d, 2w), counted back from now.
+    #[arg(long, value_name = "DURATION", conflicts_with = "from")]
+    pub since: Option<String>,
+    /// Only events at or after TIME: a date (2026-03-01, midnight UTC), a month (2026-03) or RFC 3339.
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// Only events before TIME (exclusive; the same forms as --from).
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+    /// Only these vaults (repeat the flag or separate with commas).
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    pub vault: Vec<String>,
+    /// Only this principal: an appid, oid or upn, or part of a upn or name.
+    #[arg(long, value_name = "ID|NAME")]
+    pub principal: Option<String>,
+    /// Only callers of these kinds (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub kind: Vec<KindArg>,
+    /// Only these operations, e.g. SecretGet (comma-separated).
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    pub operation: Vec<String>,
+    /// Only this status: a code (403), a class (4xx) or failed (anything but 2xx).
+    #[arg(long, value_name = "STATUS")]
+    pub status: Option<String>,
+}
+
+/// Identity kinds, as `--kind` takes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum KindArg {
+    User,
+    GuestUser,
+    ServicePrincipal,
+    ManagedIdentity,
+    MicrosoftApp,
+    Unauthenticated,
+    Unknown,
+}
+
+impl From<KindArg> for crate::identify::Kind {
+    fn from(k: KindArg) -> Self {
+        use crate::identify::Kind;
+        match k {
+            KindArg::User => Kind::User,
+            KindArg::GuestUser => Kind::GuestUser,
+            KindArg::ServicePrincipal => Kind::ServicePrincipal,
+            KindArg::ManagedIdentity => Kind::ManagedIdentity,
+            KindArg::MicrosoftApp => Kind::MicrosoftApp,
+            KindArg::Unauthenticated => Kind::Unauthenticated,
+            KindArg::Unknown => Kind::Unknown,
+        }
+    }
+}
+
+impl SelectArgs {
+    /// The selection these flags describe, checked (a reversed or empty
+    /// period, an unknown status or duration is a usage error).
+    pub(super) fn selection(&self, now: chrono::DateTime<chrono::Utc>) -> Result<Selection> {
+        Ok(Selection {
+            window: Window::of(
+                self.since.as_deref(),
+                self.from.as_deref(),
+                self.to.as_deref(),
+                now,
+            )?,
+            vaults: self
+                .vault
+                .iter()
+                .map(|v| v.trim().to_ascii_lowercase())
+                .collect(),
+            principal: self.principal.clone(),
+            kinds: self.kind.iter().map(|k| (*k).into()).collect(),
+            operations: self
+                .operation
+                .iter()
+                .map(|o| o.trim().to_string())
+                .collect(),
+            status: self
+                .status
+                .as_deref()
+                .map(StatusFilter::parse)
+                .transpose()?,
+            catalog: None,
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -107,7 +205,20 @@ pub(super) fn read_logs(
         skip_invalid: input.skip_invalid,
         fields,
     };
-    let ing = ingest::read_into(&input.paths, &opts, sink)?;
+    let selection = input.select.selection(chrono::Utc::now())?;
+    let ing = if selection.is_everything() {
+        ingest::read_into(&input.paths, &opts, sink)?
+    } else {
+        let mut selected = Selected::new(sink, Arc::new(selection), !input.window_in_fold);
+        let ing = ingest::read_into(&input.paths, &opts, &mut selected)?;
+        if selected.outside > 0 {
+            note!(
+                "kvaudit: {} event(s) outside the selection were left out",
+                selected.outside
+            );
+        }
+        ing
+    };
     for f in &ing.files {
         if let Some(first) = &f.first_invalid {
             let n = f.rows_skipped.get("invalid").copied().unwrap_or(0);

@@ -18,10 +18,32 @@ pub struct CallersArgs {
     input: InputArgs,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// Order of the rows.
+    #[arg(long, value_enum, default_value_t = Sort::Events)]
+    sort: Sort,
+    /// Show at most N rows (the first N in --sort order).
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+    /// Every column in the table: appid, oid, objects, operations, first seen, clients.
+    #[arg(long)]
+    wide: bool,
     #[command(flatten)]
     naming: NamingArgs,
     #[command(flatten)]
     output: OutputArgs,
+}
+
+/// How `callers` orders its rows.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Sort {
+    /// Most events first.
+    Events,
+    /// Most 403s first.
+    Denied,
+    /// Most recently seen first.
+    LastSeen,
+    /// By name, upn or id.
+    Name,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -77,8 +99,36 @@ pub(super) fn run(args: CallersArgs, ctx: &Context) -> Result<Exit> {
         &fold.principals(),
         &protected,
     )?;
-    let rows = fold.rows(&catalog);
-    let renderer = renderer_for(args.format.into(), ctx.human(&target, false));
-    target.write(&renderer.render(&View::Callers(&rows))?)?;
+    let mut rows = fold.rows(&catalog);
+    let name = |r: &crate::analyze::callers::CallerRow| {
+        r.name
+            .clone()
+            .or(r.upn.clone())
+            .or(r.appid.clone())
+            .unwrap_or_default()
+            .to_lowercase()
+    };
+    match args.sort {
+        Sort::Events => rows.sort_by_key(|r| std::cmp::Reverse(r.events)),
+        Sort::Denied => rows.sort_by(|a, b| b.denied.cmp(&a.denied).then(b.events.cmp(&a.events))),
+        Sort::LastSeen => rows.sort_by(|a, b| b.last_seen.cmp(&a.last_seen)),
+        Sort::Name => rows.sort_by_key(name),
+    }
+    let total = rows.len();
+    if let Some(n) = args.limit {
+        rows.truncate(n);
+    }
+    let human = ctx.human(&target, args.wide);
+    let renderer = renderer_for(args.format.into(), human);
+    let mut bytes = renderer.render(&View::Callers(&rows))?;
+    if rows.len() < total {
+        let footer = format!("{total} rows ({} shown)", rows.len());
+        if args.format == Format::Table {
+            bytes.extend_from_slice(format!("{footer}\n").as_bytes());
+        } else {
+            note!("kvaudit: {footer}");
+        }
+    }
+    target.write(&bytes)?;
     Ok(Exit::Ok)
 }

@@ -2,7 +2,8 @@
 //! who needs which role at which scope and the exact command.
 
 use super::args::{
-    load_catalog, read_file, read_into, read_stdin, resolve_into, InputArgs, NamingArgs, OutputArgs,
+    load_catalog, read_file, read_into, read_stdin, resolve_into, InputArgs, NamingArgs,
+    OutputArgs, SelectArgs,
 };
 use super::Context;
 use crate::analyze::explain::{assignments, explain_message, ExplainFold};
@@ -28,8 +29,13 @@ pub struct ExplainArgs {
     /// Print rows read, kept and skipped (by reason) to stderr.
     #[arg(long)]
     stats: bool,
+    #[command(flatten)]
+    select: SelectArgs,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// Show at most N denials (unresolved first, then the most frequent).
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
     /// JSON from `az role assignment list --all`: say what each denied principal already holds (wrong scope, missing action, propagation).
     #[arg(long, value_name = "FILE")]
     assignments: Option<String>,
@@ -61,6 +67,8 @@ pub(super) fn run(args: ExplainArgs, ctx: &Context) -> Result<Exit> {
         paths: args.paths,
         skip_invalid: args.skip_invalid,
         stats: args.stats,
+        select: args.select,
+        window_in_fold: false,
     };
     // Nothing kvaudit writes may replace what it reads.
     let protected = [
@@ -119,6 +127,20 @@ pub(super) fn run(args: ExplainArgs, ctx: &Context) -> Result<Exit> {
         }
     };
     assignments::apply(&mut denials, &held);
+    // Unresolved first, then the most frequent: in every format.
+    denials.sort_by(|a, b| {
+        a.resolved_at
+            .is_some()
+            .cmp(&b.resolved_at.is_some())
+            .then(b.count.cmp(&a.count))
+    });
+    let total = denials.len();
+    if let Some(n) = args.limit {
+        denials.truncate(n);
+        if n < total {
+            note!("kvaudit: {total} denials ({n} shown)");
+        }
+    }
     let renderer = renderer_for(args.format.into(), ctx.human(&target, false));
     target.write(&renderer.render(&View::Denials(&denials))?)?;
     Ok(Exit::Ok)

@@ -7,14 +7,13 @@ use super::args::{
 use super::Context;
 use crate::analyze::findings::{Policy, Severity};
 use crate::analyze::redact::{key_file, Redactor};
-use crate::analyze::report::{
-    exceeds, load_baseline, parse_instant, parse_since, Options, ReportFold, Window,
-};
+use crate::analyze::report::{exceeds, load_baseline, Options, ReportFold};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::limits;
 use crate::output::note;
 use crate::pipeline::Fields;
+use crate::render::fit::human_time;
 use crate::render::{renderer_for, Format as Rendered, View};
 use clap::{Args, ValueEnum};
 
@@ -36,18 +35,12 @@ pub struct ReportArgs {
     /// Key for --redact pseudonyms (created, readable by you only, if FILE does not exist): reports redacted with the same key stay comparable. Without it the key is random and kept nowhere.
     #[arg(long, value_name = "FILE", requires = "redact")]
     redact_key: Option<String>,
+    /// With --fail-on: a period holding no events is not an error (by default it is: nothing was checked).
+    #[arg(long)]
+    allow_empty: bool,
     /// A previous report (JSON): principals absent from it are new callers.
     #[arg(long, value_name = "FILE")]
     baseline: Option<String>,
-    /// Only events in the last DURATION (30d, 12h, 2w), counted back from now.
-    #[arg(long, value_name = "DURATION", conflicts_with = "from")]
-    since: Option<String>,
-    /// Only events at or after this date/time (2025-03-01 or RFC 3339).
-    #[arg(long)]
-    from: Option<String>,
-    /// Only events before this date/time.
-    #[arg(long)]
-    to: Option<String>,
     #[command(flatten)]
     naming: NamingArgs,
     #[command(flatten)]
@@ -126,31 +119,16 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
         None => None,
     };
     let now = chrono::Utc::now();
-    let window = Window {
-        from: match (&args.since, &args.from) {
-            (Some(s), _) => Some(now - parse_since(s)?),
-            (None, Some(f)) => Some(parse_instant("--from", f)?),
-            _ => None,
-        },
-        to: args
-            .to
-            .as_deref()
-            .map(|t| parse_instant("--to", t))
-            .transpose()?,
-    };
-    if let (Some(f), Some(t)) = (window.from, window.to) {
-        if f >= t {
-            return Err(Error::Usage(format!(
-                "the period is empty: --from/--since ({}) is not before --to ({}); swap them?",
-                crate::event::format_time(&f),
-                crate::event::format_time(&t)
-            )));
-        }
-    }
+    // The report applies the window itself, to count what is outside it.
+    let window = input.select.selection(now)?.window;
     let mut catalog = load_catalog(&args.naming.directory)?;
     // Streams: the events are folded into the report as they are read.
     let mut fold = ReportFold::new(window, &policy);
-    let ing = read_into(input, &mut fold, Fields::Report)?;
+    let input = InputArgs {
+        window_in_fold: true,
+        ..input.clone()
+    };
+    let ing = read_into(&input, &mut fold, Fields::Report)?;
     resolve_into(
         &mut catalog,
         &args.naming.resolve,
@@ -173,11 +151,54 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
     let renderer = renderer_for(args.format.into(), ctx.human(&target, false));
     let bytes = renderer.render(&View::Report(&report))?;
     target.write(&bytes)?;
-    match args.fail_on.map(Severity::from) {
-        Some(l) if exceeds(&report, l) => {
-            note!("kvaudit: findings at or above --fail-on {l:?} remain");
-            Ok(Exit::Findings)
-        }
-        _ => Ok(Exit::Ok),
+    let Some(level) = args.fail_on.map(Severity::from) else {
+        return Ok(Exit::Ok);
+    };
+    if report.summary.events == 0 && !args.allow_empty {
+        let period = |t: &Option<String>| t.as_deref().map_or("-".into(), human_time);
+        return Err(Error::Other(format!(
+            "the period {} to {} holds no events ({} rows read, {} outside the period): nothing was checked, so --fail-on cannot pass; widen --since/--from/--to or pass --allow-empty",
+            period(&report.period.from),
+            period(&report.period.to),
+            report.summary.rows_read,
+            report.summary.rows_outside_period
+        )));
     }
+    if !exceeds(&report, level) {
+        return Ok(Exit::Ok);
+    }
+    let mut at: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.severity >= level)
+        .collect();
+    at.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    let count = |s: Severity| at.iter().filter(|f| f.severity == s).count();
+    let by: Vec<String> = [Severity::High, Severity::Medium, Severity::Low]
+        .into_iter()
+        .filter(|s| *s >= level)
+        .map(|s| format!("{} {}", count(s), format!("{s:?}").to_lowercase()))
+        .collect();
+    note!(
+        "kvaudit: {} finding(s) at or above --fail-on {} ({}):",
+        at.len(),
+        format!("{level:?}").to_lowercase(),
+        by.join(", ")
+    );
+    for f in at.iter().take(5) {
+        note!(
+            "kvaudit:   {} {} {}{}",
+            format!("{:?}", f.severity).to_lowercase(),
+            f.kind,
+            crate::render::words::principal(&f.principal),
+            f.vault
+                .as_deref()
+                .map(|v| format!(" on {v}"))
+                .unwrap_or_default()
+        );
+    }
+    if at.len() > 5 {
+        note!("kvaudit:   (+{} more)", at.len() - 5);
+    }
+    Ok(Exit::Findings)
 }

@@ -115,6 +115,8 @@ pub(super) fn run(args: TokenArgs, _ctx: &Context) -> Result<Exit> {
             paths: args.logs,
             skip_invalid: false,
             stats: false,
+            select: Default::default(),
+            window_in_fold: false,
         };
         read_into(&input, &mut mine, Fields::Analysis)?;
         let ex = mine.explain.finish(&catalog);

@@ -54,6 +54,9 @@ fn day_minute(t: &str) -> String {
 
 impl Table {
     fn callers(&self, rows: &[CallerRow]) -> String {
+        if rows.is_empty() {
+            return "No callers.\n".into();
+        }
         let denied = |n: u64| Cell::styled(n, if n > 0 { Style::Red } else { Style::Plain });
         let (cols, cells): (Vec<Column>, Vec<Vec<Cell>>) = if self.wide {
             let cols = vec![

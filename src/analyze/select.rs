@@ -1,0 +1,330 @@
+//! Which events a command looks at: the selection flags every command that
+//! reads logs shares (`--since`, `--from`/`--to`, `--vault`, `--principal`,
+//! `--kind`, `--operation`, `--status`), applied as events are read, on the
+//! parsing threads too, with the events left out counted.
+
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::identify::{self, Catalog, Claims, Kind};
+use crate::pipeline::{take_part, Sink, ThreadFold};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use std::sync::Arc;
+
+/// A time window: events with from <= time < to.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Window {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl Window {
+    pub fn contains(&self, t: DateTime<Utc>) -> bool {
+        self.from.is_none_or(|f| t >= f) && self.to.is_none_or(|x| t < x)
+    }
+
+    pub fn is_all(&self) -> bool {
+        self.from.is_none() && self.to.is_none()
+    }
+
+    /// The window of `--since`, `--from` and `--to` (`--to` exclusive); a
+    /// window that holds no time is a usage error.
+    pub fn of(
+        since: Option<&str>,
+        from: Option<&str>,
+        to: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Window> {
+        let w = Window {
+            from: match (since, from) {
+                (Some(s), _) => Some(now - parse_since(s)?),
+                (None, Some(f)) => Some(parse_instant("--from", f)?),
+                _ => None,
+            },
+            to: to.map(|t| parse_instant("--to", t)).transpose()?,
+        };
+        if let (Some(f), Some(t)) = (w.from, w.to) {
+            if f >= t {
+                return Err(Error::Usage(format!(
+                    "the period is empty: --from/--since ({}) is not before --to ({}); swap them?",
+                    crate::event::format_time(&f),
+                    crate::event::format_time(&t)
+                )));
+            }
+        }
+        Ok(w)
+    }
+}
+
+/// `30m`, `24h`, `7d`, `2w` → duration.
+pub fn parse_since(s: &str) -> Result<Duration> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num.parse().map_err(|_| {
+        Error::Usage(format!(
+            "expected a number and a unit like 30m, 24h, 7d or 2w, found {s:?}"
+        ))
+    })?;
+    let d = match unit {
+        "m" => Duration::minutes(n),
+        "h" => Duration::hours(n),
+        "d" => Duration::days(n),
+        "w" => Duration::weeks(n),
+        _ => {
+            return Err(Error::Usage(format!(
+                "expected a unit m, h, d or w (30m, 24h, 7d, 2w), found {s:?}"
+            )))
+        }
+    };
+    if d <= Duration::zero() {
+        return Err(Error::Usage(format!(
+            "expected a duration above zero, found {s:?}"
+        )));
+    }
+    Ok(d)
+}
+
+/// `2025-03-01` (midnight UTC), `2025-03` (the month's first day) or RFC
+/// 3339.
+pub fn parse_instant(flag: &str, s: &str) -> Result<DateTime<Utc>> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let day = NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .or_else(|| NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d").ok());
+    day.and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "{flag}: expected a date (2025-03-01), a month (2025-03) or an RFC 3339 time, found {s:?}"
+            ))
+        })
+}
+
+/// Which statuses `--status` keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    /// One code, e.g. 403.
+    Code(u16),
+    /// A class, e.g. 4 for `4xx`.
+    Class(u16),
+    /// Anything but 2xx (`failed`).
+    Failed,
+}
+
+impl StatusFilter {
+    pub fn parse(s: &str) -> Result<Self> {
+        let l = s.trim().to_ascii_lowercase();
+        if l == "failed" {
+            return Ok(StatusFilter::Failed);
+        }
+        if let Some(c) = l.strip_suffix("xx").and_then(|c| c.parse::<u16>().ok()) {
+            if (1..=5).contains(&c) {
+                return Ok(StatusFilter::Class(c));
+            }
+        }
+        match l.parse::<u16>() {
+            Ok(c) if (100..600).contains(&c) => Ok(StatusFilter::Code(c)),
+            _ => Err(Error::Usage(format!(
+                "--status: expected a code (403), a class (4xx) or failed, found {s:?}"
+            ))),
+        }
+    }
+
+    fn keeps(self, status: Option<u16>) -> bool {
+        match (self, status) {
+            (StatusFilter::Code(c), Some(s)) => s == c,
+            (StatusFilter::Class(c), Some(s)) => s / 100 == c,
+            (StatusFilter::Failed, Some(s)) => !(200..300).contains(&s),
+            (_, None) => false,
+        }
+    }
+}
+
+/// What a command is asked to look at.
+#[derive(Default)]
+pub struct Selection {
+    pub window: Window,
+    /// Vault names (any of them), lower-case.
+    pub vaults: Vec<String>,
+    /// An appid, oid or upn, or a part of a upn or managed identity name.
+    pub principal: Option<String>,
+    pub kinds: Vec<Kind>,
+    /// Operation names (any of them), as logged, any case.
+    pub operations: Vec<String>,
+    pub status: Option<StatusFilter>,
+    /// Names principals for `--kind` and `--principal`.
+    pub catalog: Option<Arc<Catalog>>,
+}
+
+impl Selection {
+    /// Whether every event is selected (nothing to filter).
+    pub fn is_everything(&self) -> bool {
+        self.window.is_all()
+            && self.vaults.is_empty()
+            && self.principal.is_none()
+            && self.kinds.is_empty()
+            && self.operations.is_empty()
+            && self.status.is_none()
+    }
+
+    /// Whether `e` is selected; `window` says whether the time window is
+    /// checked here (the report applies its own, to count outside rows).
+    pub fn matches(&self, e: &Event, window: bool) -> bool {
+        if window && !self.window.contains(e.time) {
+            return false;
+        }
+        if !self.vaults.is_empty()
+            && !e
+                .vault
+                .as_deref()
+                .is_some_and(|v| self.vaults.iter().any(|x| x.eq_ignore_ascii_case(v)))
+        {
+            return false;
+        }
+        if !self.operations.is_empty()
+            && !self
+                .operations
+                .iter()
+                .any(|o| o.eq_ignore_ascii_case(&e.operation))
+        {
+            return false;
+        }
+        if let Some(s) = self.status {
+            if !s.keeps(e.status) {
+                return false;
+            }
+        }
+        if let Some(p) = &self.principal {
+            if !self.principal_matches(e, p) {
+                return false;
+            }
+        }
+        if !self.kinds.is_empty() {
+            let id = identify::classify(&Claims::of(e), &self.catalog());
+            if !self.kinds.contains(&id.kind) {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn catalog(&self) -> Arc<Catalog> {
+        self.catalog
+            .clone()
+            .unwrap_or_else(|| Arc::new(Catalog::bundled()))
+    }
+
+    fn principal_matches(&self, e: &Event, p: &str) -> bool {
+        let lower = p.to_lowercase();
+        let exact = [&e.caller_appid, &e.caller_oid, &e.caller_upn]
+            .into_iter()
+            .flatten()
+            .any(|v| v.eq_ignore_ascii_case(p));
+        let part = [&e.caller_upn, &e.caller_mirid]
+            .into_iter()
+            .flatten()
+            .any(|v| v.to_lowercase().contains(&lower));
+        exact
+            || part
+            || identify::classify(&Claims::of(e), &self.catalog())
+                .name
+                .is_some_and(|n| n.to_lowercase().contains(&lower))
+    }
+}
+
+/// A sink that passes on only the selected events, counting the others.
+pub struct Selected<'s> {
+    inner: &'s mut dyn Sink,
+    sel: Arc<Selection>,
+    window: bool,
+    /// Events left out.
+    pub outside: u64,
+}
+
+impl<'s> Selected<'s> {
+    /// Selects for `inner`; `window`: whether this checks the time window.
+    pub fn new(inner: &'s mut dyn Sink, sel: Arc<Selection>, window: bool) -> Self {
+        Selected {
+            inner,
+            sel,
+            window,
+            outside: 0,
+        }
+    }
+}
+
+/// A parsing thread's share of [`Selected`].
+struct SelectedPart {
+    inner: Box<dyn ThreadFold>,
+    sel: Arc<Selection>,
+    window: bool,
+    outside: u64,
+}
+
+impl ThreadFold for SelectedPart {
+    fn add(&mut self, e: &Event, order: u64) -> bool {
+        if !self.sel.matches(e, self.window) {
+            self.outside += 1;
+            return false;
+        }
+        self.inner.add(e, order)
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
+    }
+}
+
+impl Sink for Selected<'_> {
+    fn event(&mut self, e: Event) -> Result<()> {
+        if self.sel.matches(&e, self.window) {
+            self.inner.event(e)
+        } else {
+            self.outside += 1;
+            Ok(())
+        }
+    }
+
+    fn fork(&mut self) -> Option<Box<dyn ThreadFold>> {
+        let inner = self.inner.fork()?;
+        Some(Box::new(SelectedPart {
+            inner,
+            sel: self.sel.clone(),
+            window: self.window,
+            outside: 0,
+        }))
+    }
+
+    fn join(&mut self, part: Box<dyn ThreadFold>) -> Result<()> {
+        let p: SelectedPart = take_part(part)?;
+        self.outside += p.outside;
+        self.inner.join(p.inner)
+    }
+
+    /// Forwarded events were selected by the part.
+    fn forwarded(&mut self, e: Event) -> Result<()> {
+        self.inner.forwarded(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_dates_months_and_statuses() {
+        assert_eq!(parse_since("30m").unwrap(), Duration::minutes(30));
+        assert_eq!(parse_since("2w").unwrap(), Duration::weeks(2));
+        assert!(parse_since("7x").is_err() && parse_since("0d").is_err());
+        let m = parse_instant("--from", "2026-03").unwrap();
+        assert_eq!(crate::event::format_time(&m), "2026-03-01T00:00:00.000000Z");
+        assert!(parse_instant("--from", "March").is_err());
+        let now = Utc::now();
+        assert!(Window::of(None, Some("2025-03-12"), Some("2025-03-01"), now).is_err());
+        assert_eq!(StatusFilter::parse("4xx").unwrap(), StatusFilter::Class(4));
+        assert!(StatusFilter::parse("4xx").unwrap().keeps(Some(403)));
+        assert!(!StatusFilter::parse("failed").unwrap().keeps(Some(204)));
+        assert!(StatusFilter::parse("abc").is_err());
+    }
+}
