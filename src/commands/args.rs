@@ -133,6 +133,57 @@ pub(super) struct OutputArgs {
     pub force: bool,
 }
 
+/// The format to write: `--format` when given, else the one `-o FILE`'s
+/// extension names (.json .jsonl .csv .tsv .md .html .txt), else
+/// `default`. A `--format` the extension contradicts, or an extension the
+/// command cannot write, is a usage error.
+pub(super) fn format_for<F: clap::ValueEnum + Copy + PartialEq>(
+    explicit: Option<F>,
+    output: &OutputArgs,
+    default: F,
+) -> Result<F> {
+    let name = |f: F| {
+        f.to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default()
+    };
+    let file = output.output.as_deref().filter(|o| *o != "-");
+    let ext = file
+        .and_then(|o| std::path::Path::new(o).extension())
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let by_ext = ext.as_deref().and_then(|e| match e {
+        "json" => Some("json"),
+        "jsonl" | "ndjson" => Some("jsonl"),
+        "csv" => Some("csv"),
+        "tsv" => Some("tsv"),
+        "md" | "markdown" => Some("markdown"),
+        "html" | "htm" => Some("html"),
+        "txt" => Some("table"),
+        _ => None,
+    });
+    let file = file.unwrap_or_default();
+    match (explicit, by_ext) {
+        (Some(f), Some(e))
+            if F::from_str(e, true).is_ok_and(|x| x != f) || F::from_str(e, true).is_err() =>
+        {
+            Err(Error::Usage(format!(
+                "-o {file}: the extension says {e}, but --format is {}; make them agree",
+                name(f)
+            )))
+        }
+        (Some(f), _) => Ok(f),
+        (None, Some(e)) => F::from_str(e, true).map_err(|_| {
+            let all: Vec<String> = F::value_variants().iter().map(|v| name(*v)).collect();
+            Error::Usage(format!(
+                "-o {file}: this command does not write {e} (it writes {}); pass --format",
+                all.join(", ")
+            ))
+        }),
+        (None, None) => Ok(default),
+    }
+}
+
 impl OutputArgs {
     /// Where output goes, checked against `inputs` before any work is done.
     pub(super) fn target(&self, inputs: &[String]) -> Result<Target> {

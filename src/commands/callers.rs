@@ -1,7 +1,9 @@
 //! `kvaudit callers`: one row per caller identity. Reads raw logs and the
 //! caller inventory of `queries/caller-inventory.kql`, alone or mixed.
 
-use super::args::{load_catalog, read_logs, resolve_into, InputArgs, NamingArgs, OutputArgs};
+use super::args::{
+    format_for, load_catalog, read_logs, resolve_into, InputArgs, NamingArgs, OutputArgs,
+};
 use super::Context;
 use crate::analyze::callers::CallerFold;
 use crate::error::Result;
@@ -16,8 +18,9 @@ use clap::{Args, ValueEnum};
 pub struct CallersArgs {
     #[command(flatten)]
     input: InputArgs,
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    format: Format,
+    /// Output format (default table; or from the -o file's extension).
+    #[arg(long, value_enum)]
+    format: Option<Format>,
     /// Order of the rows.
     #[arg(long, value_enum, default_value_t = Sort::Events)]
     sort: Sort,
@@ -48,9 +51,15 @@ enum Sort {
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum Format {
+    /// Fitted to the terminal (the default).
     Table,
+    /// A JSON array (the public contract).
     Json,
+    /// One JSON object per line.
+    Jsonl,
     Csv,
+    Tsv,
+    Markdown,
 }
 
 impl From<Format> for Rendered {
@@ -58,7 +67,10 @@ impl From<Format> for Rendered {
         match f {
             Format::Table => Rendered::Table,
             Format::Json => Rendered::Json,
+            Format::Jsonl => Rendered::Jsonl,
             Format::Csv => Rendered::Csv,
+            Format::Tsv => Rendered::Tsv,
+            Format::Markdown => Rendered::Markdown,
         }
     }
 }
@@ -68,6 +80,7 @@ pub(super) fn run(args: CallersArgs, ctx: &Context) -> Result<Exit> {
     // Nothing kvaudit writes may replace what it reads.
     let protected = [&input.paths[..], &args.naming.directory[..]].concat();
     let target = args.output.target(&protected)?;
+    let format = format_for(args.format, &args.output, Format::Table)?;
     args.naming.resolve.cache(&protected)?;
     let mut catalog = load_catalog(&args.naming.directory)?;
     // Streams: one accumulator per caller, never the events. Caller
@@ -119,11 +132,11 @@ pub(super) fn run(args: CallersArgs, ctx: &Context) -> Result<Exit> {
         rows.truncate(n);
     }
     let human = ctx.human(&target, args.wide);
-    let renderer = renderer_for(args.format.into(), human);
+    let renderer = renderer_for(format.into(), human);
     let mut bytes = renderer.render(&View::Callers(&rows))?;
     if rows.len() < total {
         let footer = format!("{total} rows ({} shown)", rows.len());
-        if args.format == Format::Table {
+        if format == Format::Table {
             bytes.extend_from_slice(format!("{footer}\n").as_bytes());
         } else {
             note!("kvaudit: {footer}");

@@ -1,7 +1,7 @@
 //! `kvaudit events`: every input as canonical events, written as they are
 //! read.
 
-use super::args::{emit, read_into, InputArgs, OutputArgs};
+use super::args::{emit, format_for, read_into, InputArgs, OutputArgs};
 use super::Context;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
@@ -14,23 +14,27 @@ use std::io::Write;
 pub struct EventsArgs {
     #[command(flatten)]
     input: InputArgs,
-    #[arg(long, value_enum, default_value_t = Format::Jsonl)]
-    format: Format,
+    /// Output format (default jsonl, the canonical pipe; or from the -o file's extension).
+    #[arg(long, value_enum)]
+    format: Option<Format>,
     #[command(flatten)]
     output: OutputArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum Format {
+    /// One canonical event per line (the default).
     Jsonl,
     Csv,
+    Tsv,
 }
 
 pub(super) fn run(args: EventsArgs, _ctx: &Context) -> Result<Exit> {
     let target = args.output.target(&args.input.paths)?;
-    let format = match args.format {
+    let format = match format_for(args.format, &args.output, Format::Jsonl)? {
         Format::Jsonl => EventFormat::Jsonl,
         Format::Csv => EventFormat::Csv,
+        Format::Tsv => EventFormat::Tsv,
     };
     // Streams: each event is written as it is read.
     let mut failed: Option<Error> = None;

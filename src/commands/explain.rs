@@ -2,8 +2,8 @@
 //! who needs which role at which scope and the exact command.
 
 use super::args::{
-    load_catalog, read_file, read_into, read_stdin, resolve_into, InputArgs, NamingArgs,
-    OutputArgs, SelectArgs,
+    format_for, load_catalog, read_file, read_into, read_stdin, resolve_into, InputArgs,
+    NamingArgs, OutputArgs, SelectArgs,
 };
 use super::Context;
 use crate::analyze::explain::{assignments, explain_message, ExplainFold};
@@ -31,8 +31,9 @@ pub struct ExplainArgs {
     stats: bool,
     #[command(flatten)]
     select: SelectArgs,
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    format: Format,
+    /// Output format (default table; or from the -o file's extension).
+    #[arg(long, value_enum)]
+    format: Option<Format>,
     /// Show at most N denials (unresolved first, then the most frequent).
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
@@ -47,8 +48,14 @@ pub struct ExplainArgs {
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum Format {
+    /// Fitted to the terminal (the default).
     Table,
+    /// A JSON array (the public contract).
     Json,
+    /// One JSON object per line.
+    Jsonl,
+    Csv,
+    Tsv,
     Markdown,
 }
 
@@ -57,6 +64,9 @@ impl From<Format> for Rendered {
         match f {
             Format::Table => Rendered::Table,
             Format::Json => Rendered::Json,
+            Format::Jsonl => Rendered::Jsonl,
+            Format::Csv => Rendered::Csv,
+            Format::Tsv => Rendered::Tsv,
             Format::Markdown => Rendered::Markdown,
         }
     }
@@ -78,6 +88,7 @@ pub(super) fn run(args: ExplainArgs, ctx: &Context) -> Result<Exit> {
     ]
     .concat();
     let target = args.output.target(&protected)?;
+    let format = format_for(args.format, &args.output, Format::Table)?;
     args.naming.resolve.cache(&protected)?;
     let mut catalog = load_catalog(&args.naming.directory)?;
     let held = match &args.assignments {
@@ -141,7 +152,7 @@ pub(super) fn run(args: ExplainArgs, ctx: &Context) -> Result<Exit> {
             note!("kvaudit: {total} denials ({n} shown)");
         }
     }
-    let renderer = renderer_for(args.format.into(), ctx.human(&target, false));
+    let renderer = renderer_for(format.into(), ctx.human(&target, false));
     target.write(&renderer.render(&View::Denials(&denials))?)?;
     Ok(Exit::Ok)
 }

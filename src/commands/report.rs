@@ -2,7 +2,7 @@
 //! over a time window, for reviewers, CI jobs and SIEMs.
 
 use super::args::{
-    load_catalog, read_file, read_into, resolve_into, InputArgs, NamingArgs, OutputArgs,
+    format_for, load_catalog, read_file, read_into, resolve_into, InputArgs, NamingArgs, OutputArgs,
 };
 use super::Context;
 use crate::analyze::findings::{Policy, Severity};
@@ -21,8 +21,9 @@ use clap::{Args, ValueEnum};
 pub struct ReportArgs {
     #[command(flatten)]
     input: InputArgs,
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    format: Format,
+    /// Output format (default table; or from the -o file's extension: .json .jsonl .md .html).
+    #[arg(long, value_enum)]
+    format: Option<Format>,
     /// Policy file (kvaudit.toml): allowed user-bound principals, thresholds, severities, ignored principals.
     #[arg(long, value_name = "FILE")]
     policy: Option<String>,
@@ -49,9 +50,14 @@ pub struct ReportArgs {
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum Format {
+    /// Fitted to the terminal (the default).
     Table,
+    /// One JSON document (the public contract, with schema_version).
     Json,
+    /// The same document on one line.
+    Jsonl,
     Markdown,
+    /// One offline HTML file.
     Html,
 }
 
@@ -60,6 +66,7 @@ impl From<Format> for Rendered {
         match f {
             Format::Table => Rendered::Table,
             Format::Json => Rendered::Json,
+            Format::Jsonl => Rendered::Jsonl,
             Format::Markdown => Rendered::Markdown,
             Format::Html => Rendered::Html,
         }
@@ -95,6 +102,7 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
     ]
     .concat();
     let target = args.output.target(&protected)?;
+    let format = format_for(args.format, &args.output, Format::Table)?;
     args.naming.resolve.cache(&protected)?;
     let policy: Policy = match &args.policy {
         Some(p) => toml::from_str(&read_file(p, limits::CONFIG_FILE, "a policy file")?)
@@ -148,7 +156,7 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
     if let Some(r) = &redactor {
         report = report.redacted(r)?;
     }
-    let renderer = renderer_for(args.format.into(), ctx.human(&target, false));
+    let renderer = renderer_for(format.into(), ctx.human(&target, false));
     let bytes = renderer.render(&View::Report(&report))?;
     target.write(&bytes)?;
     let Some(level) = args.fail_on.map(Severity::from) else {

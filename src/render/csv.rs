@@ -1,9 +1,13 @@
-//! CSV output for spreadsheets.
+//! CSV and TSV output for spreadsheets and `cut`/`awk`: one row per
+//! caller or denial, lists joined with `;`.
 
 use super::{Renderer, View};
 use crate::error::{Error, Result};
 
-pub struct Csv;
+pub struct Csv {
+    /// Tab-separated (TSV): tabs and line breaks in values become spaces.
+    pub tabs: bool,
+}
 
 fn join(v: &[String]) -> String {
     v.join(";")
@@ -23,11 +27,81 @@ fn inert(v: String) -> String {
 
 impl Renderer for Csv {
     fn render(&self, view: &View) -> Result<Vec<u8>> {
-        let mut w = csv::Writer::from_writer(Vec::new());
+        let mut w = csv::WriterBuilder::new()
+            .delimiter(if self.tabs { b'\t' } else { b',' })
+            .quote_style(if self.tabs {
+                csv::QuoteStyle::Never
+            } else {
+                csv::QuoteStyle::Necessary
+            })
+            .from_writer(Vec::new());
+        let tabs = self.tabs;
+        let inert = |v: String| {
+            let v = inert(v);
+            if tabs {
+                v.replace(['\t', '\n', '\r'], " ")
+            } else {
+                v
+            }
+        };
         let err = |e: csv::Error| Error::Output(e.to_string());
         match view {
-            View::Denials(_) | View::Report(_) => {
-                return Err(Error::Output("this view has no CSV form; use json".into()))
+            View::Report(_) => {
+                return Err(Error::Output("the report has no CSV form; use json".into()))
+            }
+            View::Denials(denials) => {
+                w.write_record([
+                    "denial",
+                    "vault",
+                    "operation",
+                    "action",
+                    "appid",
+                    "oid",
+                    "upn",
+                    "kind",
+                    "name",
+                    "object_type",
+                    "object_name",
+                    "scope",
+                    "role",
+                    "permission",
+                    "fix",
+                    "suspicious",
+                    "count",
+                    "first_seen",
+                    "last_seen",
+                    "resolved_at",
+                    "client_address",
+                ])
+                .map_err(err)?;
+                for d in denials.iter() {
+                    let o = |v: &Option<String>| v.clone().unwrap_or_default();
+                    let p = &d.principal;
+                    let cells = [
+                        d.denial.clone(),
+                        o(&d.vault),
+                        o(&d.operation),
+                        o(&d.action),
+                        o(&p.appid),
+                        o(&p.oid),
+                        o(&p.upn),
+                        p.kind.clone(),
+                        o(&p.name),
+                        o(&d.object_type),
+                        o(&d.object_name),
+                        d.scope.clone(),
+                        o(&d.role),
+                        o(&d.permission),
+                        d.fix.clone(),
+                        d.suspicious.to_string(),
+                        d.count.to_string(),
+                        o(&d.first_seen),
+                        o(&d.last_seen),
+                        o(&d.resolved_at),
+                        o(&d.client_address),
+                    ];
+                    w.write_record(cells.map(inert)).map_err(err)?;
+                }
             }
             View::Callers(rows) => {
                 w.write_record([

@@ -1,5 +1,5 @@
-//! `kvaudit events`: canonical events written as they are read (JSON Lines
-//! or CSV), so the whole input is never held.
+//! `kvaudit events`: canonical events written as they are read (JSON Lines,
+//! CSV or TSV), so the whole input is never held.
 
 use crate::error::{Error, Result};
 use crate::event::{Event, COLUMNS};
@@ -11,6 +11,8 @@ use std::io::Write;
 pub enum EventFormat {
     Jsonl,
     Csv,
+    /// Tab-separated; tabs and line breaks in values become spaces.
+    Tsv,
 }
 
 /// Writes events as they arrive. The first write error stops the reading
@@ -22,6 +24,7 @@ pub struct EventWriter<'w> {
 enum Out<'w> {
     Jsonl(&'w mut dyn Write),
     Csv(Box<csv::Writer<&'w mut dyn Write>>),
+    Tsv(Box<csv::Writer<&'w mut dyn Write>>),
 }
 
 impl<'w> EventWriter<'w> {
@@ -34,6 +37,14 @@ impl<'w> EventWriter<'w> {
                 cw.write_record(COLUMNS)?;
                 Out::Csv(Box::new(cw))
             }
+            EventFormat::Tsv => {
+                let mut cw = csv::WriterBuilder::new()
+                    .delimiter(b'\t')
+                    .quote_style(csv::QuoteStyle::Never)
+                    .from_writer(w);
+                cw.write_record(COLUMNS)?;
+                Out::Tsv(Box::new(cw))
+            }
         };
         Ok(EventWriter { out })
     }
@@ -42,7 +53,7 @@ impl<'w> EventWriter<'w> {
     pub fn finish(self) -> std::io::Result<()> {
         match self.out {
             Out::Jsonl(w) => w.flush(),
-            Out::Csv(mut cw) => cw.flush(),
+            Out::Csv(mut cw) | Out::Tsv(mut cw) => cw.flush(),
         }
     }
 }
@@ -56,6 +67,13 @@ impl Sink for EventWriter<'_> {
                 .and_then(|()| w.write_all(b"\n")),
             Out::Csv(cw) => cw
                 .write_record(e.csv_cells())
+                .map_err(crate::output::csv_io),
+            Out::Tsv(cw) => cw
+                .write_record(
+                    e.csv_cells()
+                        .into_iter()
+                        .map(|c| c.replace(['\t', '\n', '\r'], " ")),
+                )
                 .map_err(crate::output::csv_io),
         };
         r.map_err(|err| Error::write("<output>", err))

@@ -9,6 +9,7 @@ pub mod event_stream;
 pub mod fit;
 mod html;
 mod json;
+mod jsonl;
 mod markdown;
 mod table;
 pub mod words;
@@ -21,6 +22,7 @@ use crate::error::Result;
 pub use self::csv::Csv;
 pub use html::Html;
 pub use json::Json;
+pub use jsonl::Jsonl;
 pub use markdown::Markdown;
 pub use table::{findings_line, summary_line, Table};
 
@@ -41,7 +43,9 @@ pub trait Renderer {
 pub enum Format {
     Table,
     Json,
+    Jsonl,
     Csv,
+    Tsv,
     Markdown,
     Html,
 }
@@ -65,7 +69,9 @@ pub fn renderer_for(format: Format, human: Human) -> Box<dyn Renderer> {
             wide: human.wide,
         }),
         Format::Json => Box::new(Json),
-        Format::Csv => Box::new(Csv),
+        Format::Jsonl => Box::new(Jsonl),
+        Format::Csv => Box::new(Csv { tabs: false }),
+        Format::Tsv => Box::new(Csv { tabs: true }),
         Format::Markdown => Box::new(Markdown),
         Format::Html => Box::new(Html),
     }
