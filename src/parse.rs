@@ -162,6 +162,22 @@ pub fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
+/// `30m`, `24h`, `7d`, `2w` as a duration above zero.
+pub fn parse_duration_short(s: &str) -> Option<chrono::Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: i64 = num.parse().ok()?;
+    let d = match unit {
+        "m" => chrono::Duration::try_minutes(n)?,
+        "h" => chrono::Duration::try_hours(n)?,
+        "d" => chrono::Duration::try_days(n)?,
+        "w" => chrono::Duration::try_weeks(n)?,
+        _ => return None,
+    };
+    (d > chrono::Duration::zero()).then_some(d)
+}
+
 pub fn parse_duration(s: &str) -> Option<i64> {
     let s = trim(s);
     s.parse::<i64>().ok().or_else(|| {

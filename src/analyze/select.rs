@@ -57,30 +57,12 @@ impl Window {
 
 /// `30m`, `24h`, `7d`, `2w` → duration.
 pub fn parse_since(s: &str) -> Result<Duration> {
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num.parse().map_err(|_| {
+    crate::parse::parse_duration_short(s).ok_or_else(|| {
         Error::Usage(format!(
-            "expected a number and a unit like 30m, 24h, 7d or 2w, found {s:?}"
+            "expected a duration above zero like 30m, 24h, 7d or 2w, found {:?}",
+            s.trim()
         ))
-    })?;
-    let d = match unit {
-        "m" => Duration::minutes(n),
-        "h" => Duration::hours(n),
-        "d" => Duration::days(n),
-        "w" => Duration::weeks(n),
-        _ => {
-            return Err(Error::Usage(format!(
-                "expected a unit m, h, d or w (30m, 24h, 7d, 2w), found {s:?}"
-            )))
-        }
-    };
-    if d <= Duration::zero() {
-        return Err(Error::Usage(format!(
-            "expected a duration above zero, found {s:?}"
-        )));
-    }
-    Ok(d)
+    })
 }
 
 /// `2025-03-01` (midnight UTC), `2025-03` (the month's first day) or RFC

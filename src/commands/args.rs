@@ -35,31 +35,45 @@ pub(super) struct InputArgs {
 
 /// Which events to look at: the same flags on every command that reads logs.
 #[derive(Debug, Args, Clone, Default)]
-#[command(next_help_heading = "Selection")]
 pub(super) struct SelectArgs {
     /// Only events in the last DURATION (30m, 24h, 7d, 2w), counted back from now.
-    #[arg(long, value_name = "DURATION", conflicts_with = "from")]
+    #[arg(
+        long,
+        help_heading = "Selection",
+        value_name = "DURATION",
+        conflicts_with = "from"
+    )]
     pub since: Option<String>,
     /// Only events at or after TIME: a date (2026-03-01, midnight UTC), a month (2026-03) or RFC 3339.
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, help_heading = "Selection", value_name = "TIME")]
     pub from: Option<String>,
     /// Only events before TIME (exclusive; the same forms as --from).
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, help_heading = "Selection", value_name = "TIME")]
     pub to: Option<String>,
     /// Only these vaults (repeat the flag or separate with commas).
-    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    #[arg(
+        long,
+        help_heading = "Selection",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
     pub vault: Vec<String>,
     /// Only this principal: an appid, oid or upn, or part of a upn or name.
-    #[arg(long, value_name = "ID|NAME")]
+    #[arg(long, help_heading = "Selection", value_name = "ID|NAME")]
     pub principal: Option<String>,
     /// Only callers of these kinds (comma-separated).
-    #[arg(long, value_enum, value_delimiter = ',')]
+    #[arg(long, help_heading = "Selection", value_enum, value_delimiter = ',')]
     pub kind: Vec<KindArg>,
     /// Only these operations, e.g. SecretGet (comma-separated).
-    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    #[arg(
+        long,
+        help_heading = "Selection",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
     pub operation: Vec<String>,
     /// Only this status: a code (403), a class (4xx) or failed (anything but 2xx).
-    #[arg(long, value_name = "STATUS")]
+    #[arg(long, help_heading = "Selection", value_name = "STATUS")]
     pub status: Option<String>,
 }
 

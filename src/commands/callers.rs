@@ -57,8 +57,11 @@ enum Format {
     Json,
     /// One JSON object per line.
     Jsonl,
+    /// Comma-separated, a header row.
     Csv,
+    /// Tab-separated, a header row.
     Tsv,
+    /// For a ticket or a wiki.
     Markdown,
 }
 

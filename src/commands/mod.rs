@@ -8,6 +8,7 @@ mod events;
 mod explain;
 mod pull;
 mod report;
+mod shell;
 mod synth;
 mod token;
 
@@ -19,13 +20,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "kvaudit",
-    version,
+    version = crate::VERSION,
     about = "Who is really calling your Azure Key Vault, as which identity, and why was it denied?",
     max_term_width = 100,
     after_help = "Exit codes: 0 ok, 1 error, 2 usage error, 3 findings at or above --fail-on.\nInputs: Key Vault AuditEvent logs as raw records (PT1H.json, JSON Lines), or AzureDiagnostics / AZKVAuditLogs exported from Log Analytics (CSV, JSON, API response). - reads stdin; a directory is walked."
 )]
 pub struct Cli {
-    /// When to use colour: auto honours NO_COLOR and whether stdout is a terminal.
+    /// When to use colour: auto honours NO_COLOR, CLICOLOR_FORCE and whether stdout is a terminal (the width comes from COLUMNS or the terminal).
     #[arg(long, value_enum, default_value_t = ColorArg::Auto, global = true)]
     pub color: ColorArg,
     #[command(subcommand)]
@@ -52,19 +53,50 @@ impl From<ColorArg> for ColorWhen {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write every input as canonical events (one clean table from any export).
+    #[command(
+        after_help = "Examples:\n  kvaudit events insights-logs-auditevent/ > events.jsonl\n  kvaudit events export.csv --format csv -o events.csv\n  kvaudit events logs/ --since 7d --status 403 | jq .caller_upn"
+    )]
     Events(events::EventsArgs),
     /// One row per caller identity: kind, events, denials, vaults, objects, clients.
+    #[command(
+        after_help = "Examples:\n  kvaudit callers fixtures/shapes/azurediagnostics-portal.csv\n  kvaudit callers logs/ --kind user --sort last-seen --limit 20 --wide\n  kvaudit callers export.csv --directory sp.json -o callers.csv"
+    )]
     Callers(callers::CallersArgs),
     /// Explain every denial: who needs which role or permission, at which scope, with the exact command.
+    #[command(
+        after_help = "Examples:\n  kvaudit explain fixtures/scenarios/s2-airflow-spn-forbidden.jsonl\n  kvaudit explain --message \"Caller: appid=...;oid=... Action: ... ForbiddenByRbac\"\n  kvaudit explain logs/ --vault kv-data-prod --since 24h --format markdown"
+    )]
     Explain(explain::ExplainArgs),
     /// Findings for security reviews and scheduled compliance runs.
+    #[command(
+        after_help = "Examples:\n  kvaudit report logs/ --from 2026-03 --to 2026-04 -o march.html\n  kvaudit report logs/ --since 30d --fail-on medium --format json -o report.json\n  kvaudit report logs/ --redact --redact-key ~/.config/kvaudit.key --format markdown"
+    )]
     Report(report::ReportArgs),
     /// Decode an access token (from stdin, --file or KVAUDIT_TOKEN) and tie it to the logs.
+    #[command(
+        after_help = "Examples:\n  az account get-access-token --resource https://vault.azure.net --query accessToken -o tsv | kvaudit token\n  kvaudit token --file token.txt --verify --tenant 9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a\n  kvaudit token --file token.txt --logs logs/"
+    )]
     Token(token::TokenArgs),
     /// Generate realistic audit logs of any size (benchmarks, demos), deterministic for a seed.
+    #[command(
+        after_help = "Examples:\n  kvaudit synth --rows 50000 -o synth.csv\n  kvaudit synth --rows 1000000 --shape raw-jsonl --messy -o messy.jsonl"
+    )]
     Synth(synth::SynthArgs),
     /// Run the export query in a Log Analytics workspace and write the API response (readable by every command).
+    #[command(
+        after_help = "Examples:\n  kvaudit pull --workspace <workspace-id> --timespan 7d -o week.json\n  kvaudit pull --workspace <workspace-id> --timespan P1D -o - | kvaudit callers -"
+    )]
     Pull(pull::PullArgs),
+    /// Print shell completions (bash, zsh, fish, powershell, elvish) to stdout.
+    #[command(
+        after_help = "Examples:\n  kvaudit completions bash > ~/.local/share/bash-completion/completions/kvaudit\n  kvaudit completions zsh > \"${fpath[1]}/_kvaudit\""
+    )]
+    Completions(shell::CompletionsArgs),
+    /// Print the man page (roff) to stdout.
+    #[command(
+        after_help = "Examples:\n  kvaudit man > ~/.local/share/man/man1/kvaudit.1\n  kvaudit man | man -l -"
+    )]
+    Man(shell::ManArgs),
 }
 
 /// What every command may use besides its own arguments.
@@ -103,5 +135,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Token(a) => token::run(a, &ctx),
         Command::Synth(a) => synth::run(a, &ctx),
         Command::Pull(a) => pull::run(a, &ctx),
+        Command::Completions(a) => shell::completions(a, &ctx),
+        Command::Man(a) => shell::man(a, &ctx),
     }
 }

@@ -29,14 +29,17 @@ pub struct PullConfig {
     pub max_backoff: StdDuration,
 }
 
-/// Parses `P7D`, `PT24H`, `P1DT12H`, `PT30M` (ISO 8601 durations).
+/// Parses `P7D`, `PT24H`, `P1DT12H`, `PT30M` (ISO 8601 durations) and the
+/// durations every other command takes (`30m`, `24h`, `7d`, `2w`).
 pub fn parse_timespan(s: &str) -> Result<Duration> {
     let err = || {
         Error::Usage(format!(
-            "--timespan: expected an ISO 8601 duration like P7D or PT24H, found {s:?}"
+            "--timespan: expected a duration like 7d, 24h, P7D or PT24H, found {s:?}"
         ))
     };
-    let rest = s.strip_prefix('P').ok_or_else(err)?;
+    let Some(rest) = s.strip_prefix('P') else {
+        return crate::parse::parse_duration_short(s).ok_or_else(err);
+    };
     let (date, time) = rest.split_once('T').unwrap_or((rest, ""));
     let mut total = Duration::zero();
     let mut take = |part: &str, units: &[(char, Duration)]| -> Result<()> {
@@ -248,7 +251,8 @@ mod tests {
         assert_eq!(parse_timespan("P7D").unwrap(), Duration::days(7));
         assert_eq!(parse_timespan("PT24H").unwrap(), Duration::hours(24));
         assert_eq!(parse_timespan("P1DT12H").unwrap(), Duration::hours(36));
-        assert!(parse_timespan("7d").is_err());
+        assert_eq!(parse_timespan("7d").unwrap(), Duration::days(7));
+        assert!(parse_timespan("7x").is_err());
         assert!(parse_timespan("P").is_err());
     }
 }
