@@ -28,9 +28,6 @@ pub mod render;
 pub mod synth;
 
 use clap::Parser;
-
-/// `--version`: the package version, and the commit and date built from.
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("KVAUDIT_BUILD"), ")");
 use error::Error;
 use exit::Exit;
 use std::ffi::OsString;

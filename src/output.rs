@@ -312,8 +312,38 @@ pub fn stderr(args: std::fmt::Arguments<'_>) {
     // cannot forge a line of its own.
     let raw = args.to_string();
     let body = raw.strip_suffix('\n').unwrap_or(&raw);
-    let text = printable(&body.replace('\n', "\\n")) + if raw.ends_with('\n') { "\n" } else { "" };
+    let mut text = printable(&body.replace('\n', "\\n"));
+    // On a terminal, wrapped at spaces to its width (continuations
+    // indented), like the views beside it.
+    if std::io::stderr().is_terminal() {
+        if let Some(w) = width() {
+            text = wrap_message(&text, w);
+        }
+    }
+    if raw.ends_with('\n') {
+        text.push('\n');
+    }
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// `text` broken at spaces into lines of at most `width` characters, the
+/// continuations indented by two; a word longer than a line stays whole.
+fn wrap_message(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let len = line.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > width {
+            out.push_str(&line);
+            out.push('\n');
+            line = String::from("  ");
+        } else if len > 0 && line != "  " {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    out.push_str(&line);
+    out
 }
 
 /// Writes kvaudit's own terminal control (the progress line's carriage

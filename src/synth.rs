@@ -27,7 +27,7 @@ pub struct SynthConfig {
     /// Days of activity, starting 2025-03-01.
     pub days: u32,
     /// Share of records (0 to 1) that carry real-world oddities (see
-    /// [`Oddity`]); 0 writes clean exports.
+    /// `Oddity`); 0 writes clean exports.
     pub messy: f64,
 }
 

@@ -272,7 +272,7 @@ impl<'p> ReportFold<'p> {
         self.tally.callers.principals()
     }
 
-    /// The report (redacted by the caller, see [`Redactor::report`]).
+    /// The report (redacted by the caller, see [`Report::redacted`]).
     pub fn finish(
         mut self,
         files: &crate::ingest::Ingested,

@@ -17,10 +17,13 @@ use crate::exit::Exit;
 use crate::output::{use_color, ColorWhen};
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// `--version`: the package version, and the commit and date built from.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("KVAUDIT_BUILD"), ")");
+
 #[derive(Debug, Parser)]
 #[command(
     name = "kvaudit",
-    version = crate::VERSION,
+    version = VERSION,
     about = "Who is really calling your Azure Key Vault, as which identity, and why was it denied?",
     max_term_width = 100,
     after_help = "Exit codes: 0 ok, 1 error, 2 usage error, 3 findings at or above --fail-on.\nInputs: Key Vault AuditEvent logs as raw records (PT1H.json, JSON Lines), or AzureDiagnostics / AZKVAuditLogs exported from Log Analytics (CSV, JSON, API response). - reads stdin; a directory is walked."

@@ -18,4 +18,5 @@ mod security;
 mod shapes;
 mod streaming;
 mod synth;
+mod terminal;
 mod token;

@@ -271,7 +271,7 @@ fn redaction_leaves_no_original_identifier() {
     assert!(a.contains("@redacted"));
 }
 
-fn snapshot(name: &str, actual: &str) {
+pub(crate) fn snapshot(name: &str, actual: &str) {
     let path = root().join("tests/snapshots").join(name);
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
         std::fs::write(&path, actual).unwrap();
