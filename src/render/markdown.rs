@@ -1,6 +1,7 @@
 //! Markdown a reviewer can paste into a ticket.
 
 use super::escape::{md_block, md_code, md_text};
+use super::fit::human_time;
 use super::{Renderer, View};
 use crate::error::Result;
 use std::fmt::Write;
@@ -44,8 +45,8 @@ impl Renderer for Markdown {
                 let _ = writeln!(
                     out,
                     "Period: {} to {}. Generated {}.\n",
-                    cell(r.period.from.as_deref().unwrap_or("-")),
-                    cell(r.period.to.as_deref().unwrap_or("-")),
+                    cell(&r.period.from.as_deref().map_or("-".into(), human_time)),
+                    cell(&r.period.to.as_deref().map_or("-".into(), human_time)),
                     r.generated_at
                 );
                 let _ = writeln!(
@@ -59,29 +60,36 @@ impl Renderer for Markdown {
                 for (k, v) in &s.denials_by_kind {
                     let _ = writeln!(out, "| denials: {} | {v} |", cell(k));
                 }
-                let _ = writeln!(out, "\n## Findings ({})\n", r.findings.len());
+                let _ = writeln!(
+                    out,
+                    "\n## Findings\n\n{}",
+                    super::findings_line(r).trim_end()
+                );
                 if r.findings.is_empty() {
-                    out.push_str("None.\n");
-                } else {
-                    out.push_str("| severity | type | principal | kind | vault | recommendation |\n|---|---|---|---|---|---|\n");
-                    for f in &r.findings {
-                        let p = &f.principal;
-                        let who = p
-                            .name
-                            .clone()
-                            .or(p.upn.clone())
-                            .or(p.appid.clone())
-                            .unwrap_or_default();
-                        let _ = writeln!(
-                            out,
-                            "| {} | {} | {} | {} | {} | {} |",
-                            format!("{:?}", f.severity).to_lowercase(),
-                            f.kind,
-                            cell(&who),
-                            cell(&p.kind),
-                            cell(f.vault.as_deref().unwrap_or("")),
-                            cell(&f.recommendation)
-                        );
+                    out.push_str("\nNone.\n");
+                }
+                let mut findings: Vec<_> = r.findings.iter().collect();
+                findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+                for f in findings {
+                    let _ = writeln!(
+                        out,
+                        "\n### {} {}: {} ({}){}\n",
+                        format!("{:?}", f.severity).to_uppercase(),
+                        f.kind,
+                        cell(&super::words::principal(&f.principal)),
+                        cell(&f.principal.kind),
+                        f.vault
+                            .as_deref()
+                            .map(|v| format!(" on {}", cell(v)))
+                            .unwrap_or_default()
+                    );
+                    for line in super::words::evidence(f) {
+                        let _ = writeln!(out, "- {}", cell(&line));
+                    }
+                    if f.recommendation.starts_with("az ") {
+                        let _ = writeln!(out, "\n{}", md_block("sh", &f.recommendation));
+                    } else {
+                        let _ = writeln!(out, "\n> {}", cell(&f.recommendation));
                     }
                 }
                 let _ = writeln!(out, "\n## Callers\n");
@@ -105,6 +113,7 @@ impl Renderer for Markdown {
                         cell(&c.vault_names.join(", "))
                     );
                 }
+                let _ = write!(out, "\n{}", super::findings_line(r));
             }
             View::Denials(findings) => {
                 if findings.is_empty() {
