@@ -1,7 +1,10 @@
 //! One self-contained HTML file (no scripts, no external assets; works
-//! offline): summary, requests and denials per day as an inline SVG chart,
-//! callers by kind, findings.
+//! offline and printed): summary, requests and denials per day as an
+//! inline SVG chart with axes, findings with their evidence and fix,
+//! callers. Dark mode, a print stylesheet, severity in words as well as
+//! colour.
 
+use super::fit::human_time;
 use super::{Renderer, View};
 use crate::error::{Error, Result};
 use std::fmt::Write;
@@ -19,23 +22,57 @@ fn chart(per_day: &std::collections::BTreeMap<String, crate::analyze::report::Da
         .map(|d| d.requests)
         .max()
         .unwrap_or(1)
-        .max(1) as f64;
-    let (w, h, pad) = (900.0, 220.0, 30.0);
-    let bw = (w - 2.0 * pad) / n as f64;
-    let mut svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{}\" role=\"img\" aria-label=\"requests and denials per day\">", h + 40.0);
+        .max(1);
+    // Drawn in a viewBox: the chart scales to the page (and to A4).
+    let (w, h, left, top) = (900.0, 220.0, 56.0, 10.0);
+    let bw = (w - left - 10.0) / n as f64;
+    let mut svg = format!(
+        "<svg class=\"chart\" viewBox=\"0 0 {w} {}\" role=\"img\" aria-labelledby=\"chart-title\"><title id=\"chart-title\">Requests and denied requests (403) per day, UTC; the highest day has {max} requests</title>",
+        h + 60.0
+    );
+    // The y axis: 0, half and the maximum.
+    for (frac, label) in [(0.0, 0), (0.5, max / 2), (1.0, max)] {
+        let y = top + h - frac * h;
+        let _ = write!(svg, "<line x1=\"{left}\" x2=\"{w}\" y1=\"{y:.1}\" y2=\"{y:.1}\" class=\"grid\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" class=\"axis\">{label}</text>", left - 6.0, y + 4.0);
+    }
     for (i, (day, d)) in per_day.iter().enumerate() {
-        let x = pad + i as f64 * bw;
-        let rh = d.requests as f64 / max * h;
-        let dh = d.denied as f64 / max * h;
-        let _ = write!(svg, "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{rh:.1}\" fill=\"#4e79a7\"><title>{day}: {} requests</title></rect>", h - rh + 10.0, (bw * 0.8).max(1.0), d.requests);
-        let _ = write!(svg, "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{dh:.1}\" fill=\"#e15759\"><title>{day}: {} denied</title></rect>", h - dh + 10.0, (bw * 0.8).max(1.0), d.denied);
+        let x = left + i as f64 * bw;
+        let rh = d.requests as f64 / max as f64 * h;
+        let dh = d.denied as f64 / max as f64 * h;
+        let bar = (bw * 0.8).max(1.0);
+        let _ = write!(svg, "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{bar:.1}\" height=\"{rh:.1}\" class=\"req\"><title>{}: {} requests, {} denied</title></rect>", top + h - rh, esc(day), d.requests, d.denied);
+        let _ = write!(svg, "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{bar:.1}\" height=\"{dh:.1}\" class=\"den\"><title>{}: {} denied</title></rect>", top + h - dh, esc(day), d.denied);
         if n <= 31 || i % (n / 15 + 1) == 0 {
-            let _ = write!(svg, "<text x=\"{x:.1}\" y=\"{}\" font-size=\"9\" transform=\"rotate(45 {x:.1} {})\">{}</text>", h + 22.0, h + 22.0, esc(&day[5..]));
+            let (lx, ly) = (x + bar / 2.0, top + h + 14.0);
+            let _ = write!(svg, "<text x=\"{lx:.1}\" y=\"{ly:.1}\" class=\"axis\" transform=\"rotate(45 {lx:.1} {ly:.1})\">{}</text>", esc(day.get(5..).unwrap_or(day)));
         }
     }
     svg.push_str("</svg>");
     svg
 }
+
+const STYLE: &str = "
+:root{--fg:#1b1b1b;--bg:#fff;--muted:#555;--line:#c8c8c8;--req:#3b6ea8;--den:#b3261e;--high:#9b1c1c;--medium:#7a4a00;--low:#444;--code:#f3f3f3}
+@media (prefers-color-scheme: dark){:root{--fg:#e8e8e8;--bg:#161616;--muted:#b0b0b0;--line:#444;--req:#7fa8d8;--den:#ff8a80;--high:#ff9b9b;--medium:#f0c060;--low:#c8c8c8;--code:#262626}}
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:var(--fg);background:var(--bg);line-height:1.45}
+table{border-collapse:collapse;margin:1em 0;width:100%}
+td,th{border:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top}
+th{background:var(--code)}
+td.num,th.num{text-align:right}
+.nowrap{white-space:nowrap}
+.sev{font-weight:bold;text-transform:uppercase}
+.sev.high{color:var(--high)}.sev.medium{color:var(--medium)}.sev.low{color:var(--low)}
+.finding{border:1px solid var(--line);border-left-width:6px;padding:.5em 1em;margin:1em 0}
+.finding.high{border-left-color:var(--high)}.finding.medium{border-left-color:var(--medium)}.finding.low{border-left-color:var(--low)}
+.finding h3{margin:.2em 0;font-size:1.05em;color:var(--fg)}
+pre{background:var(--code);padding:.6em;overflow-x:auto;white-space:pre}
+.chart{width:100%;height:auto}
+.chart .req{fill:var(--req)}.chart .den{fill:var(--den)}
+.chart .axis{fill:var(--fg);font-size:11px}.chart .grid{stroke:var(--line);stroke-width:1}
+.legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;vertical-align:middle}
+.muted{color:var(--muted)}
+@media print{body{margin:0;max-width:none;font-size:10pt}pre{white-space:pre-wrap;word-break:break-all}table{font-size:9pt}td,th{padding:2px 4px}.finding{break-inside:avoid}}
+";
 
 impl Renderer for Html {
     fn render(&self, view: &View) -> Result<Vec<u8>> {
@@ -46,55 +83,127 @@ impl Renderer for Html {
         };
         let s = &r.summary;
         let mut o = String::new();
-        let _ = write!(o, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>kvaudit report</title><style>body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}}.high{{color:#b00;font-weight:bold}}.medium{{color:#b60}}.low{{color:#555}}.legend span{{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px}}</style></head><body>");
+        let _ = write!(o, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><meta name=\"color-scheme\" content=\"light dark\"><title>Key Vault access report</title><style>{STYLE}</style></head><body><main>");
+        let period = |t: &Option<String>| t.as_deref().map_or("-".into(), human_time);
         let _ = write!(
             o,
-            "<h1>Key Vault access report</h1><p>Period {} to {}; generated {}.</p>",
-            esc(r.period.from.as_deref().unwrap_or("-")),
-            esc(r.period.to.as_deref().unwrap_or("-")),
-            esc(&r.generated_at)
+            "<h1>Key Vault access report</h1><p>{} to {}. Generated {}.</p>",
+            esc(&period(&r.period.from)),
+            esc(&period(&r.period.to)),
+            esc(&human_time(&r.generated_at))
         );
-        let _ = write!(o, "<h2>Summary</h2><table><tr><th>events</th><td>{}</td></tr><tr><th>callers</th><td>{}</td></tr><tr><th>findings</th><td>{}</td></tr>", s.events, s.callers, r.findings.len());
-        for (k, v) in &s.denials_by_kind {
-            let _ = write!(o, "<tr><th>denials: {}</th><td>{v}</td></tr>", esc(k));
-        }
-        o.push_str("</table><h2>Requests and denials per day</h2><div class=\"legend\"><span style=\"background:#4e79a7\"></span>requests<span style=\"background:#e15759\"></span>denied (403)</div>");
-        o.push_str(&chart(&s.per_day));
-        o.push_str("<h2>Callers by kind</h2><table><tr><th>kind</th><th>callers</th></tr>");
-        for (k, v) in &s.callers_by_kind {
-            let _ = write!(o, "<tr><td>{}</td><td>{v}</td></tr>", esc(k));
-        }
-        o.push_str("</table><h2>Findings</h2><table><tr><th>severity</th><th>type</th><th>principal</th><th>vault</th><th>recommendation</th></tr>");
-        for f in &r.findings {
-            let p = &f.principal;
-            let who = p
-                .name
-                .clone()
-                .or(p.upn.clone())
-                .or(p.appid.clone())
-                .unwrap_or_default();
-            let sev = format!("{:?}", f.severity).to_lowercase();
-            let _ = write!(o, "<tr><td class=\"{sev}\">{sev}</td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td></tr>", esc(f.kind.as_str()), esc(&who), esc(&p.kind), esc(f.vault.as_deref().unwrap_or("")), esc(&f.recommendation));
-        }
-        o.push_str("</table><h2>Callers</h2><table><tr><th>caller</th><th>kind</th><th>events</th><th>denied</th><th>vaults</th></tr>");
-        for c in &r.callers {
-            let who = c
-                .name
-                .clone()
-                .or(c.upn.clone())
-                .or(c.appid.clone())
-                .unwrap_or_else(|| "(no identity)".into());
+        let n =
+            |m: &std::collections::BTreeMap<String, u64>, k: &str| m.get(k).copied().unwrap_or(0);
+        o.push_str("<h2>Summary</h2><table><tbody>");
+        let rows: Vec<(String, String)> = vec![
+            ("Events".into(), s.events.to_string()),
+            (
+                "Rows read / kept / skipped / outside the period".into(),
+                format!(
+                    "{} / {} / {} / {}",
+                    s.rows_read,
+                    s.rows_kept,
+                    s.rows_skipped.values().sum::<u64>(),
+                    s.rows_outside_period
+                ),
+            ),
+            (
+                "Callers".into(),
+                format!(
+                    "{} ({})",
+                    s.callers,
+                    s.callers_by_kind
+                        .iter()
+                        .map(|(k, v)| format!("{v} {}", k.replace('_', " ")))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
+            (
+                "Findings".into(),
+                format!(
+                    "{} high, {} medium, {} low",
+                    n(&s.findings_by_severity, "high"),
+                    n(&s.findings_by_severity, "medium"),
+                    n(&s.findings_by_severity, "low")
+                ),
+            ),
+            (
+                "Denials by class".into(),
+                if s.denials_by_kind.is_empty() {
+                    "none".into()
+                } else {
+                    s.denials_by_kind
+                        .iter()
+                        .map(|(k, v)| format!("{v} {}", k.replace('_', " ")))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+            ),
+        ];
+        for (k, v) in rows {
             let _ = write!(
                 o,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&who),
-                esc(&c.kind),
-                c.events,
-                c.denied,
-                esc(&c.vault_names.join(", "))
+                "<tr><th scope=\"row\">{}</th><td>{}</td></tr>",
+                esc(&k),
+                esc(&v)
             );
         }
-        o.push_str("</table></body></html>\n");
+        o.push_str("</tbody></table><h2>Requests and denials per day (UTC)</h2><p class=\"legend\"><span style=\"background:var(--req)\"></span>requests<span style=\"background:var(--den)\"></span>denied (403)</p>");
+        o.push_str(&chart(&s.per_day));
+        let _ = write!(
+            o,
+            "<h2>Findings</h2><p>{}</p>",
+            esc(super::findings_line(r).trim_end())
+        );
+        let mut findings: Vec<_> = r.findings.iter().collect();
+        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        for f in findings {
+            let sev = format!("{:?}", f.severity).to_lowercase();
+            let _ = write!(
+                o,
+                "<section class=\"finding {sev}\"><h3><span class=\"sev {sev}\">{sev}</span> {}: {} ({}){}</h3><ul>",
+                esc(f.kind.as_str()),
+                esc(&super::words::principal(&f.principal)),
+                esc(&f.principal.kind.replace('_', " ")),
+                f.vault.as_deref().map(|v| format!(" on <span class=\"nowrap\">{}</span>", esc(v))).unwrap_or_default()
+            );
+            for line in super::words::evidence(f) {
+                let _ = write!(o, "<li>{}</li>", esc(&line));
+            }
+            o.push_str("</ul>");
+            if f.recommendation.starts_with("az ") {
+                let _ = write!(
+                    o,
+                    "<p>Fix:</p><pre><code>{}</code></pre>",
+                    esc(&f.recommendation)
+                );
+            } else {
+                let _ = write!(o, "<p>{}</p>", esc(&f.recommendation));
+            }
+            o.push_str("</section>");
+        }
+        o.push_str("<h2>Callers</h2><table><thead><tr><th scope=\"col\">caller</th><th scope=\"col\">kind</th><th scope=\"col\" class=\"num\">events</th><th scope=\"col\" class=\"num\">denied</th><th scope=\"col\">vaults</th><th scope=\"col\">last seen (UTC)</th></tr></thead><tbody>");
+        for c in &r.callers {
+            let who = super::words::who(
+                c.name.as_deref(),
+                c.upn.as_deref(),
+                c.appid.as_deref(),
+                c.oid.as_deref(),
+            );
+            let _ = write!(
+                o,
+                "<tr data-principal=\"{}\"><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"nowrap\">{}</td><td class=\"nowrap\">{}</td></tr>",
+                esc(c.oid.as_deref().or(c.appid.as_deref()).unwrap_or("")),
+                esc(&who),
+                esc(&c.kind.replace('_', " ")),
+                c.events,
+                c.denied,
+                esc(&c.vault_names.join(", ")),
+                esc(human_time(&c.last_seen).trim_end_matches(" UTC"))
+            );
+        }
+        o.push_str("</tbody></table></main></body></html>\n");
         Ok(o.into_bytes())
     }
 }
