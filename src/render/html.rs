@@ -56,7 +56,7 @@ const STYLE: &str = "
 @media (prefers-color-scheme: dark){:root{--fg:#e8e8e8;--bg:#161616;--muted:#b0b0b0;--line:#444;--req:#7fa8d8;--den:#ff8a80;--high:#ff9b9b;--medium:#f0c060;--low:#c8c8c8;--code:#262626}}
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:var(--fg);background:var(--bg);line-height:1.45}
 table{border-collapse:collapse;margin:1em 0;width:100%}
-td,th{border:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top}
+td,th{border:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 th{background:var(--code)}
 td.num,th.num{text-align:right}
 .nowrap{white-space:nowrap}
@@ -64,8 +64,9 @@ td.num,th.num{text-align:right}
 .sev.high{color:var(--high)}.sev.medium{color:var(--medium)}.sev.low{color:var(--low)}
 .finding{border:1px solid var(--line);border-left-width:6px;padding:.5em 1em;margin:1em 0}
 .finding.high{border-left-color:var(--high)}.finding.medium{border-left-color:var(--medium)}.finding.low{border-left-color:var(--low)}
-.finding h3{margin:.2em 0;font-size:1.05em;color:var(--fg)}
-pre{background:var(--code);padding:.6em;overflow-x:auto;white-space:pre}
+.finding h3{margin:.2em 0;font-size:1.05em;color:var(--fg);overflow-wrap:anywhere}
+.finding li{overflow-wrap:anywhere}
+pre{background:var(--code);padding:.6em;overflow-x:auto;white-space:pre;max-width:100%}
 .chart{width:100%;height:auto}
 .chart .req{fill:var(--req)}.chart .den{fill:var(--den)}
 .chart .axis{fill:var(--fg);font-size:11px}.chart .grid{stroke:var(--line);stroke-width:1}
