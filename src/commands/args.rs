@@ -81,9 +81,13 @@ pub(super) struct SelectArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(super) enum KindArg {
     User,
+    #[value(alias = "guest_user")]
     GuestUser,
+    #[value(alias = "service_principal")]
     ServicePrincipal,
+    #[value(alias = "managed_identity")]
     ManagedIdentity,
+    #[value(alias = "microsoft_app")]
     MicrosoftApp,
     Unauthenticated,
     Unknown,
@@ -275,8 +279,14 @@ pub(super) fn read_logs(
         ingest::read_into(&input.paths, &opts, sink)?
     } else {
         let mut selected = Selected::new(sink, Arc::new(selection), !input.window_in_fold);
-        let ing = ingest::read_into(&input.paths, &opts, &mut selected)?;
-        if selected.outside > 0 {
+        let mut ing = ingest::read_into(&input.paths, &opts, &mut selected)?;
+        ing.selected_out = selected.outside;
+        if selected.outside > 0 && selected.outside >= ing.rows_kept() {
+            note!(
+                "kvaudit: warning: no event matches the selection flags: all {} event(s) read were left out; check --vault, --principal, --kind, --operation, --status and the period",
+                selected.outside
+            );
+        } else if selected.outside > 0 {
             note!(
                 "kvaudit: {} event(s) outside the selection were left out",
                 selected.outside

@@ -129,14 +129,19 @@ pub(super) fn run(args: ExplainArgs, ctx: &Context) -> Result<Exit> {
             )?;
             let ex = fold.finish(&catalog);
             let n = &ex.not_denials;
-            note!(
-                "kvaudit: {} finding(s); not denials: {} bearer challenge(s) (401), {} not found (404), {} conflict (409), {} bad request (400)",
-                ex.denials.len(),
-                n.bearer_challenges,
-                n.not_found,
-                n.conflict,
-                n.bad_request
-            );
+            let other: Vec<String> = [
+                (n.bearer_challenges, "bearer challenge(s) (401)"),
+                (n.not_found, "not found (404)"),
+                (n.conflict, "conflict(s) (409)"),
+                (n.bad_request, "bad request(s) (400)"),
+            ]
+            .iter()
+            .filter(|(c, _)| *c > 0)
+            .map(|(c, what)| format!("{c} {what}"))
+            .collect();
+            if !other.is_empty() {
+                note!("kvaudit: not denials, counted apart: {}", other.join(", "));
+            }
             ex.denials
         }
     };

@@ -67,7 +67,7 @@ pub enum Command {
     Callers(callers::CallersArgs),
     /// Explain every denial: who needs which role or permission, at which scope, with the exact command.
     #[command(
-        after_help = "Examples:\n  kvaudit explain fixtures/scenarios/s2-airflow-spn-forbidden.jsonl\n  kvaudit explain --message \"Caller: appid=...;oid=... Action: ... ForbiddenByRbac\"\n  kvaudit explain logs/ --vault kv-data-prod --since 24h --format markdown"
+        after_help = "Examples:\n  kvaudit explain fixtures/scenarios/s2-airflow-spn-forbidden.jsonl\n  kvaudit explain --message \"Caller: appid=3a9c5e7f-1b2d-4e6f-8a0c-7d9e1f3a5b55;oid=8e4f1a5d-2c6b-4f9e-a3d1-5b7c9e1f3d44 Action: Microsoft.KeyVault/vaults/secrets/getSecret/action ForbiddenByRbac\"\n  kvaudit explain logs/ --vault kv-data-prod --since 24h --format markdown"
     )]
     Explain(explain::ExplainArgs),
     /// Findings for security reviews and scheduled compliance runs.

@@ -152,6 +152,14 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
         inputs: ing.files.iter().map(|f| f.source.clone()).collect(),
     };
     let mut report = fold.finish(&ing, &catalog, &opts);
+    // Outside the selection flags counts as outside the period.
+    report.summary.rows_outside_period += ing.selected_out;
+    if report.summary.events == 0 && report.summary.rows_kept > 0 {
+        note!(
+            "kvaudit: warning: the selection holds no events: all {} Key Vault event(s) read are outside it; the report says nothing about them",
+            report.summary.rows_kept
+        );
+    }
     // Redacted as data, before any format escapes it.
     if let Some(r) = &redactor {
         report = report.redacted(r)?;
@@ -165,7 +173,7 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
     if report.summary.events == 0 && !args.allow_empty {
         let period = |t: &Option<String>| t.as_deref().map_or("-".into(), human_time);
         return Err(Error::Other(format!(
-            "the period {} to {} holds no events ({} rows read, {} outside the period): nothing was checked, so --fail-on cannot pass; widen --since/--from/--to or pass --allow-empty",
+            "the selection (period {} to {}) holds no events ({} rows read, {} outside the selection): nothing was checked, so --fail-on cannot pass; widen the period or the other selection flags, or pass --allow-empty",
             period(&report.period.from),
             period(&report.period.to),
             report.summary.rows_read,

@@ -22,6 +22,8 @@ pub struct Ingested {
     pub files: Vec<FileStats>,
     /// Files in walked directories that were not Key Vault logs.
     pub files_skipped: Vec<String>,
+    /// Events read but left out by the selection flags (`--vault`, ...).
+    pub selected_out: u64,
 }
 
 impl Ingested {

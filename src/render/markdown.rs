@@ -22,12 +22,12 @@ impl Renderer for Markdown {
                     "| caller | kind | events | denied | vaults |\n|---|---|---:|---:|---|\n",
                 );
                 for r in rows.iter() {
-                    let who = r
-                        .name
-                        .clone()
-                        .or(r.upn.clone())
-                        .or(r.appid.clone())
-                        .unwrap_or_else(|| "(no identity)".into());
+                    let who = super::words::who(
+                        r.name.as_deref(),
+                        r.upn.as_deref(),
+                        r.appid.as_deref(),
+                        r.oid.as_deref(),
+                    );
                     let _ = writeln!(
                         out,
                         "| {} | {} | {} | {} | {} |",
@@ -97,12 +97,12 @@ impl Renderer for Markdown {
                     "| caller | kind | events | denied | vaults |\n|---|---|---:|---:|---|\n",
                 );
                 for c in &r.callers {
-                    let who = c
-                        .name
-                        .clone()
-                        .or(c.upn.clone())
-                        .or(c.appid.clone())
-                        .unwrap_or_else(|| "(no identity)".into());
+                    let who = super::words::who(
+                        c.name.as_deref(),
+                        c.upn.as_deref(),
+                        c.appid.as_deref(),
+                        c.oid.as_deref(),
+                    );
                     let _ = writeln!(
                         out,
                         "| {} | {} | {} | {} | {} |",
@@ -121,12 +121,12 @@ impl Renderer for Markdown {
                 }
                 for (i, f) in findings.iter().enumerate() {
                     let p = &f.principal;
-                    let who = p
-                        .name
-                        .clone()
-                        .or(p.upn.clone())
-                        .or(p.appid.clone())
-                        .unwrap_or_default();
+                    let who = super::words::who(
+                        p.name.as_deref(),
+                        p.upn.as_deref(),
+                        p.appid.as_deref(),
+                        p.oid.as_deref(),
+                    );
                     let _ = writeln!(
                         out,
                         "### {}. {} denial: {} ({}) on {}\n",

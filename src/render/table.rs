@@ -62,8 +62,8 @@ impl Table {
             let cols = vec![
                 Column::text("caller"),
                 Column::fixed("kind"),
-                Column::text("appid"),
-                Column::text("oid"),
+                Column::fixed("appid").at_least(36),
+                Column::fixed("oid").at_least(36),
                 Column::number("events"),
                 Column::number("denied"),
                 Column::text("vaults"),
@@ -94,14 +94,18 @@ impl Table {
                 .collect();
             (cols, cells)
         } else {
-            let cols = vec![
-                Column::text("caller").at_least(16),
+            // Under 100 columns the time gives way to the name.
+            let with_time = self.width.is_none_or(|w| w >= 100);
+            let mut cols = vec![
+                Column::text("caller").at_least(24),
                 Column::fixed("kind"),
                 Column::number("events"),
                 Column::number("denied"),
-                Column::text("vaults"),
-                Column::fixed("last seen UTC"),
+                Column::text("vaults").at_least(12),
             ];
+            if with_time {
+                cols.push(Column::fixed("last seen UTC"));
+            }
             let cells = rows
                 .iter()
                 .map(|r| {
@@ -118,6 +122,9 @@ impl Table {
                         Cell::new(words::list(&r.vault_names, 2)),
                         Cell::new(day_minute(&r.last_seen)),
                     ]
+                    .into_iter()
+                    .take(cols.len())
+                    .collect()
                 })
                 .collect();
             (cols, cells)
@@ -154,8 +161,14 @@ impl Table {
             (true, _) => (format!("resolved {}", d.denial), Style::Green),
             (false, _) => (format!("denied {}", d.denial), Style::Red),
         };
-        let head = fit::line(&format!("{label}: {}", words::denial_headline(d)), w);
-        let _ = writeln!(out, "{}", paint(&head, style, self.color));
+        let head = wrap(
+            &format!("{label}: {}", words::denial_headline(d)),
+            "",
+            "  ",
+            w,
+        );
+        out.push_str(&paint(head.trim_end(), style, self.color));
+        out.push('\n');
         let p = &d.principal;
         let mut ids = Vec::new();
         for (k, v) in [
@@ -195,7 +208,7 @@ impl Table {
             match (&d.first_seen, &d.last_seen) {
                 (Some(f), Some(l)) if f != l => format!("{} to {}", human_time(f), human_time(l)),
                 (Some(f), _) => human_time(f),
-                _ => "-".into(),
+                _ => "in the text given".into(),
             },
             match &d.resolved_at {
                 Some(r) => format!("; resolved at {}", human_time(r)),
@@ -236,12 +249,11 @@ impl Table {
             .collect();
         out.push_str(&wrap(
             &format!(
-                "{} events from {} callers ({}); rows read {}, kept {}, outside the period {}, skipped {}",
+                "{} events from {} callers ({}); {} rows read: {} outside the selection, {} skipped",
                 s.events,
                 s.callers,
                 kinds.join(", "),
                 s.rows_read,
-                s.rows_kept,
                 s.rows_outside_period,
                 s.rows_skipped.values().sum::<u64>()
             ),
@@ -280,8 +292,9 @@ impl Table {
                     .map(|v| format!(" on {v}"))
                     .unwrap_or_default()
             );
-            let head = fit::line(&head, w);
-            let _ = writeln!(out, "{}", paint(&head, style, self.color));
+            let head = wrap(&head, "", "       ", w);
+            out.push_str(&paint(head.trim_end(), style, self.color));
+            out.push('\n');
             for line in words::evidence(f) {
                 out.push_str(&wrap(&line, "       ", "       ", w));
             }

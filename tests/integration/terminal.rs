@@ -272,7 +272,7 @@ fn an_empty_window_does_not_pass_ci() {
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(
         out.stderr
-            .contains("holds no events (117 rows read, 117 outside the period)"),
+            .contains("holds no events (117 rows read, 117 outside the selection)"),
         "{}",
         out.stderr
     );

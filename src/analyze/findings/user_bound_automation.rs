@@ -114,7 +114,8 @@ pub(super) struct Reads {
     pub(super) off_hours: u64,
     pub(super) secrets: TextSet,
     pub(super) clients: TextSet,
-    /// First and last read in input order, with their order.
+    /// The earliest and the latest read (ties: the first in input order),
+    /// with their order: inputs are not always sorted by time.
     pub(super) first: Option<(u64, DateTime<Utc>)>,
     pub(super) last: Option<(u64, DateTime<Utc>)>,
 }
@@ -137,10 +138,13 @@ impl Reads {
         if let Some(c) = &e.client_info {
             self.clients.insert(c);
         }
-        if self.first.is_none_or(|(o, _)| order < o) {
+        if self.first.is_none_or(|(o, t)| (e.time, order) < (t, o)) {
             self.first = Some((order, e.time));
         }
-        if self.last.is_none_or(|(o, _)| order > o) {
+        if self
+            .last
+            .is_none_or(|(o, t)| (e.time, std::cmp::Reverse(order)) > (t, std::cmp::Reverse(o)))
+        {
             self.last = Some((order, e.time));
         }
     }
@@ -156,7 +160,15 @@ impl Reads {
         self.off_hours += o.off_hours;
         self.secrets.merge(o.secrets);
         self.clients.merge(o.clients);
-        self.first = self.first.into_iter().chain(o.first).min_by_key(|f| f.0);
-        self.last = self.last.into_iter().chain(o.last).max_by_key(|l| l.0);
+        self.first = self
+            .first
+            .into_iter()
+            .chain(o.first)
+            .min_by_key(|f| (f.1, f.0));
+        self.last = self
+            .last
+            .into_iter()
+            .chain(o.last)
+            .max_by_key(|l| (l.1, std::cmp::Reverse(l.0)));
     }
 }
