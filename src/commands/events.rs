@@ -25,6 +25,8 @@ pub struct EventsArgs {
 enum Format {
     /// One canonical event per line (the default).
     Jsonl,
+    /// One JSON array.
+    Json,
     Csv,
     Tsv,
 }
@@ -33,6 +35,7 @@ pub(super) fn run(args: EventsArgs, _ctx: &Context) -> Result<Exit> {
     let target = args.output.target(&args.input.paths)?;
     let format = match format_for(args.format, &args.output, Format::Jsonl)? {
         Format::Jsonl => EventFormat::Jsonl,
+        Format::Json => EventFormat::Json,
         Format::Csv => EventFormat::Csv,
         Format::Tsv => EventFormat::Tsv,
     };

@@ -10,6 +10,8 @@ use std::io::Write;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventFormat {
     Jsonl,
+    /// One JSON array, written as events arrive.
+    Json,
     Csv,
     /// Tab-separated; tabs and line breaks in values become spaces.
     Tsv,
@@ -23,6 +25,8 @@ pub struct EventWriter<'w> {
 
 enum Out<'w> {
     Jsonl(&'w mut dyn Write),
+    /// The writer, and whether an element was written.
+    Json(&'w mut dyn Write, bool),
     Csv(Box<csv::Writer<&'w mut dyn Write>>),
     Tsv(Box<csv::Writer<&'w mut dyn Write>>),
 }
@@ -32,6 +36,10 @@ impl<'w> EventWriter<'w> {
     pub fn new(w: &'w mut dyn Write, format: EventFormat) -> std::io::Result<Self> {
         let out = match format {
             EventFormat::Jsonl => Out::Jsonl(w),
+            EventFormat::Json => {
+                w.write_all(b"[")?;
+                Out::Json(w, false)
+            }
             EventFormat::Csv => {
                 let mut cw = csv::Writer::from_writer(w);
                 cw.write_record(COLUMNS)?;
@@ -53,6 +61,10 @@ impl<'w> EventWriter<'w> {
     pub fn finish(self) -> std::io::Result<()> {
         match self.out {
             Out::Jsonl(w) => w.flush(),
+            Out::Json(w, any) => {
+                w.write_all(if any { b"\n]\n" } else { b"]\n" })?;
+                w.flush()
+            }
             Out::Csv(mut cw) | Out::Tsv(mut cw) => cw.flush(),
         }
     }
@@ -65,6 +77,10 @@ impl Sink for EventWriter<'_> {
             Out::Jsonl(w) => serde_json::to_writer(&mut **w, &e)
                 .map_err(std::io::Error::from)
                 .and_then(|()| w.write_all(b"\n")),
+            Out::Json(w, any) => w
+                .write_all(if *any { b",\n" } else { b"\n" })
+                .and_then(|()| serde_json::to_writer(&mut **w, &e).map_err(std::io::Error::from))
+                .map(|()| *any = true),
             Out::Csv(cw) => cw
                 .write_record(e.csv_cells())
                 .map_err(crate::output::csv_io),

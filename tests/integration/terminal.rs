@@ -89,6 +89,31 @@ fn human_views_fit_80_and_120_columns_with_colour_on_and_off() {
     }
 }
 
+/// The same on a 50,000-row `synth` export (many callers, many denials).
+#[test]
+fn human_views_fit_on_a_large_export() {
+    let d = tempfile::tempdir().unwrap();
+    let csv = synth(d.path(), "azdiag-csv", 50_000, 7);
+    for cmd in ["callers", "explain", "report"] {
+        let out = in_terminal(80, false, &[cmd, &csv]);
+        let wide = too_wide(&out, 80);
+        assert!(wide.is_empty(), "{cmd}: {wide:#?}");
+        if cmd == "callers" {
+            // One line per caller, not a wrapped block per caller.
+            let callers: Vec<Value> =
+                serde_json::from_str(&kvaudit(&["callers", &csv, "--format", "json"]).stdout)
+                    .unwrap();
+            assert_eq!(
+                plain(&out)
+                    .lines()
+                    .filter(|l| !l.starts_with("kvaudit:"))
+                    .count(),
+                callers.len() + 1
+            );
+        }
+    }
+}
+
 #[test]
 fn snapshots_at_80_and_120_columns() {
     for cols in [80u16, 120] {
