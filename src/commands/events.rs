@@ -27,15 +27,24 @@ enum Format {
     Jsonl,
     /// One JSON array.
     Json,
+    /// For people: one line per event, fitted to the terminal.
+    Table,
     Csv,
     Tsv,
 }
 
-pub(super) fn run(args: EventsArgs, _ctx: &Context) -> Result<Exit> {
+pub(super) fn run(args: EventsArgs, ctx: &Context) -> Result<Exit> {
     let target = args.output.target(&args.input.paths)?;
     let format = match format_for(args.format, &args.output, Format::Jsonl)? {
         Format::Jsonl => EventFormat::Jsonl,
         Format::Json => EventFormat::Json,
+        Format::Table => {
+            let human = ctx.human(&target, false);
+            EventFormat::Table {
+                width: human.width,
+                color: human.color,
+            }
+        }
         Format::Csv => EventFormat::Csv,
         Format::Tsv => EventFormat::Tsv,
     };

@@ -64,6 +64,15 @@ fn views() -> Vec<(&'static str, Vec<String>)> {
     let all = fixture(S1);
     let portal = fixture("shapes/azurediagnostics-portal.csv");
     vec![
+        (
+            "events",
+            vec![
+                "events".into(),
+                portal.clone(),
+                "--format".into(),
+                "table".into(),
+            ],
+        ),
         ("callers", vec!["callers".into(), portal]),
         ("explain", vec!["explain".into(), all.clone()]),
         ("report", vec!["report".into(), all]),
