@@ -51,6 +51,25 @@ fn chart(per_day: &std::collections::BTreeMap<String, crate::analyze::report::Da
     svg
 }
 
+/// The page's only script: a filter box over every table and finding,
+/// sortable columns (`aria-sort`, keyboard too) and a Copy button per fix.
+/// Static text, no log content; the page reads the same without it.
+const SCRIPT: &str = r#"(function(){
+var q=document.getElementById('q');q.hidden=false;
+q.addEventListener('input',function(){var t=q.value.toLowerCase();
+document.querySelectorAll('tbody tr, section.finding').forEach(function(r){r.hidden=!!t&&r.textContent.toLowerCase().indexOf(t)<0;});});
+document.querySelectorAll('table.sortable thead th').forEach(function(th,i){th.tabIndex=0;
+function go(){var tb=th.closest('table').tBodies[0];var asc=th.getAttribute('aria-sort')!=='ascending';
+th.parentNode.querySelectorAll('th').forEach(function(h){h.removeAttribute('aria-sort');});
+th.setAttribute('aria-sort',asc?'ascending':'descending');var num=th.classList.contains('num');
+var rows=Array.prototype.slice.call(tb.rows);rows.sort(function(a,b){var x=a.cells[i].textContent,y=b.cells[i].textContent;
+var c=num?(parseFloat(x)-parseFloat(y)):x.localeCompare(y);return asc?c:-c;});rows.forEach(function(r){tb.appendChild(r);});}
+th.addEventListener('click',go);th.addEventListener('keydown',function(e){if(e.key==='Enter'||e.key===' '){e.preventDefault();go();}});});
+document.querySelectorAll('pre>code').forEach(function(c){var b=document.createElement('button');b.type='button';b.className='copy';b.textContent='Copy';
+b.addEventListener('click',function(){if(navigator.clipboard){navigator.clipboard.writeText(c.textContent).then(function(){b.textContent='Copied';});}});
+c.parentNode.parentNode.insertBefore(b,c.parentNode);});
+})();"#;
+
 const STYLE: &str = "
 :root{--fg:#1b1b1b;--bg:#fff;--muted:#555;--line:#c8c8c8;--req:#3b6ea8;--den:#b3261e;--high:#9b1c1c;--medium:#7a4a00;--low:#444;--code:#f3f3f3}
 @media (prefers-color-scheme: dark){:root{--fg:#e8e8e8;--bg:#161616;--muted:#b0b0b0;--line:#444;--req:#7fa8d8;--den:#ff8a80;--high:#ff9b9b;--medium:#f0c060;--low:#c8c8c8;--code:#262626}}
@@ -72,7 +91,10 @@ pre{background:var(--code);padding:.6em;overflow-x:auto;white-space:pre;max-widt
 .chart .axis{fill:var(--fg);font-size:11px}.chart .grid{stroke:var(--line);stroke-width:1}
 .legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;vertical-align:middle}
 .muted{color:var(--muted)}
-@media print{body{margin:0;max-width:none;font-size:10pt}pre{white-space:pre-wrap;word-break:break-all}table{font-size:9pt}td,th{padding:2px 4px}.finding{break-inside:avoid}}
+#q{width:100%;max-width:30em;padding:.4em;margin:.5em 0;font:inherit}
+button.copy{font:inherit;padding:.1em .6em;margin:.2em 0;cursor:pointer}
+th[tabindex]{cursor:pointer}th[aria-sort=ascending]::after{content:' ▲'}th[aria-sort=descending]::after{content:' ▼'}
+@media print{#q,button.copy{display:none}body{margin:0;max-width:none;font-size:10pt}pre{white-space:pre-wrap;word-break:break-all}table{font-size:9pt}td,th{padding:2px 4px}.finding{break-inside:avoid}}
 ";
 
 impl Renderer for Html {
@@ -93,6 +115,8 @@ impl Renderer for Html {
             esc(&period(&r.period.to)),
             esc(&human_time(&r.generated_at))
         );
+        // Shown by the script: without it there is nothing to filter with.
+        o.push_str("<input type=\"search\" id=\"q\" placeholder=\"Filter tables and findings (name, upn, id, vault, secret…)\" aria-label=\"Filter tables and findings\" hidden>");
         let n =
             |m: &std::collections::BTreeMap<String, u64>, k: &str| m.get(k).copied().unwrap_or(0);
         o.push_str("<h2>Summary</h2><table><tbody>");
@@ -184,7 +208,7 @@ impl Renderer for Html {
             }
             o.push_str("</section>");
         }
-        o.push_str("<h2>Callers</h2><table><thead><tr><th scope=\"col\">caller</th><th scope=\"col\">kind</th><th scope=\"col\" class=\"num\">events</th><th scope=\"col\" class=\"num\">denied</th><th scope=\"col\">vaults</th><th scope=\"col\">last seen (UTC)</th></tr></thead><tbody>");
+        o.push_str("<h2>Callers</h2><table class=\"sortable\"><thead><tr><th scope=\"col\">caller</th><th scope=\"col\">kind</th><th scope=\"col\" class=\"num\">events</th><th scope=\"col\" class=\"num\">denied</th><th scope=\"col\">vaults</th><th scope=\"col\">last seen (UTC)</th></tr></thead><tbody>");
         for c in &r.callers {
             let who = super::words::who(
                 c.name.as_deref(),
@@ -204,7 +228,7 @@ impl Renderer for Html {
                 esc(human_time(&c.last_seen).trim_end_matches(" UTC"))
             );
         }
-        o.push_str("</tbody></table></main></body></html>\n");
+        let _ = writeln!(o, "</tbody></table></main><script>{SCRIPT}</script></body></html>");
         Ok(o.into_bytes())
     }
 }

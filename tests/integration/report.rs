@@ -304,11 +304,15 @@ fn snapshots_of_json_and_markdown() {
         .join("\n");
     snapshot("report.md", &md);
     let html = kvaudit(&["report", "--format", "html", &weeks()]).stdout;
+    // One offline file: the only script is inline, nothing is fetched.
     assert!(
         html.starts_with("<!DOCTYPE html>")
             && html.contains("<svg")
-            && !html.contains("<script")
+            && html.matches("<script").count() == 1
+            && html.contains("<script>(function(){")
             && !html.contains("src=")
             && !html.contains("<link")
+            && !html.contains("http://")
+            && !html.contains("url(")
     );
 }
