@@ -228,7 +228,10 @@ impl Renderer for Html {
                 esc(human_time(&c.last_seen).trim_end_matches(" UTC"))
             );
         }
-        let _ = writeln!(o, "</tbody></table></main><script>{SCRIPT}</script></body></html>");
+        let _ = writeln!(
+            o,
+            "</tbody></table></main><script>{SCRIPT}</script></body></html>"
+        );
         Ok(o.into_bytes())
     }
 }
