@@ -2,7 +2,8 @@
 """Opens the HTML report in Debian's Chromium (through chromium-driver and
 selenium) and checks what a reviewer does with it: no console errors, no
 request leaving the file, sorting a column reorders rows and sets
-aria-sort, the filter box hides the rows that do not match, no horizontal
+aria-sort, the filter box hides the rows that do not match, clicking a
+caller opens its details, no horizontal
 overflow at 794 px in print emulation; saves screen, dark and print
 screenshots under target/.
 
@@ -66,6 +67,16 @@ def main():
     if not shown or len(shown) == len(rows) or any(first.lower() not in r.text.lower() for r in shown):
         failures.append(f"filter {first!r}: {len(shown)} of {len(rows)} rows shown")
     d.find_element(By.ID, "q").clear()
+    d.find_element(By.ID, "q").send_keys(" ")
+    d.find_element(By.ID, "q").clear()
+    d.execute_script("document.getElementById('q').dispatchEvent(new Event('input'))")
+    # Opening a caller shows what it did.
+    row = d.find_element(By.XPATH, "//table[contains(@class,'sortable')]/tbody/tr[1]")
+    principal = row.get_attribute("data-principal")
+    row.click()
+    det = d.find_element(By.CSS_SELECTOR, f'details.caller[data-principal="{principal}"]')
+    if det.get_attribute("open") is None or "operations" not in det.text:
+        failures.append(f"caller {principal}: details not opened ({det.text[:80]!r})")
     d.save_screenshot(os.path.join(out, "report-screen.png"))
     d.quit()
 

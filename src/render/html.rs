@@ -65,6 +65,10 @@ th.setAttribute('aria-sort',asc?'ascending':'descending');var num=th.classList.c
 var rows=Array.prototype.slice.call(tb.rows);rows.sort(function(a,b){var x=a.cells[i].textContent,y=b.cells[i].textContent;
 var c=num?(parseFloat(x)-parseFloat(y)):x.localeCompare(y);return asc?c:-c;});rows.forEach(function(r){tb.appendChild(r);});}
 th.addEventListener('click',go);th.addEventListener('keydown',function(e){if(e.key==='Enter'||e.key===' '){e.preventDefault();go();}});});
+document.querySelectorAll('tr[data-principal]').forEach(function(r){r.style.cursor='pointer';r.tabIndex=0;
+function open(){var d=document.querySelector('details.caller[data-principal="'+r.getAttribute('data-principal')+'"]');if(d){d.open=true;d.scrollIntoView();}}
+r.addEventListener('click',open);r.addEventListener('keydown',function(e){if(e.key==='Enter'){open();}});});
+window.addEventListener('beforeprint',function(){document.querySelectorAll('details').forEach(function(d){d.open=true;});});
 document.querySelectorAll('pre>code').forEach(function(c){var b=document.createElement('button');b.type='button';b.className='copy';b.textContent='Copy';
 b.addEventListener('click',function(){if(navigator.clipboard){navigator.clipboard.writeText(c.textContent).then(function(){b.textContent='Copied';});}});
 c.parentNode.parentNode.insertBefore(b,c.parentNode);});
@@ -91,6 +95,9 @@ pre{background:var(--code);padding:.6em;overflow-x:auto;white-space:pre;max-widt
 .chart .axis{fill:var(--fg);font-size:11px}.chart .grid{stroke:var(--line);stroke-width:1}
 .legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;vertical-align:middle}
 .muted{color:var(--muted)}
+details.caller{border:1px solid var(--line);padding:.3em .8em;margin:.3em 0}
+details.caller dl{display:grid;grid-template-columns:max-content 1fr;gap:.2em 1em;margin:.5em 0}
+details.caller dt{font-weight:bold}details.caller dd{margin:0;overflow-wrap:anywhere}
 #q{width:100%;max-width:30em;padding:.4em;margin:.5em 0;font:inherit}
 button.copy{font:inherit;padding:.1em .6em;margin:.2em 0;cursor:pointer}
 th[tabindex]{cursor:pointer}th[aria-sort=ascending]::after{content:' ▲'}th[aria-sort=descending]::after{content:' ▼'}
@@ -228,10 +235,56 @@ impl Renderer for Html {
                 esc(human_time(&c.last_seen).trim_end_matches(" UTC"))
             );
         }
-        let _ = writeln!(
-            o,
-            "</tbody></table></main><script>{SCRIPT}</script></body></html>"
-        );
+        o.push_str("</tbody></table><h2>Caller details</h2>");
+        for c in &r.callers {
+            let who = super::words::who(
+                c.name.as_deref(),
+                c.upn.as_deref(),
+                c.appid.as_deref(),
+                c.oid.as_deref(),
+            );
+            let _ = write!(
+                o,
+                "<details class=\"caller\" data-principal=\"{}\"><summary>{} ({})</summary><dl>",
+                esc(c.oid.as_deref().or(c.appid.as_deref()).unwrap_or("")),
+                esc(&who),
+                esc(&c.kind.replace('_', " "))
+            );
+            let ids = [("appid", &c.appid), ("oid", &c.oid), ("upn", &c.upn)]
+                .iter()
+                .filter_map(|(k, v)| v.as_deref().map(|v| format!("{k} {v}")))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let facts = [
+                ("ids", ids),
+                ("requests", format!("{} ({} denied)", c.events, c.denied)),
+                (
+                    "seen (UTC)",
+                    format!(
+                        "{} to {}",
+                        human_time(&c.first_seen),
+                        human_time(&c.last_seen)
+                    ),
+                ),
+                ("vaults", c.vault_names.join(", ")),
+                (
+                    "objects",
+                    format!(
+                        "{} secrets, {} keys, {} certificates",
+                        c.secrets, c.keys, c.certificates
+                    ),
+                ),
+                ("operations", c.operations.join(", ")),
+                ("clients", c.clients.join("; ")),
+            ];
+            for (k, v) in facts {
+                let _ = write!(o, "<dt>{}</dt><dd>{}</dd>", esc(k), esc(&v));
+            }
+            o.push_str("</dl></details>");
+        }
+        o.push_str("</main>");
+        let _ = writeln!(o, "<script>{SCRIPT}</script></body></html>");
+
         Ok(o.into_bytes())
     }
 }
