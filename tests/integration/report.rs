@@ -317,5 +317,11 @@ fn snapshots_of_json_and_markdown() {
     );
     // Every caller row has its details, reachable without the script.
     let rows = html.matches("<tr data-principal=").count();
-    assert!(rows > 0 && rows == html.matches("<details class=\"caller\" data-principal=").count());
+    assert!(
+        rows > 0
+            && rows
+                == html
+                    .matches("<details class=\"caller\" data-principal=")
+                    .count()
+    );
 }
