@@ -151,6 +151,37 @@ pub(super) struct OutputArgs {
     pub force: bool,
 }
 
+/// The formats of commands that print rows (`callers`, `explain`).
+#[derive(Debug, Clone, Copy, clap::ValueEnum, PartialEq, Eq)]
+pub(super) enum RowFormat {
+    /// Fitted to the terminal (the default).
+    Table,
+    /// A JSON array (the public contract).
+    Json,
+    /// One JSON object per line.
+    Jsonl,
+    /// Comma-separated, a header row.
+    Csv,
+    /// Tab-separated, a header row.
+    Tsv,
+    /// For a ticket or a wiki.
+    Markdown,
+}
+
+impl From<RowFormat> for crate::render::Format {
+    fn from(f: RowFormat) -> Self {
+        use crate::render::Format as R;
+        match f {
+            RowFormat::Table => R::Table,
+            RowFormat::Json => R::Json,
+            RowFormat::Jsonl => R::Jsonl,
+            RowFormat::Csv => R::Csv,
+            RowFormat::Tsv => R::Tsv,
+            RowFormat::Markdown => R::Markdown,
+        }
+    }
+}
+
 /// The format to write: `--format` when given, else the one `-o FILE`'s
 /// extension names (.json .jsonl .csv .tsv .md .html .txt), else
 /// `default`. A `--format` the extension contradicts, or an extension the

@@ -2,7 +2,7 @@
 //! caller inventory of `queries/caller-inventory.kql`, alone or mixed.
 
 use super::args::{
-    format_for, load_catalog, read_logs, resolve_into, InputArgs, NamingArgs, OutputArgs,
+    format_for, load_catalog, read_logs, resolve_into, InputArgs, NamingArgs, OutputArgs, RowFormat,
 };
 use super::Context;
 use crate::analyze::callers::CallerFold;
@@ -11,7 +11,7 @@ use crate::exit::Exit;
 use crate::ingest::inventory;
 use crate::output::note;
 use crate::pipeline::Fields;
-use crate::render::{renderer_for, Format as Rendered, View};
+use crate::render::{renderer_for, View};
 use clap::{Args, ValueEnum};
 
 #[derive(Debug, Args)]
@@ -20,7 +20,7 @@ pub struct CallersArgs {
     input: InputArgs,
     /// Output format (default table; or from the -o file's extension).
     #[arg(long, value_enum)]
-    format: Option<Format>,
+    format: Option<RowFormat>,
     /// Order of the rows.
     #[arg(long, value_enum, default_value_t = Sort::Events)]
     sort: Sort,
@@ -49,41 +49,12 @@ enum Sort {
     Name,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-enum Format {
-    /// Fitted to the terminal (the default).
-    Table,
-    /// A JSON array (the public contract).
-    Json,
-    /// One JSON object per line.
-    Jsonl,
-    /// Comma-separated, a header row.
-    Csv,
-    /// Tab-separated, a header row.
-    Tsv,
-    /// For a ticket or a wiki.
-    Markdown,
-}
-
-impl From<Format> for Rendered {
-    fn from(f: Format) -> Self {
-        match f {
-            Format::Table => Rendered::Table,
-            Format::Json => Rendered::Json,
-            Format::Jsonl => Rendered::Jsonl,
-            Format::Csv => Rendered::Csv,
-            Format::Tsv => Rendered::Tsv,
-            Format::Markdown => Rendered::Markdown,
-        }
-    }
-}
-
 pub(super) fn run(args: CallersArgs, ctx: &Context) -> Result<Exit> {
     let input = &args.input;
     // Nothing kvaudit writes may replace what it reads.
     let protected = [&input.paths[..], &args.naming.directory[..]].concat();
     let target = args.output.target(&protected)?;
-    let format = format_for(args.format, &args.output, Format::Table)?;
+    let format = format_for(args.format, &args.output, RowFormat::Table)?;
     args.naming.resolve.cache(&protected)?;
     let mut catalog = load_catalog(&args.naming.directory)?;
     // Streams: one accumulator per caller, never the events. Caller
@@ -139,7 +110,7 @@ pub(super) fn run(args: CallersArgs, ctx: &Context) -> Result<Exit> {
     let mut bytes = renderer.render(&View::Callers(&rows))?;
     if rows.len() < total {
         let footer = format!("{total} rows ({} shown)", rows.len());
-        if format == Format::Table {
+        if format == RowFormat::Table {
             bytes.extend_from_slice(format!("{footer}\n").as_bytes());
         } else {
             note!("kvaudit: {footer}");

@@ -3,7 +3,7 @@
 
 use super::args::{
     format_for, load_catalog, read_file, read_into, read_stdin, resolve_into, InputArgs,
-    NamingArgs, OutputArgs, SelectArgs,
+    NamingArgs, OutputArgs, RowFormat, SelectArgs,
 };
 use super::Context;
 use crate::analyze::explain::{assignments, explain_message, ExplainFold};
@@ -12,8 +12,8 @@ use crate::exit::Exit;
 use crate::limits;
 use crate::output::note;
 use crate::pipeline::Fields;
-use crate::render::{renderer_for, Format as Rendered, View};
-use clap::{Args, ValueEnum};
+use crate::render::{renderer_for, View};
+use clap::Args;
 
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
@@ -33,7 +33,7 @@ pub struct ExplainArgs {
     select: SelectArgs,
     /// Output format (default table; or from the -o file's extension).
     #[arg(long, value_enum)]
-    format: Option<Format>,
+    format: Option<RowFormat>,
     /// Show at most N denials (unresolved first, then the most frequent).
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
@@ -44,35 +44,6 @@ pub struct ExplainArgs {
     naming: NamingArgs,
     #[command(flatten)]
     output: OutputArgs,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-enum Format {
-    /// Fitted to the terminal (the default).
-    Table,
-    /// A JSON array (the public contract).
-    Json,
-    /// One JSON object per line.
-    Jsonl,
-    /// Comma-separated, a header row.
-    Csv,
-    /// Tab-separated, a header row.
-    Tsv,
-    /// For a ticket or a wiki.
-    Markdown,
-}
-
-impl From<Format> for Rendered {
-    fn from(f: Format) -> Self {
-        match f {
-            Format::Table => Rendered::Table,
-            Format::Json => Rendered::Json,
-            Format::Jsonl => Rendered::Jsonl,
-            Format::Csv => Rendered::Csv,
-            Format::Tsv => Rendered::Tsv,
-            Format::Markdown => Rendered::Markdown,
-        }
-    }
 }
 
 pub(super) fn run(args: ExplainArgs, ctx: &Context) -> Result<Exit> {
@@ -91,7 +62,7 @@ pub(super) fn run(args: ExplainArgs, ctx: &Context) -> Result<Exit> {
     ]
     .concat();
     let target = args.output.target(&protected)?;
-    let format = format_for(args.format, &args.output, Format::Table)?;
+    let format = format_for(args.format, &args.output, RowFormat::Table)?;
     args.naming.resolve.cache(&protected)?;
     let mut catalog = load_catalog(&args.naming.directory)?;
     let held = match &args.assignments {

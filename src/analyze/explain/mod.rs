@@ -127,18 +127,7 @@ fn build(
                     ]),
                 },
             };
-            let cmd = match (&d.principal.oid, &d.principal.appid) {
-                (Some(oid), _) => cmd
-                    .value("--assignee-object-id", Check::Guid, "object id", oid)
-                    .fixed(&[
-                        "--assignee-principal-type",
-                        d.principal_kind.principal_type(),
-                    ]),
-                (None, Some(appid)) => {
-                    cmd.value("--assignee", Check::Guid, "application id", appid)
-                }
-                _ => cmd.fixed(&["--assignee", "<principal>"]),
-            };
+            let cmd = with_assignee(cmd, &d);
             Some(cmd.value("--scope", Check::Scope, "scope", &scope))
         }
         DenialClass::AccessPolicy => {
@@ -261,6 +250,21 @@ fn build(
     }
 }
 
+/// The role assignment's assignee: the object id with its principal type,
+/// else the application id, else a placeholder.
+fn with_assignee(cmd: ShellCommand, d: &Draft) -> ShellCommand {
+    match (&d.principal.oid, &d.principal.appid) {
+        (Some(oid), _) => cmd
+            .value("--assignee-object-id", Check::Guid, "object id", oid)
+            .fixed(&[
+                "--assignee-principal-type",
+                d.principal_kind.principal_type(),
+            ]),
+        (None, Some(appid)) => cmd.value("--assignee", Check::Guid, "application id", appid),
+        _ => cmd.fixed(&["--assignee", "<principal>"]),
+    }
+}
+
 /// Why a command could not be printed, as the denial's first hint.
 fn suspicious_hint(command: Option<&ShellCommand>) -> Option<String> {
     command.and_then(ShellCommand::problem).map(|p| {
@@ -318,18 +322,7 @@ fn build_hsm(
                 Some(r) => cmd.fixed(&["--role", r]),
                 None => cmd.fixed(&["--role", "<a Managed HSM role granting the action>"]),
             };
-            let cmd = match (&d.principal.oid, &d.principal.appid) {
-                (Some(oid), _) => cmd
-                    .value("--assignee-object-id", Check::Guid, "object id", oid)
-                    .fixed(&[
-                        "--assignee-principal-type",
-                        d.principal_kind.principal_type(),
-                    ]),
-                (None, Some(appid)) => {
-                    cmd.value("--assignee", Check::Guid, "application id", appid)
-                }
-                _ => cmd.fixed(&["--assignee", "<principal>"]),
-            };
+            let cmd = with_assignee(cmd, &d);
             hints.push("Managed HSM authorises data-plane requests with its own local RBAC: Key Vault roles, access policies and Azure role assignments on the resource grant no key operations. Assign a Managed HSM role at the key (or /keys) scope.".into());
             Some(cmd.value("--scope", Check::HsmScope, "scope", &scope))
         }
