@@ -143,9 +143,9 @@ impl SelectArgs {
 
 #[derive(Debug, Args)]
 pub(super) struct OutputArgs {
-    /// Write to FILE instead of stdout (atomically; - means stdout).
+    /// Write to FILE instead of stdout (atomically; - means stdout). `report` takes several, each in the format of its extension.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
-    pub output: Option<String>,
+    pub output: Vec<String>,
     /// Replace FILE if it exists.
     #[arg(long)]
     pub force: bool,
@@ -188,7 +188,7 @@ impl From<RowFormat> for crate::render::Format {
 /// command cannot write, is a usage error.
 pub(super) fn format_for<F: clap::ValueEnum + Copy + PartialEq>(
     explicit: Option<F>,
-    output: &OutputArgs,
+    output: Option<&str>,
     default: F,
 ) -> Result<F> {
     let name = |f: F| {
@@ -196,7 +196,7 @@ pub(super) fn format_for<F: clap::ValueEnum + Copy + PartialEq>(
             .map(|v| v.get_name().to_string())
             .unwrap_or_default()
     };
-    let file = output.output.as_deref().filter(|o| *o != "-");
+    let file = output.filter(|o| *o != "-");
     let ext = file
         .and_then(|o| std::path::Path::new(o).extension())
         .and_then(|e| e.to_str())
@@ -234,9 +234,20 @@ pub(super) fn format_for<F: clap::ValueEnum + Copy + PartialEq>(
 }
 
 impl OutputArgs {
+    /// The one `-o FILE` of a command that writes one output.
+    pub(super) fn single(&self) -> Result<Option<&str>> {
+        match self.output.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one)),
+            _ => Err(Error::Usage(
+                "only one -o FILE here (kvaudit report takes several)".into(),
+            )),
+        }
+    }
+
     /// Where output goes, checked against `inputs` before any work is done.
     pub(super) fn target(&self, inputs: &[String]) -> Result<Target> {
-        Target::new(self.output.as_deref(), self.force, inputs)
+        Target::new(self.single()?, self.force, inputs)
     }
 }
 

@@ -54,7 +54,7 @@ pub(super) fn run(args: CallersArgs, ctx: &Context) -> Result<Exit> {
     // Nothing kvaudit writes may replace what it reads.
     let protected = [&input.paths[..], &args.naming.directory[..]].concat();
     let target = args.output.target(&protected)?;
-    let format = format_for(args.format, &args.output, RowFormat::Table)?;
+    let format = format_for(args.format, args.output.single()?, RowFormat::Table)?;
     args.naming.resolve.cache(&protected)?;
     let mut catalog = load_catalog(&args.naming.directory)?;
     // Streams: one accumulator per caller, never the events. Caller

@@ -35,7 +35,7 @@ enum Format {
 
 pub(super) fn run(args: EventsArgs, ctx: &Context) -> Result<Exit> {
     let target = args.output.target(&args.input.paths)?;
-    let format = match format_for(args.format, &args.output, Format::Jsonl)? {
+    let format = match format_for(args.format, args.output.single()?, Format::Jsonl)? {
         Format::Jsonl => EventFormat::Jsonl,
         Format::Json => EventFormat::Json,
         Format::Table => {

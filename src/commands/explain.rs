@@ -62,7 +62,7 @@ pub(super) fn run(args: ExplainArgs, ctx: &Context) -> Result<Exit> {
     ]
     .concat();
     let target = args.output.target(&protected)?;
-    let format = format_for(args.format, &args.output, RowFormat::Table)?;
+    let format = format_for(args.format, args.output.single()?, RowFormat::Table)?;
     args.naming.resolve.cache(&protected)?;
     let mut catalog = load_catalog(&args.naming.directory)?;
     let held = match &args.assignments {

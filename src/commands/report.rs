@@ -11,7 +11,7 @@ use crate::analyze::report::{exceeds, load_baseline, Options, ReportFold};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::limits;
-use crate::output::note;
+use crate::output::{note, Target};
 use crate::pipeline::Fields;
 use crate::render::fit::human_time;
 use crate::render::{renderer_for, Format as Rendered, View};
@@ -101,8 +101,35 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
         args.redact_key.as_slice(),
     ]
     .concat();
-    let target = args.output.target(&protected)?;
-    let format = format_for(args.format, &args.output, Format::Table)?;
+    // Each -o FILE in its own format (several only by extension), all
+    // checked before the logs are read, which they are once.
+    let outputs: Vec<(Target, Format)> = match args.output.output.as_slice() {
+        [] | [_] => {
+            let one = args.output.single()?;
+            vec![(
+                Target::new(one, args.output.force, &protected)?,
+                format_for(args.format, one, Format::Table)?,
+            )]
+        }
+        many => {
+            if args.format.is_some() {
+                return Err(Error::Usage(
+                    "with several -o FILE each takes its format from its extension; leave out --format".into(),
+                ));
+            }
+            let mut v = Vec::new();
+            for o in many {
+                let f = format_for(None, Some(o), Format::Table)?;
+                if o.ends_with(".txt") || !o.contains('.') {
+                    return Err(Error::Usage(format!(
+                        "-o {o}: with several outputs each needs an extension naming its format (.json .jsonl .md .html)"
+                    )));
+                }
+                v.push((Target::new(Some(o), args.output.force, &protected)?, f));
+            }
+            v
+        }
+    };
     args.naming.resolve.cache(&protected)?;
     let policy: Policy = match &args.policy {
         Some(p) => toml::from_str(&read_file(p, limits::CONFIG_FILE, "a policy file")?)
@@ -164,9 +191,11 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
     if let Some(r) = &redactor {
         report = report.redacted(r)?;
     }
-    let renderer = renderer_for(format.into(), ctx.human(&target, false));
-    let bytes = renderer.render(&View::Report(&report))?;
-    target.write(&bytes)?;
+    for (target, format) in &outputs {
+        let renderer = renderer_for((*format).into(), ctx.human(target, false));
+        let bytes = renderer.render(&View::Report(&report))?;
+        target.write(&bytes)?;
+    }
     let Some(level) = args.fail_on.map(Severity::from) else {
         return Ok(Exit::Ok);
     };

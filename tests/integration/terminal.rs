@@ -365,6 +365,41 @@ fn formats_from_the_output_extension() {
     assert_eq!(cannot.code, 2);
     assert!(!d.path().join("c.html").exists() && !d.path().join("c.csv").exists());
     assert_eq!(kvaudit(&["callers", &f, "-o", "/dev/null"]).code, 0);
+    // report writes several formats in one run, each by its extension.
+    let out = kvaudit(&[
+        "report",
+        &f,
+        "-o",
+        &p("both.html"),
+        "-o",
+        &p("both.json"),
+        "-o",
+        &p("both.md"),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(std::fs::read_to_string(p("both.html"))
+        .unwrap()
+        .starts_with("<!DOCTYPE html>"));
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(p("both.json")).unwrap()).unwrap();
+    assert_eq!(v["summary"]["events"], 117);
+    assert!(std::fs::read_to_string(p("both.md"))
+        .unwrap()
+        .starts_with("# Key Vault access report"));
+    let mixed = kvaudit(&[
+        "report",
+        &f,
+        "--format",
+        "json",
+        "-o",
+        &p("x.html"),
+        "-o",
+        &p("x.json"),
+    ]);
+    assert_eq!(mixed.code, 2, "{}", mixed.stderr);
+    assert_eq!(
+        kvaudit(&["callers", &f, "-o", &p("a.json"), "-o", &p("b.json")]).code,
+        2
+    );
 }
 
 #[test]
