@@ -2,7 +2,8 @@
 """Opens the HTML report in Debian's Chromium (through chromium-driver and
 selenium) and checks what a reviewer does with it: no console errors, no
 request leaving the file, sorting a column reorders rows and sets
-aria-sort, the filter box hides the rows that do not match, clicking a
+aria-sort, the filter box hides the rows that do not match, a severity
+chip keeps only its findings, clicking a
 caller opens its details, no horizontal
 overflow at 794 px in print emulation; saves screen, dark and print
 screenshots under target/.
@@ -70,6 +71,17 @@ def main():
     d.find_element(By.ID, "q").send_keys(" ")
     d.find_element(By.ID, "q").clear()
     d.execute_script("document.getElementById('q').dispatchEvent(new Event('input'))")
+    # A severity chip shows only findings of that severity.
+    chips = d.find_elements(By.CSS_SELECTOR, "button.chip")
+    high = [c for c in chips if c.text == "high"]
+    if not high:
+        failures.append("no severity chips")
+    else:
+        high[0].click()
+        shown = [s for s in d.find_elements(By.CSS_SELECTOR, "section.finding") if s.is_displayed()]
+        if not shown or any(s.get_attribute("data-severity") != "high" for s in shown) or high[0].get_attribute("aria-pressed") != "true":
+            failures.append("the high chip does not keep only high findings")
+        high[0].click()
     # Opening a caller shows what it did.
     row = d.find_element(By.XPATH, "//table[contains(@class,'sortable')]/tbody/tr[1]")
     principal = row.get_attribute("data-principal")

@@ -56,8 +56,18 @@ fn chart(per_day: &std::collections::BTreeMap<String, crate::analyze::report::Da
 /// Static text, no log content; the page reads the same without it.
 const SCRIPT: &str = r#"(function(){
 var q=document.getElementById('q');q.hidden=false;
-q.addEventListener('input',function(){var t=q.value.toLowerCase();
-document.querySelectorAll('tbody tr, section.finding').forEach(function(r){r.hidden=!!t&&r.textContent.toLowerCase().indexOf(t)<0;});});
+var groups={severity:{},kind:{},vault:{}};var bar=document.getElementById('chips');
+function values(el,g){var v=el.getAttribute('data-'+g);return v===null?null:(g==='vault'?v.split(' '):[v]);}
+function apply(){var t=q.value.toLowerCase();
+document.querySelectorAll('tbody tr, section.finding').forEach(function(r){var ok=!t||r.textContent.toLowerCase().indexOf(t)>=0;
+Object.keys(groups).forEach(function(g){var on=Object.keys(groups[g]).filter(function(k){return groups[g][k];});var v=values(r,g);
+if(on.length&&v!==null&&!v.some(function(x){return on.indexOf(x)>=0;})){ok=false;}});r.hidden=!ok;});}
+q.addEventListener('input',apply);
+Object.keys(groups).forEach(function(g){var seen={};document.querySelectorAll('[data-'+g+']').forEach(function(el){(values(el,g)||[]).forEach(function(v){if(v){seen[v]=1;}});});
+var keys=Object.keys(seen).sort();if(keys.length<2){return;}var label=document.createElement('span');label.textContent=g+':';bar.appendChild(label);
+keys.forEach(function(k){var b=document.createElement('button');b.type='button';b.className='chip';b.textContent=k;b.setAttribute('aria-pressed','false');
+b.addEventListener('click',function(){groups[g][k]=!groups[g][k];b.setAttribute('aria-pressed',groups[g][k]?'true':'false');apply();});bar.appendChild(b);});});
+bar.hidden=false;
 document.querySelectorAll('table.sortable thead th').forEach(function(th,i){th.tabIndex=0;
 function go(){var tb=th.closest('table').tBodies[0];var asc=th.getAttribute('aria-sort')!=='ascending';
 th.parentNode.querySelectorAll('th').forEach(function(h){h.removeAttribute('aria-sort');});
@@ -100,8 +110,11 @@ details.caller dl{display:grid;grid-template-columns:max-content 1fr;gap:.2em 1e
 details.caller dt{font-weight:bold}details.caller dd{margin:0;overflow-wrap:anywhere}
 #q{width:100%;max-width:30em;padding:.4em;margin:.5em 0;font:inherit}
 button.copy{font:inherit;padding:.1em .6em;margin:.2em 0;cursor:pointer}
+#chips{margin:.3em 0}#chips span{margin:0 .3em 0 .8em;font-weight:bold}
+button.chip{font:inherit;padding:.1em .6em;margin:.15em;border:1px solid var(--line);border-radius:1em;background:var(--bg);color:var(--fg);cursor:pointer}
+button.chip[aria-pressed=true]{background:var(--fg);color:var(--bg)}
 th[tabindex]{cursor:pointer}th[aria-sort=ascending]::after{content:' ▲'}th[aria-sort=descending]::after{content:' ▼'}
-@media print{#q,button.copy{display:none}body{margin:0;max-width:none;font-size:10pt}pre{white-space:pre-wrap;word-break:break-all}table{font-size:9pt}td,th{padding:2px 4px}.finding{break-inside:avoid}}
+@media print{#q,#chips,button.copy{display:none}body{margin:0;max-width:none;font-size:10pt}pre{white-space:pre-wrap;word-break:break-all}table{font-size:9pt}td,th{padding:2px 4px}.finding{break-inside:avoid}}
 ";
 
 impl Renderer for Html {
@@ -123,7 +136,7 @@ impl Renderer for Html {
             esc(&human_time(&r.generated_at))
         );
         // Shown by the script: without it there is nothing to filter with.
-        o.push_str("<input type=\"search\" id=\"q\" placeholder=\"Filter tables and findings (name, upn, id, vault, secret…)\" aria-label=\"Filter tables and findings\" hidden>");
+        o.push_str("<input type=\"search\" id=\"q\" placeholder=\"Filter tables and findings (name, upn, id, vault, secret…)\" aria-label=\"Filter tables and findings\" hidden><div id=\"chips\" role=\"group\" aria-label=\"Show only\" hidden></div>");
         let n =
             |m: &std::collections::BTreeMap<String, u64>, k: &str| m.get(k).copied().unwrap_or(0);
         o.push_str("<h2>Summary</h2><table><tbody>");
@@ -194,7 +207,9 @@ impl Renderer for Html {
             let sev = format!("{:?}", f.severity).to_lowercase();
             let _ = write!(
                 o,
-                "<section class=\"finding {sev}\"><h3><span class=\"sev {sev}\">{sev}</span> {}: {} ({}){}</h3><ul>",
+                "<section class=\"finding {sev}\" data-severity=\"{sev}\" data-kind=\"{}\" data-vault=\"{}\"><h3><span class=\"sev {sev}\">{sev}</span> {}: {} ({}){}</h3><ul>",
+                esc(&f.principal.kind.replace('_', " ")),
+                esc(f.vault.as_deref().unwrap_or("")),
                 esc(f.kind.as_str()),
                 esc(&super::words::principal(&f.principal)),
                 esc(&f.principal.kind.replace('_', " ")),
@@ -225,8 +240,10 @@ impl Renderer for Html {
             );
             let _ = write!(
                 o,
-                "<tr data-principal=\"{}\"><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"nowrap\">{}</td><td class=\"nowrap\">{}</td></tr>",
+                "<tr data-principal=\"{}\" data-kind=\"{}\" data-vault=\"{}\"><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"nowrap\">{}</td><td class=\"nowrap\">{}</td></tr>",
                 esc(c.oid.as_deref().or(c.appid.as_deref()).unwrap_or("")),
+                esc(&c.kind.replace('_', " ")),
+                esc(&c.vault_names.join(" ")),
                 esc(&who),
                 esc(&c.kind.replace('_', " ")),
                 c.events,
