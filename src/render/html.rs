@@ -94,9 +94,9 @@ th{background:var(--code)}
 td.num,th.num{text-align:right}
 .nowrap{white-space:nowrap}
 .sev{font-weight:bold;text-transform:uppercase}
-.sev.high{color:var(--high)}.sev.medium{color:var(--medium)}.sev.low{color:var(--low)}
+[data-severity=high] .sev{color:var(--high)}[data-severity=medium] .sev{color:var(--medium)}[data-severity=low] .sev{color:var(--low)}
 .finding{border:1px solid var(--line);border-left-width:6px;padding:.5em 1em;margin:1em 0}
-.finding.high{border-left-color:var(--high)}.finding.medium{border-left-color:var(--medium)}.finding.low{border-left-color:var(--low)}
+.finding[data-severity=high]{border-left-color:var(--high)}.finding[data-severity=medium]{border-left-color:var(--medium)}.finding[data-severity=low]{border-left-color:var(--low)}
 .finding h3{margin:.2em 0;font-size:1.05em;color:var(--fg);overflow-wrap:anywhere}
 .finding li{overflow-wrap:anywhere}
 pre{background:var(--code);padding:.6em;overflow-x:auto;white-space:pre;max-width:100%}
@@ -105,6 +105,8 @@ pre{background:var(--code);padding:.6em;overflow-x:auto;white-space:pre;max-widt
 .chart .axis{fill:var(--fg);font-size:11px}.chart .grid{stroke:var(--line);stroke-width:1}
 .legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;vertical-align:middle}
 .muted{color:var(--muted)}
+dl.advice dt{font-weight:bold;margin-top:.4em}dl.advice dd{margin:0 0 0 1em}
+a{color:var(--req)}
 details.caller{border:1px solid var(--line);padding:.3em .8em;margin:.3em 0}
 details.caller dl{display:grid;grid-template-columns:max-content 1fr;gap:.2em 1em;margin:.5em 0}
 details.caller dt{font-weight:bold}details.caller dd{margin:0;overflow-wrap:anywhere}
@@ -201,32 +203,52 @@ impl Renderer for Html {
             "<h2>Findings</h2><p>{}</p>",
             esc(super::findings_line(r).trim_end())
         );
+        // What to do about each type, said once (a report can hold
+        // thousands of findings of a type); fix commands stay with theirs.
+        let mut advice: std::collections::BTreeMap<&str, &str> = Default::default();
+        for f in &r.findings {
+            if !f.recommendation.starts_with("az ") {
+                advice.entry(f.kind.as_str()).or_insert(&f.recommendation);
+            }
+        }
+        if !advice.is_empty() {
+            o.push_str("<dl class=\"advice\">");
+            for (kind, text) in &advice {
+                let _ = write!(
+                    o,
+                    "<dt id=\"do-{}\">{}</dt><dd>{}</dd>",
+                    esc(kind),
+                    esc(kind),
+                    esc(text)
+                );
+            }
+            o.push_str("</dl>");
+        }
         let mut findings: Vec<_> = r.findings.iter().collect();
         findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
         for f in findings {
             let sev = format!("{:?}", f.severity).to_lowercase();
             let _ = write!(
                 o,
-                "<section class=\"finding {sev}\" data-severity=\"{sev}\" data-kind=\"{}\" data-vault=\"{}\"><h3><span class=\"sev {sev}\">{sev}</span> {}: {} ({}){}</h3><ul>",
+                "<section class=\"finding\" data-severity=\"{sev}\" data-kind=\"{}\" data-vault=\"{}\"><h3><b class=\"sev\">{sev}</b> {}: {} ({}){}</h3><ul>",
                 esc(&f.principal.kind.replace('_', " ")),
                 esc(f.vault.as_deref().unwrap_or("")),
                 esc(f.kind.as_str()),
                 esc(&super::words::principal(&f.principal)),
                 esc(&f.principal.kind.replace('_', " ")),
-                f.vault.as_deref().map(|v| format!(" on <span class=\"nowrap\">{}</span>", esc(v))).unwrap_or_default()
+                f.vault.as_deref().map(|v| format!(" on {}", esc(v))).unwrap_or_default()
             );
             for line in super::words::evidence(f) {
                 let _ = write!(o, "<li>{}</li>", esc(&line));
             }
             o.push_str("</ul>");
+            // Other advice is said once, in the list above the findings.
             if f.recommendation.starts_with("az ") {
                 let _ = write!(
                     o,
                     "<p>Fix:</p><pre><code>{}</code></pre>",
                     esc(&f.recommendation)
                 );
-            } else {
-                let _ = write!(o, "<p>{}</p>", esc(&f.recommendation));
             }
             o.push_str("</section>");
         }
