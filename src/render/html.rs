@@ -254,12 +254,7 @@ impl Renderer for Html {
         }
         o.push_str("<h2>Callers</h2><table class=\"sortable\"><thead><tr><th scope=\"col\">caller</th><th scope=\"col\">kind</th><th scope=\"col\" class=\"num\">events</th><th scope=\"col\" class=\"num\">denied</th><th scope=\"col\">vaults</th><th scope=\"col\">last seen (UTC)</th></tr></thead><tbody>");
         for c in &r.callers {
-            let who = super::words::who(
-                c.name.as_deref(),
-                c.upn.as_deref(),
-                c.appid.as_deref(),
-                c.oid.as_deref(),
-            );
+            let who = super::words::caller(c);
             let _ = write!(
                 o,
                 "<tr data-principal=\"{}\" data-kind=\"{}\" data-vault=\"{}\"><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"nowrap\">{}</td><td class=\"nowrap\">{}</td></tr>",
@@ -276,12 +271,7 @@ impl Renderer for Html {
         }
         o.push_str("</tbody></table><h2>Caller details</h2>");
         for c in &r.callers {
-            let who = super::words::who(
-                c.name.as_deref(),
-                c.upn.as_deref(),
-                c.appid.as_deref(),
-                c.oid.as_deref(),
-            );
+            let who = super::words::caller(c);
             let _ = write!(
                 o,
                 "<details class=\"caller\" data-principal=\"{}\"><summary>{} ({})</summary><dl>",

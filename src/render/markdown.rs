@@ -13,31 +13,28 @@ fn cell(s: &str) -> String {
     md_text(s)
 }
 
+/// The callers as a Markdown table.
+fn callers_table(rows: &[crate::analyze::callers::CallerRow], out: &mut String) {
+    out.push_str("| caller | kind | events | denied | vaults |\n|---|---|---:|---:|---|\n");
+    for c in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            cell(&super::words::caller(c)),
+            cell(&c.kind),
+            c.events,
+            c.denied,
+            cell(&c.vault_names.join(", "))
+        );
+    }
+}
+
 impl Renderer for Markdown {
     fn render(&self, view: &View) -> Result<Vec<u8>> {
         let mut out = String::new();
         match view {
             View::Callers(rows) => {
-                out.push_str(
-                    "| caller | kind | events | denied | vaults |\n|---|---|---:|---:|---|\n",
-                );
-                for r in rows.iter() {
-                    let who = super::words::who(
-                        r.name.as_deref(),
-                        r.upn.as_deref(),
-                        r.appid.as_deref(),
-                        r.oid.as_deref(),
-                    );
-                    let _ = writeln!(
-                        out,
-                        "| {} | {} | {} | {} | {} |",
-                        cell(&who),
-                        cell(&r.kind),
-                        r.events,
-                        r.denied,
-                        cell(&r.vault_names.join(", "))
-                    );
-                }
+                callers_table(rows, &mut out);
             }
             View::Report(r) => {
                 let s = &r.summary;
@@ -93,26 +90,7 @@ impl Renderer for Markdown {
                     }
                 }
                 let _ = writeln!(out, "\n## Callers\n");
-                out.push_str(
-                    "| caller | kind | events | denied | vaults |\n|---|---|---:|---:|---|\n",
-                );
-                for c in &r.callers {
-                    let who = super::words::who(
-                        c.name.as_deref(),
-                        c.upn.as_deref(),
-                        c.appid.as_deref(),
-                        c.oid.as_deref(),
-                    );
-                    let _ = writeln!(
-                        out,
-                        "| {} | {} | {} | {} | {} |",
-                        cell(&who),
-                        cell(&c.kind),
-                        c.events,
-                        c.denied,
-                        cell(&c.vault_names.join(", "))
-                    );
-                }
+                callers_table(&r.callers, &mut out);
                 let _ = write!(out, "\n{}", super::findings_line(r));
             }
             View::Denials(findings) => {

@@ -110,12 +110,7 @@ impl Table {
                 .iter()
                 .map(|r| {
                     vec![
-                        Cell::new(words::who(
-                            r.name.as_deref(),
-                            r.upn.as_deref(),
-                            r.appid.as_deref(),
-                            r.oid.as_deref(),
-                        )),
+                        Cell::new(words::caller(r)),
                         Cell::new(kind(r)),
                         Cell::new(r.events),
                         denied(r.denied),

@@ -3,6 +3,7 @@
 //! table and the Markdown say the same thing.
 
 use super::fit::human_time;
+use crate::analyze::callers::CallerRow;
 use crate::analyze::explain::Denial;
 use crate::analyze::findings::{Evidence, Finding, Principal};
 
@@ -31,6 +32,16 @@ pub fn who(
         (None, None, Some(i)) => i.to_string(),
         (None, None, None) => "(no identity)".to_string(),
     }
+}
+
+/// A caller row's best name (see [`who`]).
+pub fn caller(c: &CallerRow) -> String {
+    who(
+        c.name.as_deref(),
+        c.upn.as_deref(),
+        c.appid.as_deref(),
+        c.oid.as_deref(),
+    )
 }
 
 pub fn principal(p: &Principal) -> String {
