@@ -29,6 +29,20 @@ pub struct SynthConfig {
     /// Share of records (0 to 1) that carry real-world oddities (see
     /// `Oddity`); 0 writes clean exports.
     pub messy: f64,
+    pub profile: SynthProfile,
+}
+
+/// Which mix of callers and denials to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SynthProfile {
+    /// About 195 callers; 7.5% 403s from a few misconfigurations retried
+    /// over and over.
+    #[default]
+    Default,
+    /// About 2,000 callers of which a few dominate, 3% 403s spread across
+    /// callers, vaults and secrets (about 10,000 unresolved denials at 1M
+    /// rows): the heavy mix of a large tenant.
+    Denials,
 }
 
 /// What a messy record looks like (`kvaudit synth --messy`), as met in
@@ -243,6 +257,30 @@ fn population(rng: &mut Rng) -> Vec<Principal> {
     out
 }
 
+/// The service principals and managed identities of a large tenant
+/// ([`SynthProfile::Denials`]), each with a home vault.
+fn extra_workloads(rng: &mut Rng) -> Vec<Principal> {
+    (0..EXTRA_WORKLOADS)
+        .map(|i| {
+            let ip = format!("10.{}.{}.{}", rng.below(256), rng.below(256), 1 + rng.below(254));
+            let mirid = (i % 3 == 0).then(|| {
+                format!("/subscriptions/{SUB}/resourcegroups/{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-{i:04}")
+            });
+            Principal {
+                appid: Some(guid(rng)),
+                oid: Some(guid(rng)),
+                idtyp: Some("app".into()),
+                appidacr: Some(if mirid.is_some() { "2" } else { "1" }.into()),
+                mirid,
+                client: if i % 2 == 0 { SDK_PY } else { SPARK },
+                ip,
+                home: Some(home(rng)),
+                ..Default::default()
+            }
+        })
+        .collect()
+}
+
 /// One generated request, in the terms of the export shapes.
 struct Row<'a> {
     time: DateTime<Utc>,
@@ -370,12 +408,22 @@ struct Generator {
     policy_gaps: Vec<(usize, &'static str, String)>,
     /// ... or calling from outside the firewall.
     outside: Vec<usize>,
+    profile: SynthProfile,
+    /// Where the bands of RBAC, access-policy and firewall 403s end (`r`
+    /// below the first is a 401 challenge; above the last, successes).
+    bands: [f64; 3],
 }
+
+/// Principals added by [`SynthProfile::Denials`].
+const EXTRA_WORKLOADS: usize = 1_800;
 
 impl Generator {
     fn new(cfg: &SynthConfig) -> Self {
         let mut rng = Rng(cfg.seed ^ 0x6b76_6175_6469_7421);
-        let people = population(&mut rng);
+        let mut people = population(&mut rng);
+        if cfg.profile == SynthProfile::Denials {
+            people.extend(extra_workloads(&mut rng));
+        }
         // Workload identities (after the 23 people).
         let workload = |rng: &mut Rng| 23 + rng.below(people.len() as u64 - 23) as usize;
         let mut gaps = |n: usize, vaults: &[&'static str]| -> Vec<(usize, &'static str, String)> {
@@ -387,9 +435,13 @@ impl Generator {
                 })
                 .collect()
         };
-        let rbac_gaps = gaps(12, RBAC_VAULTS);
-        let policy_gaps = gaps(4, POLICY_VAULTS);
-        let outside = (0..3).map(|_| workload(&mut rng)).collect();
+        let (rbac, policy, out, bands) = match cfg.profile {
+            SynthProfile::Default => (12, 4, 3, [0.11, 0.12, 0.125]),
+            SynthProfile::Denials => (7_000, 2_000, 1_000, [0.071, 0.077, 0.08]),
+        };
+        let rbac_gaps = gaps(rbac, RBAC_VAULTS);
+        let policy_gaps = gaps(policy, POLICY_VAULTS);
+        let outside = (0..out).map(|_| workload(&mut rng)).collect();
         Generator {
             rng,
             people,
@@ -399,6 +451,8 @@ impl Generator {
             rbac_gaps,
             policy_gaps,
             outside,
+            profile: cfg.profile,
+            bands,
         }
     }
 
@@ -407,10 +461,15 @@ impl Generator {
         let rng = &mut self.rng;
         let r = rng.unit();
         // Service principals and managed identities do most of the work.
+        let workloads = self.people.len() as u64 - 23;
         let who = if rng.unit() < 0.15 {
             &self.people[rng.below(23) as usize]
+        } else if self.profile == SynthProfile::Denials {
+            // A few workloads do most of the work.
+            let u = rng.unit();
+            &self.people[23 + ((workloads as f64 * u * u * u) as usize).min(workloads as usize - 1)]
         } else {
-            &self.people[23 + rng.below(self.people.len() as u64 - 23) as usize]
+            &self.people[23 + rng.below(workloads) as usize]
         };
         let mut secs = rng.below(self.span_secs);
         if who.upn.as_deref() == Some(SCHEDULED_USER) {
@@ -455,7 +514,7 @@ impl Generator {
             row.who = None;
             row.obj = None;
             row.rbac = None;
-        } else if r < 0.11 {
+        } else if r < self.bands[0] {
             let (i, v, secret) = &self.rbac_gaps[rng.below(self.rbac_gaps.len() as u64) as usize];
             let p = &self.people[*i];
             (row.who, row.client, row.ip, row.vault) = (Some(p), p.client, &p.ip, v);
@@ -468,7 +527,7 @@ impl Generator {
                 v,
                 &format!("secrets/{secret}"),
             ));
-        } else if r < 0.12 {
+        } else if r < self.bands[1] {
             let (i, v, secret) =
                 &self.policy_gaps[rng.below(self.policy_gaps.len() as u64) as usize];
             let p = &self.people[*i];
@@ -478,7 +537,7 @@ impl Generator {
             row.rbac = None;
             row.ap = Some(false);
             row.desc = Some(ap_desc(p, "secrets get", v));
-        } else if r < 0.125 {
+        } else if r < self.bands[2] {
             let p = &self.people[self.outside[rng.below(self.outside.len() as u64) as usize]];
             (row.who, row.client, row.ip, row.vault) = (Some(p), p.client, &p.ip, FIREWALL_VAULT);
             row.obj = Some(("secrets", "app-config".to_string()));

@@ -3,6 +3,8 @@
 //! takes events one at a time (see [`crate::pipeline::Sink`]), so memory
 //! grows with callers and objects, not with the input.
 
+pub mod access;
+pub mod activity;
 pub mod callers;
 pub mod explain;
 pub mod findings;

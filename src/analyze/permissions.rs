@@ -19,6 +19,46 @@ pub struct Operation {
     /// e.g. `secrets:get`
     pub permission: Option<String>,
     pub role: Option<String>,
+    /// What a success does to the object (the `access` column).
+    pub access: Access,
+}
+
+/// What a successful operation does to its object, from the `access`
+/// column of `data/operations.csv`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Returns the secret material (a secret's value, a key released or
+    /// backed up).
+    Value,
+    /// Returns only public material (a key's public part, a certificate).
+    Public,
+    /// A cryptographic operation with the key (sign, decrypt, unwrap...).
+    Use,
+    /// Attributes or lists, no value.
+    Metadata,
+    Write,
+    Delete,
+    /// Vault-level records and notifications.
+    None,
+}
+
+impl Access {
+    fn parse(s: &str) -> Access {
+        match s.trim() {
+            "value" => Access::Value,
+            "public" => Access::Public,
+            "use" => Access::Use,
+            "metadata" => Access::Metadata,
+            "write" => Access::Write,
+            "delete" => Access::Delete,
+            _ => Access::None,
+        }
+    }
+
+    /// Whether the operation returns or uses the object (a read).
+    pub fn is_read(self) -> bool {
+        matches!(self, Access::Value | Access::Public | Access::Use)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -53,6 +93,7 @@ pub fn knowledge() -> &'static Knowledge {
                 data_action: opt(g(2)).map(|a| a.trim_end_matches(" (ARM action)").to_string()),
                 permission: opt(g(3)),
                 role: opt(g(4)),
+                access: Access::parse(g(8)),
             });
         }
         let mut hsm_operations = Vec::new();
@@ -65,6 +106,7 @@ pub fn knowledge() -> &'static Knowledge {
                 data_action: opt(g(2)),
                 permission: None,
                 role: opt(g(3)),
+                access: Access::None,
             });
         }
         let roles_json: Vec<serde_json::Value> = serde_json::from_str(ROLES).unwrap_or_default();

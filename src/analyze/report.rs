@@ -1,6 +1,8 @@
 //! The compliance report: summary, callers and findings over a time window,
 //! optionally redacted so it can be shared. Rendered by `render::*`.
 
+use crate::analyze::access;
+use crate::analyze::activity;
 use crate::analyze::callers::{self, CallerRow};
 use crate::analyze::explain;
 use crate::analyze::findings::{self, Finding, Policy, Severity};
@@ -39,11 +41,7 @@ pub struct Summary {
     pub per_day: BTreeMap<String, DayCount>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-pub struct DayCount {
-    pub requests: u64,
-    pub denied: u64,
-}
+pub use super::activity::DayCount;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Report {
@@ -58,6 +56,14 @@ pub struct Report {
     pub summary: Summary,
     pub callers: Vec<CallerRow>,
     pub findings: Vec<Finding>,
+    /// Every secret, key and certificate the log names: who read it and
+    /// when last (sorted by vault, type and name).
+    #[serde(default)]
+    pub access: Vec<access::ObjectAccess>,
+    /// Each caller's requests per day and client addresses, in the order
+    /// of `callers`.
+    #[serde(default)]
+    pub activity: Vec<activity::CallerActivity>,
 }
 
 pub use super::select::{parse_instant, parse_since, Window};
@@ -130,6 +136,8 @@ struct ReportPart {
     window: Window,
     callers: callers::CallerFold,
     findings: findings::FindingsAcc,
+    access: access::AccessFold,
+    activity: activity::ActivityFold,
     successes: explain::SuccessFold,
     per_day: BTreeMap<chrono::NaiveDate, DayCount>,
     events: u64,
@@ -149,6 +157,8 @@ impl ReportPart {
             window,
             callers: Default::default(),
             findings,
+            access: Default::default(),
+            activity: Default::default(),
             successes: Default::default(),
             per_day: BTreeMap::new(),
             events: 0,
@@ -183,6 +193,8 @@ impl ReportPart {
         }
         let slot = self.callers.add_ordered(e, order);
         self.findings.add(slot, e, order);
+        self.access.add(slot, e);
+        self.activity.add(slot, e);
         if succeeded(e) {
             self.successes.add(e, order);
         }
@@ -196,6 +208,8 @@ impl ReportPart {
     fn merge(&mut self, o: ReportPart) {
         let to = self.callers.merge(o.callers);
         self.findings.merge(o.findings, &to);
+        self.access.merge(o.access, &to);
+        self.activity.merge(o.activity, &to);
         self.successes.merge(o.successes);
         for (day, c) in o.per_day {
             let d = self.per_day.entry(day).or_default();
@@ -287,6 +301,33 @@ impl<'p> ReportFold<'p> {
         let ids = tally.callers.identities(catalog);
         let ex = explain.finish_with(catalog, &ids);
         let callers = tally.callers.rows(catalog);
+        let who: Vec<access::Who> = tally
+            .callers
+            .keys()
+            .map(|k| {
+                let key = crate::identify::owned_key(k);
+                let id = ids.get(&key).cloned().unwrap_or_default();
+                access::Who {
+                    appid: key.0,
+                    oid: key.1,
+                    upn: key.2,
+                    kind: id.kind.as_str().to_string(),
+                    name: id.name,
+                }
+            })
+            .collect();
+        let objects = tally.access.rows(&who);
+        // In the order of the callers' rows.
+        let mut by_key: std::collections::HashMap<_, _> = tally
+            .activity
+            .rows(tally.callers.keys())
+            .into_iter()
+            .map(|a| ((a.appid.clone(), a.oid.clone(), a.upn.clone()), a))
+            .collect();
+        let activity = callers
+            .iter()
+            .filter_map(|c| by_key.remove(&(c.appid.clone(), c.oid.clone(), c.upn.clone())))
+            .collect();
         let found = findings::FindingsFold::with(self.policy, tally.findings, tally.callers.keys())
             .finish(&ex, opts.baseline.as_ref(), opts.redactor, &ids);
         let mut s = Summary {
@@ -325,6 +366,8 @@ impl<'p> ReportFold<'p> {
             summary: s,
             callers,
             findings: found,
+            access: objects,
+            activity,
         }
     }
 }

@@ -216,7 +216,12 @@ pub(super) fn normalize(
             caller_appidacr: None,
             caller_mirid: interner.text(row.mirid.as_deref()),
             caller_tenant: None,
-            caller_ip: None,
+            // The report lists each caller's addresses.
+            caller_ip: if fields == Fields::Report {
+                interner.text(row.caller_ip.as_deref())
+            } else {
+                None
+            },
             client_info: interner.text(row.client_info.as_deref()),
             correlation_id: None,
             rbac_authorized,

@@ -309,7 +309,8 @@ fn snapshots_of_json_and_markdown() {
         html.starts_with("<!DOCTYPE html>")
             && html.contains("<svg")
             && html.matches("<script").count() == 1
-            && html.contains("<script>(function(){")
+            && html.contains("<script>// The report page's only script")
+            && !html.contains("id=\"kv-packed\"")
             && !html.contains("src=")
             && !html.contains("<link")
             && !html.contains("http://")
@@ -324,4 +325,46 @@ fn snapshots_of_json_and_markdown() {
                     .matches("<details class=\"caller\" data-principal=")
                     .count()
     );
+    snapshot("report-html.txt", &html_text(&html));
+}
+
+/// What a reader of the HTML page sees, as text: script and style
+/// removed, tags as line breaks, entities decoded, the generation time
+/// normalised.
+fn html_text(html: &str) -> String {
+    let mut s = html.to_string();
+    for (open, close) in [("<script", "</script>"), ("<style", "</style>")] {
+        while let Some(i) = s.find(open) {
+            let j = s[i..].find(close).map_or(s.len(), |j| i + j + close.len());
+            s.replace_range(i..j, "");
+        }
+    }
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in s.chars() {
+        match c {
+            '<' => {
+                in_tag = true;
+                out.push('\n');
+            }
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| match l.find(". Generated ") {
+            Some(i) => format!("{}. Generated <now>.", &l[..i]),
+            None => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
 }

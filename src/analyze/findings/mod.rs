@@ -9,7 +9,7 @@
 //! [`FindingKind`] and an [`Evidence`] variant, a call in `finish`, and, if
 //! it needs per-event evidence, a field of `CallerAcc`.
 
-mod denied_access;
+pub mod denied_access;
 mod guest_access;
 mod mass_secret_retrieval;
 mod new_caller;

@@ -1,0 +1,317 @@
+//! Who read, wrote and deleted each secret, key and certificate, and when
+//! last (Key Vault keeps no last-accessed attribute; only the log knows),
+//! folded event by event on the parsing threads: memory grows with objects
+//! and their readers, never with events.
+
+use super::permissions::{knowledge, Access};
+use crate::collections::Map;
+use crate::event::{format_time, Event, Text};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// One object's use over the window.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ObjectAccess {
+    pub vault: Option<String>,
+    pub object_type: String,
+    pub object_name: String,
+    /// Successful operations that return or use the object (see
+    /// [`Access::is_read`]).
+    pub reads: u64,
+    /// Of the reads, those that returned only public material (KeyGet,
+    /// CertificateGet).
+    pub public_reads: u64,
+    /// Successful metadata operations (attributes, versions), not reads of
+    /// a value.
+    pub metadata: u64,
+    pub writes: u64,
+    pub deletes: u64,
+    /// HTTP 403 responses on the object.
+    pub denied: u64,
+    pub first_read: Option<String>,
+    pub last_read: Option<String>,
+    pub last_write: Option<String>,
+    /// Most reads first.
+    pub readers: Vec<Reader>,
+}
+
+/// A principal that read an object.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Reader {
+    pub appid: Option<String>,
+    pub oid: Option<String>,
+    pub upn: Option<String>,
+    pub kind: String,
+    pub name: Option<String>,
+    pub reads: u64,
+    pub last_read: Option<String>,
+}
+
+/// Who a caller slot is (see [`crate::analyze::callers::CallerFold::add_ordered`]).
+#[derive(Debug, Clone, Default)]
+pub struct Who {
+    pub appid: Option<String>,
+    pub oid: Option<String>,
+    pub upn: Option<String>,
+    pub kind: String,
+    pub name: Option<String>,
+}
+
+/// (vault, object type, object name).
+type ObjectKey = (Text, Arc<str>, Arc<str>);
+
+#[derive(Debug, Default)]
+struct ObjectAcc {
+    reads: u64,
+    public_reads: u64,
+    metadata: u64,
+    writes: u64,
+    deletes: u64,
+    denied: u64,
+    /// Microseconds; `i64::MAX` / `i64::MIN` while there is none.
+    first_read: Option<i64>,
+    last_read: Option<i64>,
+    last_write: Option<i64>,
+    /// Reads and last read by caller slot.
+    readers: Map<usize, (u64, i64)>,
+}
+
+fn min(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    a.into_iter().chain(b).min()
+}
+
+fn max(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    a.into_iter().chain(b).max()
+}
+
+impl ObjectAcc {
+    fn merge(&mut self, o: ObjectAcc, to: &[usize]) {
+        self.reads += o.reads;
+        self.public_reads += o.public_reads;
+        self.metadata += o.metadata;
+        self.writes += o.writes;
+        self.deletes += o.deletes;
+        self.denied += o.denied;
+        self.first_read = min(self.first_read, o.first_read);
+        self.last_read = max(self.last_read, o.last_read);
+        self.last_write = max(self.last_write, o.last_write);
+        for (slot, (n, last)) in o.readers {
+            let r = self
+                .readers
+                .entry(to.get(slot).copied().unwrap_or(slot))
+                .or_insert((0, i64::MIN));
+            r.0 += n;
+            r.1 = r.1.max(last);
+        }
+    }
+}
+
+/// Per object: reads, writes, deletes, denials and readers.
+#[derive(Debug, Default)]
+pub struct AccessFold {
+    objects: Map<ObjectKey, ObjectAcc>,
+    /// What each operation name seen does (looked up once per name).
+    classes: Map<Arc<str>, Access>,
+}
+
+impl AccessFold {
+    fn class(&mut self, op: &Arc<str>) -> Access {
+        if let Some(c) = self.classes.get(op) {
+            return *c;
+        }
+        let c = knowledge()
+            .operation(op)
+            .or_else(|| knowledge().hsm_operation(op))
+            .map_or(Access::None, |o| o.access);
+        self.classes.insert(op.clone(), c);
+        c
+    }
+
+    /// Folds in one event of the caller in `slot`: events on a secret, key
+    /// or certificate whose name the log gives.
+    pub fn add(&mut self, slot: usize, e: &Event) {
+        let (Some(kind), Some(name)) = (&e.object_type, &e.object_name) else {
+            return;
+        };
+        if !matches!(&**kind, "secret" | "key" | "certificate") {
+            return;
+        }
+        let denied = e.status == Some(403);
+        let ok = e.succeeded();
+        if !denied && !ok {
+            return;
+        }
+        let class = if ok {
+            self.class(&e.operation)
+        } else {
+            Access::None
+        };
+        let key = (e.vault.clone(), kind.clone(), name.clone());
+        let a = self.objects.entry(key).or_default();
+        if denied {
+            a.denied += 1;
+            return;
+        }
+        let t = e.time.timestamp_micros();
+        match class {
+            Access::Value | Access::Public | Access::Use => {
+                a.reads += 1;
+                if class == Access::Public {
+                    a.public_reads += 1;
+                }
+                a.first_read = min(a.first_read, Some(t));
+                a.last_read = max(a.last_read, Some(t));
+                let r = a.readers.entry(slot).or_insert((0, i64::MIN));
+                r.0 += 1;
+                r.1 = r.1.max(t);
+            }
+            Access::Metadata => a.metadata += 1,
+            Access::Write => {
+                a.writes += 1;
+                a.last_write = max(a.last_write, Some(t));
+            }
+            Access::Delete => {
+                a.deletes += 1;
+                a.last_write = max(a.last_write, Some(t));
+            }
+            Access::None => {}
+        }
+    }
+
+    /// Merges another part's objects in: `to` maps each of its caller slots
+    /// to one here (see [`crate::analyze::callers::CallerFold::merge`]).
+    pub fn merge(&mut self, other: AccessFold, to: &[usize]) {
+        for (k, o) in other.objects {
+            self.objects.entry(k).or_default().merge(o, to);
+        }
+    }
+
+    /// One row per object, sorted by vault, type and name; `who` names each
+    /// caller slot.
+    pub fn rows(&self, who: &[Who]) -> Vec<ObjectAccess> {
+        let when = |t: Option<i64>| {
+            t.and_then(chrono::DateTime::from_timestamp_micros)
+                .map(|t| format_time(&t))
+        };
+        let mut out: Vec<ObjectAccess> = self
+            .objects
+            .iter()
+            .map(|((vault, kind, name), a)| {
+                let mut readers: Vec<Reader> = a
+                    .readers
+                    .iter()
+                    .map(|(slot, (n, last))| {
+                        let w = who.get(*slot).cloned().unwrap_or_default();
+                        Reader {
+                            appid: w.appid,
+                            oid: w.oid,
+                            upn: w.upn,
+                            kind: w.kind,
+                            name: w.name,
+                            reads: *n,
+                            last_read: when(Some(*last)),
+                        }
+                    })
+                    .collect();
+                readers.sort_by(|x, y| {
+                    y.reads
+                        .cmp(&x.reads)
+                        .then_with(|| (&x.oid, &x.appid, &x.upn).cmp(&(&y.oid, &y.appid, &y.upn)))
+                });
+                ObjectAccess {
+                    vault: vault.as_deref().map(str::to_string),
+                    object_type: kind.to_string(),
+                    object_name: name.to_string(),
+                    reads: a.reads,
+                    public_reads: a.public_reads,
+                    metadata: a.metadata,
+                    writes: a.writes,
+                    deletes: a.deletes,
+                    denied: a.denied,
+                    first_read: when(a.first_read),
+                    last_read: when(a.last_read),
+                    last_write: when(a.last_write),
+                    readers,
+                }
+            })
+            .collect();
+        out.sort_by(|x, y| {
+            (&x.vault, &x.object_type, &x.object_name).cmp(&(
+                &y.vault,
+                &y.object_type,
+                &y.object_name,
+            ))
+        });
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(op: &str, name: &str, status: u16, secs: i64) -> Event {
+        let time = chrono::DateTime::from_timestamp(1_790_000_000 + secs, 0).unwrap();
+        serde_json::from_value(serde_json::json!({
+            "time": format_time(&time),
+            "vault": "kv-a",
+            "operation": op,
+            "object_type": if op.starts_with("Key") { "key" } else { "secret" },
+            "object_name": name,
+            "status": status,
+            "source": "test",
+            "source_record": 1,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn counts_reads_writes_denials_and_readers_across_parts() {
+        let mut a = AccessFold::default();
+        a.add(0, &ev("SecretGet", "db", 200, 10));
+        a.add(1, &ev("SecretGet", "db", 200, 30));
+        a.add(0, &ev("SecretList", "db", 200, 5));
+        a.add(1, &ev("SecretGet", "db", 403, 40));
+        let mut b = AccessFold::default();
+        b.add(0, &ev("SecretGet", "db", 200, 50));
+        b.add(0, &ev("SecretSet", "db", 200, 60));
+        b.add(0, &ev("KeyDecrypt", "k1", 200, 70));
+        b.add(0, &ev("SecretGet", "db", 500, 80));
+        // b's slot 0 is a's slot 1.
+        a.merge(b, &[1]);
+        let who = vec![
+            Who {
+                oid: Some("o-0".into()),
+                kind: "user".into(),
+                ..Who::default()
+            },
+            Who {
+                oid: Some("o-1".into()),
+                kind: "service_principal".into(),
+                ..Who::default()
+            },
+        ];
+        let rows = a.rows(&who);
+        assert_eq!(rows.len(), 2);
+        let k = &rows[0];
+        assert_eq!((k.object_type.as_str(), k.reads), ("key", 1));
+        let db = &rows[1];
+        assert_eq!((db.reads, db.metadata, db.writes, db.denied), (3, 1, 1, 1));
+        assert_eq!(db.readers.len(), 2);
+        assert_eq!(db.readers[0].oid.as_deref(), Some("o-1"));
+        assert_eq!(db.readers[0].reads, 2);
+        assert_eq!(db.readers[1].reads, 1);
+        assert_eq!(
+            db.first_read.as_deref(),
+            Some(&*format_time(&ev("", "", 0, 10).time))
+        );
+        assert_eq!(
+            db.last_read.as_deref(),
+            Some(&*format_time(&ev("", "", 0, 50).time))
+        );
+        assert_eq!(
+            db.last_write.as_deref(),
+            Some(&*format_time(&ev("", "", 0, 60).time))
+        );
+    }
+}
