@@ -9,7 +9,7 @@ AXE_JS, the path of axe.min.js from npm's axe-core) reports no serious or
 critical violation in light and dark, no horizontal overflow at 794 px in
 print emulation; saves screen, dark and print screenshots under OUT_DIR.
 
-usage: AXE_JS=node_modules/axe-core/axe.min.js python3 scripts/check-html.py REPORT.html [OUT_DIR]
+usage: AXE_JS=node_modules/axe-core/axe.min.js python3 scripts/check-html.py REPORT.html [OUT_DIR] [--max-mb=N]
        (AXE_JS=skip leaves axe out: it takes minutes on a page of 15,000 rows)
 requires: apt install chromium chromium-driver; pip install selenium; npm install axe-core
 """
@@ -56,11 +56,15 @@ def axe(d, what, failures):
 
 
 def main():
-    html = os.path.abspath(sys.argv[1])
-    out = sys.argv[2] if len(sys.argv) > 2 else "target"
+    args = [a for a in sys.argv[1:] if not a.startswith("--max-mb=")]
+    limit = [float(a.split("=", 1)[1]) for a in sys.argv[1:] if a.startswith("--max-mb=")]
+    html = os.path.abspath(args[0])
+    out = args[1] if len(args) > 1 else "target"
     os.makedirs(out, exist_ok=True)
     url = "file://" + html
     failures = []
+    if limit and os.path.getsize(html) > limit[0] * 1e6:
+        failures.append(f"{html} is {os.path.getsize(html) / 1e6:.2f} MB, over {limit[0]} MB")
 
     d = driver(1280, 1800)
     d.get(url)
