@@ -183,7 +183,8 @@ impl From<RowFormat> for crate::render::Format {
 }
 
 /// The format to write: `--format` when given, else the one `-o FILE`'s
-/// extension names (.json .jsonl .csv .tsv .md .html .txt), else
+/// extension names (.json .jsonl .csv .tsv .md .html .txt, .ocsf.json
+/// .ocsf.jsonl), else
 /// `default`. A `--format` the extension contradicts, or an extension the
 /// command cannot write, is a usage error.
 pub(super) fn format_for<F: clap::ValueEnum + Copy + PartialEq>(
@@ -201,7 +202,11 @@ pub(super) fn format_for<F: clap::ValueEnum + Copy + PartialEq>(
         .and_then(|o| std::path::Path::new(o).extension())
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
+    let lower = file.map(str::to_ascii_lowercase).unwrap_or_default();
     let by_ext = ext.as_deref().and_then(|e| match e {
+        // OCSF findings: `findings.ocsf.json`, `findings.ocsf.jsonl`.
+        "json" if lower.ends_with(".ocsf.json") => Some("ocsf"),
+        "jsonl" if lower.ends_with(".ocsf.jsonl") => Some("ocsf-jsonl"),
         "json" => Some("json"),
         "jsonl" | "ndjson" => Some("jsonl"),
         "csv" => Some("csv"),
@@ -213,6 +218,12 @@ pub(super) fn format_for<F: clap::ValueEnum + Copy + PartialEq>(
     });
     let file = file.unwrap_or_default();
     match (explicit, by_ext) {
+        // OCSF is JSON: `--format ocsf -o findings.json` agrees.
+        (Some(f), Some(e))
+            if name(f) == format!("ocsf-{e}") || (name(f) == "ocsf" && e == "json") =>
+        {
+            Ok(f)
+        }
         (Some(f), Some(e))
             if F::from_str(e, true).is_ok_and(|x| x != f) || F::from_str(e, true).is_err() =>
         {

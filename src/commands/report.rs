@@ -21,7 +21,7 @@ use clap::{Args, ValueEnum};
 pub struct ReportArgs {
     #[command(flatten)]
     input: InputArgs,
-    /// Output format (default table; or from the -o file's extension: .json .jsonl .md .html).
+    /// Output format (default table; or from the -o file's extension: .json .jsonl .md .html .ocsf.json .ocsf.jsonl).
     #[arg(long, value_enum)]
     format: Option<Format>,
     /// Policy file (kvaudit.toml): allowed user-bound principals, thresholds, severities, ignored principals.
@@ -59,6 +59,10 @@ enum Format {
     Markdown,
     /// One offline HTML file.
     Html,
+    /// The findings as OCSF 1.5 Detection Findings (a JSON array), for SIEMs and security hubs.
+    Ocsf,
+    /// The same, one event per line.
+    OcsfJsonl,
 }
 
 impl From<Format> for Rendered {
@@ -69,6 +73,8 @@ impl From<Format> for Rendered {
             Format::Jsonl => Rendered::Jsonl,
             Format::Markdown => Rendered::Markdown,
             Format::Html => Rendered::Html,
+            Format::Ocsf => Rendered::Ocsf,
+            Format::OcsfJsonl => Rendered::OcsfJsonl,
         }
     }
 }

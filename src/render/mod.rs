@@ -11,6 +11,7 @@ mod html;
 mod json;
 mod jsonl;
 mod markdown;
+mod ocsf;
 mod table;
 pub mod words;
 
@@ -24,6 +25,7 @@ pub use html::Html;
 pub use json::Json;
 pub use jsonl::Jsonl;
 pub use markdown::Markdown;
+pub use ocsf::Ocsf;
 pub use table::{findings_line, summary_line, Table};
 
 /// A view kvaudit can render.
@@ -48,6 +50,10 @@ pub enum Format {
     Tsv,
     Markdown,
     Html,
+    /// OCSF Detection Findings, a JSON array.
+    Ocsf,
+    /// OCSF Detection Findings, one per line.
+    OcsfJsonl,
 }
 
 /// How the terminal views are shown (other formats ignore it).
@@ -74,5 +80,7 @@ pub fn renderer_for(format: Format, human: Human) -> Box<dyn Renderer> {
         Format::Tsv => Box::new(Csv { tabs: true }),
         Format::Markdown => Box::new(Markdown),
         Format::Html => Box::new(Html),
+        Format::Ocsf => Box::new(Ocsf { lines: false }),
+        Format::OcsfJsonl => Box::new(Ocsf { lines: true }),
     }
 }

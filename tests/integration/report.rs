@@ -368,3 +368,87 @@ fn html_text(html: &str) -> String {
         .join("\n")
         + "\n"
 }
+
+/// `report --format ocsf`: one OCSF Detection Finding per finding, parsed
+/// back; uids stable across runs; the JSON Lines form holds the same
+/// events; snapshot with the generation time normalised.
+#[test]
+fn ocsf_findings_parse_back_and_keep_their_uids() {
+    let w = weeks();
+    let run = || {
+        let out = kvaudit(&["report", "--format", "ocsf", &w]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        serde_json::from_str::<Vec<Value>>(&out.stdout).expect("OCSF JSON array")
+    };
+    let (a, b) = (run(), run());
+    let (r, _) = report(&[]);
+    let findings = r["findings"].as_array().unwrap();
+    assert_eq!(a.len(), findings.len());
+    let uids = |v: &[Value]| -> Vec<String> {
+        v.iter()
+            .map(|e| e["finding_info"]["uid"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(uids(&a), uids(&b));
+    let unique: std::collections::HashSet<_> = uids(&a).into_iter().collect();
+    assert_eq!(unique.len(), a.len());
+    for (e, f) in a.iter().zip(findings) {
+        assert_eq!(e["class_uid"], 2004);
+        assert_eq!(e["type_uid"], 200_401);
+        assert_eq!(e["metadata"]["version"], "1.5.0");
+        assert_eq!(e["finding_info"]["types"][0], f["type"]);
+        let sev = f["severity"].as_str().unwrap();
+        let id = match sev {
+            "low" => 2,
+            "medium" => 3,
+            _ => 4,
+        };
+        assert_eq!(e["severity_id"], id);
+        assert_eq!(e["remediation"]["desc"], f["recommendation"]);
+        let actor = &e["evidences"][0]["actor"];
+        let p = &f["principal"];
+        let uid = if p["oid"].is_null() {
+            &p["appid"]
+        } else {
+            &p["oid"]
+        };
+        assert_eq!(&actor["user"]["uid"], uid);
+        assert_eq!(e["resources"][0]["name"], f["vault"]);
+        assert!(e["finding_info"]["first_seen_time"].is_i64() || f["type"] == "guest_access");
+    }
+    let out = kvaudit(&["report", "--format", "ocsf-jsonl", &w]);
+    let lines = jsonl(&out.stdout);
+    assert_eq!(uids(&lines), uids(&a));
+    let mut snap = a.clone();
+    for e in &mut snap {
+        e["time"] = Value::from(0);
+    }
+    snapshot(
+        "report.ocsf.json",
+        &(serde_json::to_string_pretty(&snap).unwrap() + "\n"),
+    );
+}
+
+#[test]
+fn ocsf_takes_its_format_from_the_file_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = weeks();
+    let file = dir.path().join("findings.ocsf.jsonl");
+    let f = file.to_string_lossy();
+    let out = kvaudit(&["report", &w, "-o", &f]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines = jsonl(&std::fs::read_to_string(&file).unwrap());
+    assert!(!lines.is_empty() && lines.iter().all(|e| e["class_uid"] == 2004));
+    let plain = dir.path().join("findings.json");
+    let out = kvaudit(&[
+        "report",
+        &w,
+        "--format",
+        "ocsf",
+        "-o",
+        &plain.to_string_lossy(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&plain).unwrap()).unwrap();
+    assert_eq!(v.len(), lines.len());
+}

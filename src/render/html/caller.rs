@@ -103,11 +103,18 @@ pub(super) fn details(r: &Report) -> Vec<String> {
                 || "nothing".to_string(),
                 |list| {
                     list.sort_by(|x, y| y.1.cmp(&x.1).then_with(|| x.0.cmp(&y.0)));
-                    let items: Vec<String> = list
+                    let mut text = list
                         .iter()
-                        .map(|(what, n, last)| format!("{what}: {n}, last {}", cell_time(*last)))
-                        .collect();
-                    words::list(&items, OBJECTS_SHOWN)
+                        .take(OBJECTS_SHOWN)
+                        .map(|(what, n, last)| {
+                            format!("{what}: {n} read(s), last {}", cell_time(*last))
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    if list.len() > OBJECTS_SHOWN {
+                        text.push_str(&format!(" (+{} more)", list.len() - OBJECTS_SHOWN));
+                    }
+                    text
                 },
             );
             let act = activity.get(&key);

@@ -1,0 +1,277 @@
+//! The report's findings as OCSF 1.5 Detection Findings (class 2004), for
+//! SIEMs and security hubs that ingest the Open Cybersecurity Schema
+//! Framework: a JSON array (`ocsf`) or one event per line (`ocsf-jsonl`).
+//! Schema: <https://schema.ocsf.io/1.5.0/classes/detection_finding>.
+
+use super::{Renderer, View};
+use crate::analyze::findings::{Evidence, Finding, Severity};
+use crate::analyze::report::Report;
+use crate::error::{Error, Result};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+pub struct Ocsf {
+    /// One event per line instead of one array.
+    pub lines: bool,
+}
+
+/// The OCSF version the events follow.
+const OCSF_VERSION: &str = "1.5.0";
+
+/// Milliseconds since the epoch of an RFC 3339 time.
+fn millis(t: Option<&str>) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(t?)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+/// (first, last) seen of a finding, from its evidence (or the period).
+fn seen(f: &Finding, r: &Report) -> (Option<i64>, Option<i64>) {
+    let period = (
+        millis(r.period.from.as_deref()),
+        millis(r.period.to.as_deref()),
+    );
+    match &f.evidence {
+        Evidence::UserBoundAutomation(e) => (
+            millis(e.first_seen.as_deref()),
+            millis(e.last_seen.as_deref()),
+        ),
+        Evidence::MassSecretRetrieval(e) => {
+            let day = millis(Some(&format!("{}T00:00:00Z", e.day)));
+            (day, day.map(|d| d + 86_400_000 - 1))
+        }
+        Evidence::SensitiveOperation(e) => (
+            millis(e.times.first().map(String::as_str)),
+            millis(e.times.last().map(String::as_str)),
+        ),
+        Evidence::DeniedAccess(e) => (
+            millis(e.first_seen.as_deref()),
+            millis(e.last_seen.as_deref()),
+        ),
+        Evidence::NewCaller(e) => (millis(Some(&e.first_seen)), period.1),
+        Evidence::GuestAccess(_) => period,
+    }
+}
+
+/// What tells this finding from another of the same type, principal and
+/// vault (so that its uid is the same in every run that finds it).
+fn discriminator(f: &Finding) -> String {
+    match &f.evidence {
+        Evidence::MassSecretRetrieval(e) => e.day.clone(),
+        Evidence::SensitiveOperation(e) => e.operation.clone(),
+        Evidence::DeniedAccess(e) => format!(
+            "{}|{}|{}",
+            e.denial,
+            e.operation.as_deref().unwrap_or(""),
+            e.object.as_deref().unwrap_or("")
+        ),
+        _ => String::new(),
+    }
+}
+
+/// A stable id: the same finding gets the same uid in every report.
+fn uid(f: &Finding) -> String {
+    let p = &f.principal;
+    let key = [
+        "kvaudit",
+        f.kind.as_str(),
+        p.oid.as_deref().or(p.appid.as_deref()).unwrap_or(""),
+        p.upn.as_deref().unwrap_or(""),
+        f.vault.as_deref().unwrap_or(""),
+        &discriminator(f),
+    ]
+    .join("|")
+    .to_ascii_lowercase();
+    let d = Sha256::digest(key.as_bytes());
+    format!(
+        "kvaudit-{}",
+        d[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
+}
+
+fn severity(s: Severity) -> (u8, &'static str) {
+    match s {
+        Severity::Low => (2, "Low"),
+        Severity::Medium => (3, "Medium"),
+        Severity::High => (4, "High"),
+    }
+}
+
+/// The vault (and, for a denial, the object) as OCSF resources, with ARM
+/// ids where the finding carries them.
+fn resources(f: &Finding) -> Vec<Value> {
+    let mut out = Vec::new();
+    let scope = match &f.evidence {
+        Evidence::DeniedAccess(e) if e.scope.starts_with("/subscriptions/") => Some(&e.scope),
+        _ => None,
+    };
+    if let Some(vault) = &f.vault {
+        let mut v = Map::new();
+        v.insert("type".into(), json!("Microsoft.KeyVault/vaults"));
+        v.insert("name".into(), json!(vault));
+        // The vault's ARM id is the scope up to `/vaults/<name>`.
+        let marker = format!("/vaults/{}", vault.to_ascii_lowercase());
+        if let Some(s) = scope {
+            if let Some(i) = s.to_ascii_lowercase().find(&marker) {
+                v.insert("uid".into(), json!(&s[..i + marker.len()]));
+            }
+        }
+        out.push(Value::Object(v));
+    }
+    if let (Evidence::DeniedAccess(e), Some(s)) = (&f.evidence, scope) {
+        if let Some(object) = &e.object {
+            if s.contains("/secrets/") || s.contains("/keys/") || s.contains("/certificates/") {
+                let kind = ["secrets", "keys", "certificates"]
+                    .into_iter()
+                    .find(|k| s.contains(&format!("/{k}/")))
+                    .unwrap_or("secrets");
+                out.push(json!({
+                    "type": format!("Microsoft.KeyVault/vaults/{kind}"),
+                    "name": object,
+                    "uid": s,
+                }));
+            }
+        }
+    }
+    out
+}
+
+/// The principal: a person as `actor.user`, an application as
+/// `actor.app_name` with its ids on `actor.user`.
+fn actor(f: &Finding) -> Value {
+    let p = &f.principal;
+    let person = matches!(p.kind.as_str(), "user" | "guest_user");
+    let mut user = Map::new();
+    if let Some(id) = p.oid.as_deref().or(p.appid.as_deref()) {
+        user.insert("uid".into(), json!(id));
+    }
+    if let Some(n) = p.upn.as_deref().or(p.name.as_deref()) {
+        user.insert("name".into(), json!(n));
+    }
+    if let Some(u) = p.upn.as_deref().filter(|u| u.contains('@')) {
+        user.insert("email_addr".into(), json!(u));
+    }
+    // OCSF user types: 1 User, 99 Other (with the kind as its name).
+    let (type_id, type_name) = if person {
+        (1, "User".to_string())
+    } else {
+        (99, p.kind.replace('_', " "))
+    };
+    user.insert("type_id".into(), json!(type_id));
+    user.insert("type".into(), json!(type_name));
+    let mut a = Map::new();
+    a.insert("user".into(), Value::Object(user));
+    if !person {
+        if let Some(n) = &p.name {
+            a.insert("app_name".into(), json!(n));
+        }
+        if let Some(id) = &p.appid {
+            a.insert("app_uid".into(), json!(id));
+        }
+    }
+    Value::Object(a)
+}
+
+/// One finding as a Detection Finding.
+fn event(f: &Finding, r: &Report) -> Result<Value> {
+    let (sev_id, sev) = severity(f.severity);
+    let (first, last) = seen(f, r);
+    let now = millis(Some(&r.generated_at)).unwrap_or(0);
+    let data = serde_json::to_value(&f.evidence).map_err(|e| Error::Output(e.to_string()))?;
+    let who = super::words::principal(&f.principal);
+    let title = match &f.vault {
+        Some(v) => format!("{}: {who} on {v}", f.kind.as_str()),
+        None => format!("{}: {who}", f.kind.as_str()),
+    };
+    let mut info = json!({
+        "uid": uid(f),
+        "title": title,
+        "desc": super::words::evidence(f).join("; "),
+        "types": [f.kind.as_str()],
+        "data_sources": ["Azure Key Vault AuditEvent"],
+    });
+    if let Some(t) = first {
+        info["first_seen_time"] = json!(t);
+    }
+    if let Some(t) = last {
+        info["last_seen_time"] = json!(t);
+    }
+    let count = match &f.evidence {
+        Evidence::DeniedAccess(e) => Some(e.count),
+        Evidence::SensitiveOperation(e) => Some(e.count as u64),
+        Evidence::UserBoundAutomation(e) => Some(e.reads),
+        Evidence::GuestAccess(e) => Some(e.reads),
+        Evidence::NewCaller(e) => Some(e.events),
+        Evidence::MassSecretRetrieval(e) => Some(u64::from(e.distinct_secrets)),
+    };
+    let mut v = json!({
+        "activity_id": 1,
+        "activity_name": "Create",
+        "category_uid": 2,
+        "category_name": "Findings",
+        "class_uid": 2004,
+        "class_name": "Detection Finding",
+        "type_uid": 200_401,
+        "type_name": "Detection Finding: Create",
+        "severity_id": sev_id,
+        "severity": sev,
+        "status_id": 1,
+        "status": "New",
+        "time": now,
+        "metadata": {
+            "version": OCSF_VERSION,
+            "product": {
+                "name": "kvaudit",
+                "vendor_name": "kvaudit",
+                "version": env!("CARGO_PKG_VERSION"),
+            },
+            "log_name": "AuditEvent",
+            "profiles": ["cloud"],
+        },
+        "cloud": { "provider": "Azure" },
+        "finding_info": info,
+        "resources": resources(f),
+        "evidences": [{ "actor": actor(f), "data": data }],
+        "remediation": { "desc": f.recommendation },
+    });
+    if let Some(t) = first {
+        v["start_time"] = json!(t);
+    }
+    if let Some(t) = last {
+        v["end_time"] = json!(t);
+    }
+    if let Some(c) = count {
+        v["count"] = json!(c);
+    }
+    Ok(v)
+}
+
+impl Renderer for Ocsf {
+    fn render(&self, view: &View) -> Result<Vec<u8>> {
+        let View::Report(r) = view else {
+            return Err(Error::Output(
+                "OCSF is available for `kvaudit report` only".into(),
+            ));
+        };
+        let events = r
+            .findings
+            .iter()
+            .map(|f| event(f, r))
+            .collect::<Result<Vec<_>>>()?;
+        let mut out = Vec::new();
+        let err = |e: serde_json::Error| Error::Output(e.to_string());
+        if self.lines {
+            for e in &events {
+                serde_json::to_writer(&mut out, e).map_err(err)?;
+                out.push(b'\n');
+            }
+        } else {
+            serde_json::to_writer_pretty(&mut out, &events).map_err(err)?;
+            out.push(b'\n');
+        }
+        Ok(out)
+    }
+}
