@@ -194,3 +194,41 @@ fn s8_noise_is_counted_not_reported() {
     let table = kvaudit(&["explain", &fixture("scenarios/s8-noise.jsonl")]);
     assert!(table.stdout.contains("No denials."));
 }
+
+/// Private link: public access disabled, or a private endpoint that does
+/// not serve the vault. Network, never a role (texts cited in
+/// `src/analyze/explain/classify.rs`).
+#[test]
+fn s10_private_link_is_network_not_a_role() {
+    let (f, _) = explain("s10-private-link", &[]);
+    assert_eq!(f.len(), 2);
+    for d in &f {
+        assert_eq!(d["denial"], "private_link", "{d}");
+        assert!(d["role"].is_null());
+        let fix = d["fix"].as_str().unwrap();
+        assert!(
+            !fix.contains("role assignment") && !fix.contains("set-policy"),
+            "{fix}"
+        );
+        let h = hints(d);
+        assert!(
+            h.contains("no role assignment") && h.contains("privatelink.vaultcore.azure.net"),
+            "{h}"
+        );
+    }
+    let public = f
+        .iter()
+        .find(|d| d["object_name"] == "db-password")
+        .unwrap();
+    assert_eq!(public["client_address"], "20.61.3.4");
+    assert!(hints(public).contains("kv-private.vault.azure.net"));
+    // The report counts them by class.
+    let out = kvaudit(&[
+        "report",
+        "--format",
+        "json",
+        &fixture("scenarios/s10-private-link.jsonl"),
+    ]);
+    let r: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(r["summary"]["denials_by_kind"]["private_link"], 2);
+}

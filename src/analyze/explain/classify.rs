@@ -14,6 +14,10 @@ pub enum DenialClass {
     Rbac,
     AccessPolicy,
     Firewall,
+    /// Public network access is disabled, or the request came over a
+    /// private endpoint that does not serve this vault (wrong DNS record
+    /// or Host header): network, never a role.
+    PrivateLink,
     Throttled,
     Other,
 }
@@ -24,6 +28,7 @@ impl DenialClass {
             DenialClass::Rbac => "rbac",
             DenialClass::AccessPolicy => "access_policy",
             DenialClass::Firewall => "firewall",
+            DenialClass::PrivateLink => "private_link",
             DenialClass::Throttled => "throttled",
             DenialClass::Other => "other",
         }
@@ -103,7 +108,17 @@ pub fn parse_description(text: &str) -> DescriptionFacts {
         p.vault = p.vault.or_else(|| Some(c[3].to_string()));
         p.location = p.location.or_else(|| c.get(4).map(|m| m.as_str().to_string()));
     }
-    p.kind = if lower.contains("client address is not authorized")
+    // Texts: "Public network access is disabled and request is not from a
+    // trusted service nor via an approved private link." (a vault with
+    // public access disabled, as users report it from Key Vault's 403) and
+    // "This TCP connection does not allow access to {host}." (Microsoft
+    // Learn, "Diagnose private links configuration issues on Azure Key
+    // Vault", learn.microsoft.com/azure/key-vault/general/private-link-diagnostics).
+    p.kind = if lower.contains("public network access is disabled")
+        || (lower.contains("tcp connection does not allow access to"))
+    {
+        Some(DenialClass::PrivateLink)
+    } else if lower.contains("client address is not authorized")
         || lower.contains("forbiddenbyfirewall")
     {
         Some(DenialClass::Firewall)

@@ -179,6 +179,10 @@ fn build(
                     ),
             )
         }
+        DenialClass::PrivateLink => {
+            hints.push(format!("Refused by the vault's network configuration, not by identity: no role assignment or access policy fixes this. Either public network access is disabled and the request came from {} over the public endpoint, or it came through a private endpoint that does not serve this vault (its DNS record or Host header points elsewhere). Call from a network with a private endpoint to the vault and check that {}.vault.azure.net resolves to that endpoint's private address (zone privatelink.vaultcore.azure.net); or allow trusted Microsoft services; or enable public access with firewall rules.", d.client_address.as_deref().map_or_else(|| "an address the log does not give".into(), shown), d.vault.as_deref().filter(|v| (3..=24).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')).unwrap_or("<vault>")));
+            None
+        }
         DenialClass::Throttled => None,
         DenialClass::Other => None,
     };
@@ -186,6 +190,7 @@ fn build(
     let fix = match (d.denial, &command) {
         (_, Some(c)) => c.render(),
         (DenialClass::Throttled, None) => "Reduce the request rate: cache secrets in the caller and retry with backoff (Key Vault service limits).".into(),
+        (DenialClass::PrivateLink, None) => "Network (private endpoint, DNS, trusted services), not a role: see the hint.".into(),
         _ => "Read the logged description: this failure is not an authorization decision kvaudit recognises.".into(),
     };
     if let Some(s) = &suspicious {
@@ -304,7 +309,7 @@ fn build_hsm(
         .and_then(|r| k.role(r))
         .map(|r| r.id.clone());
     let denial = match d.denial {
-        DenialClass::Firewall | DenialClass::Throttled => d.denial,
+        DenialClass::Firewall | DenialClass::PrivateLink | DenialClass::Throttled => d.denial,
         _ => DenialClass::Rbac,
     };
     let mut hints = Vec::new();
@@ -344,7 +349,7 @@ fn build_hsm(
     let fix = match (&command, denial) {
         (Some(c), _) => c.render(),
         (None, DenialClass::Throttled) => "Reduce the request rate: cache keys and retry with backoff (Managed HSM service limits).".into(),
-        (None, DenialClass::Firewall) => "Network rules, not a role: see the hint.".into(),
+        (None, DenialClass::Firewall | DenialClass::PrivateLink) => "Network rules, not a role: see the hint.".into(),
         _ => "Read the logged description: this failure is not an authorization decision kvaudit recognises.".into(),
     };
     Denial {
@@ -819,7 +824,7 @@ impl ExplainFold {
                     .client_address
                     .clone()
                     .or(e.caller_ip.as_deref().map(str::to_string))
-                    .filter(|_| denial == DenialClass::Firewall),
+                    .filter(|_| matches!(denial, DenialClass::Firewall | DenialClass::PrivateLink)),
                 policy_object: parsed.policy_object.clone(),
                 policy_permission: parsed.policy_permission.clone(),
             },
