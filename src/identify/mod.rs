@@ -12,6 +12,8 @@ use std::collections::HashMap;
 
 const MICROSOFT_APPS: &str = include_str!("../../data/microsoft-apps.csv");
 const KEYVAULT_APPS: &str = include_str!("../../data/first-party-apps-keyvault.csv");
+/// Microsoft client apps whose tokens are always a signed-in user's.
+const DELEGATED_CLIENTS: &str = include_str!("../../data/delegated-client-apps.csv");
 const MICROSOFT_TENANTS: [&str; 2] = [
     "f8cdef31-a31e-4b4a-93e4-5f571e91255a",
     "72f988bf-86f1-41af-91ab-2d7cd011db47",
@@ -84,6 +86,8 @@ pub struct DirectoryEntry {
 #[derive(Debug, Default, Clone)]
 pub struct Catalog {
     microsoft: HashMap<String, String>,
+    /// Appids (lower-case) of `data/delegated-client-apps.csv`.
+    delegated_clients: std::collections::HashSet<String>,
     /// by object id and by app id, lower-case.
     directory: HashMap<String, DirectoryEntry>,
 }
@@ -105,10 +109,24 @@ impl Catalog {
                 }
             }
         }
+        let mut delegated_clients = std::collections::HashSet::new();
+        let mut r = csv::Reader::from_reader(DELEGATED_CLIENTS.as_bytes());
+        for rec in r.records().flatten() {
+            if let Some(id) = rec.get(0) {
+                delegated_clients.insert(id.to_ascii_lowercase());
+            }
+        }
         Catalog {
             microsoft,
+            delegated_clients,
             directory: HashMap::new(),
         }
+    }
+
+    /// Whether `appid` is a Microsoft client whose tokens are always a
+    /// signed-in user's (Azure CLI, Azure PowerShell, the portal...).
+    pub fn is_delegated_client(&self, appid: &str) -> bool {
+        self.delegated_clients.contains(&appid.to_ascii_lowercase())
     }
 
     pub fn microsoft_app(&self, appid: &str) -> Option<&str> {
@@ -218,9 +236,14 @@ pub fn classify(c: &Claims, catalog: &Catalog) -> Identity {
             ..Default::default()
         };
     }
+    // A Microsoft public client with an oid is a person who came through
+    // that tool (a pasted error carries no user claims).
     let delegated = c.upn.is_some()
         || c.scp.is_some()
-        || c.idtyp.is_some_and(|t| t.eq_ignore_ascii_case("user"));
+        || c.idtyp.is_some_and(|t| t.eq_ignore_ascii_case("user"))
+        || (c.oid.is_some()
+            && !c.idtyp.is_some_and(|t| t.eq_ignore_ascii_case("app"))
+            && c.appid.is_some_and(|a| catalog.is_delegated_client(a)));
     if delegated {
         let guest = c.upn.is_some_and(is_guest_upn)
             || c.oid

@@ -232,3 +232,22 @@ fn s10_private_link_is_network_not_a_role() {
     let r: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(r["summary"]["denials_by_kind"]["private_link"], 2);
 }
+
+/// A pasted access-policy error: the operation comes from the permission
+/// it names, and a Microsoft public client (Azure PowerShell) with an oid
+/// is a person who came through that tool, not the caller.
+#[test]
+fn pasted_access_policy_text_names_the_operation_and_the_person() {
+    let text = "The user, group or application 'appid=1950a258-227b-4e31-a9cf-717495945fc2;oid=8e4f1a5d-2c6b-4f9e-a3d1-5b7c9e1f3d44;iss=https://sts.windows.net/9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a/' does not have secrets get permission on key vault 'kv-legacy-01;location=westeurope'. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125287";
+    let out = kvaudit(&["explain", "--format", "json", "--message", text]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let f: Vec<Value> = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(f[0]["denial"], "access_policy");
+    assert_eq!(f[0]["operation"], "SecretGet");
+    assert_eq!(f[0]["principal"]["kind"], "user");
+    assert_eq!(
+        f[0]["fix"],
+        "az keyvault set-policy --name kv-legacy-01 --object-id 8e4f1a5d-2c6b-4f9e-a3d1-5b7c9e1f3d44 --secret-permissions get"
+    );
+    assert!(hints(&f[0]).contains("signed in through Microsoft Azure PowerShell"));
+}

@@ -981,11 +981,24 @@ pub fn explain_message(text: &str, catalog: &Catalog) -> Option<Denial> {
             .as_deref()
             .and_then(crate::parse::vault_from_resource_id)
     });
+    // An access-policy text names the permission (`secrets get`): the
+    // operation is the one that needs it.
+    let from_permission = match (&p.policy_object, &p.policy_permission) {
+        (Some(obj), Some(perm)) => {
+            let wanted = format!("{obj}:{}", perm.to_ascii_lowercase());
+            crate::analyze::permissions::knowledge()
+                .operations
+                .iter()
+                .find(|o| o.permission.as_deref() == Some(wanted.as_str()))
+        }
+        _ => None,
+    };
+    let object_type = object_type.or_else(|| from_permission.map(|o| o.object_type.clone()));
     let d = Draft {
         denial,
         managed_hsm: false,
         vault,
-        operation: None,
+        operation: from_permission.map(|o| o.name.clone()),
         action: p.action.clone(),
         principal: DeniedPrincipal {
             appid: p.appid.clone(),
@@ -1003,7 +1016,16 @@ pub fn explain_message(text: &str, catalog: &Catalog) -> Option<Denial> {
         policy_object: p.policy_object.clone(),
         policy_permission: p.policy_permission.clone(),
     };
-    Some(build(d, 1, None, None, None, Vec::new()))
+    let mut hints = Vec::new();
+    if let (Kind::User | Kind::GuestUser, Some(tool)) = (id.kind, &id.client_app) {
+        let oid = p
+            .oid
+            .as_deref()
+            .filter(|o| o.len() == 36 && o.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'))
+            .unwrap_or("<oid>");
+        hints.push(format!("The caller is a person signed in through {tool} (its tokens are always a signed-in user's): the oid is that user's, not the tool's; `az ad user show --id {oid}` names them."));
+    }
+    Some(build(d, 1, None, None, None, hints))
 }
 
 #[cfg(test)]
