@@ -59,7 +59,11 @@ pub(super) fn check(explanation: &Explanation, rules: &Rules<'_>, out: &mut Vec<
                 last_seen: f.last_seen.clone(),
                 scope: f.scope.clone(),
             }),
-            recommendation: f.fix.clone(),
+            // A fix without a command points to its hint: say the hint.
+            recommendation: match f.hints.first() {
+                Some(h) if f.fix.ends_with("see the hint.") => h.clone(),
+                _ => f.fix.clone(),
+            },
         });
     }
 }

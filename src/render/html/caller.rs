@@ -32,7 +32,8 @@ fn timeline(all_days: &[&String], mine: &BTreeMap<String, DayCount>) -> (String,
         .iter()
         .map(|d| match mine.get(*d) {
             Some(c) if c.requests > 0 => {
-                let i = ((c.requests - 1) * 8 / max).min(7) as usize;
+                // The busiest day is a full bar.
+                let i = ((c.requests * 8).div_ceil(max) - 1).min(7) as usize;
                 BARS[i]
             }
             _ => ' ',
@@ -45,7 +46,7 @@ fn timeline(all_days: &[&String], mine: &BTreeMap<String, DayCount>) -> (String,
     let denied: u64 = mine.values().map(|d| d.denied).sum();
     let mut words = format!("active on {} of {} days", mine.len(), all_days.len());
     if let Some((day, c)) = busiest {
-        words.push_str(&format!("; busiest {day} ({} requests)", c.requests));
+        words.push_str(&format!("; busiest {day} ({} request(s))", c.requests));
     }
     if denied > 0 {
         words.push_str(&format!("; {denied} denied on {denied_days} day(s)"));

@@ -171,7 +171,7 @@ fn findings(o: &mut String, r: &Report) {
     // What to do about each type, said once (a report can hold thousands
     // of findings of a type); fix commands stay with theirs.
     let mut advice: BTreeMap<&str, &str> = BTreeMap::new();
-    for f in &r.findings {
+    for f in r.findings.iter().filter(|f| !is_denial(f)) {
         if !f.recommendation.starts_with("az ") {
             advice.entry(f.kind.as_str()).or_insert(&f.recommendation);
         }
@@ -202,9 +202,10 @@ fn findings(o: &mut String, r: &Report) {
         let sev = severity(f);
         let _ = write!(
             o,
-            "<section class=\"finding\" data-severity=\"{sev}\" data-kind=\"{}\" data-vault=\"{}\"><h3><b class=\"sev\">{sev}</b> {}: {} ({}){}</h3><ul>",
+            "<section class=\"finding\" data-severity=\"{sev}\" data-kind=\"{}\" data-vault=\"{}\" data-ids=\"{}\"><h3><b class=\"sev\">{sev}</b> {}: {} ({}){}</h3><ul>",
             esc(&kind_word(&f.principal.kind)),
             esc(f.vault.as_deref().unwrap_or("")),
+            ids_attr([f.principal.appid.as_deref(), f.principal.oid.as_deref()].into_iter()),
             esc(f.kind.as_str()),
             esc(&super::words::principal(&f.principal)),
             esc(&kind_word(&f.principal.kind)),
@@ -225,8 +226,8 @@ fn findings(o: &mut String, r: &Report) {
     }
 }
 
-/// The fix cell of a denial: the command, or for advice said once a link
-/// to it.
+/// The fix cell of a denial: the command, or what to do when no command
+/// fixes it (network, throttling, a value that may be forged).
 fn fix_cell(f: &Finding) -> String {
     if f.recommendation.starts_with("az ") {
         format!(
@@ -234,11 +235,7 @@ fn fix_cell(f: &Finding) -> String {
             esc(&f.recommendation)
         )
     } else {
-        format!(
-            "<td><a href=\"#do-{}\">advice for {}</a>",
-            esc(f.kind.as_str()),
-            esc(f.kind.as_str())
-        )
+        format!("<td>{}", esc(&f.recommendation))
     }
 }
 
@@ -365,7 +362,7 @@ fn objects(o: &mut String, r: &Report) {
 }
 
 fn callers_table(o: &mut String, r: &Report) {
-    o.push_str("<h2>Callers</h2><p>Select a caller to open its detail.</p><table class=\"sortable\" id=\"caller-table\"><thead><tr><th scope=\"col\">caller</th><th scope=\"col\">kind</th><th scope=\"col\" class=\"num\">events</th><th scope=\"col\" class=\"num\">denied</th><th scope=\"col\">vaults</th><th scope=\"col\">last seen (UTC)</th></tr></thead><tbody>");
+    o.push_str("<h2>Callers</h2><p>Each caller's detail is under Caller details (selecting a row opens it).</p><table class=\"sortable\" id=\"caller-table\"><thead><tr><th scope=\"col\">caller</th><th scope=\"col\">kind</th><th scope=\"col\" class=\"num\">events</th><th scope=\"col\" class=\"num\">denied</th><th scope=\"col\">vaults</th><th scope=\"col\">last seen (UTC)</th></tr></thead><tbody>");
     for c in &r.callers {
         let _ = write!(
             o,

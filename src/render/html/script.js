@@ -131,10 +131,12 @@
   });
   function copyButton(c) {
     var b = document.createElement('button');
-    b.type = 'button'; b.className = 'copy'; b.textContent = 'Copy';
+    // The label is drawn by CSS: the filter box does not match it.
+    b.type = 'button'; b.className = 'copy';
+    b.setAttribute('aria-label', 'Copy the command');
     b.addEventListener('click', function () {
       if (navigator.clipboard) {
-        navigator.clipboard.writeText(c.textContent).then(function () { b.textContent = 'Copied'; });
+        navigator.clipboard.writeText(c.textContent).then(function () { b.classList.add('copied'); });
       }
     });
     c.parentNode.parentNode.insertBefore(b, c.parentNode);
@@ -178,7 +180,7 @@
     r.tabIndex = 0;
     function open() {
       var d = document.querySelector('details.caller[data-principal="' + CSS.escape(r.getAttribute('data-principal')) + '"]');
-      if (d) { d.open = true; fill(d); d.scrollIntoView(); }
+      if (d) { d.open = true; fill(d); d.scrollIntoView(); d.querySelector('summary').focus(); }
     }
     r.addEventListener('click', open);
     r.addEventListener('keydown', function (e) { if (e.key === 'Enter') { open(); } });
