@@ -226,7 +226,7 @@ fn redaction_leaves_no_original_identifier() {
     }
     originals.insert("7d3b2c1a-5e4f-4a3b-9c8d-1e2f3a4b5c6d".into()); // subscription
     assert!(originals.len() > 8);
-    for format in ["json", "markdown", "html", "table"] {
+    for format in ["json", "markdown", "html", "table", "ocsf"] {
         let out = kvaudit(&["report", "--redact", "--format", format, &w]);
         assert_eq!(out.code, 0, "{}", out.stderr);
         for o in &originals {
