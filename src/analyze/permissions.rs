@@ -162,6 +162,30 @@ impl Knowledge {
             .find(|r| r.name.eq_ignore_ascii_case(name))
     }
 
+    /// The narrowest built-in Key Vault role whose dataActions cover
+    /// `action` (for data actions the operation table does not list, such
+    /// as newer API versions add): an exact entry first, then the longest
+    /// matching wildcard, then the fewest dataActions.
+    pub fn narrowest_role_granting(&self, action: &str) -> Option<(&Role, &str)> {
+        self.roles
+            .iter()
+            .filter(|r| !r.name.starts_with("Managed HSM"))
+            .filter_map(|r| {
+                r.data_actions
+                    .iter()
+                    .filter(|p| action_matches(p, action))
+                    .max_by_key(|p| (!p.contains('*'), p.len()))
+                    .map(|p| (r, p.as_str()))
+            })
+            .min_by_key(|(r, p)| {
+                (
+                    p.contains('*'),
+                    std::cmp::Reverse(p.len()),
+                    r.data_actions.len(),
+                )
+            })
+    }
+
     /// Built-in roles whose dataActions cover `action` (wildcards honoured).
     pub fn roles_granting(&self, action: &str) -> Vec<&Role> {
         self.roles

@@ -251,3 +251,43 @@ fn pasted_access_policy_text_names_the_operation_and_the_person() {
     );
     assert!(hints(&f[0]).contains("signed in through Microsoft Azure PowerShell"));
 }
+
+/// A one-line copy (` | ` between lines) with pairs after `iss`
+/// (`xms_mirid`, `xms_az_rid`, `numgroups`, one unknown) and a data action
+/// the operation table does not list (`secrets/rotate/action`): the
+/// caller is the managed identity the text names, and the role is the
+/// narrowest built-in one covering the action.
+#[test]
+fn pasted_rbac_text_with_extra_pairs_and_an_unknown_action() {
+    let sub = "7d3b2c1a-5e4f-4a3b-9c8d-1e2f3a4b5c6d";
+    let text = format!(
+        "Caller is not authorized to perform action on resource. | If role assignments, deny assignments or role definitions were changed recently, please observe propagation time. | Caller: appid=3a9c5e7f-1b2d-4e6f-8a0c-7d9e1f3a5b55;oid=8e4f1a5d-2c6b-4f9e-a3d1-5b7c9e1f3d44;iss=https://sts.windows.net/9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a/;xms_mirid=/subscriptions/{sub}/resourcegroups/rg-batch/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-batch;xms_az_rid=/subscriptions/{sub}/resourcegroups/rg-batch/providers/Microsoft.Compute/virtualMachines/vm-batch;numgroups=3;future_claim=x | Action: 'Microsoft.KeyVault/vaults/secrets/rotate/action' | Resource: '/subscriptions/{sub}/resourcegroups/rg-data-prod/providers/microsoft.keyvault/vaults/kv-data-prod/secrets/db' | Assignment: (not found) | DenyAssignmentId: null | DecisionReason: 'DeniedWithNoValidRBAC' | Vault: kv-data-prod;location=westeurope"
+    );
+    let out = kvaudit(&["explain", "--format", "json", "--message", &text]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let f: Vec<Value> = serde_json::from_str(&out.stdout).unwrap();
+    let d = &f[0];
+    assert_eq!(d["denial"], "rbac");
+    assert_eq!(d["principal"]["kind"], "managed_identity");
+    assert_eq!(
+        d["principal"]["name"],
+        "userAssignedIdentities/id-batch on virtualMachines/vm-batch"
+    );
+    assert_eq!(d["role"], "Key Vault Secrets Officer");
+    let fix = d["fix"].as_str().unwrap();
+    assert!(
+        fix.starts_with("az role assignment create --role 'Key Vault Secrets Officer'")
+            && fix.contains("--assignee-object-id 8e4f1a5d-2c6b-4f9e-a3d1-5b7c9e1f3d44")
+            && fix.ends_with("/vaults/kv-data-prod/secrets/db"),
+        "{fix}"
+    );
+    assert!(hints(d).contains("does not list Microsoft.KeyVault/vaults/secrets/rotate/action"));
+    // The same with mixed \r\n and \n line ends: the same facts.
+    let mixed = text.replacen(" | ", "\r\n", 3).replace(" | ", "\n");
+    let out = kvaudit(&["explain", "--format", "json", "--message", &mixed]);
+    let g: Vec<Value> = serde_json::from_str(&out.stdout).unwrap();
+    for k in ["denial", "role", "fix", "scope"] {
+        assert_eq!(g[0][k], d[k], "{k}");
+    }
+    assert_eq!(g[0]["principal"], d["principal"]);
+}

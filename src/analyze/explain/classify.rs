@@ -53,6 +53,10 @@ pub struct DescriptionFacts {
     /// Access-policy text: e.g. `get`, `purge`.
     pub policy_permission: Option<String>,
     pub client_address: Option<String>,
+    /// `xms_mirid=` after the caller: the managed identity's resource id.
+    pub mirid: Option<String>,
+    /// `xms_az_rid=`: the Azure resource the managed identity runs on.
+    pub az_rid: Option<String>,
 }
 
 fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
@@ -79,6 +83,8 @@ pub fn parse_description(text: &str) -> DescriptionFacts {
     static POLICY: OnceLock<Regex> = OnceLock::new();
     static CLIENT: OnceLock<Regex> = OnceLock::new();
     static LOCATION: OnceLock<Regex> = OnceLock::new();
+    static MIRID: OnceLock<Regex> = OnceLock::new();
+    static AZRID: OnceLock<Regex> = OnceLock::new();
     let lower = text.to_ascii_lowercase();
     let mut p = DescriptionFacts {
         appid: cap(re(&APPID, r"appid=([^;\s',]+)"), text),
@@ -86,15 +92,24 @@ pub fn parse_description(text: &str) -> DescriptionFacts {
         tenant: crate::parse::tenant_from_description(text).map(str::to_string),
         action: cap(re(&ACTION, r"Action:\s*'?([A-Za-z0-9./_*-]+)'?"), text),
         resource: cap(re(&RESOURCE, r"Resource:\s*'?(/[^'\s]+)'?"), text),
-        assignment: cap(re(&ASSIGN, r"(?m)Assignment:\s*([^\r\n]+?)\s*$"), text),
+        // Lines end at \r\n, \n or, in one-line copies, at ` | `.
+        assignment: cap(
+            re(&ASSIGN, r"(?m)Assignment:\s*([^\r\n|]+?)\s*(?:\||$)"),
+            text,
+        ),
         decision_reason: cap(
-            re(&DECISION, r"(?m)DecisionReason:\s*'?([^'\r\n]*?)'?\s*$"),
+            re(
+                &DECISION,
+                r"(?m)DecisionReason:\s*'?([^'\r\n|]*?)'?\s*(?:\||$)",
+            ),
             text,
         )
         .filter(|s| s != "null"),
         vault: cap(re(&VAULT, r"Vault:\s*([^;\s]+)"), text),
         location: cap(re(&LOCATION, r"location=([A-Za-z0-9-]+)"), text),
         client_address: cap(re(&CLIENT, r"Client address:\s*([^\s]+)"), text),
+        mirid: cap(re(&MIRID, r"xms_mirid=([^;\s',|]+)"), text),
+        az_rid: cap(re(&AZRID, r"xms_az_rid=([^;\s',|]+)"), text),
         ..Default::default()
     };
     if let Some(c) = re(

@@ -102,7 +102,19 @@ fn build(
         object_type.as_deref(),
         d.object_name.as_deref(),
     );
-    let role = op.and_then(|o| o.role.clone());
+    let mut hints = Vec::new();
+    // A data action the operation table does not list (a newer API
+    // version): the narrowest built-in role whose dataActions cover it.
+    let guessed = match (op, action.as_deref()) {
+        (None, Some(a)) if Check::Action.allows(a) => k.narrowest_role_granting(a),
+        _ => None,
+    };
+    if let (Some((r, pattern)), Some(a)) = (guessed, action.as_deref()) {
+        hints.push(format!("kvaudit's operation table does not list {a}: {} is the narrowest built-in role whose dataActions ({pattern}) cover it. Check that a narrower custom role is not wanted.", r.name));
+    }
+    let role = op
+        .and_then(|o| o.role.clone())
+        .or_else(|| guessed.map(|(r, _)| r.name.clone()));
     let role_id = role
         .as_deref()
         .and_then(|r| k.role(r))
@@ -111,7 +123,6 @@ fn build(
         (Some(o), Some(p)) => Some(format!("{o}:{p}")),
         _ => op.and_then(|o| o.permission.clone()),
     };
-    let mut hints = Vec::new();
     let command = match d.denial {
         DenialClass::Rbac => {
             let cmd = ShellCommand::new(&["az", "role", "assignment", "create"]);
@@ -957,14 +968,26 @@ fn laptop_vs_deployed(
 pub fn explain_message(text: &str, catalog: &Catalog) -> Option<Denial> {
     let p = parse_description(text);
     let denial = p.kind?;
-    let id = identify::classify(
+    // A description naming a managed identity (`xms_mirid`), or the
+    // resource a system-assigned one runs on (`xms_az_rid`), says who the
+    // caller is whatever the other claims suggest.
+    let mirid = p.mirid.as_deref().or(p.az_rid.as_deref());
+    let mut id = identify::classify(
         &Claims {
             appid: p.appid.as_deref(),
             oid: p.oid.as_deref(),
+            mirid,
             ..Default::default()
         },
         catalog,
     );
+    if let (Some(m), Some(on)) = (p.mirid.as_deref(), p.az_rid.as_deref()) {
+        id.name = Some(format!(
+            "{} on {}",
+            identify::mi_name(m),
+            identify::mi_name(on)
+        ));
+    }
     let (object_type, object_name) = p
         .resource
         .as_deref()
