@@ -155,8 +155,14 @@ pub fn denial_headline(d: &Denial) -> String {
         (Some(v), Some(o)) => format!("{v}/{o}"),
         (Some(v), None) => v.clone(),
         (None, Some(o)) => o.clone(),
-        (None, None) => "?".into(),
+        (None, None) => "a vault the text does not name".into(),
     };
+    if p.kind == "unknown" && p.appid.is_none() && p.oid.is_none() && p.upn.is_none() {
+        return format!(
+            "a caller the text does not name was denied {} on {target}",
+            d.operation.as_deref().unwrap_or("a request")
+        );
+    }
     format!(
         "{} {} was denied {} on {}",
         p.kind.replace('_', " "),

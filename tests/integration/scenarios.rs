@@ -291,3 +291,28 @@ fn pasted_rbac_text_with_extra_pairs_and_an_unknown_action() {
     }
     assert_eq!(g[0]["principal"], d["principal"]);
 }
+
+/// Fabric's error as users paste it: the caller is unknown (not
+/// unauthenticated), the operation is SecretGet, and the next steps say
+/// how to find who called.
+#[test]
+fn pasted_fabric_error_says_what_it_tells_and_what_to_do_next() {
+    let text = r#"Py4JJavaError: An error occurred while calling z:mssparkutils.credentials.getSecret. : java.io.IOException: 403 {"error":{"code":"Forbidden","message":"Caller is not authorized to perform action on resource.\r\nIf role assignments, deny assignments or role definitions were changed recently, please observe propagation time.}"#;
+    let out = kvaudit(&["explain", "--format", "json", "--message", text]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let f: Vec<Value> = serde_json::from_str(&out.stdout).unwrap();
+    let d = &f[0];
+    assert_eq!(d["denial"], "rbac");
+    assert_eq!(d["principal"]["kind"], "unknown");
+    assert_eq!(d["operation"], "SecretGet");
+    assert_eq!(d["role"], "Key Vault Secrets User");
+    let h = hints(d);
+    assert!(
+        h.contains("Fabric")
+            && h.contains("notebookutils.credentials.getToken('keyvault')")
+            && h.contains("queries/denials.kql"),
+        "{h}"
+    );
+    let table = kvaudit(&["explain", "--message", text]).stdout;
+    assert!(!table.contains("unauthenticated"), "{table}");
+}

@@ -981,6 +981,11 @@ pub fn explain_message(text: &str, catalog: &Catalog) -> Option<Denial> {
         },
         catalog,
     );
+    // A pasted error without caller ids (Fabric's Py4JJavaError, an SDK's
+    // message) does not say who called: unknown, not unauthenticated.
+    if p.appid.is_none() && p.oid.is_none() && mirid.is_none() {
+        id.kind = Kind::Unknown;
+    }
     if let (Some(m), Some(on)) = (p.mirid.as_deref(), p.az_rid.as_deref()) {
         id.name = Some(format!(
             "{} on {}",
@@ -1016,6 +1021,13 @@ pub fn explain_message(text: &str, catalog: &Catalog) -> Option<Denial> {
         }
         _ => None,
     };
+    let lower = text.to_ascii_lowercase();
+    // Notebook helpers name the operation: `credentials.getSecret` (Fabric
+    // and Synapse mssparkutils / notebookutils), `dbutils.secrets.get`.
+    let from_helper = (lower.contains("credentials.getsecret") || lower.contains("secrets.get"))
+        .then(|| crate::analyze::permissions::knowledge().operation("SecretGet"))
+        .flatten();
+    let from_permission = from_permission.or(from_helper);
     let object_type = object_type.or_else(|| from_permission.map(|o| o.object_type.clone()));
     let d = Draft {
         denial,
@@ -1040,6 +1052,13 @@ pub fn explain_message(text: &str, catalog: &Catalog) -> Option<Denial> {
         policy_permission: p.policy_permission.clone(),
     };
     let mut hints = Vec::new();
+    let fabric = lower.contains("mssparkutils") || lower.contains("notebookutils");
+    if id.kind == Kind::Unknown {
+        if fabric {
+            hints.push("This is a Fabric (or Synapse) notebook's error: the caller is the identity the notebook ran as, which the text does not give: the person who ran it interactively, the owner of the schedule that ran it, or the principal that triggered it through the job API (for example Airflow's service principal).".into());
+        }
+        hints.push("To find the caller: run `kvaudit explain` on the vault's AuditEvent export for that minute (or `queries/denials.kql` with the time filled in), or run `kvaudit token` on the token the notebook gets from `notebookutils.credentials.getToken('keyvault')` (`mssparkutils` on older runtimes) to see its appid, oid and upn. The fix above needs that identity and the vault filled in.".into());
+    }
     if let (Kind::User | Kind::GuestUser, Some(tool)) = (id.kind, &id.client_app) {
         let oid = p
             .oid
