@@ -21,6 +21,10 @@ pub struct ObjectAccess {
     /// Of the reads, those that returned only public material (KeyGet,
     /// CertificateGet).
     pub public_reads: u64,
+    /// For a certificate: reads of the secret of the same name, which
+    /// returns its private key (counted in `reads` too).
+    #[serde(default)]
+    pub private_key_reads: u64,
     /// Successful metadata operations (attributes, versions), not reads of
     /// a value.
     pub metadata: u64,
@@ -31,6 +35,10 @@ pub struct ObjectAccess {
     pub first_read: Option<String>,
     pub last_read: Option<String>,
     pub last_write: Option<String>,
+    /// No read in the window (listed by `--objects`, or only written,
+    /// listed or denied).
+    #[serde(default)]
+    pub unused: bool,
     /// Most reads first.
     pub readers: Vec<Reader>,
 }
@@ -47,8 +55,9 @@ pub struct Reader {
     pub last_read: Option<String>,
 }
 
-/// Who a caller slot is (see [`crate::analyze::callers::CallerFold::add_ordered`]).
-#[derive(Debug, Clone, Default)]
+/// Who a caller slot is (see [`crate::analyze::callers::CallerFold::add_ordered`]):
+/// the `principal` object of the public contract.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Who {
     pub appid: Option<String>,
     pub oid: Option<String>,
@@ -72,8 +81,29 @@ struct ObjectAcc {
     first_read: Option<i64>,
     last_read: Option<i64>,
     last_write: Option<i64>,
-    /// Reads and last read by caller slot.
-    readers: Map<usize, (u64, i64)>,
+    /// What each caller slot did to the object.
+    readers: Map<usize, CallerUse>,
+}
+
+/// One caller's use of one object.
+#[derive(Debug, Clone, Copy)]
+struct CallerUse {
+    reads: u64,
+    writes: u64,
+    denied: u64,
+    /// Microseconds; `i64::MIN` while there is none.
+    last_read: i64,
+}
+
+impl Default for CallerUse {
+    fn default() -> Self {
+        CallerUse {
+            reads: 0,
+            writes: 0,
+            denied: 0,
+            last_read: i64::MIN,
+        }
+    }
 }
 
 fn min(a: Option<i64>, b: Option<i64>) -> Option<i64> {
@@ -95,13 +125,15 @@ impl ObjectAcc {
         self.first_read = min(self.first_read, o.first_read);
         self.last_read = max(self.last_read, o.last_read);
         self.last_write = max(self.last_write, o.last_write);
-        for (slot, (n, last)) in o.readers {
+        for (slot, u) in o.readers {
             let r = self
                 .readers
                 .entry(to.get(slot).copied().unwrap_or(slot))
-                .or_insert((0, i64::MIN));
-            r.0 += n;
-            r.1 = r.1.max(last);
+                .or_default();
+            r.reads += u.reads;
+            r.writes += u.writes;
+            r.denied += u.denied;
+            r.last_read = r.last_read.max(u.last_read);
         }
     }
 }
@@ -150,6 +182,7 @@ impl AccessFold {
         let a = self.objects.entry(key).or_default();
         if denied {
             a.denied += 1;
+            a.readers.entry(slot).or_default().denied += 1;
             return;
         }
         let t = e.time.timestamp_micros();
@@ -161,18 +194,20 @@ impl AccessFold {
                 }
                 a.first_read = min(a.first_read, Some(t));
                 a.last_read = max(a.last_read, Some(t));
-                let r = a.readers.entry(slot).or_insert((0, i64::MIN));
-                r.0 += 1;
-                r.1 = r.1.max(t);
+                let r = a.readers.entry(slot).or_default();
+                r.reads += 1;
+                r.last_read = r.last_read.max(t);
             }
             Access::Metadata => a.metadata += 1,
             Access::Write => {
                 a.writes += 1;
                 a.last_write = max(a.last_write, Some(t));
+                a.readers.entry(slot).or_default().writes += 1;
             }
             Access::Delete => {
                 a.deletes += 1;
                 a.last_write = max(a.last_write, Some(t));
+                a.readers.entry(slot).or_default().writes += 1;
             }
             Access::None => {}
         }
@@ -186,13 +221,25 @@ impl AccessFold {
         }
     }
 
+    /// Adds objects a listing names (`az keyvault secret list` ...; see
+    /// [`crate::ingest::objects`]) that the log never touched, so they come
+    /// out with no reads and flagged unused.
+    pub fn add_listed(&mut self, listed: &[crate::ingest::objects::Listed]) {
+        for l in listed {
+            let key: ObjectKey = (
+                Some(Arc::from(l.vault.as_str())),
+                Arc::from(l.object_type.as_str()),
+                Arc::from(l.object_name.as_str()),
+            );
+            self.objects.entry(key).or_default();
+        }
+    }
+
     /// One row per object, sorted by vault, type and name; `who` names each
-    /// caller slot.
+    /// caller slot. A certificate's private key is read through the secret
+    /// of the same name: those reads count for the certificate too
+    /// (`private_key_reads`).
     pub fn rows(&self, who: &[Who]) -> Vec<ObjectAccess> {
-        let when = |t: Option<i64>| {
-            t.and_then(chrono::DateTime::from_timestamp_micros)
-                .map(|t| format_time(&t))
-        };
         let mut out: Vec<ObjectAccess> = self
             .objects
             .iter()
@@ -200,7 +247,8 @@ impl AccessFold {
                 let mut readers: Vec<Reader> = a
                     .readers
                     .iter()
-                    .map(|(slot, (n, last))| {
+                    .filter(|(_, u)| u.reads > 0)
+                    .map(|(slot, u)| {
                         let w = who.get(*slot).cloned().unwrap_or_default();
                         Reader {
                             appid: w.appid,
@@ -208,22 +256,19 @@ impl AccessFold {
                             upn: w.upn,
                             kind: w.kind,
                             name: w.name,
-                            reads: *n,
-                            last_read: when(Some(*last)),
+                            reads: u.reads,
+                            last_read: when(Some(u.last_read)),
                         }
                     })
                     .collect();
-                readers.sort_by(|x, y| {
-                    y.reads
-                        .cmp(&x.reads)
-                        .then_with(|| (&x.oid, &x.appid, &x.upn).cmp(&(&y.oid, &y.appid, &y.upn)))
-                });
+                sort_readers(&mut readers);
                 ObjectAccess {
                     vault: vault.as_deref().map(str::to_string),
                     object_type: kind.to_string(),
                     object_name: name.to_string(),
                     reads: a.reads,
                     public_reads: a.public_reads,
+                    private_key_reads: 0,
                     metadata: a.metadata,
                     writes: a.writes,
                     deletes: a.deletes,
@@ -231,6 +276,7 @@ impl AccessFold {
                     first_read: when(a.first_read),
                     last_read: when(a.last_read),
                     last_write: when(a.last_write),
+                    unused: a.reads == 0,
                     readers,
                 }
             })
@@ -242,8 +288,167 @@ impl AccessFold {
                 &y.object_name,
             ))
         });
+        // The secret backing each certificate: same vault, same name.
+        let secrets: Map<(Option<String>, String), usize> = out
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.object_type == "secret")
+            .map(|(i, o)| ((o.vault.clone(), o.object_name.clone()), i))
+            .collect();
+        for i in 0..out.len() {
+            if out[i].object_type != "certificate" {
+                continue;
+            }
+            let Some(&si) = secrets.get(&(out[i].vault.clone(), out[i].object_name.clone())) else {
+                continue;
+            };
+            let secret = out[si].clone();
+            let c = &mut out[i];
+            c.private_key_reads = secret.reads;
+            c.reads += secret.reads;
+            c.first_read = min_text(c.first_read.take(), secret.first_read);
+            c.last_read = max_text(c.last_read.take(), secret.last_read);
+            for r in secret.readers {
+                match c
+                    .readers
+                    .iter_mut()
+                    .find(|x| (&x.appid, &x.oid, &x.upn) == (&r.appid, &r.oid, &r.upn))
+                {
+                    Some(x) => {
+                        x.reads += r.reads;
+                        x.last_read = max_text(x.last_read.take(), r.last_read);
+                    }
+                    None => c.readers.push(r),
+                }
+            }
+            sort_readers(&mut c.readers);
+            c.unused = c.reads == 0;
+        }
         out
     }
+
+    /// One row per caller that read, wrote or was denied an object, with
+    /// its objects (most reads first); `who` names each caller slot.
+    pub fn by_caller(&self, who: &[Who]) -> Vec<CallerObjects> {
+        let mut per: Map<usize, Vec<CallerObject>> = Map::default();
+        for ((vault, kind, name), a) in &self.objects {
+            for (slot, u) in &a.readers {
+                per.entry(*slot).or_default().push(CallerObject {
+                    vault: vault.as_deref().map(str::to_string),
+                    object_type: kind.to_string(),
+                    object_name: name.to_string(),
+                    reads: u.reads,
+                    writes: u.writes,
+                    denied: u.denied,
+                    last_read: when((u.reads > 0).then_some(u.last_read)),
+                });
+            }
+        }
+        let mut out: Vec<CallerObjects> = per
+            .into_iter()
+            .map(|(slot, mut objects)| {
+                objects.sort_by(|x, y| {
+                    y.reads.cmp(&x.reads).then_with(|| {
+                        (&x.vault, &x.object_type, &x.object_name).cmp(&(
+                            &y.vault,
+                            &y.object_type,
+                            &y.object_name,
+                        ))
+                    })
+                });
+                let w = who.get(slot).cloned().unwrap_or_default();
+                CallerObjects {
+                    reads: objects.iter().map(|o| o.reads).sum(),
+                    principal: w,
+                    objects,
+                }
+            })
+            .collect();
+        out.sort_by(|x, y| {
+            y.reads.cmp(&x.reads).then_with(|| {
+                (&x.principal.oid, &x.principal.appid, &x.principal.upn).cmp(&(
+                    &y.principal.oid,
+                    &y.principal.appid,
+                    &y.principal.upn,
+                ))
+            })
+        });
+        out
+    }
+}
+
+/// A caller's objects (`kvaudit access --by caller`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CallerObjects {
+    pub principal: Who,
+    /// Reads over all its objects (for ordering; not in the contract).
+    #[serde(skip)]
+    pub reads: u64,
+    pub objects: Vec<CallerObject>,
+}
+
+/// One object as one caller used it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CallerObject {
+    pub vault: Option<String>,
+    pub object_type: String,
+    pub object_name: String,
+    pub reads: u64,
+    pub writes: u64,
+    pub denied: u64,
+    pub last_read: Option<String>,
+}
+
+fn when(t: Option<i64>) -> Option<String> {
+    t.and_then(chrono::DateTime::from_timestamp_micros)
+        .map(|t| format_time(&t))
+}
+
+/// Canonical times compare as text (one format, UTC).
+fn min_text(a: Option<String>, b: Option<String>) -> Option<String> {
+    a.into_iter().chain(b).min()
+}
+
+fn max_text(a: Option<String>, b: Option<String>) -> Option<String> {
+    a.into_iter().chain(b).max()
+}
+
+fn sort_readers(readers: &mut [Reader]) {
+    readers.sort_by(|x, y| {
+        y.reads
+            .cmp(&x.reads)
+            .then_with(|| (&x.oid, &x.appid, &x.upn).cmp(&(&y.oid, &y.appid, &y.upn)))
+    });
+}
+
+/// Names each slot of `callers` (in slot order) as the catalog knows it.
+pub fn who(
+    callers: &crate::analyze::callers::CallerFold,
+    catalog: &crate::identify::Catalog,
+) -> Vec<Who> {
+    let ids = callers.identities(catalog);
+    who_with(callers, &ids)
+}
+
+/// [`who`] with identities already computed.
+pub fn who_with(
+    callers: &crate::analyze::callers::CallerFold,
+    ids: &std::collections::HashMap<crate::identify::CallerKey, crate::identify::Identity>,
+) -> Vec<Who> {
+    callers
+        .keys()
+        .map(|k| {
+            let key = crate::identify::owned_key(k);
+            let id = ids.get(&key).cloned().unwrap_or_default();
+            Who {
+                appid: key.0,
+                oid: key.1,
+                upn: key.2,
+                kind: id.kind.as_str().to_string(),
+                name: id.name,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

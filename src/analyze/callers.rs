@@ -213,6 +213,12 @@ impl CallerFold {
         self.add_ordered(e, self.base + order);
     }
 
+    /// The order the next event folded with [`CallerFold::add`] gets (one
+    /// past the latest folded).
+    pub fn next_order(&self) -> u64 {
+        self.seen
+    }
+
     /// Merges another fold's callers into this one; the slot (see
     /// [`CallerFold::add_ordered`]) here of each of `other`'s slots.
     pub fn merge(&mut self, other: CallerFold) -> Vec<usize> {

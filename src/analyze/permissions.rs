@@ -186,6 +186,45 @@ impl Knowledge {
             })
     }
 
+    /// How much a role grants: the Key Vault data actions of the operation
+    /// table it covers (a wildcard counts every action it matches).
+    pub fn breadth(&self, role: &Role) -> usize {
+        let mut actions: Vec<&str> = self
+            .operations
+            .iter()
+            .filter_map(|o| o.data_action.as_deref())
+            .collect();
+        actions.sort_unstable();
+        actions.dedup();
+        actions
+            .iter()
+            .filter(|a| role.data_actions.iter().any(|p| action_matches(p, a)))
+            .count()
+    }
+
+    /// The least-privileged built-in Key Vault role whose dataActions cover
+    /// every one of `actions`: the one of least [`Knowledge::breadth`], then
+    /// by name. None when no built-in role covers them all (or `actions`
+    /// is empty).
+    pub fn least_role_covering(&self, actions: &[String]) -> Option<&Role> {
+        if actions.is_empty() {
+            return None;
+        }
+        self.roles
+            .iter()
+            .filter(|r| r.name.starts_with("Key Vault") && !r.data_actions.is_empty())
+            .filter(|r| {
+                actions
+                    .iter()
+                    .all(|a| r.data_actions.iter().any(|p| action_matches(p, a)))
+            })
+            .min_by(|a, b| {
+                self.breadth(a)
+                    .cmp(&self.breadth(b))
+                    .then_with(|| a.name.cmp(&b.name))
+            })
+    }
+
     /// Built-in roles whose dataActions cover `action` (wildcards honoured).
     pub fn roles_granting(&self, action: &str) -> Vec<&Role> {
         self.roles

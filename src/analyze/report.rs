@@ -301,21 +301,7 @@ impl<'p> ReportFold<'p> {
         let ids = tally.callers.identities(catalog);
         let ex = explain.finish_with(catalog, &ids);
         let callers = tally.callers.rows(catalog);
-        let who: Vec<access::Who> = tally
-            .callers
-            .keys()
-            .map(|k| {
-                let key = crate::identify::owned_key(k);
-                let id = ids.get(&key).cloned().unwrap_or_default();
-                access::Who {
-                    appid: key.0,
-                    oid: key.1,
-                    upn: key.2,
-                    kind: id.kind.as_str().to_string(),
-                    name: id.name,
-                }
-            })
-            .collect();
+        let who = access::who_with(&tally.callers, &ids);
         let objects = tally.access.rows(&who);
         // In the order of the callers' rows.
         let mut by_key: std::collections::HashMap<_, _> = tally

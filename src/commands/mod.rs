@@ -2,12 +2,15 @@
 //! them into validated library options, calls the library and says what
 //! the process exits with. [`Cli`] is the whole command line.
 
+mod access;
 mod args;
 mod callers;
 mod events;
 mod explain;
+mod plan_rbac;
 mod pull;
 mod report;
+mod rights;
 mod shell;
 mod synth;
 mod token;
@@ -70,6 +73,22 @@ pub enum Command {
         after_help = "Examples:\n  kvaudit explain fixtures/scenarios/s2-airflow-spn-forbidden.jsonl\n  kvaudit explain --message \"Caller: appid=3a9c5e7f-1b2d-4e6f-8a0c-7d9e1f3a5b55;oid=8e4f1a5d-2c6b-4f9e-a3d1-5b7c9e1f3d44 Action: Microsoft.KeyVault/vaults/secrets/getSecret/action ForbiddenByRbac\"\n  kvaudit explain logs/ --vault kv-data-prod --since 24h --format markdown"
     )]
     Explain(explain::ExplainArgs),
+    /// Who read each secret, key and certificate, and when last (or, --by caller, what each caller read).
+    #[command(
+        after_help = "Examples:\n  kvaudit access fixtures/scenarios/s1-s9-three-weeks.jsonl\n  kvaudit access logs/ --by caller --kind user\n  kvaudit access logs/ --objects secrets.json --format json -o access.json\n\nA read is a successful operation that returns or uses the object: SecretGet (and, for a\ncertificate, a read of the secret of the same name, which returns its private key), KeyGet and\nCertificateGet (public material), and key operations (sign, decrypt, unwrap...). Lists and\nattributes are counted apart, as metadata."
+    )]
+    Access(access::AccessArgs),
+    /// Role assignments against use: who holds a broader role or scope than the logs show they use.
+    #[command(
+        after_help = "Examples:\n  kvaudit rights fixtures/rights/rights.jsonl --assignments fixtures/rights/assignments.json\n  az role assignment list --all -o json > assignments.json && kvaudit rights logs/ --since 90d --assignments assignments.json\n\nVerdicts: broader_than_used (the role grants more than was used), scope_broader_than_used\n(the right role over more objects than used), unused (no call the role serves in the window),\nnot_data_plane (Owner, Contributor...: no data action), least. Group assignments and custom\nroles are not judged (said on stderr)."
+    )]
+    Rights(rights::RightsArgs),
+    /// What an access-policy vault needs before it is switched to Azure RBAC: a role per principal, then the switch.
+    #[command(
+        name = "plan-rbac",
+        after_help = "Examples:\n  kvaudit plan-rbac fixtures/access/events.jsonl\n  kvaudit plan-rbac logs/ --vault kv-legacy --since 90d --vault-json kv-legacy.json\n\nOnly vaults whose records carry isAccessPolicyMatch are planned (never one whose records carry\nisRbacAuthorized). Each principal gets the least built-in role covering the data actions it\nused, at the vault; run the switch only after the grants have propagated."
+    )]
+    PlanRbac(plan_rbac::PlanRbacArgs),
     /// Findings for security reviews and scheduled compliance runs.
     #[command(
         after_help = "Examples:\n  kvaudit report logs/ --from 2026-03 --to 2026-04 -o march.html\n  kvaudit report logs/ --since 30d --fail-on medium --format json -o report.json\n  kvaudit report logs/ --redact --redact-key ~/.config/kvaudit.key --format markdown"
@@ -135,6 +154,9 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Callers(a) => callers::run(a, &ctx),
         Command::Explain(a) => explain::run(a, &ctx),
         Command::Report(a) => report::run(a, &ctx),
+        Command::Access(a) => access::run(a, &ctx),
+        Command::Rights(a) => rights::run(a, &ctx),
+        Command::PlanRbac(a) => plan_rbac::run(a, &ctx),
         Command::Token(a) => token::run(a, &ctx),
         Command::Synth(a) => synth::run(a, &ctx),
         Command::Pull(a) => pull::run(a, &ctx),

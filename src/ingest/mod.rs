@@ -12,6 +12,7 @@ mod interner;
 pub mod inventory;
 mod json;
 mod normalize;
+pub mod objects;
 mod options;
 mod progress;
 pub mod schema;

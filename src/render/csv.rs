@@ -46,6 +46,14 @@ impl Renderer for Csv {
         };
         let err = |e: csv::Error| Error::Output(e.to_string());
         match view {
+            View::Grid(g) => {
+                w.write_record(g.columns.iter().map(|c| c.fit.header))
+                    .map_err(err)?;
+                for r in &g.rows {
+                    w.write_record(r.iter().map(|v| inert(v.clone())))
+                        .map_err(err)?;
+                }
+            }
             View::Report(_) => {
                 return Err(Error::Output("the report has no CSV form; use json".into()))
             }

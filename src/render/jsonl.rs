@@ -19,6 +19,7 @@ impl Renderer for Jsonl {
             View::Callers(rows) => rows.iter().try_for_each(|r| line(r, &mut out))?,
             View::Denials(d) => d.iter().try_for_each(|r| line(r, &mut out))?,
             View::Report(r) => line(r, &mut out)?,
+            View::Grid(g) => g.records.iter().try_for_each(|r| line(r, &mut out))?,
         }
         Ok(out)
     }

@@ -29,6 +29,33 @@ fn callers_table(rows: &[crate::analyze::callers::CallerRow], out: &mut String) 
     }
 }
 
+/// A [`super::grid::Grid`] as a heading, a table of every column, its
+/// commands in code blocks and its footer.
+fn grid(g: &super::grid::Grid, out: &mut String) {
+    let _ = writeln!(out, "## {}\n", cell(&g.title));
+    if g.rows.is_empty() {
+        out.push_str("No rows.\n");
+    } else {
+        let head: Vec<String> = g.columns.iter().map(|c| cell(c.fit.header)).collect();
+        let rule: Vec<&str> = g
+            .columns
+            .iter()
+            .map(|c| if c.fit.right { "---:" } else { "---" })
+            .collect();
+        let _ = writeln!(out, "| {} |\n|{}|", head.join(" | "), rule.join("|"));
+        for r in &g.rows {
+            let cells: Vec<String> = r.iter().map(|v| cell(v)).collect();
+            let _ = writeln!(out, "| {} |", cells.join(" | "));
+        }
+    }
+    for (what, cmd) in &g.commands {
+        let _ = writeln!(out, "\n{}\n\n{}", cell(what), md_block("sh", cmd));
+    }
+    for f in &g.footer {
+        let _ = writeln!(out, "\n> {}", cell(f));
+    }
+}
+
 impl Renderer for Markdown {
     fn render(&self, view: &View) -> Result<Vec<u8>> {
         let mut out = String::new();
@@ -36,6 +63,7 @@ impl Renderer for Markdown {
             View::Callers(rows) => {
                 callers_table(rows, &mut out);
             }
+            View::Grid(g) => grid(g, &mut out),
             View::Report(r) => {
                 let s = &r.summary;
                 let _ = writeln!(out, "# Key Vault access report\n");

@@ -7,6 +7,8 @@ mod csv;
 pub mod escape;
 pub mod event_stream;
 pub mod fit;
+pub mod grid;
+pub mod grids;
 mod html;
 mod json;
 mod jsonl;
@@ -33,6 +35,8 @@ pub enum View<'a> {
     Callers(&'a [CallerRow]),
     Denials(&'a [Denial]),
     Report(&'a Report),
+    /// Rows of `access`, `rights` and `plan-rbac` (see [`grid::Grid`]).
+    Grid(&'a grid::Grid),
 }
 
 /// One output format.

@@ -28,6 +28,7 @@ impl Renderer for Table {
             View::Callers(rows) => self.callers(rows),
             View::Denials(denials) => self.denials(denials),
             View::Report(r) => self.report(r),
+            View::Grid(g) => self.grid(g),
         };
         Ok(text.into_bytes())
     }
@@ -305,6 +306,47 @@ impl Table {
         out.push_str(&self.callers(&r.callers));
         out.push('\n');
         out.push_str(&findings_line(r));
+        out
+    }
+}
+
+impl Table {
+    /// A [`super::grid::Grid`]: its title, the table of its human columns,
+    /// then its commands whole, then its footer.
+    fn grid(&self, g: &super::grid::Grid) -> String {
+        let w = self.width;
+        let mut out = String::new();
+        let title = wrap(&g.title, "", "", w);
+        let _ = writeln!(out, "{}", paint(title.trim_end(), Style::Bold, self.color));
+        if g.rows.is_empty() {
+            out.push_str("No rows.\n");
+        } else {
+            let keep: Vec<usize> = (0..g.columns.len())
+                .filter(|i| g.columns[*i].human)
+                .collect();
+            let cols: Vec<Column> = keep.iter().map(|i| g.columns[*i].fit).collect();
+            let cells: Vec<Vec<Cell>> = g
+                .rows
+                .iter()
+                .map(|r| {
+                    keep.iter()
+                        .map(|i| Cell::new(r.get(*i).map_or("", String::as_str)))
+                        .collect()
+                })
+                .collect();
+            out.push_str(&fit::table(&cols, &cells, w, self.color));
+        }
+        for (what, cmd) in &g.commands {
+            out.push('\n');
+            out.push_str(&wrap(what, "", "  ", w));
+            out.push_str(&command_lines(cmd, "    ", w));
+        }
+        if !g.footer.is_empty() {
+            out.push('\n');
+        }
+        for f in &g.footer {
+            out.push_str(&wrap(f, "", "  ", w));
+        }
         out
     }
 }

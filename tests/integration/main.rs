@@ -1,5 +1,6 @@
 //! Integration tests: drive the real `kvaudit` binary on fixtures.
 
+mod access;
 mod assignments;
 mod bad_input;
 mod corpus;

@@ -14,6 +14,8 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Assignment {
+    /// The assignment's ARM id (`.../providers/Microsoft.Authorization/roleAssignments/<guid>`).
+    pub id: Option<String>,
     pub principal_id: Option<String>,
     pub principal_type: Option<String>,
     pub role_definition_name: Option<String>,
@@ -61,7 +63,7 @@ fn norm(scope: &str) -> String {
 }
 
 /// True when `outer` contains `inner` (`/` contains everything).
-fn covers(outer: &str, inner: &str) -> bool {
+pub fn covers(outer: &str, inner: &str) -> bool {
     let (o, i) = (norm(outer), norm(inner));
     o.is_empty() || i == o || i.starts_with(&format!("{o}/"))
 }

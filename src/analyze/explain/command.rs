@@ -25,6 +25,13 @@ pub enum Check {
     Action,
     /// An access-policy permission such as `get` or `list`.
     Permission,
+    /// An ARM scope a role can be assigned at, from a subscription down to
+    /// a secret, key or certificate.
+    AnyScope,
+    /// A role assignment's ARM id.
+    AssignmentId,
+    /// A resource group name: 1-90 letters, digits, `-_.()`.
+    ResourceGroup,
 }
 
 impl Check {
@@ -38,6 +45,9 @@ impl Check {
             Check::HsmScope => "Managed HSM scope (/, /keys or /keys/<name>)",
             Check::Action => "RBAC data action",
             Check::Permission => "access-policy permission",
+            Check::AnyScope => "Azure scope (subscription, resource group, vault or object)",
+            Check::AssignmentId => "role assignment id",
+            Check::ResourceGroup => "resource group name",
         }
     }
 
@@ -74,6 +84,14 @@ impl Check {
                     })
             }
             Check::Permission => PERMISSIONS.iter().any(|p| p.eq_ignore_ascii_case(v)),
+            Check::AnyScope => any_scope_pattern().is_match(v),
+            Check::AssignmentId => assignment_id_pattern().is_match(v),
+            Check::ResourceGroup => {
+                (1..=90).contains(&v.len())
+                    && !v.ends_with('.')
+                    && v.chars()
+                        .all(|c| c.is_alphanumeric() || "-_.()".contains(c))
+            }
         }
     }
 }
@@ -134,6 +152,31 @@ fn scope_pattern() -> &'static regex::Regex {
             r"/resourceGroups/(?:[-\w.()]{1,90}|<resource-group>)",
             r"/providers/Microsoft\.KeyVault/(?:vaults|managedHSMs)/(?:[a-z][a-z0-9-]{1,22}[a-z0-9]|<vault>)",
             r"(?:/(?:secrets|keys|certificates)/[a-z0-9-]{1,127})?$"
+        ))
+        .expect("static regex")
+    })
+}
+
+fn any_scope_pattern() -> &'static regex::Regex {
+    static P: OnceLock<regex::Regex> = OnceLock::new();
+    P.get_or_init(|| {
+        regex::Regex::new(concat!(
+            r"(?i-u)^/subscriptions/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+            r"(?:/resourceGroups/[-\w.()]{1,90}",
+            r"(?:/providers/Microsoft\.KeyVault/vaults/[a-z][a-z0-9-]{1,22}[a-z0-9]",
+            r"(?:/(?:secrets|keys|certificates)/[a-z0-9-]{1,127})?)?)?$"
+        ))
+        .expect("static regex")
+    })
+}
+
+fn assignment_id_pattern() -> &'static regex::Regex {
+    static P: OnceLock<regex::Regex> = OnceLock::new();
+    P.get_or_init(|| {
+        regex::Regex::new(concat!(
+            r"(?i-u)^(?:/[-\w.()]{1,128}){0,12}",
+            r"/providers/Microsoft\.Authorization/roleAssignments/",
+            r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
         ))
         .expect("static regex")
     })

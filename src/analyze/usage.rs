@@ -1,0 +1,234 @@
+//! One streaming fold behind `access`, `rights` and `plan-rbac`: the
+//! callers, who read and wrote each object, and per caller and vault the
+//! operations that succeeded or were denied, with the vault's permission
+//! model as its records show it. Memory grows with callers, vaults,
+//! operations and objects, never with events; parsing threads each fold
+//! their own events and the parts merge.
+
+use super::access::{AccessFold, Who};
+use super::callers::CallerFold;
+use crate::collections::Map;
+use crate::error::Result;
+use crate::event::{format_time, Event, Text};
+use crate::identify::Catalog;
+use crate::pipeline::{Sink, ThreadFold};
+use std::collections::BTreeMap;
+
+/// What one caller did on one vault.
+#[derive(Debug, Default, Clone)]
+pub struct VaultUse {
+    /// Successful operations by name, and on which objects.
+    pub ok: BTreeMap<String, u64>,
+    /// 403s by operation name.
+    pub denied: BTreeMap<String, u64>,
+    /// Objects (type, name) of successful operations, with counts.
+    pub objects: BTreeMap<(String, String), u64>,
+    /// Successful operations authorised by an access policy
+    /// (`isAccessPolicyMatch` true) rather than RBAC.
+    pub by_policy: u64,
+}
+
+/// What a vault's records say about it.
+#[derive(Debug, Default, Clone)]
+pub struct VaultFacts {
+    /// The ARM id as logged (`resource_id`), when any record gave it.
+    pub resource_id: Option<String>,
+    /// Records carrying `isAccessPolicyMatch` (the access-policy model).
+    pub access_policy_records: u64,
+    /// Records carrying `isRbacAuthorized` (the RBAC model).
+    pub rbac_records: u64,
+    /// A Managed HSM (local RBAC; neither `rights` nor `plan-rbac` apply).
+    pub managed_hsm: bool,
+}
+
+#[derive(Debug, Default)]
+struct Part {
+    callers: CallerFold,
+    access: AccessFold,
+    uses: Map<(usize, Text), VaultUse>,
+    vaults: Map<Text, VaultFacts>,
+    first: Option<i64>,
+    last: Option<i64>,
+}
+
+impl Part {
+    fn add(&mut self, e: &Event, order: u64) {
+        let slot = self.callers.add_ordered(e, order);
+        self.access.add(slot, e);
+        let t = e.time.timestamp_micros();
+        self.first = Some(self.first.map_or(t, |f| f.min(t)));
+        self.last = Some(self.last.map_or(t, |l| l.max(t)));
+        let v = self.vaults.entry(e.vault.clone()).or_default();
+        if v.resource_id.is_none() {
+            v.resource_id = e.resource_id.as_deref().map(str::to_string);
+        }
+        v.access_policy_records += u64::from(e.access_policy_match.is_some());
+        v.rbac_records += u64::from(e.rbac_authorized.is_some());
+        v.managed_hsm |= e.vault_kind == Some(crate::event::VaultKind::ManagedHsm);
+        let denied = e.status == Some(403);
+        if !denied && !e.succeeded() {
+            return;
+        }
+        let u = self.uses.entry((slot, e.vault.clone())).or_default();
+        if denied {
+            *u.denied.entry(e.operation.to_string()).or_default() += 1;
+            return;
+        }
+        *u.ok.entry(e.operation.to_string()).or_default() += 1;
+        u.by_policy += u64::from(e.access_policy_match == Some(true));
+        if let (Some(k), Some(n)) = (&e.object_type, &e.object_name) {
+            if matches!(&**k, "secret" | "key" | "certificate") {
+                *u.objects.entry((k.to_string(), n.to_string())).or_default() += 1;
+            }
+        }
+    }
+
+    fn merge(&mut self, o: Part) {
+        let to = self.callers.merge(o.callers);
+        self.access.merge(o.access, &to);
+        for ((slot, vault), u) in o.uses {
+            let slot = to.get(slot).copied().unwrap_or(slot);
+            let mine = self.uses.entry((slot, vault)).or_default();
+            for (k, n) in u.ok {
+                *mine.ok.entry(k).or_default() += n;
+            }
+            for (k, n) in u.denied {
+                *mine.denied.entry(k).or_default() += n;
+            }
+            for (k, n) in u.objects {
+                *mine.objects.entry(k).or_default() += n;
+            }
+            mine.by_policy += u.by_policy;
+        }
+        for (vault, f) in o.vaults {
+            let mine = self.vaults.entry(vault).or_default();
+            if mine.resource_id.is_none() {
+                mine.resource_id = f.resource_id;
+            }
+            mine.access_policy_records += f.access_policy_records;
+            mine.rbac_records += f.rbac_records;
+            mine.managed_hsm |= f.managed_hsm;
+        }
+        self.first = self.first.into_iter().chain(o.first).min();
+        self.last = self.last.into_iter().chain(o.last).max();
+    }
+}
+
+/// The fold: a [`Sink`] for the ingest pipeline.
+#[derive(Debug, Default)]
+pub struct UsageFold {
+    whole: Part,
+}
+
+/// A parsing thread's part of a [`UsageFold`].
+struct UsagePart {
+    part: Part,
+    base: u64,
+}
+
+impl ThreadFold for UsagePart {
+    fn add(&mut self, e: &Event, order: u64) -> bool {
+        self.part.add(e, self.base + order);
+        false
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
+    }
+}
+
+impl Sink for UsageFold {
+    fn event(&mut self, e: Event) -> Result<()> {
+        let order = self.whole.callers.next_order();
+        self.whole.add(&e, order);
+        Ok(())
+    }
+
+    fn fork(&mut self) -> Option<Box<dyn ThreadFold>> {
+        let callers = self.whole.callers.part();
+        let base = callers.next_order();
+        Some(Box::new(UsagePart {
+            part: Part {
+                callers,
+                ..Part::default()
+            },
+            base,
+        }))
+    }
+
+    fn join(&mut self, part: Box<dyn ThreadFold>) -> Result<()> {
+        let p: UsagePart = crate::pipeline::take_part(part)?;
+        self.whole.merge(p.part);
+        Ok(())
+    }
+}
+
+/// What the fold found, with every caller named.
+#[derive(Debug)]
+pub struct Usage {
+    /// Each caller slot, named.
+    pub who: Vec<Who>,
+    /// Per (caller slot, vault).
+    pub uses: Vec<(usize, Option<String>, VaultUse)>,
+    pub vaults: BTreeMap<Option<String>, VaultFacts>,
+    /// The first and last event's times (RFC 3339), if any.
+    pub first: Option<String>,
+    pub last: Option<String>,
+    /// Days between the first and last event.
+    pub days: f64,
+}
+
+impl UsageFold {
+    /// The (appid, oid) of every caller, for `--resolve`.
+    pub fn principals(&self) -> Vec<(Option<&str>, Option<&str>)> {
+        self.whole.callers.principals()
+    }
+
+    /// The access fold (for `kvaudit access`).
+    pub fn access(&mut self) -> &mut AccessFold {
+        &mut self.whole.access
+    }
+
+    /// Names every caller and returns what was seen.
+    pub fn finish(&self, catalog: &Catalog) -> Usage {
+        let who = super::access::who(&self.whole.callers, catalog);
+        let mut uses: Vec<(usize, Option<String>, VaultUse)> = self
+            .whole
+            .uses
+            .iter()
+            .map(|((slot, vault), u)| (*slot, vault.as_deref().map(str::to_string), u.clone()))
+            .collect();
+        uses.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        let when = |t: Option<i64>| {
+            t.and_then(chrono::DateTime::from_timestamp_micros)
+                .map(|t| format_time(&t))
+        };
+        let days = match (self.whole.first, self.whole.last) {
+            (Some(f), Some(l)) => (l - f) as f64 / 86_400_000_000.0,
+            _ => 0.0,
+        };
+        Usage {
+            who,
+            uses,
+            vaults: self
+                .whole
+                .vaults
+                .iter()
+                .map(|(k, v)| (k.as_deref().map(str::to_string), v.clone()))
+                .collect(),
+            first: when(self.whole.first),
+            last: when(self.whole.last),
+            days,
+        }
+    }
+
+    /// The access rows (see [`AccessFold::rows`]).
+    pub fn objects(&self, who: &[Who]) -> Vec<super::access::ObjectAccess> {
+        self.whole.access.rows(who)
+    }
+
+    /// The access rows by caller (see [`AccessFold::by_caller`]).
+    pub fn by_caller(&self, who: &[Who]) -> Vec<super::access::CallerObjects> {
+        self.whole.access.by_caller(who)
+    }
+}

@@ -1,0 +1,69 @@
+//! A view every format can show without knowing the command behind it:
+//! records for JSON and JSON Lines, flat cells for CSV, TSV, Markdown and
+//! the terminal, and commands printed whole after the terminal table (so a
+//! fix is never cut to fit). `access`, `rights` and `plan-rbac` build one.
+
+use super::fit::Column;
+
+/// A command's rows, ready for any format.
+#[derive(Debug, Clone, Default)]
+pub struct Grid {
+    /// The heading of the terminal and Markdown views.
+    pub title: String,
+    /// The columns of the flat views.
+    pub columns: Vec<GridColumn>,
+    /// One per row, a cell per column.
+    pub rows: Vec<Vec<String>>,
+    /// One per row: the JSON object of the public contract.
+    pub records: Vec<serde_json::Value>,
+    /// Commands to print whole after the terminal and Markdown tables,
+    /// each with a line saying what it does.
+    pub commands: Vec<(String, String)>,
+    /// Lines after everything else in the terminal and Markdown views.
+    pub footer: Vec<String>,
+}
+
+/// One column of a [`Grid`].
+#[derive(Debug, Clone, Copy)]
+pub struct GridColumn {
+    /// How the terminal table fits it.
+    pub fit: Column,
+    /// Shown in the terminal table (CSV, TSV and Markdown show every
+    /// column).
+    pub human: bool,
+}
+
+impl GridColumn {
+    pub const fn text(header: &'static str) -> Self {
+        GridColumn {
+            fit: Column::text(header),
+            human: true,
+        }
+    }
+    pub const fn fixed(header: &'static str) -> Self {
+        GridColumn {
+            fit: Column::fixed(header),
+            human: true,
+        }
+    }
+    pub const fn number(header: &'static str) -> Self {
+        GridColumn {
+            fit: Column::number(header),
+            human: true,
+        }
+    }
+    /// The same column, only in CSV, TSV and Markdown.
+    pub const fn data_only(self) -> Self {
+        GridColumn {
+            human: false,
+            ..self
+        }
+    }
+    /// The same column, never narrower than `min` in the terminal.
+    pub const fn at_least(self, min: usize) -> Self {
+        GridColumn {
+            fit: self.fit.at_least(min),
+            ..self
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! The grids of `access`, `rights` and `plan-rbac` (see [`super::grid`]):
+//! which fields become columns, which stay in JSON only, which commands
+//! are printed whole.
+
+use super::fit::human_time;
+use super::grid::{Grid, GridColumn as C};
+use super::words;
+use crate::analyze::access::{CallerObjects, ObjectAccess, Who};
+use crate::error::{Error, Result};
+
+/// A principal's best name.
+pub fn who_name(w: &Who) -> String {
+    words::who(
+        w.name.as_deref(),
+        w.upn.as_deref(),
+        w.appid.as_deref(),
+        w.oid.as_deref(),
+    )
+}
+
+fn time(t: Option<&str>) -> String {
+    t.map(|t| human_time(t).trim_end_matches(" UTC").to_string())
+        .unwrap_or_default()
+}
+
+fn records<T: serde::Serialize>(rows: &[T]) -> Result<Vec<serde_json::Value>> {
+    rows.iter()
+        .map(|r| serde_json::to_value(r).map_err(|e| Error::Output(e.to_string())))
+        .collect()
+}
+
+/// `kvaudit access --by object`.
+pub fn access_objects(rows: &[ObjectAccess], title: String) -> Result<Grid> {
+    let columns = vec![
+        C::fixed("vault"),
+        C::fixed("type"),
+        C::text("object").at_least(10),
+        C::number("reads"),
+        C::number("writes"),
+        C::number("deletes").data_only(),
+        C::number("denied"),
+        C::fixed("last read UTC"),
+        C::text("readers").at_least(12),
+        C::fixed("first_read").data_only(),
+        C::fixed("last_write").data_only(),
+        C::fixed("unused").data_only(),
+    ];
+    let cells = rows
+        .iter()
+        .map(|r| {
+            let names: Vec<String> = r
+                .readers
+                .iter()
+                .map(|x| {
+                    format!(
+                        "{} ({})",
+                        who_name(&Who {
+                            appid: x.appid.clone(),
+                            oid: x.oid.clone(),
+                            upn: x.upn.clone(),
+                            kind: x.kind.clone(),
+                            name: x.name.clone(),
+                        }),
+                        x.reads
+                    )
+                })
+                .collect();
+            vec![
+                r.vault.clone().unwrap_or_default(),
+                r.object_type.clone(),
+                r.object_name.clone(),
+                r.reads.to_string(),
+                r.writes.to_string(),
+                r.deletes.to_string(),
+                r.denied.to_string(),
+                if r.unused {
+                    "never".into()
+                } else {
+                    time(r.last_read.as_deref())
+                },
+                words::list(&names, 2),
+                r.first_read.clone().unwrap_or_default(),
+                r.last_write.clone().unwrap_or_default(),
+                r.unused.to_string(),
+            ]
+        })
+        .collect();
+    Ok(Grid {
+        title,
+        columns,
+        rows: cells,
+        records: records(rows)?,
+        ..Grid::default()
+    })
+}
+
+/// `kvaudit access --by caller`.
+pub fn access_callers(rows: &[CallerObjects], title: String) -> Result<Grid> {
+    let columns = vec![
+        C::text("caller").at_least(16),
+        C::fixed("kind"),
+        C::number("objects"),
+        C::number("reads"),
+        C::number("writes").data_only(),
+        C::number("denied"),
+        C::fixed("last read UTC"),
+        C::text("most read").at_least(10),
+        C::fixed("appid").data_only(),
+        C::fixed("oid").data_only(),
+        C::fixed("upn").data_only(),
+    ];
+    let cells = rows
+        .iter()
+        .map(|r| {
+            let most: Vec<String> = r
+                .objects
+                .iter()
+                .filter(|o| o.reads > 0)
+                .map(|o| {
+                    format!(
+                        "{}/{} ({})",
+                        o.vault.as_deref().unwrap_or("?"),
+                        o.object_name,
+                        o.reads
+                    )
+                })
+                .collect();
+            let last = r
+                .objects
+                .iter()
+                .filter_map(|o| o.last_read.as_deref())
+                .max();
+            let p = &r.principal;
+            vec![
+                who_name(p),
+                p.kind.replace('_', " "),
+                r.objects.len().to_string(),
+                r.reads.to_string(),
+                r.objects.iter().map(|o| o.writes).sum::<u64>().to_string(),
+                r.objects.iter().map(|o| o.denied).sum::<u64>().to_string(),
+                time(last),
+                words::list(&most, 2),
+                p.appid.clone().unwrap_or_default(),
+                p.oid.clone().unwrap_or_default(),
+                p.upn.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    Ok(Grid {
+        title,
+        columns,
+        rows: cells,
+        records: records(rows)?,
+        ..Grid::default()
+    })
+}
+
+/// The last two segments of an ARM scope (`vaults/kv-data-prod`), or the
+/// whole of a short one.
+pub fn short_scope(scope: &str) -> String {
+    let parts: Vec<&str> = scope.trim_matches('/').split('/').collect();
+    if parts.len() <= 2 {
+        return scope.to_string();
+    }
+    parts[parts.len() - 2..].join("/")
+}
+
+/// A built-in role's name without `Key Vault ` (the table's title says it).
+fn short_role(role: &str) -> String {
+    role.strip_prefix("Key Vault ").unwrap_or(role).to_string()
+}
+
+/// `kvaudit rights`.
+pub fn rights(rows: &[crate::analyze::rights::RightsRow], title: String) -> Result<Grid> {
+    let columns = vec![
+        C::text("principal").at_least(20),
+        C::fixed("kind").data_only(),
+        C::fixed("role"),
+        C::text("scope").at_least(12),
+        C::fixed("verdict"),
+        C::fixed("least role"),
+        C::text("used").at_least(12),
+        C::fixed("appid").data_only(),
+        C::fixed("oid").data_only(),
+        C::fixed("assignment_id").data_only(),
+        C::fixed("assignment_scope").data_only(),
+        C::fixed("used_actions").data_only(),
+        C::fixed("least_scope").data_only(),
+        C::fixed("evidence").data_only(),
+        C::fixed("caution").data_only(),
+        C::fixed("fix").data_only(),
+    ];
+    let mut commands = Vec::new();
+    let cells = rows
+        .iter()
+        .map(|r| {
+            let p = &r.principal;
+            let used: Vec<String> = r
+                .operations
+                .iter()
+                .map(|(o, n)| format!("{o} {n}"))
+                .collect();
+            if let Some(fix) = &r.fix {
+                let mut lines = fix.lines();
+                let what = format!(
+                    "{} holds {} at {}: {}. Seen: {}.",
+                    who_name(p),
+                    r.assignment.role,
+                    short_scope(&r.assignment.scope),
+                    r.verdict.as_str().replace('_', " "),
+                    r.evidence
+                );
+                let first = lines.next().unwrap_or_default();
+                let (label, then) = if first.contains(" create ") {
+                    (
+                        format!("{what} Grant what was used:"),
+                        "then remove the broad one:",
+                    )
+                } else {
+                    (
+                        format!("{what} Remove it (after checking with its owner):"),
+                        "",
+                    )
+                };
+                commands.push((label, first.to_string()));
+                for l in lines {
+                    commands.push((then.to_string(), l.to_string()));
+                }
+            }
+            vec![
+                who_name(p),
+                p.kind.replace('_', " "),
+                short_role(&r.assignment.role),
+                short_scope(&r.assignment.scope),
+                r.verdict.as_str().to_string(),
+                short_role(r.least_role.as_deref().unwrap_or_default()),
+                if used.is_empty() {
+                    "-".into()
+                } else {
+                    words::list(&used, 2)
+                },
+                p.appid.clone().unwrap_or_default(),
+                p.oid.clone().unwrap_or_default(),
+                r.assignment.id.clone().unwrap_or_default(),
+                r.assignment.scope.clone(),
+                r.used_actions.join(";"),
+                r.least_scope.clone().unwrap_or_default(),
+                r.evidence.clone(),
+                r.caution.clone().unwrap_or_default(),
+                r.fix.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    Ok(Grid {
+        title,
+        columns,
+        rows: cells,
+        records: records(rows)?,
+        commands,
+        footer: Vec::new(),
+    })
+}
+
+/// `kvaudit plan-rbac`: a row per role a principal needs, the commands,
+/// then the switch, what no role covers and the policy review.
+pub fn plan(plans: &[crate::analyze::plan::VaultPlan], title: String) -> Result<Grid> {
+    let columns = vec![
+        C::fixed("vault"),
+        C::text("principal").at_least(20),
+        C::fixed("kind"),
+        C::text("operations").at_least(16),
+        C::text("role").at_least(14),
+        C::fixed("appid").data_only(),
+        C::fixed("oid").data_only(),
+        C::fixed("data_actions").data_only(),
+        C::fixed("scope").data_only(),
+        C::fixed("command").data_only(),
+    ];
+    let mut rows = Vec::new();
+    let mut commands = Vec::new();
+    let mut footer = Vec::new();
+    for v in plans {
+        for p in &v.principals {
+            let ops: Vec<String> = p
+                .operations
+                .iter()
+                .map(|(o, n)| format!("{o} {n}"))
+                .collect();
+            let w = &p.principal;
+            rows.push(vec![
+                v.vault.clone(),
+                who_name(w),
+                w.kind.replace('_', " "),
+                words::list(&ops, 3),
+                p.role.clone().unwrap_or_else(|| "(none covers it)".into()),
+                w.appid.clone().unwrap_or_default(),
+                w.oid.clone().unwrap_or_default(),
+                p.data_actions.join(";"),
+                p.scope.clone().unwrap_or_default(),
+                p.command.clone().unwrap_or_default(),
+            ]);
+            match &p.command {
+                Some(c) => commands.push((
+                    format!(
+                        "{}: grant {} {} ({})",
+                        v.vault,
+                        who_name(w),
+                        p.role.as_deref().unwrap_or("?"),
+                        ops.join(", ")
+                    ),
+                    c.clone(),
+                )),
+                None => footer.push(format!(
+                    "{}: no command for {}: {}",
+                    v.vault,
+                    who_name(w),
+                    if w.oid.is_none() {
+                        "the log gives no object id; find it with az ad sp show --id <appid>"
+                    } else {
+                        "no built-in role covers what it used, or the log gives no vault id"
+                    }
+                )),
+            }
+        }
+        if let Some(c) = &v.switch_command {
+            commands.push((
+                format!(
+                    "{}: last, once every grant above has propagated (up to 10 minutes; cached tokens longer), switch the vault to RBAC (its access policies stop applying):",
+                    v.vault
+                ),
+                c.clone(),
+            ));
+        }
+        for u in &v.uncovered {
+            footer.push(format!(
+                "{}: {} used {} {} time(s): {}",
+                v.vault,
+                who_name(&u.principal),
+                u.operation,
+                u.count,
+                u.advice
+            ));
+        }
+        if let Some(r) = &v.policies {
+            for p in &r.unused_policies {
+                footer.push(format!(
+                    "{}: the access policy of {} ({}) was not used in the window: no role is planned for it",
+                    v.vault,
+                    p.object_id,
+                    p.permissions.join(", ")
+                ));
+            }
+            for p in &r.unused_permissions {
+                footer.push(format!(
+                    "{}: {} never used {} of its access policy",
+                    v.vault,
+                    p.object_id,
+                    p.permissions.join(", ")
+                ));
+            }
+            for d in &r.denied_principals {
+                let ops: Vec<String> = d
+                    .operations
+                    .iter()
+                    .map(|(o, n)| format!("{o} {n}"))
+                    .collect();
+                footer.push(format!(
+                    "{}: {} is denied today ({}): the plan grants it nothing",
+                    v.vault,
+                    who_name(&d.principal),
+                    ops.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(Grid {
+        title,
+        columns,
+        rows,
+        records: records(plans)?,
+        commands,
+        footer,
+    })
+}

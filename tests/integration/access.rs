@@ -1,0 +1,498 @@
+//! `access`, `rights` and `plan-rbac` on fixtures/access (written by its
+//! make.py): every expected value below is counted by hand from the CALLS
+//! and assignments listed there.
+
+use crate::harness::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+fn json(args: &[&str]) -> (Vec<Value>, String) {
+    let out = kvaudit(args);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: Value = serde_json::from_str(&out.stdout).expect("a JSON array");
+    (v.as_array().unwrap().clone(), out.stderr)
+}
+
+fn events() -> String {
+    fixture("access/events.jsonl")
+}
+
+fn object<'a>(rows: &'a [Value], vault: &str, kind: &str, name: &str) -> &'a Value {
+    rows.iter()
+        .find(|r| r["vault"] == vault && r["object_type"] == kind && r["object_name"] == name)
+        .unwrap_or_else(|| panic!("no row for {vault}/{kind}/{name}"))
+}
+
+#[test]
+fn access_by_object_counts_reads_writes_denials_and_readers() {
+    let (secrets, certs) = (
+        fixture("access/secrets.json"),
+        fixture("access/certificates.json"),
+    );
+    let (rows, stderr) = json(&[
+        "access",
+        &events(),
+        "--objects",
+        &secrets,
+        "--objects",
+        &certs,
+        "--format",
+        "json",
+    ]);
+    assert!(!stderr.contains("only objects seen"), "{stderr}");
+    // 11 objects in the log plus old-ftp-password, listed only.
+    assert_eq!(rows.len(), 12);
+    let db = object(&rows, "kv-app", "secret", "db-password");
+    assert_eq!(
+        (&db["reads"], &db["writes"], &db["deletes"], &db["denied"]),
+        (
+            &Value::from(3),
+            &Value::from(0),
+            &Value::from(0),
+            &Value::from(1)
+        )
+    );
+    assert!(db["first_read"]
+        .as_str()
+        .unwrap()
+        .starts_with("2026-03-02T"));
+    assert!(db["last_read"].as_str().unwrap().starts_with("2026-03-16T"));
+    let readers = db["readers"].as_array().unwrap();
+    assert_eq!(readers.len(), 1, "the denied caller is not a reader");
+    assert_eq!(readers[0]["oid"], "11111111-1111-4111-8111-111111111111");
+    assert_eq!(readers[0]["reads"], 3);
+    for k in ["appid", "oid", "upn", "kind", "name", "reads", "last_read"] {
+        assert!(readers[0].get(k).is_some(), "reader field {k}");
+    }
+    // The certificate: one CertificateGet (public) and one read of its
+    // secret (the private key).
+    let tls = object(&rows, "kv-app", "certificate", "web-tls");
+    assert_eq!(
+        (
+            &tls["reads"],
+            &tls["public_reads"],
+            &tls["private_key_reads"]
+        ),
+        (&Value::from(2), &Value::from(1), &Value::from(1))
+    );
+    assert_eq!(tls["readers"][0]["reads"], 2);
+    let key = object(&rows, "kv-app", "key", "cmk");
+    assert_eq!(
+        (&key["reads"], &key["public_reads"]),
+        (&Value::from(5), &Value::from(1))
+    );
+    let rotated = object(&rows, "kv-legacy-ap", "secret", "rotated");
+    assert_eq!(
+        (&rotated["reads"], &rotated["writes"]),
+        (&Value::from(1), &Value::from(1))
+    );
+    assert!(rotated["last_write"]
+        .as_str()
+        .unwrap()
+        .starts_with("2026-03-09T"));
+    let old = object(&rows, "kv-app", "secret", "old-ftp-password");
+    assert_eq!(
+        (&old["reads"], &old["unused"]),
+        (&Value::from(0), &Value::Bool(true))
+    );
+    assert_eq!(rows.iter().filter(|r| r["unused"] == true).count(), 1);
+    // Without --objects: only what the log names, and stderr says so.
+    let (rows, stderr) = json(&["access", &events(), "--format", "json"]);
+    assert_eq!(rows.len(), 11);
+    assert!(
+        stderr.contains("only objects seen in the logs are listed"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn access_by_caller_lists_each_principals_objects() {
+    let (rows, _) = json(&["access", &events(), "--by", "caller", "--format", "json"]);
+    assert_eq!(
+        rows.len(),
+        10,
+        "every caller that read, wrote or was denied"
+    );
+    let app = rows
+        .iter()
+        .find(|r| r["principal"]["oid"] == "66666666-6666-4666-8666-666666666666")
+        .unwrap();
+    for k in ["appid", "oid", "upn", "kind", "name"] {
+        assert!(app["principal"].get(k).is_some(), "principal field {k}");
+    }
+    let objects: BTreeMap<String, u64> = app["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                format!(
+                    "{}/{}",
+                    o["object_type"].as_str().unwrap(),
+                    o["object_name"].as_str().unwrap()
+                ),
+                o["reads"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let want: BTreeMap<String, u64> = [
+        ("certificate/web-tls", 1),
+        ("secret/s-a", 1),
+        ("secret/s-b", 1),
+        ("secret/web-tls", 1),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    assert_eq!(objects, want);
+    let denied = rows
+        .iter()
+        .find(|r| r["principal"]["oid"] == "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb")
+        .unwrap();
+    assert_eq!(denied["objects"][0]["denied"], 2);
+    assert_eq!(denied["objects"][0]["reads"], 0);
+}
+
+/// What `data/operations.csv` says each operation does.
+fn access_classes() -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(root().join("data/operations.csv")).unwrap();
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let h = r.headers().unwrap().clone();
+    let (op, access) = (
+        h.iter().position(|c| c == "operation").unwrap(),
+        h.iter().position(|c| c == "access").unwrap(),
+    );
+    r.records()
+        .map(|x| {
+            let x = x.unwrap();
+            (x[op].to_string(), x[access].to_string())
+        })
+        .collect()
+}
+
+/// On random synth logs, `access` counts exactly the successful reads of
+/// named objects that `events` prints, and each object's readers add up.
+#[test]
+fn access_totals_equal_the_successful_reads_in_the_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let classes = access_classes();
+    for seed in [3, 11, 29] {
+        let path = synth(dir.path(), "raw-jsonl", 6000, seed);
+        let out = kvaudit(&["events", &path, "--format", "jsonl"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let mut want: BTreeMap<(String, String, String), u64> = BTreeMap::new();
+        for e in jsonl(&out.stdout) {
+            let ok = e["status"]
+                .as_u64()
+                .is_some_and(|s| (200..300).contains(&s));
+            let (Some(t), Some(n)) = (e["object_type"].as_str(), e["object_name"].as_str()) else {
+                continue;
+            };
+            let read = classes
+                .get(e["operation"].as_str().unwrap())
+                .is_some_and(|c| matches!(c.as_str(), "value" | "public" | "use"));
+            if ok && read && matches!(t, "secret" | "key" | "certificate") {
+                *want
+                    .entry((e["vault"].as_str().unwrap_or("").into(), t.into(), n.into()))
+                    .or_default() += 1;
+            }
+        }
+        let (rows, _) = json(&["access", &path, "--format", "json"]);
+        let mut got = BTreeMap::new();
+        for r in &rows {
+            let own = r["reads"].as_u64().unwrap() - r["private_key_reads"].as_u64().unwrap();
+            let readers: u64 = r["readers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["reads"].as_u64().unwrap())
+                .sum();
+            assert_eq!(readers, r["reads"].as_u64().unwrap(), "readers add up: {r}");
+            if own > 0 {
+                got.insert(
+                    (
+                        r["vault"].as_str().unwrap_or("").to_string(),
+                        r["object_type"].as_str().unwrap().to_string(),
+                        r["object_name"].as_str().unwrap().to_string(),
+                    ),
+                    own,
+                );
+            }
+        }
+        assert!(!want.is_empty());
+        assert_eq!(got, want, "seed {seed}");
+    }
+}
+
+fn rights() -> (Vec<Value>, String) {
+    let a = fixture("access/assignments.json");
+    json(&["rights", &events(), "--assignments", &a, "--format", "json"])
+}
+
+fn assignment(rows: &[Value], n: u32) -> &Value {
+    let id = format!("10000000-0000-4000-8000-00000000000{n}");
+    rows.iter()
+        .find(|r| r["assignment"]["id"].as_str().unwrap().ends_with(&id))
+        .unwrap_or_else(|| panic!("no row for assignment {n}"))
+}
+
+#[test]
+fn rights_gives_each_assignment_its_verdict_least_role_and_scope() {
+    let (rows, stderr) = rights();
+    let kv_app = "/subscriptions/7d3b2c1a-5e4f-4a3b-9c8d-1e2f3a4b5c6d/resourceGroups/rg-app/providers/Microsoft.KeyVault/vaults/kv-app";
+    // 9 assignments: the group's, the custom role's and kv-elsewhere's are
+    // not judged, and stderr says why.
+    assert_eq!(rows.len(), 6);
+    assert!(
+        stderr.contains("1 assignment(s) to groups not judged"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Contoso Vault Reader (custom)"), "{stderr}");
+    assert!(
+        stderr.contains("1 assignment(s) cover no vault in the logs"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("28.1 days"),
+        "the window is under 30 days: {stderr}"
+    );
+
+    // 1: Secrets Officer used for get and list only.
+    let r = assignment(&rows, 1);
+    assert_eq!(r["verdict"], "broader_than_used");
+    assert_eq!(r["least_role"], "Key Vault Secrets User");
+    assert_eq!(r["least_scope"], kv_app, "a list is vault-wide");
+    assert_eq!(
+        r["used_actions"],
+        serde_json::json!([
+            "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+            "Microsoft.KeyVault/vaults/secrets/readMetadata/action"
+        ])
+    );
+    assert_eq!(
+        r["operations"],
+        serde_json::json!({"SecretGet": 3, "SecretList": 1})
+    );
+    let fix = r["fix"].as_str().unwrap();
+    let lines: Vec<&str> = fix.lines().collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(
+        lines[0],
+        format!("az role assignment create --role 'Key Vault Secrets User' --assignee-object-id 11111111-1111-4111-8111-111111111111 --assignee-principal-type ServicePrincipal --scope {kv_app}")
+    );
+    assert_eq!(
+        lines[1],
+        format!("az role assignment delete --ids {kv_app}/providers/Microsoft.Authorization/roleAssignments/10000000-0000-4000-8000-000000000001")
+    );
+    assert!(r["evidence"].as_str().unwrap().contains("28.1 days"));
+    assert!(r["caution"].as_str().unwrap().contains("monthly"));
+    assert_eq!(r["window"]["days"], 28.1);
+
+    // 2: the right role at the resource group, for one secret.
+    let r = assignment(&rows, 2);
+    assert_eq!(r["verdict"], "scope_broader_than_used");
+    assert_eq!(r["least_role"], "Key Vault Secrets User");
+    assert_eq!(r["least_scope"], format!("{kv_app}/secrets/api-key"));
+    assert_eq!(r["principal"]["kind"], "managed_identity");
+
+    // 3: Administrator, never used.
+    let r = assignment(&rows, 3);
+    assert_eq!(r["verdict"], "unused");
+    assert_eq!(r["least_role"], Value::Null);
+    assert!(r["fix"]
+        .as_str()
+        .unwrap()
+        .starts_with("az role assignment delete --ids "));
+    assert!(r["evidence"].as_str().unwrap().contains("2026-03-01"));
+
+    // 4: Contributor grants no data action.
+    let r = assignment(&rows, 4);
+    assert_eq!(r["verdict"], "not_data_plane");
+    assert_eq!(r["fix"], Value::Null);
+
+    // 5: Crypto User on the one key it signs with.
+    let r = assignment(&rows, 5);
+    assert_eq!(r["verdict"], "least");
+    assert_eq!(
+        r["operations"],
+        serde_json::json!({"KeyGet": 1, "KeySign": 4})
+    );
+    assert_eq!(r["fix"], Value::Null);
+
+    // 6: Secrets User on a vault where it reads four secrets.
+    let r = assignment(&rows, 6);
+    assert_eq!(r["verdict"], "least");
+    assert_eq!(r["least_scope"], kv_app);
+    for k in ["appid", "oid", "upn", "kind", "name"] {
+        assert!(r["principal"].get(k).is_some(), "principal field {k}");
+    }
+    for k in ["id", "role", "scope", "created_on", "condition"] {
+        assert!(r["assignment"].get(k).is_some(), "assignment field {k}");
+    }
+}
+
+#[test]
+fn plan_rbac_grants_each_principal_its_least_role_then_switches() {
+    let vj = fixture("access/kv-legacy-ap.json");
+    let (plans, stderr) = json(&[
+        "plan-rbac",
+        &events(),
+        "--vault-json",
+        &vj,
+        "--format",
+        "json",
+    ]);
+    assert!(
+        stderr.contains("not planned, their records show RBAC already: kv-app"),
+        "{stderr}"
+    );
+    assert_eq!(plans.len(), 1);
+    let p = &plans[0];
+    assert_eq!(
+        (&p["vault"], &p["permission_model"]),
+        (&Value::from("kv-legacy-ap"), &Value::from("access_policy"))
+    );
+    let roles: BTreeMap<String, String> = p["principals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["principal"]["oid"].as_str().unwrap()[..8].to_string(),
+                x["role"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want: BTreeMap<String, String> = [
+        ("77777777", "Key Vault Secrets User"),
+        ("88888888", "Key Vault Secrets Officer"),
+        ("99999999", "Key Vault Crypto Service Encryption User"),
+        ("aaaaaaaa", "Key Vault Crypto User"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(roles, want);
+    let dbx = p["principals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["principal"]["appid"] == "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d")
+        .unwrap();
+    assert_eq!(
+        dbx["operations"],
+        serde_json::json!({"SecretGet": 5, "SecretList": 2})
+    );
+    let scope = "/subscriptions/7d3b2c1a-5e4f-4a3b-9c8d-1e2f3a4b5c6d/resourceGroups/rg-app/providers/Microsoft.KeyVault/vaults/kv-legacy-ap";
+    assert_eq!(
+        dbx["command"],
+        format!("az role assignment create --role 'Key Vault Secrets User' --assignee-object-id 77777777-7777-4777-8777-777777777777 --assignee-principal-type ServicePrincipal --scope {scope}")
+    );
+    let eve = p["principals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["principal"]["upn"] == "eve@contoso.com")
+        .unwrap();
+    assert!(eve["command"]
+        .as_str()
+        .unwrap()
+        .contains("--assignee-principal-type User"));
+    assert_eq!(
+        p["switch_command"],
+        "az keyvault update --name kv-legacy-ap --resource-group rg-app --enable-rbac-authorization true"
+    );
+    assert_eq!(p["uncovered"], serde_json::json!([]));
+    let review = &p["policies"];
+    assert_eq!(
+        review["unused_policies"][0]["object_id"],
+        "dddddddd-dddd-4ddd-8ddd-dddddddddddd"
+    );
+    let never: BTreeMap<String, Value> = review["unused_permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["object_id"].as_str().unwrap()[..8].to_string(),
+                x["permissions"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        never["88888888"],
+        serde_json::json!(["secrets:delete", "secrets:list"])
+    );
+    assert_eq!(never["aaaaaaaa"], serde_json::json!(["keys:verify"]));
+    assert_eq!(
+        never.len(),
+        2,
+        "databricks and id-sql used all they hold: {never:?}"
+    );
+    assert_eq!(
+        review["denied_principals"][0]["operations"],
+        serde_json::json!({"SecretGet": 2})
+    );
+}
+
+/// Every format of the three commands, parsed back; the terminal view fits
+/// 80 columns but for command lines, which are never cut.
+#[test]
+fn every_format_of_the_three_commands() {
+    let a = fixture("access/assignments.json");
+    let e = events();
+    let cmds: [Vec<&str>; 4] = [
+        vec!["access", &e],
+        vec!["access", &e, "--by", "caller"],
+        vec!["rights", &e, "--assignments", &a],
+        vec!["plan-rbac", &e],
+    ];
+    for c in &cmds {
+        let (rows, _) = json(&[c.as_slice(), &["--format", "json"]].concat());
+        let out = kvaudit(&[c.as_slice(), &["--format", "jsonl"]].concat());
+        assert_eq!(jsonl(&out.stdout).len(), rows.len(), "{c:?}");
+        for (f, sep) in [("csv", b','), ("tsv", b'\t')] {
+            let out = kvaudit(&[c.as_slice(), &["--format", f]].concat());
+            assert_eq!(out.code, 0, "{}", out.stderr);
+            let mut r = csv::ReaderBuilder::new()
+                .delimiter(sep)
+                .from_reader(out.stdout.as_bytes());
+            let recs: Vec<csv::StringRecord> = r.records().collect::<Result<_, _>>().unwrap();
+            // plan-rbac: a CSV row per principal to grant (4), JSON per vault.
+            let want = if c[0] == "plan-rbac" { 4 } else { rows.len() };
+            assert_eq!(recs.len(), want, "{c:?} {f}");
+        }
+        let out = kvaudit(&[c.as_slice(), &["--format", "markdown"]].concat());
+        assert!(out.stdout.starts_with("## "), "{}", out.stdout);
+        assert!(out.stdout.contains("|---"), "{c:?}");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kvaudit"))
+            .args(c)
+            .env("COLUMNS", "80")
+            .env("NO_COLOR", "1")
+            .env("CLICOLOR_FORCE", "0")
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(!text.is_empty());
+        // Wider lines are only a single argument (a scope or an id).
+        for l in text.lines().filter(|l| l.chars().count() > 80) {
+            assert!(
+                l.trim().trim_end_matches(" \\").split_whitespace().count() <= 2,
+                "{c:?}: {l}"
+            );
+        }
+        // Commands broken with ` \` read back whole.
+        let joined = text.replace(" \\\n", " ");
+        let joined: String = joined.split_whitespace().collect::<Vec<_>>().join(" ");
+        if c[0] == "rights" {
+            assert!(
+                joined.contains("az role assignment delete --ids /subscriptions/"),
+                "{text}"
+            );
+            assert!(joined.contains("az role assignment create --role 'Key Vault Secrets User' --assignee-object-id 11111111-1111-4111-8111-111111111111"), "{text}");
+        }
+        if c[0] == "plan-rbac" {
+            assert!(joined.contains("az keyvault update --name kv-legacy-ap --resource-group rg-app --enable-rbac-authorization true"), "{text}");
+        }
+    }
+}
