@@ -93,6 +93,11 @@ pub fn parse_vault_json(text: &str, path: &str) -> Result<Vec<VaultJson>> {
         ))
     })?;
     let items = match v {
+        serde_json::Value::Array(a) if a.is_empty() => {
+            return Err(Error::Other(format!(
+                "{path}: an empty array; expected a vault (az keyvault show --name NAME)"
+            )))
+        }
         serde_json::Value::Array(a) => a,
         o @ serde_json::Value::Object(_) => vec![o],
         _ => {
@@ -112,6 +117,12 @@ pub fn parse_vault_json(text: &str, path: &str) -> Result<Vec<VaultJson>> {
                 ))
             })?;
             let props = &item["properties"];
+            if !props["accessPolicies"].is_array() {
+                return Err(Error::Other(format!(
+                    "{path}: record {}: expected a vault with properties.accessPolicies (az keyvault show --name NAME)",
+                    i + 1
+                )));
+            }
             let mut policies = Vec::new();
             for p in props["accessPolicies"].as_array().into_iter().flatten() {
                 let Some(oid) = p["objectId"].as_str() else {
@@ -244,6 +255,10 @@ pub fn plan(usage: &Usage, vault_json: &[VaultJson]) -> Vec<VaultPlan> {
                 });
             }
         }
+        let refused = principals
+            .iter()
+            .filter(|p| p.command.as_deref().is_none_or(|c| c.starts_with('#')))
+            .count();
         let switch_command = scope.as_deref().and_then(|s| {
             let rg = s.split('/').nth(4)?;
             Some(
@@ -259,6 +274,13 @@ pub fn plan(usage: &Usage, vault_json: &[VaultJson]) -> Vec<VaultPlan> {
                     .render(),
             )
         });
+        // Switching before every caller holds its role locks them out.
+        let switch_command = match (refused, switch_command) {
+            (0, s) => s,
+            (n, _) => Some(format!(
+                "# no command: {n} grant(s) above could not be written; switch only once every principal holds its role"
+            )),
+        };
         let policies = vault_json.iter().find(|v| &v.name == name).map(|v| {
             let mut review = PolicyReview {
                 denied_principals: denied.clone(),

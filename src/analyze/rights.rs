@@ -103,7 +103,17 @@ pub struct Skipped {
     pub custom_roles: BTreeMap<String, usize>,
     /// Assignments whose scope covers no vault in the logs.
     pub no_vault: usize,
+    /// Records that cannot be judged: `record N: why` (missing role, scope
+    /// or principal, or a principal id that is not a GUID).
+    pub invalid: Vec<String>,
+    /// Vaults whose logged resource id is not a Key Vault id (no
+    /// assignment can be matched to them).
+    pub bad_vault_ids: Vec<String>,
 }
+
+/// A vault as `rights` sees it: name, scope, whether it uses access
+/// policies, and its first and last event (microseconds).
+type VaultSpan<'a> = (&'a str, String, bool, Option<i64>, Option<i64>);
 
 /// `/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/v`
 /// from a logged resource id in any case.
@@ -117,12 +127,14 @@ pub fn vault_scope(resource_id: &str) -> Option<String> {
                 && ns.eq_ignore_ascii_case("microsoft.keyvault")
                 && v.eq_ignore_ascii_case("vaults") =>
         {
-            Some(format!(
+            let scope = format!(
                 "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.KeyVault/vaults/{}",
                 sub.to_ascii_lowercase(),
                 rg.to_ascii_lowercase(),
                 vault.to_ascii_lowercase()
-            ))
+            );
+            // Only what Azure allows: a forged id matches no assignment.
+            Check::Scope.allows(&scope).then_some(scope)
         }
         _ => None,
     }
@@ -163,40 +175,80 @@ fn principal_type(a: &Assignment, w: &Who) -> &'static str {
 pub fn rights(usage: &Usage, assignments: &[Assignment]) -> (Vec<RightsRow>, Skipped) {
     let k = knowledge();
     let mut skipped = Skipped::default();
-    let window = Window {
-        from: usage.first.clone(),
-        to: usage.last.clone(),
-        days: (usage.days * 10.0).round() / 10.0,
+    let when = |t: Option<i64>| {
+        t.and_then(chrono::DateTime::from_timestamp_micros)
+            .map(|t| crate::event::format_time(&t))
     };
-    // Vault name -> its scope, for the vaults whose records gave an id.
-    let vaults: Vec<(&str, String, bool)> = usage
-        .vaults
-        .iter()
-        .filter(|(_, f)| !f.managed_hsm)
-        .filter_map(|(name, f)| {
-            let scope = vault_scope(f.resource_id.as_deref()?)?;
-            let policy_model = f.access_policy_records > 0 && f.rbac_records == 0;
-            Some((name.as_deref()?, scope, policy_model))
-        })
-        .collect();
+    // Each vault's scope and what the logs cover of it.
+    let mut vaults: Vec<VaultSpan> = Vec::new();
+    for (name, f) in &usage.vaults {
+        let Some(name) = name.as_deref() else {
+            continue;
+        };
+        if f.managed_hsm {
+            continue;
+        }
+        match f.resource_id.as_deref().map(|r| (r, vault_scope(r))) {
+            Some((_, Some(scope))) => {
+                let policy_model = f.access_policy_records > 0 && f.rbac_records == 0;
+                vaults.push((name, scope, policy_model, f.first, f.last));
+            }
+            Some((r, None)) => skipped
+                .bad_vault_ids
+                .push(format!("{name}: {}", super::explain::command::shown(r))),
+            None => {}
+        }
+    }
     let mut rows = Vec::new();
-    for a in assignments {
+    for (i, a) in assignments.iter().enumerate() {
         let (Some(role_name), Some(scope), Some(pid)) = (
             a.role_definition_name.as_deref(),
             a.scope.as_deref(),
             a.principal_id.as_deref(),
         ) else {
+            skipped.invalid.push(format!(
+                "record {}: no roleDefinitionName, scope or principalId",
+                i + 1
+            ));
             continue;
         };
+        if !Check::Guid.allows(pid) {
+            skipped.invalid.push(format!(
+                "record {}: principalId {} is not a GUID (the record may be forged)",
+                i + 1,
+                super::explain::command::shown(pid)
+            ));
+            continue;
+        }
         // Vaults under the scope, or the vault an object scope is in.
-        let covered: Vec<&(&str, String, bool)> = vaults
+        let covered: Vec<&VaultSpan> = vaults
             .iter()
-            .filter(|(_, vs, _)| covers(scope, vs) || covers(vs, scope))
+            .filter(|(_, vs, ..)| covers(scope, vs) || covers(vs, scope))
             .collect();
         if covered.is_empty() {
             skipped.no_vault += 1;
             continue;
         }
+        // The evidence window: what the logs cover of these vaults, from
+        // the assignment's creation when that came later.
+        let created = a
+            .created_on
+            .as_deref()
+            .and_then(crate::parse::parse_time)
+            .map(|t| t.timestamp_micros());
+        let first = covered.iter().filter_map(|c| c.3).min();
+        let last = covered.iter().filter_map(|c| c.4).max();
+        let from = first.into_iter().chain(created).max();
+        let days = match (from, last) {
+            (Some(f), Some(l)) if l > f => ((l - f) as f64 / 8_640_000_000.0).round() / 10.0,
+            _ => 0.0,
+        };
+        let window = Window {
+            from: when(from),
+            to: when(last),
+            days,
+        };
+        let too_new = matches!((created, last), (Some(c), Some(l)) if c > l);
         if a.principal_type
             .as_deref()
             .is_some_and(|t| t.to_ascii_lowercase().contains("group"))
@@ -270,6 +322,8 @@ pub fn rights(usage: &Usage, assignments: &[Assignment]) -> (Vec<RightsRow>, Ski
         // What this role served: operations on the covered vaults (RBAC
         // model; an access-policy vault ignores roles) that it grants.
         let object_scope = covered.len() == 1 && !covers(scope, &covered[0].1);
+        let covered: Vec<(&str, &String, bool)> =
+            covered.iter().map(|c| (c.0, &c.1, c.2)).collect();
         let mut used_objects: BTreeMap<(String, String, String), u64> = BTreeMap::new();
         let mut vault_level_ops = false;
         let mut used_vaults: Vec<String> = Vec::new();
@@ -281,7 +335,7 @@ pub fn rights(usage: &Usage, assignments: &[Assignment]) -> (Vec<RightsRow>, Ski
             let Some((vname, vscope, policy)) = covered
                 .iter()
                 .find(|(n, _, _)| Some(*n) == vault.as_deref())
-                .map(|c| (c.0, &c.1, c.2))
+                .copied()
             else {
                 continue;
             };
@@ -342,15 +396,29 @@ pub fn rights(usage: &Usage, assignments: &[Assignment]) -> (Vec<RightsRow>, Ski
             let _ = vname;
         }
         row.used_actions.sort();
-        let days = window.days;
+        // `2026-03-02 10:02:00 UTC`.
+        let readable = |t: Option<&str>| {
+            t.and_then(|t| t.get(..19))
+                .map_or("?".into(), |t| format!("{} UTC", t.replace('T', " ")))
+        };
         let span = format!(
             "{} to {} ({days} days)",
-            window.from.as_deref().unwrap_or("?"),
-            window.to.as_deref().unwrap_or("?")
+            readable(window.from.as_deref()),
+            readable(window.to.as_deref())
         );
-        if days < SHORT_WINDOW_DAYS {
+        if too_new {
             row.caution = Some(format!(
-                "the logs cover {days} days, less than {SHORT_WINDOW_DAYS}: a monthly or quarterly job may not be in them; check with the owner before removing anything"
+                "created {} after the last event of the logs: too new to judge",
+                a.created_on.as_deref().unwrap_or("?")
+            ));
+        } else if days < SHORT_WINDOW_DAYS {
+            row.caution = Some(format!(
+                "the logs cover {days} days of this scope{}, less than {SHORT_WINDOW_DAYS}: a monthly or quarterly job may not be in them; check with the owner before removing anything",
+                if created.is_some_and(|c| first.is_some_and(|f| c > f)) {
+                    " since the assignment was created"
+                } else {
+                    ""
+                }
             ));
         }
         if row.used_actions.is_empty() {
@@ -360,7 +428,7 @@ pub fn rights(usage: &Usage, assignments: &[Assignment]) -> (Vec<RightsRow>, Ski
             } else {
                 format!("no successful call this role serves from {span}")
             };
-            row.fix = delete_command(a);
+            row.fix = if too_new { None } else { delete_command(a) };
             rows.push(row);
             continue;
         }
@@ -412,11 +480,11 @@ pub fn rights(usage: &Usage, assignments: &[Assignment]) -> (Vec<RightsRow>, Ski
                 .fixed(&[target_role.as_str()])
                 .value("--assignee-object-id", Check::Guid, "principal id", pid)
                 .fixed(&["--assignee-principal-type", principal_type(a, &who)])
-                .value("--scope", Check::AnyScope, "scope", &target_scope)
-                .render();
-            row.fix = Some(match delete_command(a) {
-                Some(d) => format!("{create}\n{d}"),
-                None => create,
+                .value("--scope", Check::AnyScope, "scope", &target_scope);
+            // Never the delete without the grant that replaces it.
+            row.fix = Some(match (create.problem(), delete_command(a)) {
+                (None, Some(d)) => format!("{}\n{d}", create.render()),
+                _ => create.render(),
             });
         }
         rows.push(row);

@@ -39,6 +39,10 @@ pub struct VaultFacts {
     pub rbac_records: u64,
     /// A Managed HSM (local RBAC; neither `rights` nor `plan-rbac` apply).
     pub managed_hsm: bool,
+    /// The vault's first and last event (microseconds): what the logs
+    /// cover of it, which may be less than of the others.
+    pub first: Option<i64>,
+    pub last: Option<i64>,
 }
 
 #[derive(Debug, Default)]
@@ -65,6 +69,8 @@ impl Part {
         v.access_policy_records += u64::from(e.access_policy_match.is_some());
         v.rbac_records += u64::from(e.rbac_authorized.is_some());
         v.managed_hsm |= e.vault_kind == Some(crate::event::VaultKind::ManagedHsm);
+        v.first = Some(v.first.map_or(t, |f| f.min(t)));
+        v.last = Some(v.last.map_or(t, |l| l.max(t)));
         let denied = e.status == Some(403);
         if !denied && !e.succeeded() {
             return;
@@ -108,6 +114,8 @@ impl Part {
             mine.access_policy_records += f.access_policy_records;
             mine.rbac_records += f.rbac_records;
             mine.managed_hsm |= f.managed_hsm;
+            mine.first = mine.first.into_iter().chain(f.first).min();
+            mine.last = mine.last.into_iter().chain(f.last).max();
         }
         self.first = self.first.into_iter().chain(o.first).min();
         self.last = self.last.into_iter().chain(o.last).max();

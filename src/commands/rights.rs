@@ -84,10 +84,19 @@ pub(super) fn run(args: RightsArgs, ctx: &Context) -> Result<Exit> {
             "kvaudit: {n} assignment(s) of {role:?} not judged: a custom role, whose data actions kvaudit does not know"
         );
     }
-    if usage.days < SHORT_WINDOW_DAYS && !rows.is_empty() {
+    for why in &skipped.invalid {
+        note!("kvaudit: warning: {}: {why}; not judged", args.assignments);
+    }
+    for v in &skipped.bad_vault_ids {
+        note!("kvaudit: warning: vault {v}: the logged resource id is not a Key Vault id; no assignment can be matched to it (the records may be forged)");
+    }
+    let short = rows
+        .iter()
+        .filter(|r| r.window.days < SHORT_WINDOW_DAYS)
+        .count();
+    if short > 0 {
         note!(
-            "kvaudit: warning: the logs cover {:.1} days: rare jobs (monthly, quarterly) may be missing; confirm before deleting any assignment",
-            usage.days
+            "kvaudit: warning: for {short} assignment(s) the logs cover under {SHORT_WINDOW_DAYS} days (see each row's caution): rare jobs (monthly, quarterly) may be missing; confirm before deleting any assignment"
         );
     }
     let total = rows.len();

@@ -31,6 +31,9 @@ pub struct GridColumn {
     /// Shown in the terminal table (CSV, TSV and Markdown show every
     /// column).
     pub human: bool,
+    /// Shown in the terminal table only when it is at least this wide
+    /// (0: always); a pipe or a file shows it.
+    pub from_width: usize,
 }
 
 impl GridColumn {
@@ -38,24 +41,34 @@ impl GridColumn {
         GridColumn {
             fit: Column::text(header),
             human: true,
+            from_width: 0,
         }
     }
     pub const fn fixed(header: &'static str) -> Self {
         GridColumn {
             fit: Column::fixed(header),
             human: true,
+            from_width: 0,
         }
     }
     pub const fn number(header: &'static str) -> Self {
         GridColumn {
             fit: Column::number(header),
             human: true,
+            from_width: 0,
         }
     }
     /// The same column, only in CSV, TSV and Markdown.
     pub const fn data_only(self) -> Self {
         GridColumn {
             human: false,
+            ..self
+        }
+    }
+    /// The same column, left out of terminals narrower than `width`.
+    pub const fn from_width(self, width: usize) -> Self {
+        GridColumn {
+            from_width: width,
             ..self
         }
     }

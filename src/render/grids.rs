@@ -36,9 +36,9 @@ pub fn access_objects(rows: &[ObjectAccess], title: String) -> Result<Grid> {
         C::fixed("type"),
         C::text("object").at_least(10),
         C::number("reads"),
-        C::number("writes"),
+        C::number("writes").from_width(100),
         C::number("deletes").data_only(),
-        C::number("denied"),
+        C::number("denied").from_width(100),
         C::fixed("last read UTC"),
         C::text("readers").at_least(12),
         C::fixed("first_read").data_only(),
@@ -103,7 +103,7 @@ pub fn access_callers(rows: &[CallerObjects], title: String) -> Result<Grid> {
         C::number("reads"),
         C::number("writes").data_only(),
         C::number("denied"),
-        C::fixed("last read UTC"),
+        C::fixed("last read UTC").from_width(100),
         C::text("most read").at_least(10),
         C::fixed("appid").data_only(),
         C::fixed("oid").data_only(),
@@ -178,8 +178,8 @@ pub fn rights(rows: &[crate::analyze::rights::RightsRow], title: String) -> Resu
         C::fixed("role"),
         C::text("scope").at_least(12),
         C::fixed("verdict"),
-        C::fixed("least role"),
-        C::text("used").at_least(12),
+        C::fixed("least role").from_width(110),
+        C::text("used").at_least(12).from_width(110),
         C::fixed("appid").data_only(),
         C::fixed("oid").data_only(),
         C::fixed("assignment_id").data_only(),
@@ -211,20 +211,23 @@ pub fn rights(rows: &[crate::analyze::rights::RightsRow], title: String) -> Resu
                     r.evidence
                 );
                 let first = lines.next().unwrap_or_default();
-                let (label, then) = if first.contains(" create ") {
-                    (
-                        format!("{what} Grant what was used:"),
-                        "then remove the broad one:",
-                    )
-                } else {
+                let (label, then) = if r.verdict == crate::analyze::rights::Verdict::Unused {
                     (
                         format!("{what} Remove it (after checking with its owner):"),
                         "",
+                    )
+                } else {
+                    (
+                        format!("{what} Grant what was used:"),
+                        "then remove the broad one:",
                     )
                 };
                 commands.push((label, first.to_string()));
                 for l in lines {
                     commands.push((then.to_string(), l.to_string()));
+                }
+                if let Some(c) = &r.caution {
+                    commands.push((format!("Caution: {c}."), String::new()));
                 }
             }
             vec![
@@ -247,7 +250,8 @@ pub fn rights(rows: &[crate::analyze::rights::RightsRow], title: String) -> Resu
                 r.least_scope.clone().unwrap_or_default(),
                 r.evidence.clone(),
                 r.caution.clone().unwrap_or_default(),
-                r.fix.clone().unwrap_or_default(),
+                // One line in a cell: the delete runs only if the grant did.
+                r.fix.clone().unwrap_or_default().replace('\n', " && "),
             ]
         })
         .collect();
@@ -265,11 +269,11 @@ pub fn rights(rows: &[crate::analyze::rights::RightsRow], title: String) -> Resu
 /// then the switch, what no role covers and the policy review.
 pub fn plan(plans: &[crate::analyze::plan::VaultPlan], title: String) -> Result<Grid> {
     let columns = vec![
-        C::fixed("vault"),
+        C::fixed("vault").from_width(100),
         C::text("principal").at_least(20),
-        C::fixed("kind"),
+        C::fixed("kind").from_width(120),
         C::text("operations").at_least(16),
-        C::text("role").at_least(14),
+        C::fixed("role"),
         C::fixed("appid").data_only(),
         C::fixed("oid").data_only(),
         C::fixed("data_actions").data_only(),
@@ -292,7 +296,9 @@ pub fn plan(plans: &[crate::analyze::plan::VaultPlan], title: String) -> Result<
                 who_name(w),
                 w.kind.replace('_', " "),
                 words::list(&ops, 3),
-                p.role.clone().unwrap_or_else(|| "(none covers it)".into()),
+                p.role
+                    .as_deref()
+                    .map_or_else(|| "(none covers it)".into(), short_role),
                 w.appid.clone().unwrap_or_default(),
                 w.oid.clone().unwrap_or_default(),
                 p.data_actions.join(";"),

@@ -49,7 +49,10 @@ fn grid(g: &super::grid::Grid, out: &mut String) {
         }
     }
     for (what, cmd) in &g.commands {
-        let _ = writeln!(out, "\n{}\n\n{}", cell(what), md_block("sh", cmd));
+        let _ = writeln!(out, "\n{}", cell(what));
+        if !cmd.is_empty() {
+            let _ = writeln!(out, "\n{}", md_block("sh", cmd));
+        }
     }
     for f in &g.footer {
         let _ = writeln!(out, "\n> {}", cell(f));

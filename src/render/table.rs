@@ -323,6 +323,7 @@ impl Table {
         } else {
             let keep: Vec<usize> = (0..g.columns.len())
                 .filter(|i| g.columns[*i].human)
+                .filter(|i| w.is_none_or(|w| w >= g.columns[*i].from_width))
                 .collect();
             let cols: Vec<Column> = keep.iter().map(|i| g.columns[*i].fit).collect();
             let cells: Vec<Vec<Cell>> = g
@@ -337,9 +338,15 @@ impl Table {
             out.push_str(&fit::table(&cols, &cells, w, self.color));
         }
         for (what, cmd) in &g.commands {
-            out.push('\n');
-            out.push_str(&wrap(what, "", "  ", w));
-            out.push_str(&command_lines(cmd, "    ", w));
+            // A lead-in of a command that continues the one before.
+            if !what.starts_with("then ") {
+                out.push('\n');
+            }
+            let lead = if what.starts_with("then ") { "  " } else { "" };
+            out.push_str(&wrap(what, lead, "  ", w));
+            if !cmd.is_empty() {
+                out.push_str(&command_lines(cmd, "    ", w));
+            }
         }
         if !g.footer.is_empty() {
             out.push('\n');

@@ -290,12 +290,17 @@ impl ShellCommand {
 }
 
 /// A log value as it may be shown in a message: printable, quoted, at most
-/// 80 characters, with no way to end a shell comment line.
+/// 80 characters (the first and last 40 of a longer one, where a forged
+/// suffix would be), with no way to end a shell comment line.
 pub fn shown(v: &str) -> String {
-    let mut s: String = v.chars().take(80).collect();
-    if s.len() < v.len() {
-        s.push('…');
-    }
+    let n = v.chars().count();
+    let s: String = if n <= 80 {
+        v.to_string()
+    } else {
+        let head: String = v.chars().take(40).collect();
+        let tail: String = v.chars().skip(n - 40).collect();
+        format!("{head}…{tail}")
+    };
     format!("{:?}", s)
 }
 
