@@ -17,6 +17,9 @@ pub enum Fields {
     /// What the caller inventory needs (identity, vault, object, operation,
     /// status, client, time).
     Callers,
+    /// What `access`, `rights` and `plan-rbac` read: [`Fields::Callers`]
+    /// plus the resource id (the vault's scope).
+    Usage,
     /// What `report` (without `--redact`) reads: [`Fields::Analysis`] for
     /// failed requests, [`Fields::Callers`] for successful ones (it folds
     /// no more of them; the explanation of denials needs the rest).

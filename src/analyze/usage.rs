@@ -13,6 +13,7 @@ use crate::event::{format_time, Event, Text};
 use crate::identify::Catalog;
 use crate::pipeline::{Sink, ThreadFold};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// What one caller did on one vault.
 #[derive(Debug, Default, Clone)]
@@ -45,11 +46,49 @@ pub struct VaultFacts {
     pub last: Option<i64>,
 }
 
+/// [`VaultUse`] as folded: interned keys, no allocation per event.
+#[derive(Debug, Default)]
+struct UseAcc {
+    ok: Map<Arc<str>, u64>,
+    denied: Map<Arc<str>, u64>,
+    objects: Map<(Arc<str>, Arc<str>), u64>,
+    by_policy: u64,
+}
+
+impl UseAcc {
+    fn merge(&mut self, u: UseAcc) {
+        for (k, n) in u.ok {
+            *self.ok.entry(k).or_default() += n;
+        }
+        for (k, n) in u.denied {
+            *self.denied.entry(k).or_default() += n;
+        }
+        for (k, n) in u.objects {
+            *self.objects.entry(k).or_default() += n;
+        }
+        self.by_policy += u.by_policy;
+    }
+
+    fn public(&self) -> VaultUse {
+        let s = |m: &Map<Arc<str>, u64>| m.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        VaultUse {
+            ok: s(&self.ok),
+            denied: s(&self.denied),
+            objects: self
+                .objects
+                .iter()
+                .map(|((t, n), c)| ((t.to_string(), n.to_string()), *c))
+                .collect(),
+            by_policy: self.by_policy,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Part {
     callers: CallerFold,
     access: AccessFold,
-    uses: Map<(usize, Text), VaultUse>,
+    uses: Map<(usize, Text), UseAcc>,
     vaults: Map<Text, VaultFacts>,
     first: Option<i64>,
     last: Option<i64>,
@@ -77,14 +116,14 @@ impl Part {
         }
         let u = self.uses.entry((slot, e.vault.clone())).or_default();
         if denied {
-            *u.denied.entry(e.operation.to_string()).or_default() += 1;
+            *u.denied.entry(e.operation.clone()).or_default() += 1;
             return;
         }
-        *u.ok.entry(e.operation.to_string()).or_default() += 1;
+        *u.ok.entry(e.operation.clone()).or_default() += 1;
         u.by_policy += u64::from(e.access_policy_match == Some(true));
         if let (Some(k), Some(n)) = (&e.object_type, &e.object_name) {
             if matches!(&**k, "secret" | "key" | "certificate") {
-                *u.objects.entry((k.to_string(), n.to_string())).or_default() += 1;
+                *u.objects.entry((k.clone(), n.clone())).or_default() += 1;
             }
         }
     }
@@ -94,17 +133,7 @@ impl Part {
         self.access.merge(o.access, &to);
         for ((slot, vault), u) in o.uses {
             let slot = to.get(slot).copied().unwrap_or(slot);
-            let mine = self.uses.entry((slot, vault)).or_default();
-            for (k, n) in u.ok {
-                *mine.ok.entry(k).or_default() += n;
-            }
-            for (k, n) in u.denied {
-                *mine.denied.entry(k).or_default() += n;
-            }
-            for (k, n) in u.objects {
-                *mine.objects.entry(k).or_default() += n;
-            }
-            mine.by_policy += u.by_policy;
+            self.uses.entry((slot, vault)).or_default().merge(u);
         }
         for (vault, f) in o.vaults {
             let mine = self.vaults.entry(vault).or_default();
@@ -204,7 +233,7 @@ impl UsageFold {
             .whole
             .uses
             .iter()
-            .map(|((slot, vault), u)| (*slot, vault.as_deref().map(str::to_string), u.clone()))
+            .map(|((slot, vault), u)| (*slot, vault.as_deref().map(str::to_string), u.public()))
             .collect();
         uses.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         let when = |t: Option<i64>| {

@@ -66,7 +66,7 @@ pub(super) fn run(args: AccessArgs, ctx: &Context) -> Result<Exit> {
         listed.extend(objects::parse(&text, f)?);
     }
     let mut fold = UsageFold::default();
-    read_into(input, &mut fold, Fields::Analysis)?;
+    read_into(input, &mut fold, Fields::Usage)?;
     resolve_into(
         &mut catalog,
         &args.naming.resolve,

@@ -50,7 +50,7 @@ pub(super) fn run(args: PlanRbacArgs, ctx: &Context) -> Result<Exit> {
         vaults.extend(plan::parse_vault_json(&text, f)?);
     }
     let mut fold = UsageFold::default();
-    read_into(input, &mut fold, Fields::Analysis)?;
+    read_into(input, &mut fold, Fields::Usage)?;
     resolve_into(
         &mut catalog,
         &args.naming.resolve,

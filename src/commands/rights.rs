@@ -58,7 +58,7 @@ pub(super) fn run(args: RightsArgs, ctx: &Context) -> Result<Exit> {
         &args.assignments,
     )?;
     let mut fold = UsageFold::default();
-    read_into(input, &mut fold, Fields::Analysis)?;
+    read_into(input, &mut fold, Fields::Usage)?;
     resolve_into(
         &mut catalog,
         &args.naming.resolve,

@@ -146,7 +146,7 @@ fn read_streaming(
         Kept::Analysis | Kept::Report => {
             matches!(f, Field::Correlation | Field::Signature | Field::Appidacr)
         }
-        Kept::Callers => matches!(
+        Kept::Callers | Kept::Usage => matches!(
             f,
             Field::Description
                 | Field::Correlation

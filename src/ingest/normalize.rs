@@ -115,7 +115,7 @@ pub(super) fn normalize(
             ))
         })?),
     };
-    let lean = fields == Fields::Callers
+    let lean = matches!(fields, Fields::Callers | Fields::Usage)
         || (fields == Fields::Report && status.is_none_or(|s| (200..300).contains(&s)));
     let opt_bool = |v: &Option<Cow<'_, str>>, name: &str| -> Result<Option<bool>, Rejection> {
         match clean(v.as_deref()) {
@@ -151,7 +151,7 @@ pub(super) fn normalize(
         clean(row.resource.as_deref()).filter(|r| memchr::memchr(b'/', r.as_bytes()).is_none());
     // The resource id is only needed for the vault when `Resource` is
     // missing, unless the full event is kept.
-    let resource_id = if lean && from_resource.is_some() {
+    let resource_id = if lean && from_resource.is_some() && fields != Fields::Usage {
         None
     } else {
         clean(row.resource_id.as_deref()).map(lower)
@@ -202,7 +202,11 @@ pub(super) fn normalize(
         return Ok(Event {
             time,
             vault,
-            resource_id: None,
+            resource_id: if fields == Fields::Usage {
+                resource_id.as_deref().map(|v| interner.get(v))
+            } else {
+                None
+            },
             operation: interner.get(operation),
             object_type: object_type.as_deref().map(|v| interner.get(v)),
             object_name: object_name.map(|v| interner.get(v)),

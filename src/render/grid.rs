@@ -14,8 +14,9 @@ pub struct Grid {
     pub columns: Vec<GridColumn>,
     /// One per row, a cell per column.
     pub rows: Vec<Vec<String>>,
-    /// One per row: the JSON object of the public contract.
-    pub records: Vec<serde_json::Value>,
+    /// One per row: the JSON object of the public contract, serialised
+    /// (compact; far smaller than a `serde_json::Value` tree).
+    pub records: Vec<String>,
     /// Commands to print whole after the terminal and Markdown tables,
     /// each with a line saying what it does.
     pub commands: Vec<(String, String)>,
@@ -78,5 +79,35 @@ impl GridColumn {
             fit: self.fit.at_least(min),
             ..self
         }
+    }
+}
+
+impl Grid {
+    /// The records as one pretty JSON array, byte for byte what
+    /// `serde_json::to_vec_pretty` gives for the rows, built one row at a
+    /// time.
+    pub fn pretty_json(&self) -> serde_json::Result<Vec<u8>> {
+        if self.records.is_empty() {
+            return Ok(b"[]".to_vec());
+        }
+        let mut out = b"[\n".to_vec();
+        for (i, r) in self.records.iter().enumerate() {
+            let v: serde_json::Value = serde_json::from_str(r)?;
+            let pretty = serde_json::to_string_pretty(&v)?;
+            for (j, line) in pretty.lines().enumerate() {
+                if j > 0 {
+                    out.push(b'\n');
+                }
+                out.extend_from_slice(b"  ");
+                out.extend_from_slice(line.as_bytes());
+            }
+            out.extend_from_slice(if i + 1 < self.records.len() {
+                b",\n"
+            } else {
+                b"\n"
+            });
+        }
+        out.push(b']');
+        Ok(out)
     }
 }

@@ -23,9 +23,9 @@ fn time(t: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
-fn records<T: serde::Serialize>(rows: &[T]) -> Result<Vec<serde_json::Value>> {
+fn records<T: serde::Serialize>(rows: &[T]) -> Result<Vec<String>> {
     rows.iter()
-        .map(|r| serde_json::to_value(r).map_err(|e| Error::Output(e.to_string())))
+        .map(|r| serde_json::to_string(r).map_err(|e| Error::Output(e.to_string())))
         .collect()
 }
 

@@ -11,7 +11,7 @@ impl Renderer for Json {
             View::Callers(rows) => serde_json::to_vec_pretty(rows),
             View::Denials(f) => serde_json::to_vec_pretty(f),
             View::Report(r) => serde_json::to_vec_pretty(r),
-            View::Grid(g) => serde_json::to_vec_pretty(&g.records),
+            View::Grid(g) => g.pretty_json(),
         }
         .map_err(|e| Error::Output(e.to_string()))?;
         out.push(b'\n');

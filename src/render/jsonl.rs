@@ -19,7 +19,10 @@ impl Renderer for Jsonl {
             View::Callers(rows) => rows.iter().try_for_each(|r| line(r, &mut out))?,
             View::Denials(d) => d.iter().try_for_each(|r| line(r, &mut out))?,
             View::Report(r) => line(r, &mut out)?,
-            View::Grid(g) => g.records.iter().try_for_each(|r| line(r, &mut out))?,
+            View::Grid(g) => g.records.iter().for_each(|r| {
+                out.extend_from_slice(r.as_bytes());
+                out.push(b'\n');
+            }),
         }
         Ok(out)
     }
