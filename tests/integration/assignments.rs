@@ -81,6 +81,83 @@ fn recent_grant_is_propagation() {
         "{}",
         rbac["hints"]
     );
+    // The role is held: the advice is to wait, not another create.
+    let fix = rbac["fix"].as_str().unwrap();
+    assert!(
+        fix.starts_with("# no new role assignment: \"Key Vault Secrets User\" at "),
+        "{fix}"
+    );
+    // Without the assignments the same denial gets the create.
+    let plain = s2_rbac_without();
+    assert!(plain["fix"]
+        .as_str()
+        .unwrap()
+        .starts_with("az role assignment create"));
+}
+
+fn s2_rbac_without() -> Value {
+    let f = fixture("scenarios/s2-airflow-spn-forbidden.jsonl");
+    let out = kvaudit(&["explain", "--format", "json", &f]);
+    serde_json::from_str::<Vec<Value>>(&out.stdout)
+        .unwrap()
+        .into_iter()
+        .find(|f| f["denial"] == "rbac")
+        .unwrap()
+}
+
+/// A held role with a condition: the condition, not the role, must change.
+#[test]
+fn a_held_role_with_a_condition_names_the_condition() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(fixture("scenarios/role-assignments-recent.json")).unwrap();
+    let mut list: Vec<Value> = serde_json::from_str(&text).unwrap();
+    for a in &mut list {
+        a["createdOn"] = Value::from("2024-01-01T00:00:00Z");
+        a["condition"] = Value::from("((!(ActionMatches{'Microsoft.KeyVault/vaults/secrets/getSecret/action'})) OR (@Resource[Microsoft.KeyVault/vaults/secrets:name] StringStartsWith 'app-'))");
+    }
+    let a = write(
+        dir.path(),
+        "cond.json",
+        serde_json::to_vec(&list).unwrap().as_slice(),
+    );
+    let f = fixture("scenarios/s2-airflow-spn-forbidden.jsonl");
+    let out = kvaudit(&["explain", "--format", "json", "--assignments", &a, &f]);
+    let rbac = serde_json::from_str::<Vec<Value>>(&out.stdout)
+        .unwrap()
+        .into_iter()
+        .find(|f| f["denial"] == "rbac")
+        .unwrap();
+    assert_eq!(
+        verdicts(&rbac),
+        vec![("Key Vault Secrets User".into(), "present_but_denied".into())]
+    );
+    let hints = rbac["hints"].to_string();
+    assert!(
+        hints.contains("carries a condition") && hints.contains("StringStartsWith"),
+        "{hints}"
+    );
+    assert!(rbac["fix"]
+        .as_str()
+        .unwrap()
+        .starts_with("# no new role assignment"));
+}
+
+/// A Databricks Key Vault-backed scope on an access-policy vault needs
+/// secret get and list.
+#[test]
+fn databricks_on_an_access_policy_vault_gets_get_and_list() {
+    let f = fixture("shapes/azurediagnostics-portal.csv");
+    let out = kvaudit(&["explain", "--format", "json", &f]);
+    let all: Vec<Value> = serde_json::from_str(&out.stdout).unwrap();
+    let d = all
+        .iter()
+        .find(|d| d["principal"]["appid"] == "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d")
+        .unwrap();
+    assert_eq!(d["denial"], "access_policy");
+    assert_eq!(
+        d["fix"],
+        "az keyvault set-policy --name kv-legacy --object-id b17c4d8a-5f9e-4c3b-96a4-8e0f2b4c6a00 --secret-permissions get list"
+    );
 }
 
 #[test]

@@ -144,15 +144,29 @@ pub fn apply(findings: &mut [Denial], assignments: &[Assignment]) {
                         ),
                         _ => (
                             "present_but_denied",
-                            format!(
-                                "holds {role} at {scope}{since}{}, yet was denied: check for a deny assignment{}, that the vault uses RBAC, and that the caller used this identity",
-                                if granted.is_none() { " (a custom role: check its dataActions)" } else { "" },
-                                if a.condition.is_some() { " and the assignment's ABAC condition" } else { "" }
-                            ),
+                            match &a.condition {
+                                Some(c) => format!(
+                                    "holds {role} at {scope}{since}, yet was denied: the assignment carries a condition ({}), and this request did not meet it; change the condition (not the role) if this access is intended",
+                                    super::command::shown(c)
+                                ),
+                                None => format!(
+                                    "holds {role} at {scope}{since}{}, yet was denied: the role is not the problem; check for a deny assignment, that the vault uses RBAC (not access policies), that the token came from this tenant (a guest or multi-tenant app signs in elsewhere), and the vault's network rules",
+                                    if granted.is_none() { " (a custom role: check its dataActions)" } else { "" },
+                                ),
+                            },
                         ),
                     },
                 }
             };
+            // A covering role is already held: another create would change
+            // nothing; the hint says where the cause lies.
+            if f.denial == "rbac" && covers_scope && grants != Some(false) {
+                f.fix = format!(
+                    "# no new role assignment: {} at {} already covers this request; see the hint for the cause",
+                    super::command::shown(role),
+                    super::command::shown(scope)
+                );
+            }
             f.hints.push(hint);
             f.existing_assignments.push(HeldAssignment {
                 role: role.to_string(),

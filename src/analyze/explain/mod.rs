@@ -167,7 +167,16 @@ fn build(
                 _ => cmd.fixed(&["--object-id", "<principal>"]),
             };
             hints.push("This vault uses the access-policy permission model: RBAC role assignments have no effect on its data plane; grant an access policy (or migrate the vault to RBAC).".into());
-            Some(cmd.value(flag, Check::Permission, "permission", &perm))
+            // A Databricks Key Vault-backed scope lists the vault's secrets
+            // as well as reading them: it needs both (Databricks' secret
+            // scope documentation; data/first-party-apps-keyvault.csv).
+            let databricks = d.principal.appid.as_deref() == Some(DATABRICKS_APPID);
+            if databricks && flag == "--secret-permissions" {
+                hints.push("A Databricks Key Vault-backed secret scope needs both get and list on the vault's secrets: the fix grants both.".into());
+                Some(cmd.fixed(&[flag, "get", "list"]))
+            } else {
+                Some(cmd.value(flag, Check::Permission, "permission", &perm))
+            }
         }
         DenialClass::Firewall => {
             let ip = d.client_address.as_deref();
