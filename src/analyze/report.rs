@@ -76,6 +76,11 @@ pub struct Options<'a> {
     pub redactor: Option<&'a Redactor>,
     pub now: DateTime<Utc>,
     pub inputs: Vec<String>,
+    /// `--assignments`: judged against use (broader_than_used,
+    /// unused_assignment).
+    pub assignments: Option<&'a [crate::analyze::explain::assignments::Assignment]>,
+    /// `--objects`: what the vaults hold (dormant_object).
+    pub listed: Option<&'a [crate::ingest::objects::Listed]>,
 }
 
 /// See [`Report::schema_version`].
@@ -138,6 +143,7 @@ struct ReportPart {
     findings: findings::FindingsAcc,
     access: access::AccessFold,
     activity: activity::ActivityFold,
+    uses: super::usage::UsesFold,
     successes: explain::SuccessFold,
     per_day: BTreeMap<chrono::NaiveDate, DayCount>,
     events: u64,
@@ -159,6 +165,7 @@ impl ReportPart {
             findings,
             access: Default::default(),
             activity: Default::default(),
+            uses: Default::default(),
             successes: Default::default(),
             per_day: BTreeMap::new(),
             events: 0,
@@ -195,6 +202,7 @@ impl ReportPart {
         self.findings.add(slot, e, order);
         self.access.add(slot, e);
         self.activity.add(slot, e);
+        self.uses.add(slot, e);
         if succeeded(e) {
             self.successes.add(e, order);
         }
@@ -210,6 +218,7 @@ impl ReportPart {
         self.findings.merge(o.findings, &to);
         self.access.merge(o.access, &to);
         self.activity.merge(o.activity, &to);
+        self.uses.merge(o.uses, &to);
         self.successes.merge(o.successes);
         for (day, c) in o.per_day {
             let d = self.per_day.entry(day).or_default();
@@ -295,14 +304,18 @@ impl<'p> ReportFold<'p> {
     ) -> Report {
         self.flush();
         let (mut explain, denials_by_kind) = self.explain.join();
-        let tally = self.tally;
+        let mut tally = self.tally;
         explain.add_successes(tally.successes);
         // The callers fold saw the same events as the explaining one.
         let ids = tally.callers.identities(catalog);
         let ex = explain.finish_with(catalog, &ids);
         let callers = tally.callers.rows(catalog);
         let who = access::who_with(&tally.callers, &ids);
+        if let Some(l) = opts.listed {
+            tally.access.add_listed(l);
+        }
         let objects = tally.access.rows(&who);
+        let usage = tally.uses.usage(who);
         // In the order of the callers' rows.
         let mut by_key: std::collections::HashMap<_, _> = tally
             .activity
@@ -314,8 +327,24 @@ impl<'p> ReportFold<'p> {
             .iter()
             .filter_map(|c| by_key.remove(&(c.appid.clone(), c.oid.clone(), c.upn.clone())))
             .collect();
-        let found = findings::FindingsFold::with(self.policy, tally.findings, tally.callers.keys())
-            .finish(&ex, opts.baseline.as_ref(), opts.redactor, &ids);
+        let mut found = findings::FindingsFold::with(
+            self.policy,
+            tally.findings,
+            tally.callers.keys(),
+        )
+        .finish(&ex, opts.baseline.as_ref(), opts.redactor, &ids);
+        let rights = opts.assignments.map(|a| super::rights::rights(&usage, a).0);
+        let plans = super::plan::plan(&usage, &[]);
+        findings::add_use_findings(
+            self.policy,
+            &findings::UseInputs {
+                rights: rights.as_deref(),
+                plans: &plans,
+                objects: opts.listed.map(|_| objects.as_slice()),
+                window: (usage.first.clone(), usage.last.clone()),
+            },
+            &mut found,
+        );
         let mut s = Summary {
             events: tally.events,
             rows_read: files.rows_read(),

@@ -84,20 +84,20 @@ impl UseAcc {
     }
 }
 
+/// Per caller slot and vault, what succeeded and what was denied, and
+/// what the records say of each vault: the part of the fold `report` shares
+/// (it keeps its own callers and access folds).
 #[derive(Debug, Default)]
-struct Part {
-    callers: CallerFold,
-    access: AccessFold,
+pub struct UsesFold {
     uses: Map<(usize, Text), UseAcc>,
     vaults: Map<Text, VaultFacts>,
     first: Option<i64>,
     last: Option<i64>,
 }
 
-impl Part {
-    fn add(&mut self, e: &Event, order: u64) {
-        let slot = self.callers.add_ordered(e, order);
-        self.access.add(slot, e);
+impl UsesFold {
+    /// Folds in one event of the caller in `slot`.
+    pub fn add(&mut self, slot: usize, e: &Event) {
         let t = e.time.timestamp_micros();
         self.first = Some(self.first.map_or(t, |f| f.min(t)));
         self.last = Some(self.last.map_or(t, |l| l.max(t)));
@@ -128,9 +128,9 @@ impl Part {
         }
     }
 
-    fn merge(&mut self, o: Part) {
-        let to = self.callers.merge(o.callers);
-        self.access.merge(o.access, &to);
+    /// Merges another part in; `to` maps its caller slots to these (see
+    /// [`CallerFold::merge`]).
+    pub fn merge(&mut self, o: UsesFold, to: &[usize]) {
         for ((slot, vault), u) in o.uses {
             let slot = to.get(slot).copied().unwrap_or(slot);
             self.uses.entry((slot, vault)).or_default().merge(u);
@@ -148,6 +148,57 @@ impl Part {
         }
         self.first = self.first.into_iter().chain(o.first).min();
         self.last = self.last.into_iter().chain(o.last).max();
+    }
+
+    /// What was seen, with `who` naming each caller slot.
+    pub fn usage(&self, who: Vec<Who>) -> Usage {
+        let mut uses: Vec<(usize, Option<String>, VaultUse)> = self
+            .uses
+            .iter()
+            .map(|((slot, vault), u)| (*slot, vault.as_deref().map(str::to_string), u.public()))
+            .collect();
+        uses.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        let when = |t: Option<i64>| {
+            t.and_then(chrono::DateTime::from_timestamp_micros)
+                .map(|t| format_time(&t))
+        };
+        let days = match (self.first, self.last) {
+            (Some(f), Some(l)) => (l - f) as f64 / 86_400_000_000.0,
+            _ => 0.0,
+        };
+        Usage {
+            who,
+            uses,
+            vaults: self
+                .vaults
+                .iter()
+                .map(|(k, v)| (k.as_deref().map(str::to_string), v.clone()))
+                .collect(),
+            first: when(self.first),
+            last: when(self.last),
+            days,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Part {
+    callers: CallerFold,
+    access: AccessFold,
+    uses: UsesFold,
+}
+
+impl Part {
+    fn add(&mut self, e: &Event, order: u64) {
+        let slot = self.callers.add_ordered(e, order);
+        self.access.add(slot, e);
+        self.uses.add(slot, e);
+    }
+
+    fn merge(&mut self, o: Part) {
+        let to = self.callers.merge(o.callers);
+        self.access.merge(o.access, &to);
+        self.uses.merge(o.uses, &to);
     }
 }
 
@@ -229,34 +280,7 @@ impl UsageFold {
     /// Names every caller and returns what was seen.
     pub fn finish(&self, catalog: &Catalog) -> Usage {
         let who = super::access::who(&self.whole.callers, catalog);
-        let mut uses: Vec<(usize, Option<String>, VaultUse)> = self
-            .whole
-            .uses
-            .iter()
-            .map(|((slot, vault), u)| (*slot, vault.as_deref().map(str::to_string), u.public()))
-            .collect();
-        uses.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        let when = |t: Option<i64>| {
-            t.and_then(chrono::DateTime::from_timestamp_micros)
-                .map(|t| format_time(&t))
-        };
-        let days = match (self.whole.first, self.whole.last) {
-            (Some(f), Some(l)) => (l - f) as f64 / 86_400_000_000.0,
-            _ => 0.0,
-        };
-        Usage {
-            who,
-            uses,
-            vaults: self
-                .whole
-                .vaults
-                .iter()
-                .map(|(k, v)| (k.as_deref().map(str::to_string), v.clone()))
-                .collect(),
-            first: when(self.whole.first),
-            last: when(self.whole.last),
-            days,
-        }
+        self.whole.uses.usage(who)
     }
 
     /// The access rows (see [`AccessFold::rows`]).

@@ -42,6 +42,12 @@ pub struct ReportArgs {
     /// A previous report (JSON): principals absent from it are new callers.
     #[arg(long, value_name = "FILE")]
     baseline: Option<String>,
+    /// JSON from `az role assignment list --all`: adds broader_than_used and unused_assignment findings (see `kvaudit rights`).
+    #[arg(long, value_name = "FILE")]
+    assignments: Option<String>,
+    /// JSON from `az keyvault secret list` / `key list` / `certificate list` (repeatable): adds dormant_object findings and lists untouched objects.
+    #[arg(long, value_name = "FILE")]
+    objects: Vec<String>,
     #[command(flatten)]
     naming: NamingArgs,
     #[command(flatten)]
@@ -105,6 +111,8 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
         args.baseline.as_slice(),
         args.policy.as_slice(),
         args.redact_key.as_slice(),
+        args.assignments.as_slice(),
+        &args.objects[..],
     ]
     .concat();
     // Each -o FILE in its own format (several only by extension), all
@@ -169,7 +177,26 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
         window_in_fold: true,
         ..input.clone()
     };
-    let ing = read_into(&input, &mut fold, Fields::Report)?;
+    let held = match &args.assignments {
+        Some(p) => Some(crate::analyze::explain::assignments::parse(
+            &read_file(p, limits::EXPORT_FILE, "a role assignment list")?,
+            p,
+        )?),
+        None => None,
+    };
+    let mut listed = Vec::new();
+    for f in &args.objects {
+        let text = read_file(f, limits::EXPORT_FILE, "an object listing")?;
+        listed.extend(crate::ingest::objects::parse(&text, f)?);
+    }
+    // Judging assignments needs every vault's resource id, which the lean
+    // read of successes drops when an export has a Resource column.
+    let fields = if held.is_some() {
+        Fields::Analysis
+    } else {
+        Fields::Report
+    };
+    let ing = read_into(&input, &mut fold, fields)?;
     resolve_into(
         &mut catalog,
         &args.naming.resolve,
@@ -183,6 +210,8 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
         redactor: redactor.as_ref(),
         now,
         inputs: ing.files.iter().map(|f| f.source.clone()).collect(),
+        assignments: held.as_deref(),
+        listed: (!args.objects.is_empty()).then_some(listed.as_slice()),
     };
     let mut report = fold.finish(&ing, &catalog, &opts);
     // Outside the selection flags counts as outside the period.

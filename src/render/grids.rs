@@ -155,16 +155,6 @@ pub fn access_callers(rows: &[CallerObjects], title: String) -> Result<Grid> {
     })
 }
 
-/// The last two segments of an ARM scope (`vaults/kv-data-prod`), or the
-/// whole of a short one.
-pub fn short_scope(scope: &str) -> String {
-    let parts: Vec<&str> = scope.trim_matches('/').split('/').collect();
-    if parts.len() <= 2 {
-        return scope.to_string();
-    }
-    parts[parts.len() - 2..].join("/")
-}
-
 /// A built-in role's name without `Key Vault ` (the table's title says it).
 fn short_role(role: &str) -> String {
     role.strip_prefix("Key Vault ").unwrap_or(role).to_string()
@@ -206,7 +196,7 @@ pub fn rights(rows: &[crate::analyze::rights::RightsRow], title: String) -> Resu
                     "{} holds {} at {}: {}. Seen: {}.",
                     who_name(p),
                     r.assignment.role,
-                    short_scope(&r.assignment.scope),
+                    words::short_scope(&r.assignment.scope),
                     r.verdict.as_str().replace('_', " "),
                     r.evidence
                 );
@@ -234,7 +224,7 @@ pub fn rights(rows: &[crate::analyze::rights::RightsRow], title: String) -> Resu
                 who_name(p),
                 p.kind.replace('_', " "),
                 short_role(&r.assignment.role),
-                short_scope(&r.assignment.scope),
+                words::short_scope(&r.assignment.scope),
                 r.verdict.as_str().to_string(),
                 short_role(r.least_role.as_deref().unwrap_or_default()),
                 if used.is_empty() {

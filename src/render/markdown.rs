@@ -114,6 +114,10 @@ impl Renderer for Markdown {
                     for line in super::words::evidence(f) {
                         let _ = writeln!(out, "- {}", cell(&line));
                     }
+                    let cmds = super::words::commands(f);
+                    if !cmds.is_empty() {
+                        let _ = writeln!(out, "\n{}", md_block("sh", &cmds.join("\n")));
+                    }
                     if f.recommendation.starts_with("az ") {
                         let _ = writeln!(out, "\n{}", md_block("sh", &f.recommendation));
                     } else {

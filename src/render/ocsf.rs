@@ -49,7 +49,19 @@ fn seen(f: &Finding, r: &Report) -> (Option<i64>, Option<i64>) {
             millis(e.last_seen.as_deref()),
         ),
         Evidence::NewCaller(e) => (millis(Some(&e.first_seen)), period.1),
-        Evidence::GuestAccess(_) => period,
+        Evidence::BroaderThanUsed(e) => (
+            millis(e.window_from.as_deref()),
+            millis(e.window_to.as_deref()),
+        ),
+        Evidence::UnusedAssignment(e) => (
+            millis(e.window_from.as_deref()),
+            millis(e.window_to.as_deref()),
+        ),
+        Evidence::DormantObject(e) => (
+            millis(e.window_from.as_deref()),
+            millis(e.window_to.as_deref()),
+        ),
+        Evidence::GuestAccess(_) | Evidence::AccessPolicyVault(_) => period,
     }
 }
 
@@ -65,6 +77,8 @@ fn discriminator(f: &Finding) -> String {
             e.operation.as_deref().unwrap_or(""),
             e.object.as_deref().unwrap_or("")
         ),
+        Evidence::BroaderThanUsed(e) => e.assignment_id.clone().unwrap_or_else(|| e.scope.clone()),
+        Evidence::UnusedAssignment(e) => e.assignment_id.clone().unwrap_or_else(|| e.scope.clone()),
         _ => String::new(),
     }
 }
@@ -206,6 +220,10 @@ fn event(f: &Finding, r: &Report) -> Result<Value> {
         Evidence::GuestAccess(e) => Some(e.reads),
         Evidence::NewCaller(e) => Some(e.events),
         Evidence::MassSecretRetrieval(e) => Some(u64::from(e.distinct_secrets)),
+        Evidence::BroaderThanUsed(e) => Some(e.operations.values().sum()),
+        Evidence::UnusedAssignment(_) => Some(0),
+        Evidence::AccessPolicyVault(e) => Some(e.principals as u64),
+        Evidence::DormantObject(e) => Some(e.count as u64),
     };
     let mut v = json!({
         "activity_id": 1,

@@ -294,6 +294,13 @@ impl Table {
             for line in words::evidence(f) {
                 out.push_str(&wrap(&line, "       ", "       ", w));
             }
+            let cmds = words::commands(f);
+            if !cmds.is_empty() {
+                out.push_str("       fix:\n");
+            }
+            for c in cmds {
+                out.push_str(&command_lines(&c, "         ", w));
+            }
             if f.recommendation.starts_with("az ") {
                 out.push_str("       fix:\n");
                 out.push_str(&command_lines(&f.recommendation, "         ", w));

@@ -53,6 +53,16 @@ pub fn principal(p: &Principal) -> String {
     )
 }
 
+/// The last two segments of an ARM scope (`vaults/kv-data-prod`), or the
+/// whole of a short one.
+pub fn short_scope(scope: &str) -> String {
+    let parts: Vec<&str> = scope.trim_matches('/').split('/').collect();
+    if parts.len() <= 2 {
+        return scope.to_string();
+    }
+    parts[parts.len() - 2..].join("/")
+}
+
 /// Up to `max` items, then `(+N more)`.
 pub fn list(items: &[String], max: usize) -> String {
     if items.len() <= max {
@@ -69,6 +79,18 @@ fn span(first: Option<&str>, last: Option<&str>) -> String {
         (None, Some(l)) => human_time(l),
         (None, None) => "-".into(),
     }
+}
+
+/// The commands a finding's evidence carries (beyond a recommendation that
+/// is itself a command), to be shown whole, in order.
+pub fn commands(f: &Finding) -> Vec<String> {
+    let fix = match &f.evidence {
+        Evidence::BroaderThanUsed(e) => e.fix.as_deref(),
+        Evidence::UnusedAssignment(e) => e.fix.as_deref(),
+        _ => None,
+    };
+    fix.map(|f| f.lines().map(str::to_string).collect())
+        .unwrap_or_default()
 }
 
 /// A finding's evidence as readable lines.
@@ -138,6 +160,56 @@ pub fn evidence(f: &Finding) -> Vec<String> {
             e.reads,
             list(&e.secrets, 5),
             list(&e.vaults, 3)
+        )],
+        Evidence::BroaderThanUsed(e) => {
+            let ops: Vec<String> = e.operations.iter().map(|(o, n)| format!("{o} x{n}")).collect();
+            let mut v = vec![
+                format!(
+                    "holds {} at {}; used {} in {} days ({})",
+                    e.role,
+                    short_scope(&e.scope),
+                    ops.join(", "),
+                    e.window_days,
+                    span(e.window_from.as_deref(), e.window_to.as_deref())
+                ),
+                format!(
+                    "{}: {} at {} would do",
+                    e.verdict.replace('_', " "),
+                    e.least_role.as_deref().unwrap_or(&e.role),
+                    short_scope(e.least_scope.as_deref().unwrap_or(&e.scope))
+                ),
+            ];
+            v.extend(e.caution.iter().map(|c| format!("caution: {c}")));
+            v
+        }
+        Evidence::UnusedAssignment(e) => {
+            let mut v = vec![format!(
+                "{} at {}: {}",
+                e.role,
+                short_scope(&e.scope),
+                e.evidence
+            )];
+            v.extend(e.caution.iter().map(|c| format!("caution: {c}")));
+            v
+        }
+        Evidence::AccessPolicyVault(e) => {
+            let roles: Vec<String> = e.roles.iter().map(|(r, n)| format!("{r} x{n}")).collect();
+            vec![format!(
+                "access policies; {} principal(s) to grant before the switch ({}){}",
+                e.principals,
+                roles.join(", "),
+                if e.uncovered > 0 {
+                    format!("; {} operation(s) no built-in role grants", e.uncovered)
+                } else {
+                    String::new()
+                }
+            )]
+        }
+        Evidence::DormantObject(e) => vec![format!(
+            "{} object(s) nobody read {}: {}",
+            e.count,
+            span(e.window_from.as_deref(), e.window_to.as_deref()),
+            list(&e.objects, 5)
         )],
     }
 }

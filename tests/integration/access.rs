@@ -615,3 +615,111 @@ fn bad_assignment_records_are_named_and_new_ones_not_judged() {
         out.stderr
     );
 }
+
+/// `report --assignments --objects` adds the findings built on use; their
+/// evidence survives redaction (which round-trips the report as data).
+#[test]
+fn the_report_gains_findings_built_on_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, o) = (
+        fixture("access/assignments.json"),
+        fixture("access/secrets.json"),
+    );
+    let out = kvaudit(&[
+        "report",
+        &events(),
+        "--assignments",
+        &a,
+        "--objects",
+        &o,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let r: Value = serde_json::from_str(&out.stdout).unwrap();
+    let of = |t: &str| -> Vec<Value> {
+        r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["type"] == t)
+            .cloned()
+            .collect()
+    };
+    let broader = of("broader_than_used");
+    assert_eq!(broader.len(), 2, "both broader verdicts");
+    assert_eq!(broader[0]["severity"], "medium");
+    let e = &broader
+        .iter()
+        .find(|f| f["evidence"]["verdict"] == "broader_than_used")
+        .unwrap()["evidence"];
+    assert_eq!(e["least_role"], "Key Vault Secrets User");
+    assert!(e["fix"]
+        .as_str()
+        .unwrap()
+        .contains("\naz role assignment delete --ids "));
+    let unused = of("unused_assignment");
+    assert_eq!(unused.len(), 1);
+    assert_eq!(
+        unused[0]["principal"]["oid"],
+        "33333333-3333-4333-8333-333333333333"
+    );
+    let ap = of("access_policy_vault");
+    assert_eq!(ap.len(), 1);
+    assert_eq!(ap[0]["vault"], "kv-legacy-ap");
+    assert_eq!(ap[0]["evidence"]["principals"], 4);
+    let dormant = of("dormant_object");
+    assert_eq!(
+        dormant[0]["evidence"]["objects"],
+        serde_json::json!(["secret/old-ftp-password"])
+    );
+    // Without the files: only the plan's finding, from the logs alone.
+    let out = kvaudit(&["report", &events(), "--format", "json"]);
+    let plain: Value = serde_json::from_str(&out.stdout).unwrap();
+    let types: Vec<&str> = plain["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["type"].as_str().unwrap())
+        .collect();
+    assert!(types.contains(&"access_policy_vault"));
+    assert!(!types
+        .iter()
+        .any(|t| ["broader_than_used", "unused_assignment", "dormant_object"].contains(t)));
+    // Redacted, the evidence keeps its shape (the untagged enum picks the
+    // same variant back).
+    let key = dir.path().join("k").to_string_lossy().into_owned();
+    let out = kvaudit(&[
+        "report",
+        &events(),
+        "--assignments",
+        &a,
+        "--objects",
+        &o,
+        "--format",
+        "json",
+        "--redact",
+        "--redact-key",
+        &key,
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let red: Value = serde_json::from_str(&out.stdout).unwrap();
+    let keys = |v: &Value, t: &str| -> Vec<Vec<String>> {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["type"] == t)
+            .map(|f| f["evidence"].as_object().unwrap().keys().cloned().collect())
+            .collect()
+    };
+    for t in [
+        "broader_than_used",
+        "unused_assignment",
+        "access_policy_vault",
+        "dormant_object",
+    ] {
+        assert_eq!(keys(&red, t), keys(&r, t), "{t}");
+    }
+    assert!(!out.stdout.contains("11111111-1111-4111-8111-111111111111"));
+}

@@ -386,6 +386,8 @@ fn report_reads_successes_lean_with_the_same_result() {
             redactor: None,
             now,
             inputs: vec![],
+            assignments: None,
+            listed: None,
         };
         Some(serde_json::to_value(fold.finish(&ing, &catalog, &o)).unwrap())
     };

@@ -9,11 +9,15 @@
 //! [`FindingKind`] and an [`Evidence`] variant, a call in `finish`, and, if
 //! it needs per-event evidence, a field of `CallerAcc`.
 
+mod access_policy_vault;
+mod broader_than_used;
 pub mod denied_access;
+mod dormant_object;
 mod guest_access;
 mod mass_secret_retrieval;
 mod new_caller;
 mod sensitive_operation;
+mod unused_assignment;
 mod user_bound_automation;
 
 use crate::analyze::explain::Explanation;
@@ -54,6 +58,10 @@ pub enum FindingKind {
     DeniedAccess,
     NewCaller,
     GuestAccess,
+    BroaderThanUsed,
+    UnusedAssignment,
+    AccessPolicyVault,
+    DormantObject,
 }
 
 impl FindingKind {
@@ -66,6 +74,10 @@ impl FindingKind {
             FindingKind::DeniedAccess => "denied_access",
             FindingKind::NewCaller => "new_caller",
             FindingKind::GuestAccess => "guest_access",
+            FindingKind::BroaderThanUsed => "broader_than_used",
+            FindingKind::UnusedAssignment => "unused_assignment",
+            FindingKind::AccessPolicyVault => "access_policy_vault",
+            FindingKind::DormantObject => "dormant_object",
         }
     }
 }
@@ -131,6 +143,10 @@ pub enum Evidence {
     DeniedAccess(denied_access::Evidence),
     NewCaller(new_caller::Evidence),
     GuestAccess(guest_access::Evidence),
+    BroaderThanUsed(broader_than_used::Evidence),
+    UnusedAssignment(unused_assignment::Evidence),
+    AccessPolicyVault(access_policy_vault::Evidence),
+    DormantObject(dormant_object::Evidence),
 }
 
 fn principal(e: &Event, id: &Identity) -> Principal {
@@ -300,6 +316,49 @@ impl<'p> FindingsFold<'p> {
         });
         out
     }
+}
+
+/// What the rules built on use (`access`, `rights`, `plan-rbac`) see.
+pub struct UseInputs<'a> {
+    /// `report --assignments`: each assignment's verdict.
+    pub rights: Option<&'a [crate::analyze::rights::RightsRow]>,
+    /// The access-policy vaults' plans.
+    pub plans: &'a [crate::analyze::plan::VaultPlan],
+    /// `report --objects`: the objects, with those never read flagged.
+    pub objects: Option<&'a [crate::analyze::access::ObjectAccess]>,
+    /// The period, for the evidence.
+    pub window: (Option<String>, Option<String>),
+}
+
+/// Runs the rules built on use and adds their findings to `found`, in the
+/// report's order (by severity, then type).
+pub fn add_use_findings(policy: &Policy, inputs: &UseInputs<'_>, found: &mut Vec<Finding>) {
+    let rules = Rules {
+        policy,
+        baseline: None,
+        redactor: None,
+    };
+    let ignored = |f: &Finding| {
+        [&f.principal.appid, &f.principal.oid, &f.principal.upn]
+            .into_iter()
+            .flatten()
+            .any(|v| policy.ignore.iter().any(|i| i.eq_ignore_ascii_case(v)))
+    };
+    let mut out = Vec::new();
+    if let Some(rows) = inputs.rights {
+        broader_than_used::check(rows, &rules, &mut out);
+        unused_assignment::check(rows, &rules, &mut out);
+    }
+    access_policy_vault::check(inputs.plans, &rules, &mut out);
+    if let Some(objects) = inputs.objects {
+        dormant_object::check(objects, inputs.window.clone(), &rules, &mut out);
+    }
+    found.extend(out.into_iter().filter(|f| !ignored(f)));
+    found.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(a.kind.as_str().cmp(b.kind.as_str()))
+    });
 }
 
 impl FindingsAcc {

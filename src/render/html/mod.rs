@@ -222,6 +222,14 @@ fn findings(o: &mut String, r: &Report) {
                 esc(&f.recommendation)
             );
         }
+        let cmds = super::words::commands(f);
+        if !cmds.is_empty() {
+            let _ = write!(
+                o,
+                "<p>Fix:</p><pre><code>{}</code></pre>",
+                esc(&cmds.join("\n"))
+            );
+        }
         o.push_str("</section>");
     }
 }
