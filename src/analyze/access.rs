@@ -162,6 +162,14 @@ impl AccessFold {
     /// Folds in one event of the caller in `slot`: events on a secret, key
     /// or certificate whose name the log gives.
     pub fn add(&mut self, slot: usize, e: &Event) {
+        self.add_n(slot, e, 1);
+    }
+
+    /// [`AccessFold::add`] for `n` events like `e` (access inventories).
+    pub fn add_n(&mut self, slot: usize, e: &Event, n: u64) {
+        if n == 0 {
+            return;
+        }
         let (Some(kind), Some(name)) = (&e.object_type, &e.object_name) else {
             return;
         };
@@ -181,33 +189,33 @@ impl AccessFold {
         let key = (e.vault.clone(), kind.clone(), name.clone());
         let a = self.objects.entry(key).or_default();
         if denied {
-            a.denied += 1;
-            a.readers.entry(slot).or_default().denied += 1;
+            a.denied += n;
+            a.readers.entry(slot).or_default().denied += n;
             return;
         }
         let t = e.time.timestamp_micros();
         match class {
             Access::Value | Access::Public | Access::Use => {
-                a.reads += 1;
+                a.reads += n;
                 if class == Access::Public {
-                    a.public_reads += 1;
+                    a.public_reads += n;
                 }
                 a.first_read = min(a.first_read, Some(t));
                 a.last_read = max(a.last_read, Some(t));
                 let r = a.readers.entry(slot).or_default();
-                r.reads += 1;
+                r.reads += n;
                 r.last_read = r.last_read.max(t);
             }
-            Access::Metadata => a.metadata += 1,
+            Access::Metadata => a.metadata += n,
             Access::Write => {
-                a.writes += 1;
+                a.writes += n;
                 a.last_write = max(a.last_write, Some(t));
-                a.readers.entry(slot).or_default().writes += 1;
+                a.readers.entry(slot).or_default().writes += n;
             }
             Access::Delete => {
-                a.deletes += 1;
+                a.deletes += n;
                 a.last_write = max(a.last_write, Some(t));
-                a.readers.entry(slot).or_default().writes += 1;
+                a.readers.entry(slot).or_default().writes += n;
             }
             Access::None => {}
         }

@@ -236,6 +236,13 @@ impl CallerFold {
     /// slot: callers are numbered 0, 1, 2… as first seen, so that other
     /// per-caller folds can share this lookup.
     pub fn add_ordered(&mut self, e: &Event, order: u64) -> usize {
+        self.add_weighted(e, order, 1)
+    }
+
+    /// [`CallerFold::add_ordered`] for `n` events like `e` at once (rows
+    /// of an access inventory; `n` may be 0 for a row's first or last
+    /// time).
+    pub fn add_weighted(&mut self, e: &Event, order: u64, n: u64) -> usize {
         self.seen = self.seen.max(order + 1);
         let t = e.time.timestamp_micros();
         let at = match self.map.find(e) {
@@ -243,9 +250,9 @@ impl CallerFold {
             None => self.map.insert(e, Acc::new(t, t)),
         };
         let a = self.map.slot(at);
-        a.events += 1;
+        a.events += n;
         if e.status == Some(403) {
-            a.denied += 1;
+            a.denied += n;
         }
         a.first = a.first.min(t);
         a.last = a.last.max(t);

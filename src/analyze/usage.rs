@@ -98,6 +98,12 @@ pub struct UsesFold {
 impl UsesFold {
     /// Folds in one event of the caller in `slot`.
     pub fn add(&mut self, slot: usize, e: &Event) {
+        self.add_n(slot, e, 1);
+    }
+
+    /// [`UsesFold::add`] for `n` events like `e` (access inventories; with
+    /// `n` 0 only the times count).
+    pub fn add_n(&mut self, slot: usize, e: &Event, n: u64) {
         let t = e.time.timestamp_micros();
         self.first = Some(self.first.map_or(t, |f| f.min(t)));
         self.last = Some(self.last.map_or(t, |l| l.max(t)));
@@ -105,25 +111,25 @@ impl UsesFold {
         if v.resource_id.is_none() {
             v.resource_id = e.resource_id.as_deref().map(str::to_string);
         }
-        v.access_policy_records += u64::from(e.access_policy_match.is_some());
-        v.rbac_records += u64::from(e.rbac_authorized.is_some());
+        v.access_policy_records += n * u64::from(e.access_policy_match.is_some());
+        v.rbac_records += n * u64::from(e.rbac_authorized.is_some());
         v.managed_hsm |= e.vault_kind == Some(crate::event::VaultKind::ManagedHsm);
         v.first = Some(v.first.map_or(t, |f| f.min(t)));
         v.last = Some(v.last.map_or(t, |l| l.max(t)));
         let denied = e.status == Some(403);
-        if !denied && !e.succeeded() {
+        if n == 0 || (!denied && !e.succeeded()) {
             return;
         }
         let u = self.uses.entry((slot, e.vault.clone())).or_default();
         if denied {
-            *u.denied.entry(e.operation.clone()).or_default() += 1;
+            *u.denied.entry(e.operation.clone()).or_default() += n;
             return;
         }
-        *u.ok.entry(e.operation.clone()).or_default() += 1;
-        u.by_policy += u64::from(e.access_policy_match == Some(true));
-        if let (Some(k), Some(n)) = (&e.object_type, &e.object_name) {
+        *u.ok.entry(e.operation.clone()).or_default() += n;
+        u.by_policy += n * u64::from(e.access_policy_match == Some(true));
+        if let (Some(k), Some(name)) = (&e.object_type, &e.object_name) {
             if matches!(&**k, "secret" | "key" | "certificate") {
-                *u.objects.entry((k.clone(), n.clone())).or_default() += 1;
+                *u.objects.entry((k.clone(), name.clone())).or_default() += n;
             }
         }
     }
@@ -281,6 +287,72 @@ impl UsageFold {
     pub fn finish(&self, catalog: &Catalog) -> Usage {
         let who = super::access::who(&self.whole.callers, catalog);
         self.whole.uses.usage(who)
+    }
+
+    /// Folds in one row of an access inventory (`queries/access-inventory.kql`):
+    /// its successes and denials as weighted events at the row's first and
+    /// last times, so that counts, first and last times come out as from
+    /// the raw events.
+    pub fn add_inventory(&mut self, r: &crate::ingest::access_inventory::AccessRow) {
+        let arc = |v: &Option<String>| v.as_deref().map(Arc::<str>::from);
+        let model = |ok: bool| {
+            (
+                (r.rbac_records > 0).then_some(ok),
+                (r.access_policy_records > 0).then_some(ok),
+            )
+        };
+        let event = |time: chrono::DateTime<chrono::Utc>,
+                     status: Option<u16>,
+                     flags: (Option<bool>, Option<bool>)| Event {
+            time,
+            vault: arc(&r.vault),
+            resource_id: arc(&r.vault_id),
+            operation: Arc::from(r.operation.as_str()),
+            object_type: arc(&r.object_type),
+            object_name: arc(&r.object_name),
+            status,
+            result_signature: None,
+            result_description: None,
+            caller_appid: arc(&r.appid),
+            caller_oid: arc(&r.oid),
+            caller_upn: arc(&r.upn),
+            caller_idtyp: arc(&r.idtyp),
+            caller_appidacr: None,
+            caller_mirid: arc(&r.mirid),
+            caller_tenant: None,
+            caller_ip: None,
+            client_info: None,
+            correlation_id: None,
+            rbac_authorized: flags.0,
+            access_policy_match: flags.1,
+            applied_assignment_id: None,
+            duration_ms: None,
+            source: Arc::from("access inventory"),
+            source_record: 0,
+            caller_scp: arc(&r.scp),
+            request_uri: None,
+            vault_kind: None,
+        };
+        let mut add = |e: Event, n: u64| {
+            let order = self.whole.callers.next_order();
+            let slot = self.whole.callers.add_weighted(&e, order, n);
+            self.whole.access.add_n(slot, &e, n);
+            self.whole.uses.add_n(slot, &e, n);
+        };
+        // The row's span (and its other statuses, counted nowhere else).
+        add(event(r.first_seen, None, (None, None)), 0);
+        add(event(r.last_seen, None, (None, None)), 0);
+        if let (Some(f), Some(l)) = (r.first_ok, r.last_ok) {
+            if r.succeeded > 0 {
+                add(event(f, Some(200), model(true)), 1);
+            }
+            if r.succeeded > 1 {
+                add(event(l, Some(200), model(true)), r.succeeded - 1);
+            }
+        }
+        if r.denied > 0 {
+            add(event(r.last_seen, Some(403), model(false)), r.denied);
+        }
     }
 
     /// The access rows (see [`AccessFold::rows`]).

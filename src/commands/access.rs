@@ -3,7 +3,7 @@
 //! `--objects`, the objects nobody touched too.
 
 use super::args::{
-    format_for, load_catalog, read_file, read_into, resolve_into, InputArgs, NamingArgs,
+    format_for, load_catalog, read_file, read_usage, resolve_into, InputArgs, NamingArgs,
     OutputArgs, RowFormat,
 };
 use super::Context;
@@ -13,7 +13,6 @@ use crate::exit::Exit;
 use crate::ingest::objects;
 use crate::limits;
 use crate::output::note;
-use crate::pipeline::Fields;
 use crate::render::{grids, renderer_for, View};
 use clap::{Args, ValueEnum};
 
@@ -66,7 +65,7 @@ pub(super) fn run(args: AccessArgs, ctx: &Context) -> Result<Exit> {
         listed.extend(objects::parse(&text, f)?);
     }
     let mut fold = UsageFold::default();
-    read_into(input, &mut fold, Fields::Usage)?;
+    read_usage(input, &mut fold)?;
     resolve_into(
         &mut catalog,
         &args.naming.resolve,

@@ -304,6 +304,40 @@ pub(super) fn read_into(
     read_logs(input, sink, fields)
 }
 
+/// Reads logs and access inventories (`queries/access-inventory.kql`, CSV
+/// or API output) into the fold of `access`, `rights` and `plan-rbac`.
+pub(super) fn read_usage(
+    input: &InputArgs,
+    fold: &mut crate::analyze::usage::UsageFold,
+) -> Result<()> {
+    let mut logs = Vec::new();
+    for p in &input.paths {
+        match ingest::access_inventory::read(p)? {
+            Some(rows) => {
+                if !input.select.selection(chrono::Utc::now())?.is_everything() {
+                    return Err(Error::Usage(format!(
+                        "{p} is an access inventory (aggregated by day): the selection flags apply to events; filter in the query instead"
+                    )));
+                }
+                note!(
+                    "kvaudit: {p}: access inventory, {} row(s) (day x vault x caller x object x operation)",
+                    rows.len()
+                );
+                rows.iter().for_each(|r| fold.add_inventory(r));
+            }
+            None => logs.push(p.clone()),
+        }
+    }
+    if !logs.is_empty() {
+        let logs = InputArgs {
+            paths: logs,
+            ..input.clone()
+        };
+        read_into(&logs, fold, Fields::Usage)?;
+    }
+    Ok(())
+}
+
 /// Caller inventories are aggregates: only `callers` reads them.
 fn refuse_inventories(paths: &[String]) -> Result<()> {
     for p in paths {

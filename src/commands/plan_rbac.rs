@@ -2,7 +2,7 @@
 //! switched to Azure RBAC, from what the log shows each principal using.
 
 use super::args::{
-    format_for, load_catalog, read_file, read_into, resolve_into, InputArgs, NamingArgs,
+    format_for, load_catalog, read_file, read_usage, resolve_into, InputArgs, NamingArgs,
     OutputArgs, RowFormat,
 };
 use super::Context;
@@ -12,7 +12,6 @@ use crate::error::Result;
 use crate::exit::Exit;
 use crate::limits;
 use crate::output::note;
-use crate::pipeline::Fields;
 use crate::render::{grids, renderer_for, View};
 use clap::Args;
 
@@ -50,7 +49,7 @@ pub(super) fn run(args: PlanRbacArgs, ctx: &Context) -> Result<Exit> {
         vaults.extend(plan::parse_vault_json(&text, f)?);
     }
     let mut fold = UsageFold::default();
-    read_into(input, &mut fold, Fields::Usage)?;
+    read_usage(input, &mut fold)?;
     resolve_into(
         &mut catalog,
         &args.naming.resolve,

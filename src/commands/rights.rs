@@ -3,7 +3,7 @@
 //! narrowest scope and the commands to get there.
 
 use super::args::{
-    format_for, load_catalog, read_file, read_into, resolve_into, InputArgs, NamingArgs,
+    format_for, load_catalog, read_file, read_usage, resolve_into, InputArgs, NamingArgs,
     OutputArgs, RowFormat,
 };
 use super::Context;
@@ -14,7 +14,6 @@ use crate::error::Result;
 use crate::exit::Exit;
 use crate::limits;
 use crate::output::note;
-use crate::pipeline::Fields;
 use crate::render::{grids, renderer_for, View};
 use clap::Args;
 
@@ -58,7 +57,7 @@ pub(super) fn run(args: RightsArgs, ctx: &Context) -> Result<Exit> {
         &args.assignments,
     )?;
     let mut fold = UsageFold::default();
-    read_into(input, &mut fold, Fields::Usage)?;
+    read_usage(input, &mut fold)?;
     resolve_into(
         &mut catalog,
         &args.naming.resolve,

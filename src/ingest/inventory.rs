@@ -30,13 +30,14 @@ pub struct InventoryRow {
     pub last_seen: DateTime<Utc>,
 }
 
-/// Column names that mark an inventory (case-insensitive, a portal
+/// The columns that mark a caller inventory.
+const CALLER_MARKS: &[&str] = &["requests", "caller_appid", "firstseen"];
+
+/// Whether `names` hold every one of `marks` (case-insensitive, a portal
 /// ` [UTC]` suffix ignored).
-fn is_inventory_header<'a>(names: impl IntoIterator<Item = &'a str>) -> bool {
+fn has_columns<'a>(names: impl IntoIterator<Item = &'a str>, marks: &[&str]) -> bool {
     let names: Vec<String> = names.into_iter().map(key).collect();
-    ["requests", "caller_appid", "firstseen"]
-        .iter()
-        .all(|n| names.iter().any(|c| c == n))
+    marks.iter().all(|n| names.iter().any(|c| c == n))
 }
 
 fn key(name: &str) -> String {
@@ -49,6 +50,25 @@ fn key(name: &str) -> String {
 /// Reads `path` if it is a caller inventory (CSV export, Log Analytics API
 /// response, az CLI JSON); `Ok(None)` when it is something else.
 pub fn read(path: &str) -> Result<Option<Vec<InventoryRow>>> {
+    let Some(records) = read_table(path, CALLER_MARKS, "a caller inventory")? else {
+        return Ok(None);
+    };
+    records
+        .into_iter()
+        .map(|(pos, m)| row(&m).map_err(|msg| malformed(path, &pos, &msg)))
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
+}
+
+/// Reads `path` if it is a table (CSV export, Log Analytics API response,
+/// az CLI JSON) holding every column of `marks` (lower case): its rows as
+/// lower-cased column name to value, each with where it is in the file.
+/// `Ok(None)` when it is something else.
+pub(super) fn read_table(
+    path: &str,
+    marks: &[&str],
+    what: &str,
+) -> Result<Option<Vec<Positioned>>> {
     // Only regular files are sniffed: reading the head of a pipe
     // (`<(...)`, /dev/stdin) would consume it.
     if path == "-" || !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
@@ -68,15 +88,15 @@ pub fn read(path: &str) -> Result<Option<Vec<InventoryRow>>> {
     let first_line = head_text.lines().next().unwrap_or("");
     let looks = {
         let l = head_text.to_ascii_lowercase();
-        l.contains("caller_appid") && l.contains("requests") && l.contains("firstseen")
+        marks.iter().all(|m| l.contains(m))
     };
     if !looks {
         return Ok(None);
     }
-    let text = crate::limits::read_file(path, crate::limits::document(), "a caller inventory")?;
+    let text = crate::limits::read_file(path, crate::limits::document(), what)?;
     let text = text.trim_start_matches('\u{feff}');
     let records: Vec<Positioned> = if text.trim_start().starts_with(['{', '[']) {
-        match json_records(text, path)? {
+        match json_records(text, path, marks)? {
             Some(r) => r,
             None => return Ok(None),
         }
@@ -88,7 +108,7 @@ pub fn read(path: &str) -> Result<Option<Vec<InventoryRow>>> {
             .iter()
             .map(str::to_string)
             .collect();
-        if !is_inventory_header(header.iter().map(String::as_str)) || !first_line.contains(',') {
+        if !has_columns(header.iter().map(String::as_str), marks) || !first_line.contains(',') {
             return Ok(None);
         }
         let mut out = Vec::new();
@@ -104,14 +124,10 @@ pub fn read(path: &str) -> Result<Option<Vec<InventoryRow>>> {
         }
         out
     };
-    records
-        .into_iter()
-        .map(|(pos, m)| row(&m).map_err(|msg| malformed(path, &pos, &msg)))
-        .collect::<Result<Vec<_>>>()
-        .map(Some)
+    Ok(Some(records))
 }
 
-fn malformed(path: &str, position: &str, message: &str) -> Error {
+pub(super) fn malformed(path: &str, position: &str, message: &str) -> Error {
     Error::Malformed {
         at: Location {
             source: path.to_string(),
@@ -122,10 +138,10 @@ fn malformed(path: &str, position: &str, message: &str) -> Error {
 }
 
 /// A row as name → value, with where it is in the file.
-type Positioned = (String, Map<String, Value>);
+pub(super) type Positioned = (String, Map<String, Value>);
 
 /// The API response (`tables`), or a flat array of row objects.
-fn json_records(text: &str, path: &str) -> Result<Option<Vec<Positioned>>> {
+fn json_records(text: &str, path: &str, marks: &[&str]) -> Result<Option<Vec<Positioned>>> {
     let v: Value = serde_json::from_str(text).map_err(|e| {
         malformed(
             path,
@@ -148,7 +164,7 @@ fn json_records(text: &str, path: &str) -> Result<Option<Vec<Positioned>>> {
                     .collect()
             })
             .unwrap_or_default();
-        if !is_inventory_header(cols.iter().map(String::as_str)) {
+        if !has_columns(cols.iter().map(String::as_str), marks) {
             return Ok(None);
         }
         let rows = t["rows"].as_array().cloned().unwrap_or_default();
@@ -178,7 +194,7 @@ fn json_records(text: &str, path: &str) -> Result<Option<Vec<Positioned>>> {
     let Some(first) = items.first().and_then(Value::as_object) else {
         return Ok(None);
     };
-    if !is_inventory_header(first.keys().map(String::as_str)) {
+    if !has_columns(first.keys().map(String::as_str), marks) {
         return Ok(None);
     }
     Ok(Some(
@@ -195,7 +211,7 @@ fn json_records(text: &str, path: &str) -> Result<Option<Vec<Positioned>>> {
     ))
 }
 
-fn text(m: &Map<String, Value>, k: &str) -> Option<String> {
+pub(super) fn text(m: &Map<String, Value>, k: &str) -> Option<String> {
     match m.get(k)? {
         Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
         Value::Number(n) => Some(n.to_string()),
@@ -203,7 +219,7 @@ fn text(m: &Map<String, Value>, k: &str) -> Option<String> {
     }
 }
 
-fn count(m: &Map<String, Value>, k: &str) -> Result<u64, String> {
+pub(super) fn count(m: &Map<String, Value>, k: &str) -> Result<u64, String> {
     match m.get(k) {
         Some(Value::Number(n)) => n
             .as_f64()
@@ -245,7 +261,7 @@ fn list(m: &Map<String, Value>, k: &str) -> Result<Vec<String>, String> {
         .collect())
 }
 
-fn time(m: &Map<String, Value>, k: &str) -> Result<DateTime<Utc>, String> {
+pub(super) fn time(m: &Map<String, Value>, k: &str) -> Result<DateTime<Utc>, String> {
     let t = text(m, k).ok_or_else(|| format!("{k}: expected a time"))?;
     parse_time(&t).ok_or_else(|| format!("{k}: expected a time, found {t:?}"))
 }

@@ -3,6 +3,7 @@
 //! canonical events. The shape is detected from the content, never the file
 //! name; one reader per shape family, one normaliser for all.
 
+pub mod access_inventory;
 mod accounting;
 mod blocks;
 mod collector;

@@ -723,3 +723,56 @@ fn the_report_gains_findings_built_on_use() {
     }
     assert!(!out.stdout.contains("11111111-1111-4111-8111-111111111111"));
 }
+
+/// `queries/access-inventory.kql`'s output (as make.py computes it from the
+/// same records: a portal CSV, and the same rows as a Log Analytics API
+/// response) gives every command exactly what the raw events give.
+#[test]
+fn the_access_inventory_answers_as_the_raw_events_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv_path = fixture("access/access-inventory.csv");
+    let text = std::fs::read_to_string(&csv_path).unwrap();
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let headers: Vec<String> = r
+        .headers()
+        .unwrap()
+        .iter()
+        .map(|h| h.trim_end_matches(" [UTC]").to_string())
+        .collect();
+    let rows: Vec<Vec<String>> = r
+        .records()
+        .map(|x| x.unwrap().iter().map(str::to_string).collect())
+        .collect();
+    assert!(rows.len() > 20);
+    let api = serde_json::json!({"tables": [{
+        "name": "PrimaryResult",
+        "columns": headers.iter().map(|h| serde_json::json!({"name": h, "type": "string"})).collect::<Vec<_>>(),
+        "rows": rows,
+    }]});
+    let api_path = write(dir.path(), "inventory-api.json", api.to_string().as_bytes());
+    let a = fixture("access/assignments.json");
+    let vj = fixture("access/kv-legacy-ap.json");
+    let e = events();
+    let cmds: [Vec<&str>; 4] = [
+        vec!["access"],
+        vec!["access", "--by", "caller"],
+        vec!["rights", "--assignments", &a],
+        vec!["plan-rbac", "--vault-json", &vj],
+    ];
+    for c in &cmds {
+        let run = |input: &str| {
+            let out = kvaudit(&[c.as_slice(), &[input, "--format", "json"]].concat());
+            assert_eq!(out.code, 0, "{c:?} {input}: {}", out.stderr);
+            (out.stdout, out.stderr)
+        };
+        let (raw, _) = run(&e);
+        let (inv, stderr) = run(&csv_path);
+        assert!(stderr.contains("access inventory"), "{stderr}");
+        assert_eq!(inv, raw, "{c:?} on the CSV inventory");
+        let (inv, _) = run(&api_path);
+        assert_eq!(inv, raw, "{c:?} on the API inventory");
+    }
+    // Selection flags apply to events, not to day aggregates.
+    let out = kvaudit(&["access", &csv_path, "--since", "7d"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+}
