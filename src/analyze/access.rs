@@ -142,6 +142,10 @@ impl ObjectAcc {
 #[derive(Debug, Default)]
 pub struct AccessFold {
     objects: Map<ObjectKey, ObjectAcc>,
+    /// Per caller slot: successful lists and other metadata operations
+    /// that name no object (SecretList, KeyList...): counted apart, never
+    /// as reads.
+    lists: Map<usize, u64>,
     /// What each operation name seen does (looked up once per name).
     classes: Map<Arc<str>, Access>,
 }
@@ -171,6 +175,9 @@ impl AccessFold {
             return;
         }
         let (Some(kind), Some(name)) = (&e.object_type, &e.object_name) else {
+            if e.succeeded() && self.class(&e.operation) == Access::Metadata {
+                *self.lists.entry(slot).or_default() += n;
+            }
             return;
         };
         if !matches!(&**kind, "secret" | "key" | "certificate") {
@@ -226,6 +233,12 @@ impl AccessFold {
     pub fn merge(&mut self, other: AccessFold, to: &[usize]) {
         for (k, o) in other.objects {
             self.objects.entry(k).or_default().merge(o, to);
+        }
+        for (slot, n) in other.lists {
+            *self
+                .lists
+                .entry(to.get(slot).copied().unwrap_or(slot))
+                .or_default() += n;
         }
     }
 
@@ -352,6 +365,46 @@ impl AccessFold {
                 });
             }
         }
+        for slot in self.lists.keys() {
+            per.entry(*slot).or_default();
+        }
+        // As in `rows`: a read of the secret behind a certificate is a
+        // read of the certificate's private key.
+        let certificates: std::collections::HashSet<(Option<&str>, &str)> = self
+            .objects
+            .keys()
+            .filter(|(_, k, _)| &**k == "certificate")
+            .map(|(v, _, n)| (v.as_deref(), &**n))
+            .collect();
+        for objects in per.values_mut() {
+            let backing: Vec<CallerObject> = objects
+                .iter()
+                .filter(|o| {
+                    o.object_type == "secret"
+                        && o.reads > 0
+                        && certificates.contains(&(o.vault.as_deref(), o.object_name.as_str()))
+                })
+                .cloned()
+                .collect();
+            for b in backing {
+                match objects.iter_mut().find(|o| {
+                    o.object_type == "certificate"
+                        && o.vault == b.vault
+                        && o.object_name == b.object_name
+                }) {
+                    Some(c) => {
+                        c.reads += b.reads;
+                        c.last_read = max_text(c.last_read.take(), b.last_read);
+                    }
+                    None => objects.push(CallerObject {
+                        object_type: "certificate".into(),
+                        writes: 0,
+                        denied: 0,
+                        ..b
+                    }),
+                }
+            }
+        }
         let mut out: Vec<CallerObjects> = per
             .into_iter()
             .map(|(slot, mut objects)| {
@@ -367,6 +420,7 @@ impl AccessFold {
                 let w = who.get(slot).cloned().unwrap_or_default();
                 CallerObjects {
                     reads: objects.iter().map(|o| o.reads).sum(),
+                    lists: self.lists.get(&slot).copied().unwrap_or(0),
                     principal: w,
                     objects,
                 }
@@ -392,6 +446,9 @@ pub struct CallerObjects {
     /// Reads over all its objects (for ordering; not in the contract).
     #[serde(skip)]
     pub reads: u64,
+    /// Successful lists and metadata operations naming no object
+    /// (SecretList, KeyList...): not reads of a value.
+    pub lists: u64,
     pub objects: Vec<CallerObject>,
 }
 

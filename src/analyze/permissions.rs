@@ -80,6 +80,17 @@ fn opt(s: &str) -> Option<String> {
     (!s.is_empty() && !s.starts_with("n/a") && !s.starts_with('(')).then(|| s.to_string())
 }
 
+/// Built-in roles that grant no data action (Key Vault's data plane
+/// ignores them; they manage resources or access), from Microsoft's
+/// built-in roles reference.
+pub const CONTROL_PLANE_ROLES: &[&str] = &[
+    "Owner",
+    "Contributor",
+    "Reader",
+    "User Access Administrator",
+    "Role Based Access Control Administrator",
+];
+
 pub fn knowledge() -> &'static Knowledge {
     static K: OnceLock<Knowledge> = OnceLock::new();
     K.get_or_init(|| {

@@ -81,6 +81,8 @@ pub struct Options<'a> {
     pub assignments: Option<&'a [crate::analyze::explain::assignments::Assignment]>,
     /// `--objects`: what the vaults hold (dormant_object).
     pub listed: Option<&'a [crate::ingest::objects::Listed]>,
+    /// The `--vault` selection (lower case; empty: every vault).
+    pub vaults: Vec<String>,
 }
 
 /// See [`Report::schema_version`].
@@ -333,7 +335,9 @@ impl<'p> ReportFold<'p> {
             tally.callers.keys(),
         )
         .finish(&ex, opts.baseline.as_ref(), opts.redactor, &ids);
-        let rights = opts.assignments.map(|a| super::rights::rights(&usage, a).0);
+        let rights = opts
+            .assignments
+            .map(|a| super::rights::rights(&usage, a, &opts.vaults).0);
         let plans = super::plan::plan(&usage, &[]);
         findings::add_use_findings(
             self.policy,
@@ -341,7 +345,7 @@ impl<'p> ReportFold<'p> {
                 rights: rights.as_deref(),
                 plans: &plans,
                 objects: opts.listed.map(|_| objects.as_slice()),
-                window: (usage.first.clone(), usage.last.clone()),
+                vault_windows: usage.vault_windows(),
             },
             &mut found,
         );

@@ -15,15 +15,6 @@ use std::collections::BTreeMap;
 /// missing from it.
 pub const SHORT_WINDOW_DAYS: f64 = 30.0;
 
-/// Roles that grant no data action (Key Vault's data plane ignores them).
-const CONTROL_PLANE_ROLES: &[&str] = &[
-    "Owner",
-    "Contributor",
-    "Reader",
-    "User Access Administrator",
-    "Role Based Access Control Administrator",
-];
-
 /// One assignment as `rights` prints it (the public contract).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct RightsRow {
@@ -106,6 +97,9 @@ pub struct Skipped {
     /// Records that cannot be judged: `record N: why` (missing role, scope
     /// or principal, or a principal id that is not a GUID).
     pub invalid: Vec<String>,
+    /// Assignments above vault level when only some vaults were selected
+    /// (they may serve vaults left out).
+    pub beyond_selection: usize,
     /// Vaults whose logged resource id is not a Key Vault id (no
     /// assignment can be matched to them).
     pub bad_vault_ids: Vec<String>,
@@ -172,7 +166,13 @@ fn principal_type(a: &Assignment, w: &Who) -> &'static str {
 
 /// One row per assignment covering a vault in `usage` (not a Managed HSM),
 /// most actionable first.
-pub fn rights(usage: &Usage, assignments: &[Assignment]) -> (Vec<RightsRow>, Skipped) {
+/// `selected_vaults`: the `--vault` selection (empty: every vault); an
+/// assignment above vault level is then not judged.
+pub fn rights(
+    usage: &Usage,
+    assignments: &[Assignment],
+    selected_vaults: &[String],
+) -> (Vec<RightsRow>, Skipped) {
     let k = knowledge();
     let mut skipped = Skipped::default();
     let when = |t: Option<i64>| {
@@ -229,6 +229,10 @@ pub fn rights(usage: &Usage, assignments: &[Assignment]) -> (Vec<RightsRow>, Ski
             skipped.no_vault += 1;
             continue;
         }
+        if !selected_vaults.is_empty() && !covered.iter().any(|c| covers(&c.1, scope)) {
+            skipped.beyond_selection += 1;
+            continue;
+        }
         // The evidence window: what the logs cover of these vaults, from
         // the assignment's creation when that came later.
         let created = a
@@ -257,7 +261,7 @@ pub fn rights(usage: &Usage, assignments: &[Assignment]) -> (Vec<RightsRow>, Ski
             continue;
         }
         let role = k.role(role_name);
-        let control = CONTROL_PLANE_ROLES
+        let control = super::permissions::CONTROL_PLANE_ROLES
             .iter()
             .any(|r| r.eq_ignore_ascii_case(role_name));
         if role.is_none() && !control {
@@ -423,10 +427,20 @@ pub fn rights(usage: &Usage, assignments: &[Assignment]) -> (Vec<RightsRow>, Ski
         }
         if row.used_actions.is_empty() {
             row.verdict = Verdict::Unused;
+            let on = if covered.len() > 1
+                || covers(scope, covered[0].1) && !covers(covered[0].1, scope)
+            {
+                format!(
+                    " on the vaults in the logs ({}; vaults without diagnostic logs are not seen)",
+                    covered.iter().map(|c| c.0).collect::<Vec<_>>().join(", ")
+                )
+            } else {
+                String::new()
+            };
             row.evidence = if policy_vaults > 0 {
                 format!("no call this role serves from {span}; the vault uses access policies, so the role grants nothing there until it is switched to RBAC (see kvaudit plan-rbac)")
             } else {
-                format!("no successful call this role serves from {span}")
+                format!("no successful call this role serves{on} from {span}")
             };
             row.fix = if too_new { None } else { delete_command(a) };
             rows.push(row);

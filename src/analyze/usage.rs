@@ -257,6 +257,28 @@ impl Sink for UsageFold {
     }
 }
 
+impl Usage {
+    /// What the logs cover of each vault: from, to and days (one decimal).
+    pub fn vault_windows(
+        &self,
+    ) -> std::collections::BTreeMap<String, (Option<String>, Option<String>, f64)> {
+        let when = |t: Option<i64>| {
+            t.and_then(chrono::DateTime::from_timestamp_micros)
+                .map(|t| format_time(&t))
+        };
+        self.vaults
+            .iter()
+            .filter_map(|(name, f)| {
+                let days = match (f.first, f.last) {
+                    (Some(a), Some(b)) => ((b - a) as f64 / 8_640_000_000.0).round() / 10.0,
+                    _ => 0.0,
+                };
+                Some((name.clone()?, (when(f.first), when(f.last), days)))
+            })
+            .collect()
+    }
+}
+
 /// What the fold found, with every caller named.
 #[derive(Debug)]
 pub struct Usage {

@@ -55,6 +55,13 @@ pub(super) fn run(args: AccessArgs, ctx: &Context) -> Result<Exit> {
         &args.objects[..],
     ]
     .concat();
+    let narrowing = input.select.narrowing();
+    if !narrowing.is_empty() && !args.objects.is_empty() {
+        return Err(crate::error::Error::Usage(format!(
+            "--objects flags objects nobody read; with {} it would flag objects the selection left out; drop one or the other",
+            narrowing.join(", ")
+        )));
+    }
     let target = args.output.target(&protected)?;
     let format = format_for(args.format, args.output.single()?, RowFormat::Table)?;
     args.naming.resolve.cache(&protected)?;
@@ -63,6 +70,10 @@ pub(super) fn run(args: AccessArgs, ctx: &Context) -> Result<Exit> {
     for f in &args.objects {
         let text = read_file(f, limits::EXPORT_FILE, "an object listing")?;
         listed.extend(objects::parse(&text, f)?);
+    }
+    let vaults = input.select.vaults();
+    if !vaults.is_empty() {
+        listed.retain(|l| vaults.contains(&l.vault));
     }
     let mut fold = UsageFold::default();
     read_usage(input, &mut fold)?;

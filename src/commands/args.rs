@@ -109,6 +109,34 @@ impl From<KindArg> for crate::identify::Kind {
 }
 
 impl SelectArgs {
+    /// The flags that leave out some callers' or operations' events
+    /// (`--principal`, `--kind`, `--operation`, `--status`), named: with
+    /// them, "unused" would only mean unused by the selection.
+    pub(super) fn narrowing(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.principal.is_some() {
+            v.push("--principal");
+        }
+        if !self.kind.is_empty() {
+            v.push("--kind");
+        }
+        if !self.operation.is_empty() {
+            v.push("--operation");
+        }
+        if self.status.is_some() {
+            v.push("--status");
+        }
+        v
+    }
+
+    /// The `--vault` names, lower case.
+    pub(super) fn vaults(&self) -> Vec<String> {
+        self.vault
+            .iter()
+            .map(|v| v.trim().to_ascii_lowercase())
+            .collect()
+    }
+
     /// The selection these flags describe, checked (a reversed or empty
     /// period, an unknown status or duration is a usage error).
     pub(super) fn selection(&self, now: chrono::DateTime<chrono::Utc>) -> Result<Selection> {

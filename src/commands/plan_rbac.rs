@@ -39,6 +39,13 @@ pub(super) fn run(args: PlanRbacArgs, ctx: &Context) -> Result<Exit> {
         &args.vault_json[..],
     ]
     .concat();
+    let narrowing = input.select.narrowing();
+    if !narrowing.is_empty() {
+        return Err(crate::error::Error::Usage(format!(
+            "plan-rbac plans for every principal of a vault: with {} the plan would leave callers without a role when the vault switches; select with --vault and the period only",
+            narrowing.join(", ")
+        )));
+    }
     let target = args.output.target(&protected)?;
     let format = format_for(args.format, args.output.single()?, RowFormat::Table)?;
     args.naming.resolve.cache(&protected)?;
@@ -83,8 +90,20 @@ pub(super) fn run(args: PlanRbacArgs, ctx: &Context) -> Result<Exit> {
             );
         }
     }
+    if usage.days < crate::analyze::rights::SHORT_WINDOW_DAYS && !plans.is_empty() {
+        note!(
+            "kvaudit: warning: the logs cover {:.1} days: a caller that runs monthly or quarterly is not in them and would lose access at the switch; plan on 30 days or more",
+            usage.days
+        );
+    }
+    let human = |t: &Option<String>| {
+        t.as_deref()
+            .map_or("-".into(), crate::render::fit::human_time)
+    };
     let title = format!(
-        "Switching to Azure RBAC: {} access-policy vault(s), {} role assignment(s) to create first",
+        "Switching to Azure RBAC, from the logs of {} to {}: {} access-policy vault(s), {} role assignment(s) to create first",
+        human(&usage.first),
+        human(&usage.last),
         plans.len(),
         plans.iter().map(|p| p.principals.len()).sum::<usize>()
     );

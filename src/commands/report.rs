@@ -189,6 +189,21 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
         let text = read_file(f, limits::EXPORT_FILE, "an object listing")?;
         listed.extend(crate::ingest::objects::parse(&text, f)?);
     }
+    let narrowing = input.select.narrowing();
+    let (held, mut listed) = if !narrowing.is_empty() && (held.is_some() || !listed.is_empty()) {
+        note!(
+            "kvaudit: warning: with {} the findings on assignments and dormant objects are left out: unused by the selection is not unused",
+            narrowing.join(", ")
+        );
+        (None, Vec::new())
+    } else {
+        (held, listed)
+    };
+    let vaults = input.select.vaults();
+    if !vaults.is_empty() {
+        listed.retain(|l| vaults.contains(&l.vault));
+    }
+    let with_objects = !args.objects.is_empty() && narrowing.is_empty();
     // Judging assignments needs every vault's resource id, which the lean
     // read of successes drops when an export has a Resource column.
     let fields = if held.is_some() {
@@ -211,7 +226,8 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
         now,
         inputs: ing.files.iter().map(|f| f.source.clone()).collect(),
         assignments: held.as_deref(),
-        listed: (!args.objects.is_empty()).then_some(listed.as_slice()),
+        listed: with_objects.then_some(listed.as_slice()),
+        vaults,
     };
     let mut report = fold.finish(&ing, &catalog, &opts);
     // Outside the selection flags counts as outside the period.

@@ -44,6 +44,13 @@ pub(super) fn run(args: RightsArgs, ctx: &Context) -> Result<Exit> {
         std::slice::from_ref(&args.assignments),
     ]
     .concat();
+    let narrowing = input.select.narrowing();
+    if !narrowing.is_empty() {
+        return Err(crate::error::Error::Usage(format!(
+            "rights judges each assignment against every call of its principal: {} would make used access look unused; select with --vault and the period only",
+            narrowing.join(", ")
+        )));
+    }
     let target = args.output.target(&protected)?;
     let format = format_for(args.format, args.output.single()?, RowFormat::Table)?;
     args.naming.resolve.cache(&protected)?;
@@ -65,11 +72,17 @@ pub(super) fn run(args: RightsArgs, ctx: &Context) -> Result<Exit> {
         &protected,
     )?;
     let usage = fold.finish(&catalog);
-    let (mut rows, skipped) = rights::rights(&usage, &held);
+    let (mut rows, skipped) = rights::rights(&usage, &held, &input.select.vaults());
     if skipped.no_vault > 0 {
         note!(
-            "kvaudit: {} assignment(s) cover no vault in the logs and are not listed",
+            "kvaudit: {} assignment(s) cover no vault in the selected logs and are not listed",
             skipped.no_vault
+        );
+    }
+    if skipped.beyond_selection > 0 {
+        note!(
+            "kvaudit: {} assignment(s) at a scope above the --vault selection not judged: they may serve vaults left out",
+            skipped.beyond_selection
         );
     }
     if skipped.groups > 0 {

@@ -47,11 +47,17 @@ impl Renderer for Csv {
         let err = |e: csv::Error| Error::Output(e.to_string());
         match view {
             View::Grid(g) => {
-                w.write_record(g.columns.iter().map(|c| c.fit.header))
+                let keep: Vec<usize> = (0..g.columns.len())
+                    .filter(|i| g.columns[*i].data)
+                    .collect();
+                w.write_record(keep.iter().map(|i| g.columns[*i].name))
                     .map_err(err)?;
                 for r in &g.rows {
-                    w.write_record(r.iter().map(|v| inert(v.clone())))
-                        .map_err(err)?;
+                    w.write_record(
+                        keep.iter()
+                            .map(|i| inert(r.get(*i).cloned().unwrap_or_default())),
+                    )
+                    .map_err(err)?;
                 }
             }
             View::Report(_) => {

@@ -35,6 +35,9 @@ pub struct GridColumn {
     /// Shown in the terminal table only when it is at least this wide
     /// (0: always); a pipe or a file shows it.
     pub from_width: usize,
+    /// In CSV and TSV, under `name` (the JSON field's name).
+    pub data: bool,
+    pub name: &'static str,
 }
 
 impl GridColumn {
@@ -43,6 +46,8 @@ impl GridColumn {
             fit: Column::text(header),
             human: true,
             from_width: 0,
+            data: true,
+            name: header,
         }
     }
     pub const fn fixed(header: &'static str) -> Self {
@@ -50,6 +55,8 @@ impl GridColumn {
             fit: Column::fixed(header),
             human: true,
             from_width: 0,
+            data: true,
+            name: header,
         }
     }
     pub const fn number(header: &'static str) -> Self {
@@ -57,6 +64,8 @@ impl GridColumn {
             fit: Column::number(header),
             human: true,
             from_width: 0,
+            data: true,
+            name: header,
         }
     }
     /// The same column, only in CSV, TSV and Markdown.
@@ -65,6 +74,18 @@ impl GridColumn {
             human: false,
             ..self
         }
+    }
+    /// The same column, only in the terminal and Markdown (a display form
+    /// of data CSV carries in other columns).
+    pub const fn human_only(self) -> Self {
+        GridColumn {
+            data: false,
+            ..self
+        }
+    }
+    /// The same column, called `name` in CSV and TSV.
+    pub const fn named(self, name: &'static str) -> Self {
+        GridColumn { name, ..self }
     }
     /// The same column, left out of terminals narrower than `width`.
     pub const fn from_width(self, width: usize) -> Self {

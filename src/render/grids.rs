@@ -29,21 +29,35 @@ fn records<T: serde::Serialize>(rows: &[T]) -> Result<Vec<String>> {
         .collect()
 }
 
+/// A principal's ids for a data cell: `oid`, else `appid`, else `upn`.
+fn id_of(appid: &Option<String>, oid: &Option<String>, upn: &Option<String>) -> String {
+    oid.clone()
+        .or_else(|| appid.clone())
+        .or_else(|| upn.clone())
+        .unwrap_or_default()
+}
+
 /// `kvaudit access --by object`.
 pub fn access_objects(rows: &[ObjectAccess], title: String) -> Result<Grid> {
     let columns = vec![
         C::fixed("vault"),
-        C::fixed("type"),
-        C::text("object").at_least(10),
+        C::fixed("type").named("object_type"),
+        C::text("object").at_least(16).named("object_name"),
         C::number("reads"),
+        C::number("public_reads").data_only(),
+        C::number("private_key_reads").data_only(),
+        C::number("metadata").data_only(),
         C::number("writes").from_width(100),
         C::number("deletes").data_only(),
         C::number("denied").from_width(100),
-        C::fixed("last read UTC"),
-        C::text("readers").at_least(12),
         C::fixed("first_read").data_only(),
+        C::fixed("last read UTC").human_only(),
+        C::fixed("last_read").data_only(),
         C::fixed("last_write").data_only(),
         C::fixed("unused").data_only(),
+        C::text("readers").at_least(8).human_only(),
+        // `oid-or-appid:reads` per reader, most reads first.
+        C::fixed("readers").data_only(),
     ];
     let cells = rows
         .iter()
@@ -65,23 +79,33 @@ pub fn access_objects(rows: &[ObjectAccess], title: String) -> Result<Grid> {
                     )
                 })
                 .collect();
+            let ids: Vec<String> = r
+                .readers
+                .iter()
+                .map(|x| format!("{}:{}", id_of(&x.appid, &x.oid, &x.upn), x.reads))
+                .collect();
             vec![
                 r.vault.clone().unwrap_or_default(),
                 r.object_type.clone(),
                 r.object_name.clone(),
                 r.reads.to_string(),
+                r.public_reads.to_string(),
+                r.private_key_reads.to_string(),
+                r.metadata.to_string(),
                 r.writes.to_string(),
                 r.deletes.to_string(),
                 r.denied.to_string(),
+                r.first_read.clone().unwrap_or_default(),
                 if r.unused {
                     "never".into()
                 } else {
                     time(r.last_read.as_deref())
                 },
-                words::list(&names, 2),
-                r.first_read.clone().unwrap_or_default(),
+                r.last_read.clone().unwrap_or_default(),
                 r.last_write.clone().unwrap_or_default(),
                 r.unused.to_string(),
+                words::list(&names, 2),
+                ids.join(";"),
             ]
         })
         .collect();
@@ -97,17 +121,22 @@ pub fn access_objects(rows: &[ObjectAccess], title: String) -> Result<Grid> {
 /// `kvaudit access --by caller`.
 pub fn access_callers(rows: &[CallerObjects], title: String) -> Result<Grid> {
     let columns = vec![
-        C::text("caller").at_least(16),
+        C::text("caller").at_least(16).human_only(),
         C::fixed("kind"),
         C::number("objects"),
         C::number("reads"),
         C::number("writes").data_only(),
         C::number("denied"),
-        C::fixed("last read UTC").from_width(100),
-        C::text("most read").at_least(10),
+        C::number("lists").from_width(100),
+        C::fixed("last read UTC").from_width(100).human_only(),
+        C::fixed("last_read").data_only(),
+        C::text("most read").at_least(10).human_only(),
+        // `vault/type/name:reads` per object.
+        C::fixed("objects_read").data_only(),
         C::fixed("appid").data_only(),
         C::fixed("oid").data_only(),
         C::fixed("upn").data_only(),
+        C::fixed("name").data_only(),
     ];
     let cells = rows
         .iter()
@@ -125,6 +154,20 @@ pub fn access_callers(rows: &[CallerObjects], title: String) -> Result<Grid> {
                     )
                 })
                 .collect();
+            let all: Vec<String> = r
+                .objects
+                .iter()
+                .filter(|o| o.reads > 0)
+                .map(|o| {
+                    format!(
+                        "{}/{}/{}:{}",
+                        o.vault.as_deref().unwrap_or(""),
+                        o.object_type,
+                        o.object_name,
+                        o.reads
+                    )
+                })
+                .collect();
             let last = r
                 .objects
                 .iter()
@@ -133,16 +176,20 @@ pub fn access_callers(rows: &[CallerObjects], title: String) -> Result<Grid> {
             let p = &r.principal;
             vec![
                 who_name(p),
-                p.kind.replace('_', " "),
+                p.kind.clone(),
                 r.objects.len().to_string(),
                 r.reads.to_string(),
                 r.objects.iter().map(|o| o.writes).sum::<u64>().to_string(),
                 r.objects.iter().map(|o| o.denied).sum::<u64>().to_string(),
+                r.lists.to_string(),
                 time(last),
+                last.unwrap_or_default().to_string(),
                 words::list(&most, 2),
+                all.join(";"),
                 p.appid.clone().unwrap_or_default(),
                 p.oid.clone().unwrap_or_default(),
                 p.upn.clone().unwrap_or_default(),
+                p.name.clone().unwrap_or_default(),
             ]
         })
         .collect();
@@ -155,27 +202,41 @@ pub fn access_callers(rows: &[CallerObjects], title: String) -> Result<Grid> {
     })
 }
 
-/// A built-in role's name without `Key Vault ` (the table's title says it).
+/// A built-in role's name with `Key Vault ` shortened to `KV ` (so Key
+/// Vault Contributor stays apart from Contributor).
 fn short_role(role: &str) -> String {
-    role.strip_prefix("Key Vault ").unwrap_or(role).to_string()
+    match role.strip_prefix("Key Vault ") {
+        Some(r) => format!("KV {r}"),
+        None => role.to_string(),
+    }
 }
 
 /// `kvaudit rights`.
 pub fn rights(rows: &[crate::analyze::rights::RightsRow], title: String) -> Result<Grid> {
     let columns = vec![
-        C::text("principal").at_least(20),
+        C::text("principal").at_least(20).human_only(),
         C::fixed("kind").data_only(),
-        C::fixed("role"),
-        C::text("scope").at_least(12),
-        C::fixed("verdict"),
-        C::fixed("least role").from_width(110),
-        C::text("used").at_least(12).from_width(110),
         C::fixed("appid").data_only(),
         C::fixed("oid").data_only(),
-        C::fixed("assignment_id").data_only(),
-        C::fixed("assignment_scope").data_only(),
+        C::fixed("upn").data_only(),
+        C::fixed("role").human_only(),
+        C::fixed("role").data_only(),
+        C::text("scope").at_least(12).human_only(),
+        C::fixed("scope").data_only(),
+        C::fixed("verdict"),
+        C::fixed("least role").from_width(110).human_only(),
+        C::fixed("least_role").data_only(),
+        C::text("used").at_least(12).from_width(110).human_only(),
+        // `Operation:count` of the calls this role served.
+        C::fixed("operations").data_only(),
         C::fixed("used_actions").data_only(),
         C::fixed("least_scope").data_only(),
+        C::fixed("assignment_id").data_only(),
+        C::fixed("created_on").data_only(),
+        C::fixed("condition").data_only(),
+        C::fixed("window_from").data_only(),
+        C::fixed("window_to").data_only(),
+        C::fixed("window_days").data_only(),
         C::fixed("evidence").data_only(),
         C::fixed("caution").data_only(),
         C::fixed("fix").data_only(),
@@ -222,22 +283,35 @@ pub fn rights(rows: &[crate::analyze::rights::RightsRow], title: String) -> Resu
             }
             vec![
                 who_name(p),
-                p.kind.replace('_', " "),
+                p.kind.clone(),
+                p.appid.clone().unwrap_or_default(),
+                p.oid.clone().unwrap_or_default(),
+                p.upn.clone().unwrap_or_default(),
                 short_role(&r.assignment.role),
+                r.assignment.role.clone(),
                 words::short_scope(&r.assignment.scope),
+                r.assignment.scope.clone(),
                 r.verdict.as_str().to_string(),
                 short_role(r.least_role.as_deref().unwrap_or_default()),
+                r.least_role.clone().unwrap_or_default(),
                 if used.is_empty() {
                     "-".into()
                 } else {
                     words::list(&used, 2)
                 },
-                p.appid.clone().unwrap_or_default(),
-                p.oid.clone().unwrap_or_default(),
-                r.assignment.id.clone().unwrap_or_default(),
-                r.assignment.scope.clone(),
+                r.operations
+                    .iter()
+                    .map(|(o, n)| format!("{o}:{n}"))
+                    .collect::<Vec<_>>()
+                    .join(";"),
                 r.used_actions.join(";"),
                 r.least_scope.clone().unwrap_or_default(),
+                r.assignment.id.clone().unwrap_or_default(),
+                r.assignment.created_on.clone().unwrap_or_default(),
+                r.assignment.condition.clone().unwrap_or_default(),
+                r.window.from.clone().unwrap_or_default(),
+                r.window.to.clone().unwrap_or_default(),
+                r.window.days.to_string(),
                 r.evidence.clone(),
                 r.caution.clone().unwrap_or_default(),
                 // One line in a cell: the delete runs only if the grant did.
@@ -260,12 +334,15 @@ pub fn rights(rows: &[crate::analyze::rights::RightsRow], title: String) -> Resu
 pub fn plan(plans: &[crate::analyze::plan::VaultPlan], title: String) -> Result<Grid> {
     let columns = vec![
         C::fixed("vault").from_width(100),
-        C::text("principal").at_least(20),
+        C::text("principal").at_least(20).human_only(),
         C::fixed("kind").from_width(120),
-        C::text("operations").at_least(16),
-        C::fixed("role"),
+        C::text("operations").at_least(16).human_only(),
+        C::fixed("operations").data_only(),
+        C::fixed("role").human_only(),
+        C::fixed("role").data_only(),
         C::fixed("appid").data_only(),
         C::fixed("oid").data_only(),
+        C::fixed("upn").data_only(),
         C::fixed("data_actions").data_only(),
         C::fixed("scope").data_only(),
         C::fixed("command").data_only(),
@@ -284,13 +361,20 @@ pub fn plan(plans: &[crate::analyze::plan::VaultPlan], title: String) -> Result<
             rows.push(vec![
                 v.vault.clone(),
                 who_name(w),
-                w.kind.replace('_', " "),
+                w.kind.clone(),
                 words::list(&ops, 3),
+                p.operations
+                    .iter()
+                    .map(|(o, n)| format!("{o}:{n}"))
+                    .collect::<Vec<_>>()
+                    .join(";"),
                 p.role
                     .as_deref()
                     .map_or_else(|| "(none covers it)".into(), short_role),
+                p.role.clone().unwrap_or_default(),
                 w.appid.clone().unwrap_or_default(),
                 w.oid.clone().unwrap_or_default(),
+                w.upn.clone().unwrap_or_default(),
                 p.data_actions.join(";"),
                 p.scope.clone().unwrap_or_default(),
                 p.command.clone().unwrap_or_default(),

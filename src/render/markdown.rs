@@ -36,15 +36,30 @@ fn grid(g: &super::grid::Grid, out: &mut String) {
     if g.rows.is_empty() {
         out.push_str("No rows.\n");
     } else {
-        let head: Vec<String> = g.columns.iter().map(|c| cell(c.fit.header)).collect();
-        let rule: Vec<&str> = g
-            .columns
+        // The columns a person reads (the terminal's, every width).
+        let keep: Vec<usize> = (0..g.columns.len())
+            .filter(|i| g.columns[*i].human)
+            .collect();
+        let head: Vec<String> = keep
             .iter()
-            .map(|c| if c.fit.right { "---:" } else { "---" })
+            .map(|i| cell(g.columns[*i].fit.header))
+            .collect();
+        let rule: Vec<&str> = keep
+            .iter()
+            .map(|i| {
+                if g.columns[*i].fit.right {
+                    "---:"
+                } else {
+                    "---"
+                }
+            })
             .collect();
         let _ = writeln!(out, "| {} |\n|{}|", head.join(" | "), rule.join("|"));
         for r in &g.rows {
-            let cells: Vec<String> = r.iter().map(|v| cell(v)).collect();
+            let cells: Vec<String> = keep
+                .iter()
+                .map(|i| cell(r.get(*i).map_or("", String::as_str)))
+                .collect();
             let _ = writeln!(out, "| {} |", cells.join(" | "));
         }
     }

@@ -205,12 +205,16 @@ pub fn evidence(f: &Finding) -> Vec<String> {
                 }
             )]
         }
-        Evidence::DormantObject(e) => vec![format!(
-            "{} object(s) nobody read {}: {}",
-            e.count,
-            span(e.window_from.as_deref(), e.window_to.as_deref()),
-            list(&e.objects, 5)
-        )],
+        Evidence::DormantObject(e) => {
+            let mut v = vec![format!(
+                "{} object(s) nobody read {}: {}",
+                e.count,
+                span(e.window_from.as_deref(), e.window_to.as_deref()),
+                list(&e.objects, 5)
+            )];
+            v.extend(e.caution.iter().map(|c| format!("caution: {c}")));
+            v
+        }
     }
 }
 

@@ -136,7 +136,9 @@ fn access_by_caller_lists_each_principals_objects() {
         })
         .collect();
     let want: BTreeMap<String, u64> = [
-        ("certificate/web-tls", 1),
+        // 1 CertificateGet + 1 read of its secret (the private key), as
+        // in --by object.
+        ("certificate/web-tls", 2),
         ("secret/s-a", 1),
         ("secret/s-b", 1),
         ("secret/web-tls", 1),
@@ -249,7 +251,7 @@ fn rights_gives_each_assignment_its_verdict_least_role_and_scope() {
     );
     assert!(stderr.contains("Contoso Vault Reader (custom)"), "{stderr}");
     assert!(
-        stderr.contains("1 assignment(s) cover no vault in the logs"),
+        stderr.contains("1 assignment(s) cover no vault in the selected logs"),
         "{stderr}"
     );
     assert!(
@@ -775,4 +777,132 @@ fn the_access_inventory_answers_as_the_raw_events_do() {
     // Selection flags apply to events, not to day aggregates.
     let out = kvaudit(&["access", &csv_path, "--since", "7d"]);
     assert_eq!(out.code, 2, "{}", out.stderr);
+}
+
+/// Selection flags that leave out callers or operations would make used
+/// access look unused: the commands that advise removing access refuse
+/// them, and --vault keeps listed objects and broad scopes out.
+#[test]
+fn selections_never_turn_used_access_into_a_delete() {
+    let a = fixture("access/assignments.json");
+    let o = fixture("access/secrets.json");
+    let e = events();
+    for args in [
+        vec![
+            "rights",
+            &e,
+            "--assignments",
+            &a,
+            "--principal",
+            "11111111-1111-4111-8111-111111111111",
+        ],
+        vec!["rights", &e, "--assignments", &a, "--kind", "user"],
+        vec!["plan-rbac", &e, "--kind", "user"],
+        vec!["access", &e, "--objects", &o, "--operation", "SecretGet"],
+    ] {
+        let out = kvaudit(&args);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+    }
+    // --vault kv-legacy-ap: the resource-group assignment that serves
+    // kv-app is not judged, nothing on kv-app is unused.
+    let (rows, stderr) = json(&[
+        "rights",
+        &e,
+        "--assignments",
+        &a,
+        "--vault",
+        "kv-legacy-ap",
+        "--format",
+        "json",
+    ]);
+    assert!(rows.is_empty(), "{rows:?}");
+    assert!(
+        stderr.contains("above the --vault selection not judged"),
+        "{stderr}"
+    );
+    let (rows, _) = json(&[
+        "access",
+        &e,
+        "--objects",
+        &o,
+        "--vault",
+        "kv-legacy-ap",
+        "--format",
+        "json",
+    ]);
+    assert!(
+        rows.iter().all(|r| r["vault"] == "kv-legacy-ap"),
+        "{rows:?}"
+    );
+    // The report leaves those findings out under a narrowing flag.
+    let out = kvaudit(&[
+        "report",
+        &e,
+        "--assignments",
+        &a,
+        "--objects",
+        &o,
+        "--kind",
+        "user",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let r: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert!(r["findings"].as_array().unwrap().iter().all(|f| ![
+        "unused_assignment",
+        "dormant_object",
+        "broader_than_used"
+    ]
+    .contains(&f["type"].as_str().unwrap())));
+    assert!(
+        out.stderr.contains("unused by the selection is not unused"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Lists are counted apart, per caller; Contributor grants no data action,
+/// so a Contributor denied a secret still gets the create.
+#[test]
+fn lists_are_counted_apart_and_contributor_covers_nothing() {
+    let (rows, _) = json(&["access", &events(), "--by", "caller", "--format", "json"]);
+    let lists: BTreeMap<String, u64> = rows
+        .iter()
+        .filter(|r| r["lists"].as_u64().unwrap() > 0)
+        .map(|r| {
+            (
+                r["principal"]["oid"].as_str().unwrap()[..8].to_string(),
+                r["lists"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lists,
+        [("11111111".to_string(), 1), ("77777777".to_string(), 2)]
+            .into_iter()
+            .collect()
+    );
+    let out = kvaudit(&[
+        "explain",
+        &events(),
+        "--assignments",
+        &fixture("access/assignments.json"),
+        "--format",
+        "json",
+    ]);
+    let all: Vec<Value> = serde_json::from_str(&out.stdout).unwrap();
+    let d = all
+        .iter()
+        .find(|d| d["principal"]["oid"] == "44444444-4444-4444-8444-444444444444")
+        .unwrap();
+    assert!(
+        d["fix"]
+            .as_str()
+            .unwrap()
+            .starts_with("az role assignment create --role 'Key Vault Secrets User'"),
+        "{}",
+        d["fix"]
+    );
+    assert_eq!(d["existing_assignments"][0]["verdict"], "missing_action");
 }

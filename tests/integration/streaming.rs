@@ -388,6 +388,7 @@ fn report_reads_successes_lean_with_the_same_result() {
             inputs: vec![],
             assignments: None,
             listed: None,
+            vaults: vec![],
         };
         Some(serde_json::to_value(fold.finish(&ing, &catalog, &o)).unwrap())
     };

@@ -58,6 +58,16 @@ pub fn parse(text: &str, path: &str) -> Result<Vec<Assignment>> {
         .collect()
 }
 
+/// A value from the assignments file in a comment: quoted and escaped,
+/// whole up to 400 characters (an ARM scope is long; its end matters).
+fn whole(v: &str) -> String {
+    if v.chars().count() <= 400 {
+        format!("{v:?}")
+    } else {
+        super::command::shown(v)
+    }
+}
+
 fn norm(scope: &str) -> String {
     scope.trim().trim_end_matches('/').to_ascii_lowercase()
 }
@@ -103,6 +113,14 @@ pub fn apply(findings: &mut [Denial], assignments: &[Assignment]) {
             let grants = match (&f.action, knowledge().role(role)) {
                 (Some(action), Some(r)) => {
                     Some(r.data_actions.iter().any(|p| action_matches(p, action)))
+                }
+                // Owner, Contributor...: built in, no data action at all.
+                (Some(_), None)
+                    if crate::analyze::permissions::CONTROL_PLANE_ROLES
+                        .iter()
+                        .any(|c| c.eq_ignore_ascii_case(role)) =>
+                {
+                    Some(false)
                 }
                 _ => None,
             };
@@ -160,11 +178,13 @@ pub fn apply(findings: &mut [Denial], assignments: &[Assignment]) {
             };
             // A covering role is already held: another create would change
             // nothing; the hint says where the cause lies.
-            if f.denial == "rbac" && covers_scope && grants != Some(false) {
+            // (Only a built-in role known to grant the action: a custom
+            // role's data actions are not known.)
+            if f.denial == "rbac" && covers_scope && grants == Some(true) {
                 f.fix = format!(
                     "# no new role assignment: {} at {} already covers this request; see the hint for the cause",
-                    super::command::shown(role),
-                    super::command::shown(scope)
+                    whole(role),
+                    whole(scope)
                 );
             }
             f.hints.push(hint);

@@ -12,13 +12,16 @@ pub struct Evidence {
     /// `secret/name`, `key/name`, `certificate/name`.
     pub objects: Vec<String>,
     pub count: usize,
+    /// What the logs cover of the vault.
     pub window_from: Option<String>,
     pub window_to: Option<String>,
+    pub window_days: f64,
+    pub caution: Option<String>,
 }
 
 pub(super) fn check(
     objects: &[ObjectAccess],
-    window: (Option<String>, Option<String>),
+    windows: &BTreeMap<String, (Option<String>, Option<String>, f64)>,
     rules: &Rules<'_>,
     out: &mut Vec<Finding>,
 ) {
@@ -31,6 +34,10 @@ pub(super) fn check(
             .push(format!("{}/{}", o.object_type, o.object_name));
     }
     for (vault, objects) in by_vault {
+        let (from, to, days) = windows.get(&vault).cloned().unwrap_or((None, None, 0.0));
+        let caution = (days < crate::analyze::rights::SHORT_WINDOW_DAYS).then(|| {
+            format!("the logs cover {days} days of this vault: an object read monthly or quarterly may look dormant; disable before deleting")
+        });
         out.push(Finding {
             kind,
             severity: severity(rules.policy, kind, Severity::Low),
@@ -45,8 +52,10 @@ pub(super) fn check(
             evidence: super::Evidence::DormantObject(Evidence {
                 count: objects.len(),
                 objects,
-                window_from: window.0.clone(),
-                window_to: window.1.clone(),
+                window_from: from,
+                window_to: to,
+                window_days: days,
+                caution,
             }),
             recommendation: "Nothing read these objects in the window: find their owners, then disable (az keyvault secret set-attributes --enabled false) before deleting, so a rare reader fails loudly and can be restored.".into(),
         });

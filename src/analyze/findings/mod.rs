@@ -326,8 +326,8 @@ pub struct UseInputs<'a> {
     pub plans: &'a [crate::analyze::plan::VaultPlan],
     /// `report --objects`: the objects, with those never read flagged.
     pub objects: Option<&'a [crate::analyze::access::ObjectAccess]>,
-    /// The period, for the evidence.
-    pub window: (Option<String>, Option<String>),
+    /// What the logs cover of each vault: from, to, days.
+    pub vault_windows: std::collections::BTreeMap<String, (Option<String>, Option<String>, f64)>,
 }
 
 /// Runs the rules built on use and adds their findings to `found`, in the
@@ -351,7 +351,7 @@ pub fn add_use_findings(policy: &Policy, inputs: &UseInputs<'_>, found: &mut Vec
     }
     access_policy_vault::check(inputs.plans, &rules, &mut out);
     if let Some(objects) = inputs.objects {
-        dormant_object::check(objects, inputs.window.clone(), &rules, &mut out);
+        dormant_object::check(objects, &inputs.vault_windows, &rules, &mut out);
     }
     found.extend(out.into_iter().filter(|f| !ignored(f)));
     found.sort_by(|a, b| {

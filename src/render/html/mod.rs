@@ -138,11 +138,21 @@ fn summary(o: &mut String, r: &Report) {
         ),
         ("Denials by class", by(&s.denials_by_kind)),
         (
-            "Objects named in the log",
+            "Secrets, keys and certificates",
             format!(
-                "{} ({} read in the period)",
+                "{} ({} read in the period{})",
                 r.access.len(),
-                r.access.iter().filter(|a| a.reads > 0).count()
+                r.access.iter().filter(|a| a.reads > 0).count(),
+                if r.access.iter().any(|a| a.unused
+                    && a.denied == 0
+                    && a.writes == 0
+                    && a.deletes == 0
+                    && a.metadata == 0)
+                {
+                    "; with the objects --objects listed"
+                } else {
+                    ""
+                }
             ),
         ),
     ];
@@ -333,7 +343,16 @@ fn objects(o: &mut String, r: &Report) {
         o.push_str("<p>The log names no object.</p>");
         return;
     }
-    o.push_str("<p>Only objects the log names are listed: an object nobody touched in the period is not here. Reads return or use the object (KeyGet and CertificateGet return only public material); metadata lists are not reads.</p><table class=\"sortable\" id=\"object-table\"><thead><tr><th scope=\"col\">object</th><th scope=\"col\">vault</th><th scope=\"col\" class=\"num\">reads</th><th scope=\"col\">read most by</th><th scope=\"col\">last read (UTC)</th><th scope=\"col\" class=\"num\">writes</th><th scope=\"col\" class=\"num\">deletes</th><th scope=\"col\" class=\"num\">denied</th></tr></thead><tbody>");
+    let listed = r
+        .access
+        .iter()
+        .any(|a| a.unused && a.denied == 0 && a.writes == 0 && a.deletes == 0 && a.metadata == 0);
+    o.push_str(if listed {
+        "<p>Objects the log names, and those the vaults' listings (<code>--objects</code>) name that nobody touched (read: never). "
+    } else {
+        "<p>Only objects the log names are listed: an object nobody touched in the period is not here (pass <code>--objects</code> with <code>az keyvault secret list</code> output to list them). "
+    });
+    o.push_str("Reads return or use the object (KeyGet and CertificateGet return only public material); metadata lists are not reads.</p><table class=\"sortable\" id=\"object-table\"><thead><tr><th scope=\"col\">object</th><th scope=\"col\">vault</th><th scope=\"col\" class=\"num\">reads</th><th scope=\"col\">read most by</th><th scope=\"col\">last read (UTC)</th><th scope=\"col\" class=\"num\">writes</th><th scope=\"col\" class=\"num\">deletes</th><th scope=\"col\" class=\"num\">denied</th></tr></thead><tbody>");
     for a in &r.access {
         let readers: Vec<String> = a
             .readers
@@ -360,7 +379,11 @@ fn objects(o: &mut String, r: &Report) {
             esc(a.vault.as_deref().unwrap_or("-")),
             a.reads,
             esc(&super::words::list(&readers, READERS_SHOWN)),
-            esc(&cell_time(a.last_read.as_deref())),
+            if a.unused && a.last_read.is_none() {
+                "never".to_string()
+            } else {
+                esc(&cell_time(a.last_read.as_deref()))
+            },
             a.writes,
             a.deletes,
             a.denied
