@@ -116,11 +116,12 @@ impl Renderer for Markdown {
                 for f in findings {
                     let _ = writeln!(
                         out,
-                        "\n### {} {}: {} ({}){}\n",
+                        "\n### {} {}:{}{}\n",
                         format!("{:?}", f.severity).to_uppercase(),
                         f.kind,
-                        cell(&super::words::principal(&f.principal)),
-                        cell(&f.principal.kind),
+                        super::words::subject(f)
+                            .map(|s| format!(" {}", cell(&s)))
+                            .unwrap_or_default(),
                         f.vault
                             .as_deref()
                             .map(|v| format!(" on {}", cell(v)))

@@ -279,10 +279,11 @@ impl Table {
             };
             let sev = format!("{:?}", f.severity).to_uppercase();
             let head = format!(
-                "{sev:<6} {}: {} ({}){}",
+                "{sev:<6} {}:{}{}",
                 f.kind,
-                words::principal(&f.principal),
-                f.principal.kind,
+                words::subject(f)
+                    .map(|s| format!(" {s}"))
+                    .unwrap_or_default(),
                 f.vault
                     .as_deref()
                     .map(|v| format!(" on {v}"))

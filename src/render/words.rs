@@ -93,6 +93,13 @@ pub fn commands(f: &Finding) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Who a finding is about, with its kind: `alice@contoso.com (user)`; a
+/// finding about a vault itself names none (its vault says it).
+pub fn subject(f: &Finding) -> Option<String> {
+    (f.principal.kind != "vault")
+        .then(|| format!("{} ({})", principal(&f.principal), f.principal.kind))
+}
+
 /// A finding's evidence as readable lines.
 pub fn evidence(f: &Finding) -> Vec<String> {
     match &f.evidence {
