@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod activity;
+pub mod attribute;
 pub mod callers;
 pub mod explain;
 pub mod findings;

@@ -4,6 +4,7 @@
 
 mod access;
 mod args;
+mod attribute;
 mod callers;
 mod events;
 mod explain;
@@ -89,6 +90,11 @@ pub enum Command {
         after_help = "Examples:\n  kvaudit plan-rbac fixtures/access/events.jsonl\n  kvaudit plan-rbac logs/ --vault kv-legacy --since 90d --vault-json kv-legacy.json\n\nOnly vaults whose records carry isAccessPolicyMatch are planned (never one whose records carry\nisRbacAuthorized). Each principal gets the least built-in role covering the data actions it\nused, at the vault; run the switch only after the grants have propagated."
     )]
     PlanRbac(plan_rbac::PlanRbacArgs),
+    /// Name the person behind the AzureDatabricks application: join the workspace's secrets audit with the vault's log.
+    #[command(
+        after_help = "Examples:\n  kvaudit attribute fixtures/databricks/vault.jsonl --databricks fixtures/databricks/databricks-secrets.csv --scopes fixtures/databricks/scopes.json\n  kvaudit attribute logs/ --databricks audit.jsonl --tolerance 10 --format json\n\nEach successful SecretGet by AzureDatabricks (2ff814a6-3304-4ab8-85cb-cd0e6f879c1d) is matched to\nthe getSecret of the same scope's vault and key closest in time within --tolerance seconds (default\n5), one to one; reads without one are unattributed, reads an event matches equally are ambiguous."
+    )]
+    Attribute(attribute::AttributeArgs),
     /// Findings for security reviews and scheduled compliance runs.
     #[command(
         after_help = "Examples:\n  kvaudit report logs/ --from 2026-03 --to 2026-04 -o march.html\n  kvaudit report logs/ --since 30d --fail-on medium --format json -o report.json\n  kvaudit report logs/ --redact --redact-key ~/.config/kvaudit.key --format markdown"
@@ -155,6 +161,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Explain(a) => explain::run(a, &ctx),
         Command::Report(a) => report::run(a, &ctx),
         Command::Access(a) => access::run(a, &ctx),
+        Command::Attribute(a) => attribute::run(a, &ctx),
         Command::Rights(a) => rights::run(a, &ctx),
         Command::PlanRbac(a) => plan_rbac::run(a, &ctx),
         Command::Token(a) => token::run(a, &ctx),

@@ -8,6 +8,7 @@ mod accounting;
 mod blocks;
 mod collector;
 mod csv;
+pub mod databricks;
 mod detect;
 mod interner;
 pub mod inventory;

@@ -462,3 +462,69 @@ pub fn plan(plans: &[crate::analyze::plan::VaultPlan], title: String) -> Result<
         footer,
     })
 }
+
+/// `kvaudit attribute`: one row per person.
+pub fn attribution(a: &crate::analyze::attribute::Attribution, title: String) -> Result<Grid> {
+    let columns = vec![
+        C::text("user").at_least(16),
+        C::fixed("platform").data_only(),
+        C::number("reads"),
+        C::text("secrets").at_least(12).human_only(),
+        // `vault/name:reads` per secret.
+        C::fixed("objects").data_only(),
+        C::fixed("first seen UTC").human_only().from_width(100),
+        C::fixed("first_seen").data_only(),
+        C::fixed("last seen UTC").human_only(),
+        C::fixed("last_seen").data_only(),
+        C::fixed("workspaces").data_only(),
+    ];
+    let rows = a
+        .people
+        .iter()
+        .map(|p| {
+            let names: Vec<String> = p
+                .objects
+                .iter()
+                .map(|o| format!("{}/{} ({})", o.vault, o.object_name, o.reads))
+                .collect();
+            vec![
+                p.user.clone(),
+                p.platform.clone(),
+                p.reads.to_string(),
+                words::list(&names, 2),
+                p.objects
+                    .iter()
+                    .map(|o| format!("{}/{}:{}", o.vault, o.object_name, o.reads))
+                    .collect::<Vec<_>>()
+                    .join(";"),
+                time(Some(&p.first_seen)),
+                p.first_seen.clone(),
+                time(Some(&p.last_seen)),
+                p.last_seen.clone(),
+                p.workspaces.join(";"),
+            ]
+        })
+        .collect();
+    let footer = vec![format!(
+        "{} AzureDatabricks read(s): {} attributed ({:.1}%), {} unattributed (no getSecret within {} s), {} ambiguous (an event as close to another read).{}",
+        a.reads,
+        a.people.iter().map(|p| p.reads).sum::<u64>(),
+        a.matched_share * 100.0,
+        a.unattributed,
+        a.tolerance_seconds,
+        a.ambiguous,
+        if a.scopes_mapped {
+            ""
+        } else {
+            " Matched on the secret name alone: pass --scopes (databricks secrets list-scopes --output json) to match each scope's vault."
+        }
+    )];
+    Ok(Grid {
+        title,
+        columns,
+        rows,
+        records: records(&a.people)?,
+        commands: Vec::new(),
+        footer,
+    })
+}

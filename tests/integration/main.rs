@@ -2,6 +2,7 @@
 
 mod access;
 mod assignments;
+mod attribute;
 mod bad_input;
 mod corpus;
 mod fuzz;

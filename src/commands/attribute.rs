@@ -1,0 +1,105 @@
+//! `kvaudit attribute`: the person behind each AzureDatabricks read of a
+//! secret, from the workspace's secrets audit.
+
+use super::args::{format_for, read_file, read_into, InputArgs, OutputArgs, RowFormat};
+use super::Context;
+use crate::analyze::attribute::DatabricksReads;
+use crate::error::{Error, Result};
+use crate::exit::Exit;
+use crate::ingest::databricks;
+use crate::limits;
+use crate::output::note;
+use crate::pipeline::Fields;
+use crate::render::{grids, renderer_for, View};
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct AttributeArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    /// The workspace's secrets audit (repeatable): a DatabricksSecrets export (CSV or JSON) or system.access.audit as JSON Lines.
+    #[arg(long, value_name = "FILE", required = true)]
+    databricks: Vec<String>,
+    /// JSON of `databricks secrets list-scopes --output json` (or the REST API's): match each scope's vault, not only the secret name.
+    #[arg(long, value_name = "FILE")]
+    scopes: Option<String>,
+    /// Seconds between a vault read and its getSecret event for them to match.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    tolerance: f64,
+    /// Output format (default table; or from the -o file's extension).
+    #[arg(long, value_enum)]
+    format: Option<RowFormat>,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+pub(super) fn run(args: AttributeArgs, ctx: &Context) -> Result<Exit> {
+    let input = &args.input;
+    if !(args.tolerance.is_finite() && (0.0..=3600.0).contains(&args.tolerance)) {
+        return Err(Error::Usage(format!(
+            "--tolerance {}: expected seconds between 0 and 3600",
+            args.tolerance
+        )));
+    }
+    let protected = [
+        &input.paths[..],
+        &args.databricks[..],
+        args.scopes.as_slice(),
+    ]
+    .concat();
+    let target = args.output.target(&protected)?;
+    let format = format_for(args.format, args.output.single()?, RowFormat::Table)?;
+    let mut events = Vec::new();
+    for f in &args.databricks {
+        let r = databricks::read(f)?;
+        note!(
+            "kvaudit: {f}: {} getSecret event(s){}",
+            r.events.len(),
+            if r.other_actions > 0 {
+                format!(", {} other record(s) skipped", r.other_actions)
+            } else {
+                String::new()
+            }
+        );
+        events.extend(r.events);
+    }
+    let scopes = match &args.scopes {
+        Some(p) => {
+            databricks::parse_scopes(&read_file(p, limits::EXPORT_FILE, "a scope list")?, p)?
+        }
+        None => {
+            note!("kvaudit: no --scopes: matching on the secret name alone (a secret of the same name in two vaults can be confused)");
+            Vec::new()
+        }
+    };
+    let mut fold = DatabricksReads::default();
+    read_into(input, &mut fold, Fields::Usage)?;
+    let a = fold.attribute(&events, &scopes, args.tolerance);
+    let bytes = match format {
+        RowFormat::Json => {
+            let mut b = serde_json::to_vec_pretty(&a).map_err(|e| Error::Output(e.to_string()))?;
+            b.push(b'\n');
+            b
+        }
+        RowFormat::Jsonl => {
+            let mut b = serde_json::to_vec(&a).map_err(|e| Error::Output(e.to_string()))?;
+            b.push(b'\n');
+            b
+        }
+        _ => {
+            let title = format!(
+                "Who read through AzureDatabricks: {} person(s)",
+                a.people.len()
+            );
+            let grid = grids::attribution(&a, title)?;
+            if !matches!(format, RowFormat::Table | RowFormat::Markdown) {
+                for f in &grid.footer {
+                    note!("kvaudit: {f}");
+                }
+            }
+            renderer_for(format.into(), ctx.human(&target, false)).render(&View::Grid(&grid))?
+        }
+    };
+    target.write(&bytes)?;
+    Ok(Exit::Ok)
+}
