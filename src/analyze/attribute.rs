@@ -255,3 +255,100 @@ impl DatabricksReads {
         }
     }
 }
+
+/// `callers --databricks`: the callers, and the AzureDatabricks reads on
+/// the side (passed on from the parsing threads, the rest folded there).
+#[derive(Debug, Default)]
+pub struct CallersAndReads {
+    pub callers: crate::analyze::callers::CallerFold,
+    pub reads: DatabricksReads,
+}
+
+/// A parsing thread's callers; AzureDatabricks reads go on to the main
+/// thread.
+struct CallersPart(crate::analyze::callers::CallerFold);
+
+fn is_databricks_read(e: &Event) -> bool {
+    e.caller_appid.as_deref() == Some(AZURE_DATABRICKS)
+        && e.succeeded()
+        && &*e.operation == "SecretGet"
+}
+
+impl crate::pipeline::ThreadFold for CallersPart {
+    fn add(&mut self, e: &Event, order: u64) -> bool {
+        self.0.add_in_part(e, order);
+        is_databricks_read(e)
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
+    }
+}
+
+impl crate::pipeline::Sink for CallersAndReads {
+    fn event(&mut self, e: Event) -> Result<()> {
+        self.callers.add(&e);
+        self.reads.event(e)
+    }
+
+    fn fork(&mut self) -> Option<Box<dyn crate::pipeline::ThreadFold>> {
+        Some(Box::new(CallersPart(self.callers.part())))
+    }
+
+    fn join(&mut self, part: Box<dyn crate::pipeline::ThreadFold>) -> Result<()> {
+        let p: CallersPart = crate::pipeline::take_part(part)?;
+        self.callers.merge(p.0);
+        Ok(())
+    }
+
+    fn forwarded(&mut self, e: Event) -> Result<()> {
+        self.reads.event(e)
+    }
+}
+
+/// Splits the AzureDatabricks caller row into one row per attributed
+/// person (`<user> via AzureDatabricks`, kind user) and what is left of it
+/// (the reads no person could be given, and everything else it did).
+pub fn split_callers(rows: &mut Vec<crate::analyze::callers::CallerRow>, a: &Attribution) {
+    let Some(at) = rows
+        .iter()
+        .position(|r| r.appid.as_deref() == Some(AZURE_DATABRICKS))
+    else {
+        return;
+    };
+    let mut app = rows[at].clone();
+    let mut people = Vec::new();
+    for p in &a.people {
+        let vaults: BTreeSet<String> = p.objects.iter().map(|o| o.vault.clone()).collect();
+        people.push(crate::analyze::callers::CallerRow {
+            appid: app.appid.clone(),
+            oid: None,
+            upn: Some(p.user.clone()),
+            kind: "user".into(),
+            mi_type: None,
+            name: Some(format!("{} via AzureDatabricks", p.user)),
+            client_app: Some("Azure Databricks".into()),
+            events: p.reads,
+            denied: 0,
+            vaults: vaults.len() as u64,
+            vault_names: vaults.into_iter().collect(),
+            secrets: p.objects.len() as u64,
+            keys: 0,
+            certificates: 0,
+            operations: vec!["SecretGet".into()],
+            first_seen: p.first_seen.clone(),
+            last_seen: p.last_seen.clone(),
+            clients: app.clients.clone(),
+        });
+    }
+    let attributed: u64 = a.people.iter().map(|p| p.reads).sum();
+    app.events = app.events.saturating_sub(attributed);
+    app.name = Some(format!(
+        "{} (not attributed: {} read(s), {} ambiguous)",
+        app.name.as_deref().unwrap_or("AzureDatabricks"),
+        a.unattributed,
+        a.ambiguous
+    ));
+    rows[at] = app;
+    rows.extend(people);
+}

@@ -33,6 +33,37 @@ pub struct AttributeArgs {
     output: OutputArgs,
 }
 
+/// Reads the workspace audits and the scope list, with notes on stderr.
+pub(super) fn load(
+    files: &[String],
+    scopes: Option<&str>,
+) -> Result<(Vec<databricks::SecretEvent>, Vec<databricks::Scope>)> {
+    let mut events = Vec::new();
+    for f in files {
+        let r = databricks::read(f)?;
+        note!(
+            "kvaudit: {f}: {} getSecret event(s){}",
+            r.events.len(),
+            if r.other_actions > 0 {
+                format!(", {} other record(s) skipped", r.other_actions)
+            } else {
+                String::new()
+            }
+        );
+        events.extend(r.events);
+    }
+    let scopes = match scopes {
+        Some(p) => {
+            databricks::parse_scopes(&read_file(p, limits::EXPORT_FILE, "a scope list")?, p)?
+        }
+        None => {
+            note!("kvaudit: no --scopes: matching on the secret name alone (a secret of the same name in two vaults can be confused)");
+            Vec::new()
+        }
+    };
+    Ok((events, scopes))
+}
+
 pub(super) fn run(args: AttributeArgs, ctx: &Context) -> Result<Exit> {
     let input = &args.input;
     if !(args.tolerance.is_finite() && (0.0..=3600.0).contains(&args.tolerance)) {
@@ -49,29 +80,7 @@ pub(super) fn run(args: AttributeArgs, ctx: &Context) -> Result<Exit> {
     .concat();
     let target = args.output.target(&protected)?;
     let format = format_for(args.format, args.output.single()?, RowFormat::Table)?;
-    let mut events = Vec::new();
-    for f in &args.databricks {
-        let r = databricks::read(f)?;
-        note!(
-            "kvaudit: {f}: {} getSecret event(s){}",
-            r.events.len(),
-            if r.other_actions > 0 {
-                format!(", {} other record(s) skipped", r.other_actions)
-            } else {
-                String::new()
-            }
-        );
-        events.extend(r.events);
-    }
-    let scopes = match &args.scopes {
-        Some(p) => {
-            databricks::parse_scopes(&read_file(p, limits::EXPORT_FILE, "a scope list")?, p)?
-        }
-        None => {
-            note!("kvaudit: no --scopes: matching on the secret name alone (a secret of the same name in two vaults can be confused)");
-            Vec::new()
-        }
-    };
+    let (events, scopes) = load(&args.databricks, args.scopes.as_deref())?;
     let mut fold = DatabricksReads::default();
     read_into(input, &mut fold, Fields::Usage)?;
     let a = fold.attribute(&events, &scopes, args.tolerance);

@@ -30,6 +30,20 @@ pub struct CallersArgs {
     /// Every column in the table: appid, oid, objects, operations, first seen, clients.
     #[arg(long)]
     wide: bool,
+    /// The workspace's secrets audit (repeatable; see `kvaudit attribute`): one row per person behind AzureDatabricks.
+    #[arg(long, value_name = "FILE")]
+    databricks: Vec<String>,
+    /// With --databricks: `databricks secrets list-scopes --output json`.
+    #[arg(long, value_name = "FILE", requires = "databricks")]
+    scopes: Option<String>,
+    /// With --databricks: seconds between a vault read and its getSecret.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 5.0,
+        requires = "databricks"
+    )]
+    tolerance: f64,
     #[command(flatten)]
     naming: NamingArgs,
     #[command(flatten)]
@@ -52,7 +66,19 @@ enum Sort {
 pub(super) fn run(args: CallersArgs, ctx: &Context) -> Result<Exit> {
     let input = &args.input;
     // Nothing kvaudit writes may replace what it reads.
-    let protected = [&input.paths[..], &args.naming.directory[..]].concat();
+    let protected = [
+        &input.paths[..],
+        &args.naming.directory[..],
+        &args.databricks[..],
+        args.scopes.as_slice(),
+    ]
+    .concat();
+    if !(args.tolerance.is_finite() && (0.0..=3600.0).contains(&args.tolerance)) {
+        return Err(crate::error::Error::Usage(format!(
+            "--tolerance {}: expected seconds between 0 and 3600",
+            args.tolerance
+        )));
+    }
     let target = args.output.target(&protected)?;
     let format = format_for(args.format, args.output.single()?, RowFormat::Table)?;
     args.naming.resolve.cache(&protected)?;
@@ -73,12 +99,25 @@ pub(super) fn run(args: CallersArgs, ctx: &Context) -> Result<Exit> {
             None => logs.push(p.clone()),
         }
     }
+    let mut attribution = None;
     if !logs.is_empty() || input.paths.is_empty() {
         let logs = InputArgs {
             paths: logs,
             ..input.clone()
         };
-        read_logs(&logs, &mut fold, Fields::Callers)?;
+        if args.databricks.is_empty() {
+            read_logs(&logs, &mut fold, Fields::Callers)?;
+        } else {
+            let (events, scopes) =
+                super::attribute::load(&args.databricks, args.scopes.as_deref())?;
+            let mut both = crate::analyze::attribute::CallersAndReads {
+                callers: fold,
+                reads: Default::default(),
+            };
+            read_logs(&logs, &mut both, Fields::Callers)?;
+            fold = both.callers;
+            attribution = Some(both.reads.attribute(&events, &scopes, args.tolerance));
+        }
     }
     resolve_into(
         &mut catalog,
@@ -87,6 +126,17 @@ pub(super) fn run(args: CallersArgs, ctx: &Context) -> Result<Exit> {
         &protected,
     )?;
     let mut rows = fold.rows(&catalog);
+    if let Some(a) = &attribution {
+        crate::analyze::attribute::split_callers(&mut rows, a);
+        note!(
+            "kvaudit: AzureDatabricks: {} of {} read(s) attributed to {} person(s); {} unattributed, {} ambiguous",
+            a.people.iter().map(|p| p.reads).sum::<u64>(),
+            a.reads,
+            a.people.len(),
+            a.unattributed,
+            a.ambiguous
+        );
+    }
     let name = |r: &crate::analyze::callers::CallerRow| {
         r.name
             .clone()

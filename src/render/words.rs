@@ -25,7 +25,8 @@ pub fn who(
 ) -> String {
     let id = oid.or(appid);
     match (name, upn, id) {
-        (Some(n), Some(u), _) if n != u => format!("{n} ({u})"),
+        // `alice@contoso.com via AzureDatabricks` already says who.
+        (Some(n), Some(u), _) if n != u && !n.contains(u) => format!("{n} ({u})"),
         (Some(n), _, Some(i)) if !n.contains(i) => format!("{n} ({})", short_id(i)),
         (Some(n), _, _) => n.to_string(),
         (None, Some(u), _) => u.to_string(),

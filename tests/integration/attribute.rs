@@ -165,3 +165,58 @@ fn every_format_and_bad_records_named() {
         out.stderr
     );
 }
+
+/// `callers --databricks`: the AzureDatabricks row keeps what no person
+/// could be given (1 unattributed + 2 ambiguous reads + its denial = 4 of
+/// its 11 events) and each person gets a row of their own.
+#[test]
+fn callers_split_azuredatabricks_into_people() {
+    let v = fixture("databricks/vault.jsonl");
+    let d = fixture("databricks/databricks-secrets.csv");
+    let scopes = fixture("databricks/scopes.json");
+    let out = kvaudit(&[
+        "callers",
+        &v,
+        "--databricks",
+        &d,
+        "--scopes",
+        &scopes,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let rows: Vec<Value> = serde_json::from_str(&out.stdout).unwrap();
+    let by: BTreeMap<String, (u64, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["upn"]
+                    .as_str()
+                    .or(r["appid"].as_str())
+                    .unwrap()
+                    .to_string(),
+                (
+                    r["events"].as_u64().unwrap(),
+                    r["kind"].as_str().unwrap().to_string(),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(by["2ff814a6-3304-4ab8-85cb-cd0e6f879c1d"].0, 4);
+    assert_eq!(by["alice@contoso.com"], (4, "user".to_string()));
+    assert_eq!(by["dave@contoso.com"].0, 1);
+    assert_eq!(
+        rows.len(),
+        6,
+        "AzureDatabricks, the other SP and four people"
+    );
+    let alice = rows
+        .iter()
+        .find(|r| r["upn"] == "alice@contoso.com")
+        .unwrap();
+    assert_eq!(alice["name"], "alice@contoso.com via AzureDatabricks");
+    let plain = kvaudit(&["callers", &v, "--format", "json"]);
+    let plain: Vec<Value> = serde_json::from_str(&plain.stdout).unwrap();
+    assert_eq!(plain.len(), 2);
+    assert_eq!(plain[0]["events"], 11);
+}
