@@ -53,8 +53,10 @@ pub struct Attribution {
     pub unattributed: u64,
     /// Reads an event matched as well as another read (not attributed).
     pub ambiguous: u64,
-    /// Attributed reads over all AzureDatabricks reads.
-    pub matched_share: f64,
+    /// Attributed reads over all AzureDatabricks reads (null: no reads).
+    pub matched_share: Option<f64>,
+    /// Workspace events not matched against, by reason.
+    pub events_skipped: BTreeMap<String, u64>,
     /// The reads considered, and the tolerance in seconds.
     pub reads: u64,
     pub tolerance_seconds: f64,
@@ -108,18 +110,30 @@ impl DatabricksReads {
             .collect();
         // Events by (vault or "", secret), in time order.
         let mut by_key: BTreeMap<(String, String), Vec<(i64, usize)>> = BTreeMap::new();
-        for (i, e) in events.iter().enumerate().filter(|(_, e)| e.ok) {
+        let mut skipped: BTreeMap<String, u64> = BTreeMap::new();
+        for (i, e) in events.iter().enumerate() {
+            if !e.ok {
+                *skipped
+                    .entry("not successful (or no status)".into())
+                    .or_default() += 1;
+                continue;
+            }
             let vault = if mapped {
                 match vault_of.get(e.scope.as_str()) {
                     Some(v) => v.to_string(),
-                    // A scope not backed by a vault in the list.
-                    None => continue,
+                    None => {
+                        *skipped
+                            .entry("scope not a Key Vault scope of --scopes".into())
+                            .or_default() += 1;
+                        continue;
+                    }
                 }
             } else {
                 String::new()
             };
+            // Key Vault names are case-insensitive.
             by_key
-                .entry((vault, e.key.clone()))
+                .entry((vault, e.key.to_ascii_lowercase()))
                 .or_default()
                 .push((e.time.timestamp_micros(), i));
         }
@@ -143,51 +157,9 @@ impl DatabricksReads {
             };
             evs.sort_unstable();
             reads.sort_by_key(|i| self.reads[*i].micros);
-            // Every (distance, read, event) pair within the tolerance.
-            let mut pairs = Vec::new();
-            let mut lo = 0;
-            for &ri in &reads {
-                let t = self.reads[ri].micros;
-                while lo < evs.len() && evs[lo].0 < t - tol {
-                    lo += 1;
-                }
-                let mut j = lo;
-                while j < evs.len() && evs[j].0 <= t + tol {
-                    pairs.push(((evs[j].0 - t).abs(), ri, j));
-                    j += 1;
-                }
-            }
-            pairs.sort_unstable();
-            let mut read_done = BTreeSet::new();
-            let mut event_done = BTreeSet::new();
-            let mut k = 0;
-            while k < pairs.len() {
-                let (d, ri, ej) = pairs[k];
-                k += 1;
-                if read_done.contains(&ri) || event_done.contains(&ej) {
-                    continue;
-                }
-                // Another free read at the same distance from this event:
-                // the event cannot tell them apart.
-                let tie: Vec<usize> = pairs[k..]
-                    .iter()
-                    .take_while(|p| p.0 == d)
-                    .filter(|p| p.2 == ej && !read_done.contains(&p.1))
-                    .map(|p| p.1)
-                    .collect();
-                if !tie.is_empty() {
-                    for r in std::iter::once(ri).chain(tie) {
-                        if read_done.insert(r) {
-                            ambiguous += 1;
-                        }
-                    }
-                    event_done.insert(ej);
-                    continue;
-                }
-                read_done.insert(ri);
-                event_done.insert(ej);
-                owner[ri] = Some(evs[ej].1);
-            }
+            let rs: Vec<(i64, usize)> = reads.iter().map(|i| (self.reads[*i].micros, *i)).collect();
+            let user = |e: usize| events[e].user.as_str();
+            ambiguous += match_group(&rs, evs, &user, tol, &mut owner);
         }
         let total = self.reads.len() as u64;
         let matched = owner.iter().filter(|o| o.is_some()).count() as u64;
@@ -201,7 +173,8 @@ impl DatabricksReads {
         for (ri, o) in owner.iter().enumerate() {
             let Some(ei) = o else { continue };
             let (r, e) = (&self.reads[ri], &events[*ei]);
-            let a = people.entry(e.user.clone()).or_default();
+            // One person however the audit spells the address.
+            let a = people.entry(e.user.to_ascii_lowercase()).or_default();
             let x = a
                 .objects
                 .entry((r.vault.clone(), r.secret.clone()))
@@ -244,11 +217,9 @@ impl DatabricksReads {
             people,
             unattributed: total - matched - ambiguous,
             ambiguous,
-            matched_share: if total == 0 {
-                0.0
-            } else {
-                ((matched as f64 / total as f64) * 1000.0).round() / 1000.0
-            },
+            matched_share: (total > 0)
+                .then(|| ((matched as f64 / total as f64) * 1000.0).round() / 1000.0),
+            events_skipped: skipped,
             reads: total,
             tolerance_seconds: tolerance,
             scopes_mapped: mapped,
@@ -344,11 +315,186 @@ pub fn split_callers(rows: &mut Vec<crate::analyze::callers::CallerRow>, a: &Att
     let attributed: u64 = a.people.iter().map(|p| p.reads).sum();
     app.events = app.events.saturating_sub(attributed);
     app.name = Some(format!(
-        "{} (not attributed: {} read(s), {} ambiguous)",
-        app.name.as_deref().unwrap_or("AzureDatabricks"),
-        a.unattributed,
-        a.ambiguous
+        "{} (not attributed)",
+        app.name.as_deref().unwrap_or("AzureDatabricks")
     ));
-    rows[at] = app;
+    if app.events == 0 {
+        rows.remove(at);
+    } else {
+        rows[at] = app;
+    }
     rows.extend(people);
+}
+
+/// Matches one (vault, secret)'s reads and events, both in time order:
+/// within each cluster (items closer than the tolerance to the next), the
+/// matching that pairs the most reads, then with the least total distance,
+/// keeping order (a later read never gets an earlier event than an earlier
+/// read); a matched read is ambiguous when a free event as close names
+/// another person, or a free read is as close to its event. Returns the
+/// ambiguous reads (left unmatched).
+fn match_group<'u>(
+    reads: &[(i64, usize)],
+    events: &[(i64, usize)],
+    user: &dyn Fn(usize) -> &'u str,
+    tol: i64,
+    owner: &mut [Option<usize>],
+) -> u64 {
+    let (mut ri, mut ei) = (0, 0);
+    let mut ambiguous = 0;
+    while ri < reads.len() || ei < events.len() {
+        // One cluster: from the earliest item, while the next item is
+        // within the tolerance of the previous one.
+        let (r0, e0) = (ri, ei);
+        let mut last = i64::MIN;
+        loop {
+            let next_r = reads.get(ri).map(|r| r.0);
+            let next_e = events.get(ei).map(|e| e.0);
+            let (t, is_read) = match (next_r, next_e) {
+                (Some(a), Some(b)) if a <= b => (a, true),
+                (Some(a), None) => (a, true),
+                (_, Some(b)) => (b, false),
+                (None, None) => break,
+            };
+            if last != i64::MIN && t - last > tol {
+                break;
+            }
+            last = t;
+            if is_read {
+                ri += 1;
+            } else {
+                ei += 1;
+            }
+        }
+        let (rc, ec) = (&reads[r0..ri], &events[e0..ei]);
+        if rc.is_empty() || ec.is_empty() {
+            continue;
+        }
+        let pairs = best_pairs(rc, ec, tol);
+        let used: std::collections::HashSet<usize> = pairs.iter().map(|p| p.1).collect();
+        let matched: std::collections::HashSet<usize> = pairs.iter().map(|p| p.0).collect();
+        for (r, e) in pairs {
+            let (rt, et) = (rc[r].0, ec[e].0);
+            let d = (rt - et).abs();
+            let other_event = ec.iter().enumerate().any(|(k, x)| {
+                k != e && !used.contains(&k) && (x.0 - rt).abs() == d && user(x.1) != user(ec[e].1)
+            });
+            let other_read = rc
+                .iter()
+                .enumerate()
+                .any(|(k, x)| k != r && !matched.contains(&k) && (x.0 - et).abs() == d);
+            if other_event || other_read {
+                ambiguous += 1 + u64::from(other_read);
+                continue;
+            }
+            owner[rc[r].1] = Some(ec[e].1);
+        }
+    }
+    ambiguous
+}
+
+/// The order-keeping matching of a cluster with the most pairs within
+/// `tol`, then the least total distance: (read, event) indices. Large
+/// clusters (a job reading one secret every second for hours) fall back to
+/// nearest-first pairing to bound the work.
+fn best_pairs(reads: &[(i64, usize)], events: &[(i64, usize)], tol: i64) -> Vec<(usize, usize)> {
+    let (n, m) = (reads.len(), events.len());
+    if n.saturating_mul(m) > 1_000_000 {
+        let mut all = Vec::new();
+        for (i, r) in reads.iter().enumerate() {
+            for (j, e) in events.iter().enumerate() {
+                let d = (r.0 - e.0).abs();
+                if d <= tol {
+                    all.push((d, i, j));
+                }
+            }
+        }
+        all.sort_unstable();
+        let (mut ru, mut eu) = (vec![false; n], vec![false; m]);
+        let mut out = Vec::new();
+        for (_, i, j) in all {
+            if !ru[i] && !eu[j] {
+                ru[i] = true;
+                eu[j] = true;
+                out.push((i, j));
+            }
+        }
+        return out;
+    }
+    // f[i][j]: best (pairs, -distance) over the first i reads and j events.
+    let w = m + 1;
+    let mut f = vec![(0u32, 0i64); (n + 1) * w];
+    let better = |a: (u32, i64), b: (u32, i64)| a.0 > b.0 || (a.0 == b.0 && a.1 > b.1);
+    for i in 0..=n {
+        for j in 0..=m {
+            if i == 0 && j == 0 {
+                continue;
+            }
+            let mut best = (0u32, i64::MIN);
+            if i > 0 && better(f[(i - 1) * w + j], best) {
+                best = f[(i - 1) * w + j];
+            }
+            if j > 0 && better(f[i * w + j - 1], best) {
+                best = f[i * w + j - 1];
+            }
+            if i > 0 && j > 0 {
+                let d = (reads[i - 1].0 - events[j - 1].0).abs();
+                if d <= tol {
+                    let prev = f[(i - 1) * w + j - 1];
+                    let cand = (prev.0 + 1, prev.1 - d);
+                    if better(cand, best) {
+                        best = cand;
+                    }
+                }
+            }
+            f[i * w + j] = best;
+        }
+    }
+    let mut out = Vec::new();
+    let (mut i, mut j) = (n, m);
+    while i > 0 && j > 0 {
+        let here = f[i * w + j];
+        let d = (reads[i - 1].0 - events[j - 1].0).abs();
+        if d <= tol
+            && f[(i - 1) * w + j - 1].0 + 1 == here.0
+            && f[(i - 1) * w + j - 1].1 - d == here.1
+        {
+            out.push((i - 1, j - 1));
+            i -= 1;
+            j -= 1;
+        } else if f[(i - 1) * w + j] == here {
+            i -= 1;
+        } else {
+            j -= 1;
+        }
+    }
+    out.reverse();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(reads: &[i64], events: &[i64], tol: i64) -> Vec<(usize, usize)> {
+        let r: Vec<(i64, usize)> = reads.iter().enumerate().map(|(i, t)| (*t, i)).collect();
+        let e: Vec<(i64, usize)> = events.iter().enumerate().map(|(i, t)| (*t, i)).collect();
+        best_pairs(&r, &e, tol)
+    }
+
+    /// The cases a review found greedy pairing got wrong.
+    #[test]
+    fn pairs_keep_order_and_pair_the_most() {
+        // Reads 10, 13; events 12, 14: 10-12 and 13-14, not 13-12.
+        assert_eq!(pairs(&[10, 13], &[12, 14], 5), vec![(0, 0), (1, 1)]);
+        // Reads 10, 14; events 12, 16 (tolerance 2): both pair.
+        assert_eq!(pairs(&[10, 14], &[12, 16], 2), vec![(0, 0), (1, 1)]);
+        // Three reads, each event 0.9 after its read.
+        assert_eq!(
+            pairs(&[100, 110, 120], &[109, 119, 129], 10),
+            vec![(0, 0), (1, 1), (2, 2)]
+        );
+        // Out of tolerance: nothing.
+        assert!(pairs(&[0], &[10], 5).is_empty());
+    }
 }

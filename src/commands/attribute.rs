@@ -54,7 +54,14 @@ pub(super) fn load(
     }
     let scopes = match scopes {
         Some(p) => {
-            databricks::parse_scopes(&read_file(p, limits::EXPORT_FILE, "a scope list")?, p)?
+            let s =
+                databricks::parse_scopes(&read_file(p, limits::EXPORT_FILE, "a scope list")?, p)?;
+            if s.is_empty() {
+                return Err(Error::Other(format!(
+                    "{p}: no Azure Key Vault-backed scope (keyvault_metadata with resource_id or dns_name); without --scopes the secret name alone is matched"
+                )));
+            }
+            s
         }
         None => {
             note!("kvaudit: no --scopes: matching on the secret name alone (a secret of the same name in two vaults can be confused)");
@@ -81,9 +88,15 @@ pub(super) fn run(args: AttributeArgs, ctx: &Context) -> Result<Exit> {
     let target = args.output.target(&protected)?;
     let format = format_for(args.format, args.output.single()?, RowFormat::Table)?;
     let (events, scopes) = load(&args.databricks, args.scopes.as_deref())?;
+    if events.is_empty() {
+        note!("kvaudit: warning: the workspace audit holds no getSecret event: nothing to match the reads against");
+    }
     let mut fold = DatabricksReads::default();
     read_into(input, &mut fold, Fields::Usage)?;
-    let a = fold.attribute(&events, &scopes, args.tolerance);
+    let a = fold.attribute(&events, &scopes, args.tolerance.abs());
+    for (why, n) in &a.events_skipped {
+        note!("kvaudit: {n} workspace event(s) not matched against: {why}");
+    }
     let bytes = match format {
         RowFormat::Json => {
             let mut b = serde_json::to_vec_pretty(&a).map_err(|e| Error::Output(e.to_string()))?;

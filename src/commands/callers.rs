@@ -73,6 +73,13 @@ pub(super) fn run(args: CallersArgs, ctx: &Context) -> Result<Exit> {
         args.scopes.as_slice(),
     ]
     .concat();
+    if !args.databricks.is_empty()
+        && (input.select.principal.is_some() || !input.select.kind.is_empty())
+    {
+        return Err(crate::error::Error::Usage(
+            "--databricks with --principal or --kind: the people behind AzureDatabricks are named after the selection; select them from the output (or use kvaudit attribute)".into(),
+        ));
+    }
     if !(args.tolerance.is_finite() && (0.0..=3600.0).contains(&args.tolerance)) {
         return Err(crate::error::Error::Usage(format!(
             "--tolerance {}: expected seconds between 0 and 3600",
@@ -116,7 +123,7 @@ pub(super) fn run(args: CallersArgs, ctx: &Context) -> Result<Exit> {
             };
             read_logs(&logs, &mut both, Fields::Callers)?;
             fold = both.callers;
-            attribution = Some(both.reads.attribute(&events, &scopes, args.tolerance));
+            attribution = Some(both.reads.attribute(&events, &scopes, args.tolerance.abs()));
         }
     }
     resolve_into(

@@ -505,11 +505,11 @@ pub fn attribution(a: &crate::analyze::attribute::Attribution, title: String) ->
             ]
         })
         .collect();
-    let footer = vec![format!(
+    let mut footer = vec![format!(
         "{} AzureDatabricks read(s): {} attributed ({:.1}%), {} unattributed (no getSecret within {} s), {} ambiguous (an event as close to another read).{}",
         a.reads,
         a.people.iter().map(|p| p.reads).sum::<u64>(),
-        a.matched_share * 100.0,
+        a.matched_share.unwrap_or(0.0) * 100.0,
         a.unattributed,
         a.tolerance_seconds,
         a.ambiguous,
@@ -519,6 +519,17 @@ pub fn attribution(a: &crate::analyze::attribute::Attribution, title: String) ->
             " Matched on the secret name alone: pass --scopes (databricks secrets list-scopes --output json) to match each scope's vault."
         }
     )];
+    if !a.events_skipped.is_empty() {
+        let why: Vec<String> = a
+            .events_skipped
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
+        footer.push(format!(
+            "Workspace events not matched against: {}.",
+            why.join(", ")
+        ));
+    }
     Ok(Grid {
         title,
         columns,

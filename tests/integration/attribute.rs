@@ -220,3 +220,76 @@ fn callers_split_azuredatabricks_into_people() {
     assert_eq!(plain.len(), 2);
     assert_eq!(plain[0]["events"], 11);
 }
+
+/// From a review: spelling differences, skipped events said, a scope list
+/// with no Key Vault scope refused, and the selection flags --databricks
+/// cannot honour refused.
+#[test]
+fn spellings_skips_and_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = fixture("databricks/vault.jsonl");
+    let scopes = fixture("databricks/scopes.json");
+    let text = std::fs::read_to_string(fixture("databricks/databricks-secrets.csv")).unwrap();
+    // bob's address in capitals and carol's key in another case; dave's
+    // scope unknown to the list; one event without a status.
+    let text = text
+        .replacen("bob@contoso.com", "Bob@Contoso.com", 1)
+        .replacen("carol@contoso.com\"\"}\",\"{\"\"scope\"\": \"\"kv-scope\"\", \"\"key\"\": \"\"db-password", "carol@contoso.com\"\"}\",\"{\"\"scope\"\": \"\"kv-scope\"\", \"\"key\"\": \"\"DB-Password", 1)
+        .replacen("other-scope", "ghost-scope", 1)
+        .replacen("{\"\"statusCode\"\": 200}", "{}", 1);
+    let d = write(dir.path(), "s.csv", text.as_bytes());
+    let out = kvaudit(&[
+        "attribute",
+        &v,
+        "--databricks",
+        &d,
+        "--scopes",
+        &scopes,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let a: Value = serde_json::from_str(&out.stdout).unwrap();
+    let p = people(&a);
+    assert_eq!(p.get("bob@contoso.com"), Some(&1), "{p:?}");
+    assert_eq!(p.get("carol@contoso.com"), Some(&1), "{p:?}");
+    assert!(!p.contains_key("dave@contoso.com"));
+    assert_eq!(
+        a["events_skipped"]["scope not a Key Vault scope of --scopes"],
+        1
+    );
+    assert_eq!(
+        a["events_skipped"]["not successful (or no status)"], 2,
+        "mallory's 403 and the one without a status"
+    );
+    assert!(out.stderr.contains("not matched against"), "{}", out.stderr);
+    // alice's first event lost its status: her 10:00 read is unattributed.
+    assert_eq!(p["alice@contoso.com"], 3);
+    let empty = write(
+        dir.path(),
+        "scopes.json",
+        b"[{\"name\": \"x\", \"backend_type\": \"DATABRICKS\"}]",
+    );
+    let out = kvaudit(&["attribute", &v, "--databricks", &d, "--scopes", &empty]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("no Azure Key Vault-backed scope"),
+        "{}",
+        out.stderr
+    );
+    let out = kvaudit(&["callers", &v, "--databricks", &d, "--kind", "user"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    // No reads: no share to speak of.
+    let out = kvaudit(&[
+        "attribute",
+        &v,
+        "--databricks",
+        &d,
+        "--from",
+        "2027-01-01",
+        "--format",
+        "json",
+    ]);
+    let a: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(a["matched_share"], Value::Null);
+}
