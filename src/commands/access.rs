@@ -55,12 +55,10 @@ pub(super) fn run(args: AccessArgs, ctx: &Context) -> Result<Exit> {
         &args.objects[..],
     ]
     .concat();
-    let narrowing = input.select.narrowing();
-    if !narrowing.is_empty() && !args.objects.is_empty() {
-        return Err(crate::error::Error::Usage(format!(
-            "--objects flags objects nobody read; with {} it would flag objects the selection left out; drop one or the other",
-            narrowing.join(", ")
-        )));
+    if !args.objects.is_empty() {
+        input.select.refuse_narrowing(|flags| format!(
+            "--objects flags objects nobody read; with {flags} it would flag objects the selection left out; drop one or the other"
+        ))?;
     }
     let target = args.output.target(&protected)?;
     let format = format_for(args.format, args.output.single()?, RowFormat::Table)?;

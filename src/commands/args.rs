@@ -129,6 +129,17 @@ impl SelectArgs {
         v
     }
 
+    /// A usage error, worded by `why` from the narrowing flags given, when
+    /// any is (see [`SelectArgs::narrowing`]).
+    pub(super) fn refuse_narrowing(&self, why: impl Fn(&str) -> String) -> Result<()> {
+        let n = self.narrowing();
+        if n.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Usage(why(&n.join(", "))))
+        }
+    }
+
     /// The `--vault` names, lower case.
     pub(super) fn vaults(&self) -> Vec<String> {
         self.vault

@@ -24,13 +24,26 @@ pub struct AttributeArgs {
     #[arg(long, value_name = "FILE")]
     scopes: Option<String>,
     /// Seconds between a vault read and its getSecret event for them to match.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0, value_parser = tolerance)]
     tolerance: f64,
     /// Output format (default table; or from the -o file's extension).
     #[arg(long, value_enum)]
     format: Option<RowFormat>,
     #[command(flatten)]
     output: OutputArgs,
+}
+
+/// `--tolerance`: seconds from 0 to 3600.
+pub(super) fn tolerance(v: &str) -> std::result::Result<f64, String> {
+    let t: f64 = v
+        .trim()
+        .parse()
+        .map_err(|_| "expected a number of seconds".to_string())?;
+    if t.is_finite() && (0.0..=3600.0).contains(&t) {
+        Ok(t.abs())
+    } else {
+        Err("expected seconds between 0 and 3600".into())
+    }
 }
 
 /// Reads the workspace audits and the scope list, with notes on stderr.
@@ -73,12 +86,6 @@ pub(super) fn load(
 
 pub(super) fn run(args: AttributeArgs, ctx: &Context) -> Result<Exit> {
     let input = &args.input;
-    if !(args.tolerance.is_finite() && (0.0..=3600.0).contains(&args.tolerance)) {
-        return Err(Error::Usage(format!(
-            "--tolerance {}: expected seconds between 0 and 3600",
-            args.tolerance
-        )));
-    }
     let protected = [
         &input.paths[..],
         &args.databricks[..],
@@ -93,7 +100,7 @@ pub(super) fn run(args: AttributeArgs, ctx: &Context) -> Result<Exit> {
     }
     let mut fold = DatabricksReads::default();
     read_into(input, &mut fold, Fields::Usage)?;
-    let a = fold.attribute(&events, &scopes, args.tolerance.abs());
+    let a = fold.attribute(&events, &scopes, args.tolerance);
     for (why, n) in &a.events_skipped {
         note!("kvaudit: {n} workspace event(s) not matched against: {why}");
     }

@@ -41,7 +41,8 @@ pub struct CallersArgs {
         long,
         value_name = "SECONDS",
         default_value_t = 5.0,
-        requires = "databricks"
+        requires = "databricks",
+        value_parser = super::attribute::tolerance
     )]
     tolerance: f64,
     #[command(flatten)]
@@ -80,12 +81,6 @@ pub(super) fn run(args: CallersArgs, ctx: &Context) -> Result<Exit> {
             "--databricks with --principal or --kind: the people behind AzureDatabricks are named after the selection; select them from the output (or use kvaudit attribute)".into(),
         ));
     }
-    if !(args.tolerance.is_finite() && (0.0..=3600.0).contains(&args.tolerance)) {
-        return Err(crate::error::Error::Usage(format!(
-            "--tolerance {}: expected seconds between 0 and 3600",
-            args.tolerance
-        )));
-    }
     let target = args.output.target(&protected)?;
     let format = format_for(args.format, args.output.single()?, RowFormat::Table)?;
     args.naming.resolve.cache(&protected)?;
@@ -123,7 +118,7 @@ pub(super) fn run(args: CallersArgs, ctx: &Context) -> Result<Exit> {
             };
             read_logs(&logs, &mut both, Fields::Callers)?;
             fold = both.callers;
-            attribution = Some(both.reads.attribute(&events, &scopes, args.tolerance.abs()));
+            attribution = Some(both.reads.attribute(&events, &scopes, args.tolerance));
         }
     }
     resolve_into(

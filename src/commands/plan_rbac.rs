@@ -39,13 +39,9 @@ pub(super) fn run(args: PlanRbacArgs, ctx: &Context) -> Result<Exit> {
         &args.vault_json[..],
     ]
     .concat();
-    let narrowing = input.select.narrowing();
-    if !narrowing.is_empty() {
-        return Err(crate::error::Error::Usage(format!(
-            "plan-rbac plans for every principal of a vault: with {} the plan would leave callers without a role when the vault switches; select with --vault and the period only",
-            narrowing.join(", ")
-        )));
-    }
+    input.select.refuse_narrowing(|flags| format!(
+        "plan-rbac plans for every principal of a vault: with {flags} the plan would leave callers without a role when the vault switches; select with --vault and the period only"
+    ))?;
     let target = args.output.target(&protected)?;
     let format = format_for(args.format, args.output.single()?, RowFormat::Table)?;
     args.naming.resolve.cache(&protected)?;

@@ -44,13 +44,9 @@ pub(super) fn run(args: RightsArgs, ctx: &Context) -> Result<Exit> {
         std::slice::from_ref(&args.assignments),
     ]
     .concat();
-    let narrowing = input.select.narrowing();
-    if !narrowing.is_empty() {
-        return Err(crate::error::Error::Usage(format!(
-            "rights judges each assignment against every call of its principal: {} would make used access look unused; select with --vault and the period only",
-            narrowing.join(", ")
-        )));
-    }
+    input.select.refuse_narrowing(|flags| format!(
+        "rights judges each assignment against every call of its principal: {flags} would make used access look unused; select with --vault and the period only"
+    ))?;
     let target = args.output.target(&protected)?;
     let format = format_for(args.format, args.output.single()?, RowFormat::Table)?;
     args.naming.resolve.cache(&protected)?;
