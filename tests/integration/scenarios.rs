@@ -316,3 +316,84 @@ fn pasted_fabric_error_says_what_it_tells_and_what_to_do_next() {
     let table = kvaudit(&["explain", "--message", text]).stdout;
     assert!(!table.contains("unauthenticated"), "{table}");
 }
+
+/// S11: the newer classes from raw records. A perimeter's refusal (by its
+/// text, or a firewall text with `xms_az_nwperimid`) is network, never a
+/// role; an RBAC refusal naming the assignment that applied is its
+/// condition; a description with pairs after `iss`, mixed separators and
+/// an unknown action names the managed identity the claims do not.
+#[test]
+fn s11_perimeter_condition_and_described_identity() {
+    let (f, _) = explain("s11-denial-classes", &[]);
+    let by = |class: &str| -> Vec<&Value> { f.iter().filter(|d| d["denial"] == class).collect() };
+    assert_eq!(f.len(), 5, "{f:?}");
+    let nsp = by("network_perimeter");
+    assert_eq!(nsp.len(), 2);
+    for d in &nsp {
+        assert!(d["role"].is_null());
+        let fix = d["fix"].as_str().unwrap();
+        assert!(
+            fix.starts_with("az network perimeter profile access-rule create")
+                && !fix.contains("role assignment"),
+            "{fix}"
+        );
+        assert!(hints(d).contains("3c9d1e2f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"));
+    }
+    let ips: Vec<&str> = nsp
+        .iter()
+        .map(|d| d["client_address"].as_str().unwrap())
+        .collect();
+    assert!(ips.contains(&"52.14.7.9") && ips.contains(&"52.14.7.10"));
+    assert!(nsp
+        .iter()
+        .any(|d| d["fix"].as_str().unwrap().ends_with("'[52.14.7.10/32]'")));
+
+    let cond = by("condition");
+    assert_eq!(cond.len(), 1);
+    let c = cond[0];
+    assert_eq!(c["object_name"], "payroll-db");
+    let fix = c["fix"].as_str().unwrap();
+    assert!(
+        fix.starts_with("az role assignment list --assignee 8e4f1a5d-2c6b-4f9e-a3d1-5b7c9e1f3d44")
+            && fix.contains("--include-inherited")
+            && !fix.contains("create"),
+        "{fix}"
+    );
+    let h = hints(c);
+    assert!(
+        h.contains("roleAssignments/7e1f2a3b-4c5d-4e6f-8a7b-9c0d1e2f3a4b")
+            && h.contains("condition")
+            && h.contains("not by a missing role"),
+        "{h}"
+    );
+
+    let rbac = by("rbac");
+    assert_eq!(rbac.len(), 1);
+    let r = rbac[0];
+    assert_eq!(r["principal"]["kind"], "managed_identity");
+    assert_eq!(
+        r["principal"]["name"],
+        "userAssignedIdentities/id-batch on virtualMachines/vm-batch"
+    );
+    assert_eq!(r["operation"], "SecretRotate");
+    assert_eq!(
+        r["action"],
+        "Microsoft.KeyVault/vaults/secrets/rotate/action"
+    );
+    assert_eq!(r["role"], "Key Vault Secrets Officer");
+    assert_eq!(by("throttled").len(), 1);
+
+    // The report counts each class.
+    let out = kvaudit(&[
+        "report",
+        "--format",
+        "json",
+        &fixture("scenarios/s11-denial-classes.jsonl"),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let rep: Value = serde_json::from_str(&out.stdout).unwrap();
+    let kinds = &rep["summary"]["denials_by_kind"];
+    assert_eq!(kinds["network_perimeter"], 2, "{kinds}");
+    assert_eq!(kinds["condition"], 1, "{kinds}");
+    assert_eq!(kinds["rbac"], 1, "{kinds}");
+}

@@ -89,7 +89,7 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 /// RBAC and access-policy findings, with a hint per case.
 pub fn apply(findings: &mut [Denial], assignments: &[Assignment]) {
     for f in findings.iter_mut() {
-        if f.denial != "rbac" && f.denial != "access_policy" {
+        if !matches!(f.denial.as_str(), "rbac" | "condition" | "access_policy") {
             continue;
         }
         let Some(oid) = f.principal.oid.as_deref() else {

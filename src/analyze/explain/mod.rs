@@ -69,6 +69,46 @@ struct Draft {
     client_address: Option<String>,
     policy_object: Option<String>,
     policy_permission: Option<String>,
+    /// The description's `Assignment:` when it names one (a condition).
+    assignment: Option<String>,
+    /// The description's `DecisionReason:`.
+    decision_reason: Option<String>,
+    /// The description's `xms_az_nwperimid`.
+    perimeter: Option<String>,
+    /// The description's `xms_mirid` and `xms_az_rid`: the managed
+    /// identity that called, whatever the record's claims say.
+    mirid: Option<String>,
+    az_rid: Option<String>,
+}
+
+/// The managed identity a description names (`xms_mirid`, or the resource
+/// a system-assigned one runs on, `xms_az_rid`), named from its path
+/// (`id-batch on vm-batch`). None when it names none.
+fn described_identity(
+    mirid: Option<&str>,
+    az_rid: Option<&str>,
+    appid: Option<&str>,
+    oid: Option<&str>,
+    catalog: &Catalog,
+) -> Option<Identity> {
+    let any = mirid.or(az_rid)?;
+    let mut id = identify::classify(
+        &Claims {
+            appid,
+            oid,
+            mirid: Some(any),
+            ..Default::default()
+        },
+        catalog,
+    );
+    if let (Some(m), Some(on)) = (mirid, az_rid) {
+        id.name = Some(format!(
+            "{} on {}",
+            identify::mi_name(m),
+            identify::mi_name(on)
+        ));
+    }
+    Some(id)
 }
 
 fn build(
@@ -203,6 +243,56 @@ fn build(
             hints.push(format!("Refused by the vault's network configuration, not by identity: no role assignment or access policy fixes this. Either public network access is disabled and the request came from {} over the public endpoint, or it came through a private endpoint that does not serve this vault (its DNS record or Host header points elsewhere). Call from a network with a private endpoint to the vault and check that {}.vault.azure.net resolves to that endpoint's private address (zone privatelink.vaultcore.azure.net); or allow trusted Microsoft services; or enable public access with firewall rules.", d.client_address.as_deref().map_or_else(|| "an address the log does not give".into(), shown), d.vault.as_deref().filter(|v| (3..=24).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')).unwrap_or("<vault>")));
             None
         }
+        DenialClass::NetworkPerimeter => {
+            hints.push(perimeter_hint(&d));
+            // The perimeter, its profile and resource group are not in the
+            // vault's log: placeholders the user fills in.
+            let ip = d
+                .client_address
+                .as_deref()
+                .filter(|ip| Check::IpAddress.allows(ip))
+                .map_or_else(|| "<client-ip>/32".to_string(), |ip| format!("{ip}/32"));
+            Some(
+                ShellCommand::new(&[
+                    "az",
+                    "network",
+                    "perimeter",
+                    "profile",
+                    "access-rule",
+                    "create",
+                ])
+                .fixed(&[
+                    "--resource-group",
+                    "<perimeter-resource-group>",
+                    "--perimeter-name",
+                    "<perimeter>",
+                    "--profile-name",
+                    "<profile>",
+                    "--name",
+                    "<rule-name>",
+                    "--address-prefixes",
+                    &format!("[{ip}]"),
+                ]),
+            )
+        }
+        DenialClass::Condition => {
+            hints.push(condition_hint(&d));
+            // Shows the assignments the caller holds on the vault with
+            // their conditions: the one to change is among them.
+            let cmd = ShellCommand::new(&["az", "role", "assignment", "list"]);
+            let cmd = match (&d.principal.oid, &d.principal.appid) {
+                (Some(oid), _) => cmd.value("--assignee", Check::Guid, "object id", oid),
+                (None, Some(appid)) => {
+                    cmd.value("--assignee", Check::Guid, "application id", appid)
+                }
+                _ => cmd.fixed(&["--assignee", "<principal>"]),
+            };
+            Some(cmd.value("--scope", Check::Scope, "scope", &scope).fixed(&[
+                "--include-inherited",
+                "--query",
+                CONDITION_QUERY,
+            ]))
+        }
         DenialClass::Throttled => None,
         DenialClass::Other => None,
     };
@@ -216,7 +306,10 @@ fn build(
     if let Some(s) = &suspicious {
         hints.insert(0, s.clone());
     }
-    if matches!(d.denial, DenialClass::Rbac | DenialClass::AccessPolicy) {
+    if matches!(
+        d.denial,
+        DenialClass::Rbac | DenialClass::AccessPolicy | DenialClass::Condition
+    ) {
         match d.principal_kind {
             Kind::ServicePrincipal => {
                 if let Some(a) = d.principal.appid.as_deref().filter(|a| command::is_guid(a)) {
@@ -297,6 +390,51 @@ fn suspicious_hint(command: Option<&ShellCommand>) -> Option<String> {
     })
 }
 
+/// JMESPath over `az role assignment list`: each assignment's id, role
+/// and condition.
+const CONDITION_QUERY: &str = "[].{id:id, role:roleDefinitionName, condition:condition}";
+
+/// A perimeter's refusal: the inbound rule to add, from the client
+/// address when the log gives one.
+fn perimeter_hint(d: &Draft) -> String {
+    let ip = d
+        .client_address
+        .as_deref()
+        .filter(|ip| Check::IpAddress.allows(ip));
+    let perimeter = d
+        .perimeter
+        .as_deref()
+        .map(|p| match crate::parse::is_guid(p) {
+            true => format!(" (xms_az_nwperimid {p})"),
+            false => format!(" (xms_az_nwperimid {})", shown(p)),
+        })
+        .unwrap_or_default();
+    format!(
+        "Refused by the network security perimeter the vault is associated with{perimeter}, not by identity: no role assignment or access policy fixes this, and the perimeter's rules override the vault's own firewall. The request came from {}. The command adds an inbound access rule for that address to the perimeter profile the vault is associated with (fill in the perimeter, its resource group and profile; for Azure callers a subscription rule, --subscriptions, may fit better). To see what else the perimeter refuses, enable its NspPublicInboundPerimeterRulesDenied logs, or move the vault's association to Transition (learning) mode while you fix the rules.",
+        ip.map_or_else(|| "an address the log does not give".into(), str::to_string),
+    )
+}
+
+/// A condition that failed: which assignment, and that the condition
+/// changes, not the role.
+fn condition_hint(d: &Draft) -> String {
+    let which = match d.assignment.as_deref() {
+        Some(a) if Check::AssignmentId.allows(a) || crate::parse::is_guid(a) => {
+            format!("the role assignment {a}")
+        }
+        Some(a) => format!("the role assignment {}", shown(a)),
+        None => "a role assignment".to_string(),
+    };
+    let reason = d
+        .decision_reason
+        .as_deref()
+        .map(|r| format!(" (DecisionReason: {})", shown(r)))
+        .unwrap_or_default();
+    format!(
+        "Denied by a condition, not by a missing role: {which} matches this caller and action{reason}, but its condition (attribute-based access control, e.g. on the vault or secret name) was not met by this request. Change that assignment's condition to cover the request, or read through the object the condition allows; creating another assignment of the same role changes nothing if it carries the same condition. The command lists the caller's assignments with their conditions."
+    )
+}
+
 const RESOLVED_HINT: &str = "A later request by the same principal for the same action succeeded: resolved (role assignments can take several minutes to propagate).";
 
 /// A Managed HSM denial: every data-plane 403 is a local RBAC decision
@@ -329,7 +467,10 @@ fn build_hsm(
         .and_then(|r| k.role(r))
         .map(|r| r.id.clone());
     let denial = match d.denial {
-        DenialClass::Firewall | DenialClass::PrivateLink | DenialClass::Throttled => d.denial,
+        DenialClass::Firewall
+        | DenialClass::PrivateLink
+        | DenialClass::NetworkPerimeter
+        | DenialClass::Throttled => d.denial,
         _ => DenialClass::Rbac,
     };
     let mut hints = Vec::new();
@@ -369,7 +510,7 @@ fn build_hsm(
     let fix = match (&command, denial) {
         (Some(c), _) => c.render(),
         (None, DenialClass::Throttled) => "Reduce the request rate: cache keys and retry with backoff (Managed HSM service limits).".into(),
-        (None, DenialClass::Firewall | DenialClass::PrivateLink) => "Network rules, not a role: see the hint.".into(),
+        (None, d) if d.is_network() => "Network rules, not a role: see the hint.".into(),
         _ => "Read the logged description: this failure is not an authorization decision kvaudit recognises.".into(),
     };
     Denial {
@@ -844,9 +985,17 @@ impl ExplainFold {
                     .client_address
                     .clone()
                     .or(e.caller_ip.as_deref().map(str::to_string))
-                    .filter(|_| matches!(denial, DenialClass::Firewall | DenialClass::PrivateLink)),
+                    .filter(|_| denial.is_network()),
                 policy_object: parsed.policy_object.clone(),
                 policy_permission: parsed.policy_permission.clone(),
+                assignment: parsed
+                    .assignment
+                    .clone()
+                    .filter(|a| classify::names_an_assignment(a)),
+                decision_reason: parsed.decision_reason.clone(),
+                perimeter: parsed.perimeter.clone(),
+                mirid: parsed.mirid.clone(),
+                az_rid: parsed.az_rid.clone(),
             },
             caller,
             count: 0,
@@ -899,7 +1048,22 @@ impl ExplainFold {
                     .cloned()
                     .unwrap_or_default();
                 let (appid, oid) = (d.principal.appid.as_deref(), d.principal.oid.as_deref());
-                let id = if id.kind == Kind::Unauthenticated && (appid.is_some() || oid.is_some()) {
+                // The description names the managed identity that called:
+                // it wins over claims that would say service_principal.
+                let described = (id.kind != Kind::ManagedIdentity)
+                    .then(|| {
+                        described_identity(
+                            d.mirid.as_deref(),
+                            d.az_rid.as_deref(),
+                            appid,
+                            oid,
+                            catalog,
+                        )
+                    })
+                    .flatten();
+                let id = if let Some(described) = described {
+                    described
+                } else if id.kind == Kind::Unauthenticated && (appid.is_some() || oid.is_some()) {
                     identify::classify(
                         &Claims {
                             appid,
@@ -980,27 +1144,22 @@ pub fn explain_message(text: &str, catalog: &Catalog) -> Option<Denial> {
     // A description naming a managed identity (`xms_mirid`), or the
     // resource a system-assigned one runs on (`xms_az_rid`), says who the
     // caller is whatever the other claims suggest.
-    let mirid = p.mirid.as_deref().or(p.az_rid.as_deref());
-    let mut id = identify::classify(
-        &Claims {
-            appid: p.appid.as_deref(),
-            oid: p.oid.as_deref(),
-            mirid,
-            ..Default::default()
-        },
-        catalog,
-    );
+    let (appid, oid) = (p.appid.as_deref(), p.oid.as_deref());
+    let mut id = described_identity(p.mirid.as_deref(), p.az_rid.as_deref(), appid, oid, catalog)
+        .unwrap_or_else(|| {
+            identify::classify(
+                &Claims {
+                    appid,
+                    oid,
+                    ..Default::default()
+                },
+                catalog,
+            )
+        });
     // A pasted error without caller ids (Fabric's Py4JJavaError, an SDK's
     // message) does not say who called: unknown, not unauthenticated.
-    if p.appid.is_none() && p.oid.is_none() && mirid.is_none() {
+    if appid.is_none() && oid.is_none() && p.mirid.is_none() && p.az_rid.is_none() {
         id.kind = Kind::Unknown;
-    }
-    if let (Some(m), Some(on)) = (p.mirid.as_deref(), p.az_rid.as_deref()) {
-        id.name = Some(format!(
-            "{} on {}",
-            identify::mi_name(m),
-            identify::mi_name(on)
-        ));
     }
     let (object_type, object_name) = p
         .resource
@@ -1059,6 +1218,14 @@ pub fn explain_message(text: &str, catalog: &Catalog) -> Option<Denial> {
         client_address: p.client_address.clone(),
         policy_object: p.policy_object.clone(),
         policy_permission: p.policy_permission.clone(),
+        assignment: p
+            .assignment
+            .clone()
+            .filter(|a| classify::names_an_assignment(a)),
+        decision_reason: p.decision_reason.clone(),
+        perimeter: p.perimeter.clone(),
+        mirid: p.mirid.clone(),
+        az_rid: p.az_rid.clone(),
     };
     let mut hints = Vec::new();
     let fabric = lower.contains("mssparkutils") || lower.contains("notebookutils");

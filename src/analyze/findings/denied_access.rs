@@ -35,7 +35,7 @@ pub(super) fn check(explanation: &Explanation, rules: &Rules<'_>, out: &mut Vec<
             continue;
         }
         let default = match f.denial.as_str() {
-            "rbac" | "access_policy" => Severity::Medium,
+            "rbac" | "condition" | "access_policy" => Severity::Medium,
             _ => Severity::Low,
         };
         let kind = FindingKind::DeniedAccess;
