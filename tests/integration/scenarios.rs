@@ -397,3 +397,106 @@ fn s11_perimeter_condition_and_described_identity() {
     assert_eq!(kinds["condition"], 1, "{kinds}");
     assert_eq!(kinds["rbac"], 1, "{kinds}");
 }
+
+/// The same 403s as SDKs and tools wrap them (fixtures/pasted/MANIFEST.md):
+/// Python, .NET, Java (escaped JSON), az CLI, Go autorest, Databricks.
+/// Each reads to the facts of the vault's own text.
+#[test]
+fn sdk_wrappings_read_to_the_vaults_facts() {
+    const SP: &str = "3a9c5e7f-1b2d-4e6f-8a0c-7d9e1f3a5b55";
+    const DBX: &str = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d";
+    // file, class, appid, operation, vault, object, the fix's end
+    let cases = [
+        (
+            "python-httpresponseerror",
+            "rbac",
+            SP,
+            "SecretGet",
+            "kv-data-prod",
+            "sql-password",
+            "/secrets/sql-password",
+        ),
+        (
+            "dotnet-requestfailedexception",
+            "rbac",
+            SP,
+            "SecretGet",
+            "kv-data-prod",
+            "sql-password",
+            "/secrets/sql-password",
+        ),
+        (
+            "java-httpresponseexception",
+            "rbac",
+            SP,
+            "SecretGet",
+            "kv-data-prod",
+            "sql-password",
+            "/secrets/sql-password",
+        ),
+        (
+            "go-autorest-terraform",
+            "rbac",
+            SP,
+            "SecretGet",
+            "kv-data-prod",
+            "sql-password",
+            "/secrets/sql-password",
+        ),
+        (
+            "az-cli-forbidden",
+            "access_policy",
+            SP,
+            "SecretList",
+            "kv-legacy",
+            "",
+            "--secret-permissions list",
+        ),
+        (
+            "java-resourcemodifiedexception",
+            "access_policy",
+            SP,
+            "",
+            "kv-legacy",
+            "",
+            "--secret-permissions '<permissions>'",
+        ),
+        (
+            "databricks-dbutils-permission-denied",
+            "rbac",
+            DBX,
+            "SecretGet",
+            "kv-data-prod",
+            "storage-key",
+            "/secrets/storage-key",
+        ),
+        (
+            "databricks-invalid-secret-lookup",
+            "access_policy",
+            DBX,
+            "SecretGet",
+            "kv-data-prod",
+            "storage-key",
+            "--secret-permissions get list",
+        ),
+    ];
+    for (file, class, appid, op, vault, object, fix_end) in cases {
+        let text = std::fs::read(fixture(&format!("pasted/{file}.txt"))).unwrap();
+        let out = kvaudit_stdin(
+            &["explain", "--format", "json", "--message", "-"],
+            Some(&text),
+        );
+        assert_eq!(out.code, 0, "{file}: {}", out.stderr);
+        let f: Vec<Value> = serde_json::from_str(&out.stdout).unwrap();
+        let d = &f[0];
+        assert_eq!(d["denial"], class, "{file}");
+        assert_eq!(d["principal"]["appid"], appid, "{file}");
+        assert_eq!(d["operation"].as_str().unwrap_or(""), op, "{file}");
+        assert_eq!(d["vault"], vault, "{file}");
+        assert_eq!(d["object_name"].as_str().unwrap_or(""), object, "{file}");
+        let fix = d["fix"].as_str().unwrap();
+        assert!(fix.ends_with(fix_end), "{file}: {fix}");
+        assert!(!fix.contains('\\'), "{file}: escapes left in {fix}");
+        assert_eq!(d["suspicious"], false, "{file}");
+    }
+}

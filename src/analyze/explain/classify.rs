@@ -170,7 +170,13 @@ pub fn parse_description(text: &str) -> DescriptionFacts {
         || lower.contains("forbiddenbyfirewall")
     {
         Some(DenialClass::Firewall)
-    } else if p.policy_permission.is_some() || lower.contains("forbiddenbypolicy") {
+    } else if p.policy_permission.is_some()
+        || lower.contains("forbiddenbypolicy")
+        // Java SDK issue Azure/azure-sdk-for-java#8229, Terraform
+        // aztfmod/level0#23: "Access denied. Caller was not found on any
+        // access policy."
+        || lower.contains("caller was not found on any access policy")
+    {
         Some(DenialClass::AccessPolicy)
     } else if lower.contains("caller is not authorized") || lower.contains("forbiddenbyrbac") {
         if condition_not_met(&lower, &p) {

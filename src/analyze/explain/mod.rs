@@ -182,10 +182,12 @@ fn build(
             Some(cmd.value("--scope", Check::Scope, "scope", &scope))
         }
         DenialClass::AccessPolicy => {
+            // A text that names no permission ("Caller was not found on
+            // any access policy") and no operation: the user says which.
             let (obj, perm) = permission
                 .as_deref()
                 .and_then(|p| p.split_once(':'))
-                .map_or(("secrets".into(), "get".into()), |(o, p)| {
+                .map_or(("secrets".into(), String::new()), |(o, p)| {
                     (o.to_string(), p.to_string())
                 });
             let flag = match obj.trim_end_matches('s') {
@@ -214,6 +216,9 @@ fn build(
             if databricks && flag == "--secret-permissions" {
                 hints.push("A Databricks Key Vault-backed secret scope needs both get and list on the vault's secrets: the fix grants both.".into());
                 Some(cmd.fixed(&[flag, "get", "list"]))
+            } else if perm.is_empty() {
+                hints.push("The text names neither the operation nor the permission: the caller has no access policy on this vault at all. Grant the permissions it needs (for reading secrets: get, and list if it enumerates them).".into());
+                Some(cmd.fixed(&[flag, "<permissions>"]))
             } else {
                 Some(cmd.value(flag, Check::Permission, "permission", &perm))
             }
@@ -1136,9 +1141,57 @@ fn laptop_vs_deployed(
         .collect()
 }
 
+/// JSON escapes undone (up to twice nested): `\r\n`, `\n`, `\"`,
+/// `\/` and `\\`, so wrapped descriptions read like logged ones.
+fn unescape_pasted(text: &str) -> String {
+    let mut s = text.to_string();
+    for _ in 0..2 {
+        if !s.contains('\\') {
+            break;
+        }
+        let mut out = String::with_capacity(s.len());
+        let mut chars = s.chars();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some('r') => out.push('\r'),
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some(e @ ('"' | '/' | '\\' | '\'')) => out.push(e),
+                Some(other) => {
+                    out.push('\\');
+                    out.push(other);
+                }
+                None => out.push('\\'),
+            }
+        }
+        s = out;
+    }
+    s
+}
+
+/// The key of `... with scope S and key K` (Databricks), when it is a
+/// plausible Key Vault object name.
+fn databricks_key(text: &str) -> Option<String> {
+    let i = text.find(" and key ")?;
+    let key: String = text[i + 9..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    (!key.is_empty() && key.len() <= 127 && text[..i].contains("with scope ")).then_some(key)
+}
+
 /// Explains a pasted error message. None when it is not a Key Vault
 /// authorization error.
 pub fn explain_message(text: &str, catalog: &Catalog) -> Option<Denial> {
+    // SDKs and tools wrap the vault's JSON body in their own messages,
+    // sometimes escaped once or twice (Java's `Status code 403, "{...}"`,
+    // Go autorest's `Message="...\r\n..."`, .NET's `Content:`).
+    let unescaped = unescape_pasted(text);
+    let text = unescaped.as_str();
     let p = parse_description(text);
     let denial = p.kind?;
     // A description naming a managed identity (`xms_mirid`), or the
@@ -1172,6 +1225,9 @@ pub fn explain_message(text: &str, catalog: &Catalog) -> Option<Denial> {
             Some((Some(t), segs.next().map(str::to_string)))
         })
         .unwrap_or((None, None));
+    // Databricks names the scope and the key (the vault's secret name):
+    // `The SECRET function failed to find a secret with scope S and key K`.
+    let object_name = object_name.or_else(|| databricks_key(text));
     let vault = p.vault.clone().or_else(|| {
         p.resource
             .as_deref()
