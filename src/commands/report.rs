@@ -14,7 +14,7 @@ use crate::limits;
 use crate::output::{note, Target};
 use crate::pipeline::Fields;
 use crate::render::fit::human_time;
-use crate::render::{renderer_for, Format as Rendered, View};
+use crate::render::{renderer_for, Format as Rendered, Ocsf, OcsfVersion, Renderer, View};
 use clap::{Args, ValueEnum};
 
 #[derive(Debug, Args)]
@@ -48,10 +48,21 @@ pub struct ReportArgs {
     /// JSON from `az keyvault secret list` / `key list` / `certificate list` (repeatable): adds dormant_object findings and lists untouched objects.
     #[arg(long, value_name = "FILE")]
     objects: Vec<String>,
+    /// OCSF version of --format ocsf/ocsf-jsonl: 1.5 (every finding a Detection Finding) or 1.6 (least-privilege results as IAM Analysis Findings, class 2008).
+    #[arg(long, value_enum, default_value = "1.5", value_name = "VERSION")]
+    ocsf_version: OcsfArg,
     #[command(flatten)]
     naming: NamingArgs,
     #[command(flatten)]
     output: OutputArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum OcsfArg {
+    #[value(name = "1.5")]
+    V15,
+    #[value(name = "1.6")]
+    V16,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -65,7 +76,7 @@ enum Format {
     Markdown,
     /// One offline HTML file.
     Html,
-    /// The findings as OCSF 1.5 Detection Findings (a JSON array), for SIEMs and security hubs.
+    /// The findings as OCSF Detection Findings (a JSON array; see --ocsf-version), for SIEMs and security hubs.
     Ocsf,
     /// The same, one event per line.
     OcsfJsonl,
@@ -243,8 +254,18 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
         report = report.redacted(r)?;
     }
     for (target, format) in &outputs {
-        let renderer = renderer_for((*format).into(), ctx.human(target, false));
-        let bytes = renderer.render(&View::Report(&report))?;
+        let bytes = match format {
+            Format::Ocsf | Format::OcsfJsonl => Ocsf {
+                lines: *format == Format::OcsfJsonl,
+                version: match args.ocsf_version {
+                    OcsfArg::V15 => OcsfVersion::V1_5,
+                    OcsfArg::V16 => OcsfVersion::V1_6,
+                },
+            }
+            .render(&View::Report(&report))?,
+            _ => renderer_for((*format).into(), ctx.human(target, false))
+                .render(&View::Report(&report))?,
+        };
         target.write(&bytes)?;
     }
     let Some(level) = args.fail_on.map(Severity::from) else {

@@ -27,7 +27,7 @@ pub use html::Html;
 pub use json::Json;
 pub use jsonl::Jsonl;
 pub use markdown::Markdown;
-pub use ocsf::Ocsf;
+pub use ocsf::{Ocsf, OcsfVersion};
 pub use table::{findings_line, summary_line, Table};
 
 /// A view kvaudit can render.
@@ -84,7 +84,13 @@ pub fn renderer_for(format: Format, human: Human) -> Box<dyn Renderer> {
         Format::Tsv => Box::new(Csv { tabs: true }),
         Format::Markdown => Box::new(Markdown),
         Format::Html => Box::new(Html),
-        Format::Ocsf => Box::new(Ocsf { lines: false }),
-        Format::OcsfJsonl => Box::new(Ocsf { lines: true }),
+        Format::Ocsf => Box::new(Ocsf {
+            lines: false,
+            version: OcsfVersion::default(),
+        }),
+        Format::OcsfJsonl => Box::new(Ocsf {
+            lines: true,
+            version: OcsfVersion::default(),
+        }),
     }
 }

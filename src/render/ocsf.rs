@@ -1,7 +1,10 @@
-//! The report's findings as OCSF 1.5 Detection Findings (class 2004), for
+//! The report's findings as OCSF Detection Findings (class 2004), for
 //! SIEMs and security hubs that ingest the Open Cybersecurity Schema
 //! Framework: a JSON array (`ocsf`) or one event per line (`ocsf-jsonl`).
-//! Schema: <https://schema.ocsf.io/1.5.0/classes/detection_finding>.
+//! Schema: <https://schema.ocsf.io/1.5.0/classes/detection_finding>. Under
+//! OCSF 1.6 the least-privilege results (broader_than_used,
+//! unused_assignment) are IAM Analysis Findings (class 2008,
+//! <https://schema.ocsf.io/1.6.0/classes/iam_analysis_finding>).
 
 use super::{Renderer, View};
 use crate::analyze::findings::{Evidence, Finding, Severity};
@@ -13,10 +16,27 @@ use sha2::{Digest, Sha256};
 pub struct Ocsf {
     /// One event per line instead of one array.
     pub lines: bool,
+    pub version: OcsfVersion,
 }
 
 /// The OCSF version the events follow.
-const OCSF_VERSION: &str = "1.5.0";
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OcsfVersion {
+    /// Every finding a Detection Finding.
+    #[default]
+    V1_5,
+    /// Least-privilege results as IAM Analysis Findings (added in 1.6).
+    V1_6,
+}
+
+impl OcsfVersion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OcsfVersion::V1_5 => "1.5.0",
+            OcsfVersion::V1_6 => "1.6.0",
+        }
+    }
+}
 
 /// Milliseconds since the epoch of an RFC 3339 time.
 fn millis(t: Option<&str>) -> Option<i64> {
@@ -189,8 +209,88 @@ fn actor(f: &Finding) -> Value {
     Value::Object(a)
 }
 
+/// The principal as an OCSF user (the subject of an IAM analysis).
+fn subject(f: &Finding) -> Value {
+    actor(f)["user"].clone()
+}
+
+/// A role assignment's analysis: the role as the policy, its data actions
+/// granted, how many of them the window did not use.
+fn permission_analysis(f: &Finding) -> Option<Value> {
+    let (role, scope, id, used): (&str, &str, Option<&String>, &[String]) = match &f.evidence {
+        Evidence::BroaderThanUsed(e) => {
+            (&e.role, &e.scope, e.assignment_id.as_ref(), &e.used_actions)
+        }
+        Evidence::UnusedAssignment(e) => (&e.role, &e.scope, e.assignment_id.as_ref(), &[]),
+        _ => return None,
+    };
+    let k = crate::analyze::permissions::knowledge();
+    let granted: Vec<String> = k
+        .role(role)
+        .map(|r| r.data_actions.clone())
+        .unwrap_or_default();
+    // The data actions the role's patterns grant, of those Key Vault
+    // defines (the operation table), less the ones the window used.
+    let mut actions: Vec<&str> = k
+        .operations
+        .iter()
+        .filter_map(|o| o.data_action.as_deref())
+        .filter(|a| {
+            granted
+                .iter()
+                .any(|g| crate::analyze::permissions::action_matches(g, a))
+        })
+        .collect();
+    actions.sort_unstable();
+    actions.dedup();
+    let unused = actions
+        .iter()
+        .filter(|a| !used.iter().any(|u| u.eq_ignore_ascii_case(a)))
+        .count();
+    let mut policy = json!({
+        "name": role,
+        "desc": format!("Azure role assignment of {role} at {scope}"),
+    });
+    if let Some(id) = id {
+        policy["uid"] = json!(id);
+    }
+    let mut out = json!({ "policy": policy });
+    if !granted.is_empty() {
+        out["granted_privileges"] = json!(granted);
+        out["unused_privileges_count"] = json!(unused);
+    }
+    Some(out)
+}
+
+/// One finding as an event of its class.
+fn event(f: &Finding, r: &Report, version: OcsfVersion) -> Result<Value> {
+    let mut v = detection(f, r, version)?;
+    let analysis = match version {
+        OcsfVersion::V1_6 => permission_analysis(f),
+        OcsfVersion::V1_5 => None,
+    };
+    if let (Some(a), Some(o)) = (analysis, v.as_object_mut()) {
+        // IAM Analysis Finding: the principal is its subject (`user`), the
+        // assignment its permission analysis; no evidences attribute.
+        let data = o
+            .remove("evidences")
+            .and_then(|e| e.get(0).and_then(|e| e.get("data")).cloned());
+        o.insert("class_uid".into(), json!(2008));
+        o.insert("class_name".into(), json!("IAM Analysis Finding"));
+        o.insert("type_uid".into(), json!(200_801));
+        o.insert("type_name".into(), json!("IAM Analysis Finding: Create"));
+        o.insert("user".into(), subject(f));
+        o.insert("permission_analysis_results".into(), json!([a]));
+        // The supporting counts stay with the event, unmapped.
+        if let Some(d) = data {
+            o.insert("unmapped".into(), json!({ "kvaudit_evidence": d }));
+        }
+    }
+    Ok(v)
+}
+
 /// One finding as a Detection Finding.
-fn event(f: &Finding, r: &Report) -> Result<Value> {
+fn detection(f: &Finding, r: &Report, version: OcsfVersion) -> Result<Value> {
     let (sev_id, sev) = severity(f.severity);
     let (first, last) = seen(f, r);
     let now = millis(Some(&r.generated_at)).unwrap_or(0);
@@ -240,7 +340,7 @@ fn event(f: &Finding, r: &Report) -> Result<Value> {
         "status": "New",
         "time": now,
         "metadata": {
-            "version": OCSF_VERSION,
+            "version": version.as_str(),
             "product": {
                 "name": "kvaudit",
                 "vendor_name": "kvaudit",
@@ -277,7 +377,7 @@ impl Renderer for Ocsf {
         let events = r
             .findings
             .iter()
-            .map(|f| event(f, r))
+            .map(|f| event(f, r, self.version))
             .collect::<Result<Vec<_>>>()?;
         let mut out = Vec::new();
         let err = |e: serde_json::Error| Error::Output(e.to_string());

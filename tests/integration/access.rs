@@ -906,3 +906,87 @@ fn lists_are_counted_apart_and_contributor_covers_nothing() {
     );
     assert_eq!(d["existing_assignments"][0]["verdict"], "missing_action");
 }
+
+/// `--ocsf-version 1.6`: the least-privilege results go out as IAM
+/// Analysis Findings (class 2008) with the principal as `user` and the
+/// assignment as a permission analysis; the other findings stay
+/// Detection Findings; 1.5 (the default) keeps every one a Detection
+/// Finding.
+#[test]
+fn ocsf_16_sends_rights_results_as_iam_analysis_findings() {
+    let a = fixture("access/assignments.json");
+    let run = |version: &str| -> Vec<Value> {
+        let out = kvaudit(&[
+            "report",
+            &events(),
+            "--assignments",
+            &a,
+            "--format",
+            "ocsf",
+            "--ocsf-version",
+            version,
+        ]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        serde_json::from_str(&out.stdout).unwrap()
+    };
+    let v16 = run("1.6");
+    let v15 = run("1.5");
+    assert_eq!(v16.len(), v15.len());
+    let iam: Vec<&Value> = v16.iter().filter(|e| e["class_uid"] == 2008).collect();
+    // broader_than_used x2 and unused_assignment x1 (as the JSON report).
+    assert_eq!(iam.len(), 3);
+    for e in &iam {
+        assert_eq!(e["metadata"]["version"], "1.6.0");
+        assert_eq!(e["type_uid"], 200_801);
+        assert!(e.get("evidences").is_none());
+        assert!(e["user"]["uid"].is_string());
+        let pa = &e["permission_analysis_results"][0];
+        assert!(pa["policy"]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("Key Vault"));
+    }
+    let admin = iam
+        .iter()
+        .find(|e| e["finding_info"]["types"][0] == "unused_assignment")
+        .unwrap();
+    assert_eq!(admin["user"]["uid"], "33333333-3333-4333-8333-333333333333");
+    let pa = &admin["permission_analysis_results"][0];
+    assert_eq!(pa["policy"]["name"], "Key Vault Administrator");
+    // The secrets data actions of the operation table, counted here from
+    // the CSV: the Officer (secrets/*) used two of them.
+    let table = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/operations.csv"),
+    )
+    .unwrap();
+    let mut secret_actions: Vec<&str> = table
+        .lines()
+        .filter_map(|l| l.split(',').nth(2))
+        .filter(|a| a.starts_with("Microsoft.KeyVault/vaults/secrets/"))
+        .collect();
+    secret_actions.sort_unstable();
+    secret_actions.dedup();
+    let officer = iam
+        .iter()
+        .find(|e| {
+            e["permission_analysis_results"][0]["policy"]["name"] == "Key Vault Secrets Officer"
+        })
+        .unwrap();
+    assert_eq!(
+        officer["permission_analysis_results"][0]["granted_privileges"],
+        serde_json::json!(["Microsoft.KeyVault/vaults/secrets/*"])
+    );
+    assert_eq!(
+        officer["permission_analysis_results"][0]["unused_privileges_count"].as_u64(),
+        Some(secret_actions.len() as u64 - 2)
+    );
+    assert!(pa["unused_privileges_count"].as_u64().unwrap() > secret_actions.len() as u64);
+    // The same finding keeps its uid in both versions.
+    let uids = |v: &[Value]| -> Vec<String> {
+        v.iter()
+            .map(|e| e["finding_info"]["uid"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(uids(&v16), uids(&v15));
+    assert!(v15.iter().all(|e| e["class_uid"] == 2004));
+}
