@@ -6,7 +6,7 @@
 use crate::error::Result;
 use crate::event::{format_time, Event};
 use crate::ingest::databricks::{Scope, SecretEvent};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The AzureDatabricks first-party application (Microsoft's list of
@@ -27,26 +27,31 @@ pub struct DatabricksReads {
     reads: Vec<VaultRead>,
 }
 
+impl DatabricksReads {
+    /// Keeps `e` when it is an AzureDatabricks read of a named secret.
+    pub fn keep(&mut self, e: &Event) {
+        if !is_databricks_read(e) {
+            return;
+        }
+        if let (Some(v), Some(s)) = (&e.vault, &e.object_name) {
+            self.reads.push(VaultRead {
+                vault: v.to_string(),
+                secret: s.to_string(),
+                micros: e.time.timestamp_micros(),
+            });
+        }
+    }
+}
+
 impl crate::pipeline::Sink for DatabricksReads {
     fn event(&mut self, e: Event) -> Result<()> {
-        if e.caller_appid.as_deref() == Some(AZURE_DATABRICKS)
-            && e.succeeded()
-            && &*e.operation == "SecretGet"
-        {
-            if let (Some(v), Some(s)) = (&e.vault, &e.object_name) {
-                self.reads.push(VaultRead {
-                    vault: v.to_string(),
-                    secret: s.to_string(),
-                    micros: e.time.timestamp_micros(),
-                });
-            }
-        }
+        self.keep(&e);
         Ok(())
     }
 }
 
 /// The attribution (the public contract of `kvaudit attribute`).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Attribution {
     pub people: Vec<Person>,
     /// Reads with no workspace event within the tolerance.
@@ -63,10 +68,23 @@ pub struct Attribution {
     /// Whether scopes were mapped to vaults (`--scopes`), or matched on the
     /// secret name alone.
     pub scopes_mapped: bool,
+    /// Each attributed read, in time order (for `report --databricks`).
+    #[serde(skip)]
+    pub matched: Vec<AttributedRead>,
+}
+
+/// One vault read and the person it was attributed to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttributedRead {
+    pub vault: String,
+    pub secret: String,
+    pub micros: i64,
+    /// The person, lowercased (one person however the audit spells it).
+    pub user: String,
 }
 
 /// A person and what they read through Databricks.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Person {
     pub user: String,
     pub platform: String,
@@ -78,7 +96,7 @@ pub struct Person {
 }
 
 /// One secret a person read.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PersonObject {
     pub vault: String,
     pub object_name: String,
@@ -213,6 +231,20 @@ impl DatabricksReads {
             })
             .collect();
         people.sort_by(|a, b| b.reads.cmp(&a.reads).then_with(|| a.user.cmp(&b.user)));
+        let mut pairs: Vec<AttributedRead> = owner
+            .iter()
+            .enumerate()
+            .filter_map(|(ri, o)| {
+                let r = &self.reads[ri];
+                o.map(|ei| AttributedRead {
+                    vault: r.vault.clone(),
+                    secret: r.secret.clone(),
+                    micros: r.micros,
+                    user: events[ei].user.to_ascii_lowercase(),
+                })
+            })
+            .collect();
+        pairs.sort_by(|a, b| a.micros.cmp(&b.micros).then_with(|| a.user.cmp(&b.user)));
         Attribution {
             people,
             unattributed: total - matched - ambiguous,
@@ -223,6 +255,7 @@ impl DatabricksReads {
             reads: total,
             tolerance_seconds: tolerance,
             scopes_mapped: mapped,
+            matched: pairs,
         }
     }
 }
@@ -239,7 +272,9 @@ pub struct CallersAndReads {
 /// thread.
 struct CallersPart(crate::analyze::callers::CallerFold);
 
-fn is_databricks_read(e: &Event) -> bool {
+/// A successful secret read by the AzureDatabricks application: what the
+/// attribution matches.
+pub fn is_databricks_read(e: &Event) -> bool {
     e.caller_appid.as_deref() == Some(AZURE_DATABRICKS)
         && e.succeeded()
         && &*e.operation == "SecretGet"

@@ -64,6 +64,9 @@ pub struct Report {
     /// of `callers`.
     #[serde(default)]
     pub activity: Vec<activity::CallerActivity>,
+    /// `report --databricks`: who is behind the AzureDatabricks reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<super::attribute::Attribution>,
 }
 
 pub use super::select::{parse_instant, parse_since, Window};
@@ -83,6 +86,9 @@ pub struct Options<'a> {
     pub listed: Option<&'a [crate::ingest::objects::Listed]>,
     /// The `--vault` selection (lower case; empty: every vault).
     pub vaults: Vec<String>,
+    /// `--databricks`: the reads attributed to people, for the per-person
+    /// rules.
+    pub attributed: Option<&'a [super::attribute::AttributedRead]>,
 }
 
 /// See [`Report::schema_version`].
@@ -131,6 +137,9 @@ pub struct ReportFold<'p> {
     explain: ExplainThread,
     /// Failed requests of the period not yet handed to the explaining thread.
     batch: Vec<Event>,
+    /// `report --databricks`: the AzureDatabricks reads of the period, to
+    /// name the people behind them.
+    databricks: Option<super::attribute::DatabricksReads>,
 }
 
 /// What the report gathers of every event of the period: counts, first and
@@ -157,6 +166,8 @@ struct ReportPart {
     seen: u64,
     /// For a part: the order its input starts at.
     base: u64,
+    /// Pass AzureDatabricks reads on too (`report --databricks`).
+    databricks: bool,
 }
 
 impl ReportPart {
@@ -176,6 +187,7 @@ impl ReportPart {
             last: None,
             seen: base,
             base,
+            databricks: false,
         }
     }
 
@@ -212,7 +224,10 @@ impl ReportPart {
 
     /// An empty part for a parsing thread, its events after those so far.
     fn part(&self) -> ReportPart {
-        ReportPart::new(self.window, self.findings.part(), self.seen)
+        ReportPart {
+            databricks: self.databricks,
+            ..ReportPart::new(self.window, self.findings.part(), self.seen)
+        }
     }
 
     fn merge(&mut self, o: ReportPart) {
@@ -246,7 +261,7 @@ impl crate::pipeline::ThreadFold for ReportPart {
             return false;
         }
         self.fold(e, self.base + order);
-        !succeeded(e)
+        !succeeded(e) || (self.databricks && super::attribute::is_databricks_read(e))
     }
 
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
@@ -261,7 +276,21 @@ impl<'p> ReportFold<'p> {
             tally: ReportPart::new(window, findings::FindingsAcc::new(policy), 0),
             explain: ExplainThread::start(),
             batch: Vec::with_capacity(BATCH),
+            databricks: None,
         }
+    }
+
+    /// Also keeps the AzureDatabricks reads of the period (see
+    /// [`ReportFold::take_databricks`]).
+    pub fn with_databricks(mut self) -> Self {
+        self.databricks = Some(Default::default());
+        self.tally.databricks = true;
+        self
+    }
+
+    /// The AzureDatabricks reads kept, once every event is in.
+    pub fn take_databricks(&mut self) -> Option<super::attribute::DatabricksReads> {
+        self.databricks.take()
     }
 
     pub fn add(&mut self, e: Event) {
@@ -272,6 +301,8 @@ impl<'p> ReportFold<'p> {
         self.tally.fold(&e, order);
         if !succeeded(&e) {
             self.queue(e);
+        } else if let Some(d) = &mut self.databricks {
+            d.keep(&e);
         }
     }
 
@@ -349,6 +380,14 @@ impl<'p> ReportFold<'p> {
             },
             &mut found,
         );
+        if let Some(reads) = opts.attributed {
+            found.extend(findings::attributed_findings(self.policy, reads));
+            found.sort_by(|a, b| {
+                b.severity
+                    .cmp(&a.severity)
+                    .then(a.kind.as_str().cmp(b.kind.as_str()))
+            });
+        }
         let mut s = Summary {
             events: tally.events,
             rows_read: files.rows_read(),
@@ -387,6 +426,7 @@ impl<'p> ReportFold<'p> {
             findings: found,
             access: objects,
             activity,
+            attribution: None,
         }
     }
 }
@@ -409,7 +449,13 @@ impl crate::pipeline::Sink for ReportFold<'_> {
     }
 
     fn forwarded(&mut self, e: Event) -> Result<()> {
-        self.queue(e);
+        if succeeded(&e) {
+            if let Some(d) = &mut self.databricks {
+                d.keep(&e);
+            }
+        } else {
+            self.queue(e);
+        }
         Ok(())
     }
 }

@@ -33,6 +33,52 @@ pub struct AttributeArgs {
     output: OutputArgs,
 }
 
+/// `callers --databricks` and `report --databricks`: the workspace audit
+/// that names the people behind AzureDatabricks.
+#[derive(Debug, Clone, Args)]
+pub(super) struct DatabricksArgs {
+    /// The workspace's secrets audit (repeatable; see `kvaudit attribute`): name the people behind AzureDatabricks.
+    #[arg(long, value_name = "FILE")]
+    pub(super) databricks: Vec<String>,
+    /// With --databricks: `databricks secrets list-scopes --output json`.
+    #[arg(long, value_name = "FILE", requires = "databricks")]
+    pub(super) scopes: Option<String>,
+    /// With --databricks: seconds between a vault read and its getSecret.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 5.0,
+        requires = "databricks",
+        value_parser = tolerance
+    )]
+    pub(super) tolerance: f64,
+}
+
+impl DatabricksArgs {
+    /// The files read, which nothing kvaudit writes may replace.
+    pub(super) fn paths(&self) -> Vec<String> {
+        [&self.databricks[..], self.scopes.as_slice()].concat()
+    }
+
+    /// Matches `reads` to the workspace audit, with notes on stderr.
+    pub(super) fn attribute(
+        &self,
+        reads: DatabricksReads,
+    ) -> Result<crate::analyze::attribute::Attribution> {
+        let (events, scopes) = load(&self.databricks, self.scopes.as_deref())?;
+        let a = reads.attribute(&events, &scopes, self.tolerance);
+        note!(
+            "kvaudit: AzureDatabricks: {} of {} read(s) attributed to {} person(s); {} unattributed, {} ambiguous",
+            a.people.iter().map(|p| p.reads).sum::<u64>(),
+            a.reads,
+            a.people.len(),
+            a.unattributed,
+            a.ambiguous
+        );
+        Ok(a)
+    }
+}
+
 /// `--tolerance`: seconds from 0 to 3600.
 pub(super) fn tolerance(v: &str) -> std::result::Result<f64, String> {
     let t: f64 = v

@@ -30,21 +30,9 @@ pub struct CallersArgs {
     /// Every column in the table: appid, oid, objects, operations, first seen, clients.
     #[arg(long)]
     wide: bool,
-    /// The workspace's secrets audit (repeatable; see `kvaudit attribute`): one row per person behind AzureDatabricks.
-    #[arg(long, value_name = "FILE")]
-    databricks: Vec<String>,
-    /// With --databricks: `databricks secrets list-scopes --output json`.
-    #[arg(long, value_name = "FILE", requires = "databricks")]
-    scopes: Option<String>,
-    /// With --databricks: seconds between a vault read and its getSecret.
-    #[arg(
-        long,
-        value_name = "SECONDS",
-        default_value_t = 5.0,
-        requires = "databricks",
-        value_parser = super::attribute::tolerance
-    )]
-    tolerance: f64,
+    /// One row per person behind AzureDatabricks (see `kvaudit attribute`).
+    #[command(flatten)]
+    databricks: super::attribute::DatabricksArgs,
     #[command(flatten)]
     naming: NamingArgs,
     #[command(flatten)]
@@ -70,11 +58,10 @@ pub(super) fn run(args: CallersArgs, ctx: &Context) -> Result<Exit> {
     let protected = [
         &input.paths[..],
         &args.naming.directory[..],
-        &args.databricks[..],
-        args.scopes.as_slice(),
+        &args.databricks.paths()[..],
     ]
     .concat();
-    if !args.databricks.is_empty()
+    if !args.databricks.databricks.is_empty()
         && (input.select.principal.is_some() || !input.select.kind.is_empty())
     {
         return Err(crate::error::Error::Usage(
@@ -107,18 +94,16 @@ pub(super) fn run(args: CallersArgs, ctx: &Context) -> Result<Exit> {
             paths: logs,
             ..input.clone()
         };
-        if args.databricks.is_empty() {
+        if args.databricks.databricks.is_empty() {
             read_logs(&logs, &mut fold, Fields::Callers)?;
         } else {
-            let (events, scopes) =
-                super::attribute::load(&args.databricks, args.scopes.as_deref())?;
             let mut both = crate::analyze::attribute::CallersAndReads {
                 callers: fold,
                 reads: Default::default(),
             };
             read_logs(&logs, &mut both, Fields::Callers)?;
             fold = both.callers;
-            attribution = Some(both.reads.attribute(&events, &scopes, args.tolerance));
+            attribution = Some(args.databricks.attribute(both.reads)?);
         }
     }
     resolve_into(
@@ -130,14 +115,6 @@ pub(super) fn run(args: CallersArgs, ctx: &Context) -> Result<Exit> {
     let mut rows = fold.rows(&catalog);
     if let Some(a) = &attribution {
         crate::analyze::attribute::split_callers(&mut rows, a);
-        note!(
-            "kvaudit: AzureDatabricks: {} of {} read(s) attributed to {} person(s); {} unattributed, {} ambiguous",
-            a.people.iter().map(|p| p.reads).sum::<u64>(),
-            a.reads,
-            a.people.len(),
-            a.unattributed,
-            a.ambiguous
-        );
     }
     let name = |r: &crate::analyze::callers::CallerRow| {
         r.name

@@ -48,6 +48,9 @@ pub struct ReportArgs {
     /// JSON from `az keyvault secret list` / `key list` / `certificate list` (repeatable): adds dormant_object findings and lists untouched objects.
     #[arg(long, value_name = "FILE")]
     objects: Vec<String>,
+    /// User-bound automation and mass retrieval on the people behind AzureDatabricks (see `kvaudit attribute`).
+    #[command(flatten)]
+    databricks: super::attribute::DatabricksArgs,
     /// OCSF version of --format ocsf/ocsf-jsonl: 1.5 (every finding a Detection Finding) or 1.6 (least-privilege results as IAM Analysis Findings, class 2008).
     #[arg(long, value_enum, default_value = "1.5", value_name = "VERSION")]
     ocsf_version: OcsfArg,
@@ -124,6 +127,7 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
         args.redact_key.as_slice(),
         args.assignments.as_slice(),
         &args.objects[..],
+        &args.databricks.paths()[..],
     ]
     .concat();
     // Each -o FILE in its own format (several only by extension), all
@@ -184,6 +188,14 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
     let mut catalog = load_catalog(&args.naming.directory)?;
     // Streams: the events are folded into the report as they are read.
     let mut fold = ReportFold::new(window, &policy);
+    if !args.databricks.databricks.is_empty() {
+        if input.select.principal.is_some() || !input.select.kind.is_empty() {
+            return Err(Error::Usage(
+                "--databricks with --principal or --kind: the people behind AzureDatabricks are named from its reads, which the selection leaves out".into(),
+            ));
+        }
+        fold = fold.with_databricks();
+    }
     let input = InputArgs {
         window_in_fold: true,
         ..input.clone()
@@ -223,6 +235,10 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
         Fields::Report
     };
     let ing = read_into(&input, &mut fold, fields)?;
+    let attribution = match fold.take_databricks() {
+        Some(reads) => Some(args.databricks.attribute(reads)?),
+        None => None,
+    };
     resolve_into(
         &mut catalog,
         &args.naming.resolve,
@@ -239,8 +255,10 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
         assignments: held.as_deref(),
         listed: with_objects.then_some(listed.as_slice()),
         vaults,
+        attributed: attribution.as_ref().map(|a| a.matched.as_slice()),
     };
     let mut report = fold.finish(&ing, &catalog, &opts);
+    report.attribution = attribution;
     // Outside the selection flags counts as outside the period.
     report.summary.rows_outside_period += ing.selected_out;
     if report.summary.events == 0 && report.summary.rows_kept > 0 {

@@ -103,6 +103,17 @@ impl Renderer for Markdown {
                 for (k, v) in &s.denials_by_kind {
                     let _ = writeln!(out, "| denials: {} | {v} |", cell(k));
                 }
+                if let Some(a) = &r.attribution {
+                    let named: u64 = a.people.iter().map(|p| p.reads).sum();
+                    let _ = writeln!(
+                        out,
+                        "| reads behind AzureDatabricks named ({} people; {} unattributed, {} ambiguous) | {named} of {} |",
+                        a.people.len(),
+                        a.unattributed,
+                        a.ambiguous,
+                        a.reads
+                    );
+                }
                 let _ = writeln!(
                     out,
                     "\n## Findings\n\n{}",

@@ -265,6 +265,9 @@ impl Table {
                 .collect();
             out.push_str(&wrap(&format!("denials: {}", d.join(", ")), "", "", w));
         }
+        if let Some(a) = &r.attribution {
+            out.push_str(&wrap(&super::words::attribution(a), "", "", w));
+        }
         out.push('\n');
         let mut findings: Vec<_> = r.findings.iter().collect();
         findings.sort_by_key(|f| std::cmp::Reverse(f.severity));

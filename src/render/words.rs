@@ -73,6 +73,28 @@ pub fn list(items: &[String], max: usize) -> String {
     }
 }
 
+/// `report --databricks`: how many AzureDatabricks reads were named, and
+/// by whom.
+pub fn attribution(a: &crate::analyze::attribute::Attribution) -> String {
+    let named: u64 = a.people.iter().map(|p| p.reads).sum();
+    let people: Vec<String> = a
+        .people
+        .iter()
+        .map(|p| format!("{} {}", p.user, p.reads))
+        .collect();
+    format!(
+        "behind AzureDatabricks: {named} of {} read(s) named{}; {} unattributed, {} ambiguous",
+        a.reads,
+        if people.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", list(&people, 5))
+        },
+        a.unattributed,
+        a.ambiguous
+    )
+}
+
 fn span(first: Option<&str>, last: Option<&str>) -> String {
     match (first, last) {
         (Some(f), Some(l)) if f != l => format!("{} to {}", human_time(f), human_time(l)),

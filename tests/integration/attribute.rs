@@ -293,3 +293,132 @@ fn spellings_skips_and_refusals() {
     let a: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(a["matched_share"], Value::Null);
 }
+
+/// `report --databricks`: the per-person rules run on the attributed
+/// reads. On the fixture alice's nightly reads through AzureDatabricks
+/// (02:00 on 3 of her 4 days, 4 reads) are user-bound automation, named
+/// "alice@contoso.com via AzureDatabricks"; without --databricks there is
+/// no finding, because the application is not a person.
+#[test]
+fn report_names_user_bound_automation_behind_databricks() {
+    let v = fixture("databricks/vault.jsonl");
+    let d = fixture("databricks/audit.jsonl");
+    let s = fixture("databricks/scopes.json");
+    let out = kvaudit(&[
+        "report",
+        &v,
+        "--databricks",
+        &d,
+        "--scopes",
+        &s,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let r: Value = serde_json::from_str(&out.stdout).unwrap();
+    let ub: Vec<&Value> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["type"] == "user_bound_automation")
+        .collect();
+    assert_eq!(ub.len(), 1, "{}", r["findings"]);
+    let f = ub[0];
+    assert_eq!(f["principal"]["upn"], "alice@contoso.com");
+    assert_eq!(
+        f["principal"]["name"],
+        "alice@contoso.com via AzureDatabricks"
+    );
+    assert_eq!(f["principal"]["kind"], "user");
+    assert_eq!(f["evidence"]["reads"], 4);
+    assert_eq!(f["evidence"]["days_seen"], 4);
+    assert_eq!(f["evidence"]["cadence"]["time_of_day_utc"], "02:00");
+    assert_eq!(f["evidence"]["cadence"]["days_at_that_time"], 3);
+    assert_eq!(f["vault"], "kv-data");
+    // The attribution travels with the report, and the summary counts it.
+    assert_eq!(r["attribution"]["unattributed"], 1);
+    assert_eq!(r["attribution"]["ambiguous"], 2);
+    assert_eq!(r["summary"]["findings_by_severity"]["high"], 1);
+    let plain = kvaudit(&["report", &v, "--format", "json"]);
+    let p: Value = serde_json::from_str(&plain.stdout).unwrap();
+    assert!(p["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["type"] != "user_bound_automation"));
+    assert!(p.get("attribution").is_none());
+    // The table says who is behind the reads.
+    let t = kvaudit(&["report", &v, "--databricks", &d, "--scopes", &s]);
+    assert!(
+        t.stdout
+            .contains("behind AzureDatabricks: 7 of 10 read(s) named"),
+        "{}",
+        t.stdout
+    );
+    // Narrowing by principal would leave the application's reads out.
+    let n = kvaudit(&[
+        "report",
+        &v,
+        "--databricks",
+        &d,
+        "--principal",
+        "alice@contoso.com",
+    ]);
+    assert_eq!(n.code, 2, "{}", n.stderr);
+}
+
+/// Mass retrieval on an attributed person: four distinct secrets read
+/// through AzureDatabricks in a day by one person, over a threshold of 3.
+#[test]
+fn report_finds_mass_retrieval_by_a_person_behind_databricks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut vault = String::new();
+    let mut audit = String::new();
+    for (i, name) in ["s-a", "s-b", "s-c", "s-d"].iter().enumerate() {
+        vault.push_str(&format!(
+            r#"{{"time":"2026-04-01T09:0{i}:00.000Z","category":"AuditEvent","operationName":"SecretGet","resultType":"Success","identity":{{"claim":{{"appid":"2ff814a6-3304-4ab8-85cb-cd0e6f879c1d","oid":"b17c4d8a-5f9e-4c3b-96a4-8e0f2b4c6a00","idtyp":"app"}}}},"properties":{{"httpStatusCode":200,"id":"https://kv-data.vault.azure.net/secrets/{name}","requestUri":"https://kv-data.vault.azure.net/secrets/{name}?api-version=7.4"}},"resourceId":"/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV-DATA","resultSignature":"OK"}}"#
+        ));
+        vault.push('\n');
+        audit.push_str(&format!(
+            r#"{{"event_time":"2026-04-01 09:0{i}:01.000","service_name":"secrets","action_name":"getSecret","user_identity":{{"email":"mallet@contoso.com"}},"request_params":{{"scope":"kv-scope","key":"{name}"}},"response":{{"status_code":200}}}}"#
+        ));
+        audit.push('\n');
+    }
+    let v = write(dir.path(), "vault.jsonl", vault.as_bytes());
+    let a = write(dir.path(), "audit.jsonl", audit.as_bytes());
+    let policy = write(dir.path(), "kvaudit.toml", b"mass_secret_threshold = 3\n");
+    let out = kvaudit(&[
+        "report",
+        &v,
+        "--databricks",
+        &a,
+        "--policy",
+        &policy,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let r: Value = serde_json::from_str(&out.stdout).unwrap();
+    let mass: Vec<&Value> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["type"] == "mass_secret_retrieval" && f["principal"]["kind"] == "user")
+        .collect();
+    // (The application's own finding stays beside it: it did read them.)
+    assert_eq!(mass.len(), 1, "{}", r["findings"]);
+    assert_eq!(mass[0]["principal"]["upn"], "mallet@contoso.com");
+    assert_eq!(mass[0]["evidence"]["distinct_secrets"], 4);
+    assert_eq!(mass[0]["evidence"]["day"], "2026-04-01");
+    // Without the attribution the application itself is over the
+    // threshold, but it is not named as a person.
+    let plain = kvaudit(&["report", &v, "--policy", &policy, "--format", "json"]);
+    let p: Value = serde_json::from_str(&plain.stdout).unwrap();
+    let app: Vec<&Value> = p["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["type"] == "mass_secret_retrieval")
+        .collect();
+    assert!(app.iter().all(|f| f["principal"]["upn"].is_null()));
+}

@@ -389,6 +389,7 @@ fn report_reads_successes_lean_with_the_same_result() {
             assignments: None,
             listed: None,
             vaults: vec![],
+            attributed: None,
         };
         Some(serde_json::to_value(fold.finish(&ing, &catalog, &o)).unwrap())
     };

@@ -443,3 +443,86 @@ impl FindingsAcc {
         }
     }
 }
+
+/// A read attributed to a person, as the per-caller rules see events: a
+/// successful SecretGet by that person (delegated, through the Azure
+/// Databricks client) on the vault's secret at the vault's time.
+fn attributed_event(r: &crate::analyze::attribute::AttributedRead) -> Event {
+    let t = |s: &str| Some(Arc::<str>::from(s));
+    Event {
+        time: chrono::DateTime::from_timestamp_micros(r.micros).unwrap_or_default(),
+        vault: t(&r.vault),
+        resource_id: None,
+        operation: Arc::from("SecretGet"),
+        object_type: t("secret"),
+        object_name: t(&r.secret),
+        status: Some(200),
+        result_signature: None,
+        result_description: None,
+        caller_appid: t(crate::analyze::attribute::AZURE_DATABRICKS),
+        caller_oid: None,
+        caller_upn: t(&r.user),
+        caller_idtyp: t("user"),
+        caller_appidacr: None,
+        caller_mirid: None,
+        caller_tenant: None,
+        caller_ip: None,
+        client_info: t("Azure Databricks (dbutils.secrets.get)"),
+        correlation_id: None,
+        rbac_authorized: None,
+        access_policy_match: None,
+        applied_assignment_id: None,
+        duration_ms: None,
+        source: Arc::from("databricks attribution"),
+        source_record: 0,
+        caller_scp: None,
+        request_uri: None,
+        vault_kind: None,
+    }
+}
+
+/// `report --databricks`: user-bound automation and mass retrieval over
+/// the reads attributed to each person behind the AzureDatabricks
+/// application (a nightly job reading a scope as a person is user-bound,
+/// and named). `reads` are in time order.
+pub fn attributed_findings(
+    policy: &Policy,
+    reads: &[crate::analyze::attribute::AttributedRead],
+) -> Vec<Finding> {
+    let mut acc = FindingsAcc::new(policy);
+    let mut slots: std::collections::BTreeMap<&str, usize> = Default::default();
+    for (order, r) in reads.iter().enumerate() {
+        let n = slots.len();
+        let slot = *slots.entry(r.user.as_str()).or_insert(n);
+        acc.add(slot, &attributed_event(r), order as u64);
+    }
+    let rules = Rules {
+        policy,
+        baseline: None,
+        redactor: None,
+    };
+    let mut out = Vec::new();
+    for (user, slot) in slots {
+        let Some(Some(a)) = acc.callers.get(slot) else {
+            continue;
+        };
+        let id = Identity {
+            kind: identify::Kind::User,
+            name: Some(format!("{user} via AzureDatabricks")),
+            client_app: Some("Azure Databricks".into()),
+            ..Default::default()
+        };
+        let p = principal(&a.first.1, &id);
+        let c = Caller {
+            acc: a,
+            id: &id,
+            principal: &p,
+            secrets: a.reads.secrets.iter().map(|v| &**v).collect(),
+            vaults: a.read_vaults.iter().map(|v| &**v).collect(),
+            clients: a.reads.clients.iter().map(|v| &**v).collect(),
+        };
+        user_bound_automation::check(&c, &rules, &mut out);
+        mass_secret_retrieval::check(&c, &rules, &mut out);
+    }
+    out
+}
