@@ -25,6 +25,11 @@ struct VaultRead {
 #[derive(Debug, Default)]
 pub struct DatabricksReads {
     reads: Vec<VaultRead>,
+    /// Digests of (vault, secret, time, correlation id) kept: a record
+    /// delivered twice (two diagnostic settings, overlapping exports) is
+    /// one read.
+    seen: std::collections::HashSet<u64>,
+    duplicates: u64,
 }
 
 impl DatabricksReads {
@@ -34,6 +39,13 @@ impl DatabricksReads {
             return;
         }
         if let (Some(v), Some(s)) = (&e.vault, &e.object_name) {
+            if let Some(c) = e.correlation_id.as_deref() {
+                let key = crate::collections::digest(&(&**v, &**s, e.time.timestamp_micros(), c));
+                if !self.seen.insert(key) {
+                    self.duplicates += 1;
+                    return;
+                }
+            }
             self.reads.push(VaultRead {
                 vault: v.to_string(),
                 secret: s.to_string(),
@@ -68,6 +80,10 @@ pub struct Attribution {
     /// Whether scopes were mapped to vaults (`--scopes`), or matched on the
     /// secret name alone.
     pub scopes_mapped: bool,
+    /// Vault records seen twice (same vault, secret, time and correlation
+    /// id), counted once.
+    #[serde(default)]
+    pub duplicate_reads: u64,
     /// Each attributed read, in time order (for `report --databricks`).
     #[serde(skip)]
     pub matched: Vec<AttributedRead>,
@@ -255,6 +271,7 @@ impl DatabricksReads {
             reads: total,
             tolerance_seconds: tolerance,
             scopes_mapped: mapped,
+            duplicate_reads: self.duplicates,
             matched: pairs,
         }
     }

@@ -17,7 +17,7 @@ use clap::Args;
 pub struct AttributeArgs {
     #[command(flatten)]
     input: InputArgs,
-    /// The workspace's secrets audit (repeatable): a DatabricksSecrets export (CSV or JSON) or system.access.audit as JSON Lines.
+    /// The workspace's secrets audit (repeatable): a DatabricksSecrets export (CSV or JSON), system.access.audit (JSON Lines, CSV or JSON), or raw diagnostic records (category secrets).
     #[arg(long, value_name = "FILE", required = true)]
     databricks: Vec<String>,
     /// JSON of `databricks secrets list-scopes --output json` (or the REST API's): match each scope's vault, not only the secret name.
@@ -60,12 +60,14 @@ impl DatabricksArgs {
         [&self.databricks[..], self.scopes.as_slice()].concat()
     }
 
-    /// Matches `reads` to the workspace audit, with notes on stderr.
+    /// Matches `reads` to the workspace audit, with notes on stderr
+    /// (`skip_invalid`: malformed audit records are counted, not fatal).
     pub(super) fn attribute(
         &self,
         reads: DatabricksReads,
+        skip_invalid: bool,
     ) -> Result<crate::analyze::attribute::Attribution> {
-        let (events, scopes) = load(&self.databricks, self.scopes.as_deref())?;
+        let (events, scopes) = load(&self.databricks, self.scopes.as_deref(), skip_invalid)?;
         let a = reads.attribute(&events, &scopes, self.tolerance);
         note!(
             "kvaudit: AzureDatabricks: {} of {} read(s) attributed to {} person(s); {} unattributed, {} ambiguous",
@@ -96,17 +98,25 @@ pub(super) fn tolerance(v: &str) -> std::result::Result<f64, String> {
 pub(super) fn load(
     files: &[String],
     scopes: Option<&str>,
+    skip_invalid: bool,
 ) -> Result<(Vec<databricks::SecretEvent>, Vec<databricks::Scope>)> {
     let mut events = Vec::new();
     for f in files {
-        let r = databricks::read(f)?;
+        let r = databricks::read(f, skip_invalid)?;
         note!(
-            "kvaudit: {f}: {} getSecret event(s){}",
+            "kvaudit: {f}: {} getSecret event(s){}{}",
             r.events.len(),
             if r.other_actions > 0 {
                 format!(", {} other record(s) skipped", r.other_actions)
             } else {
                 String::new()
+            },
+            match &r.first_skipped {
+                Some(first) => format!(
+                    ", {} malformed record(s) skipped (--skip-invalid; the first: {first})",
+                    r.skipped
+                ),
+                None => String::new(),
             }
         );
         events.extend(r.events);
@@ -140,7 +150,7 @@ pub(super) fn run(args: AttributeArgs, ctx: &Context) -> Result<Exit> {
     .concat();
     let target = args.output.target(&protected)?;
     let format = format_for(args.format, args.output.single()?, RowFormat::Table)?;
-    let (events, scopes) = load(&args.databricks, args.scopes.as_deref())?;
+    let (events, scopes) = load(&args.databricks, args.scopes.as_deref(), input.skip_invalid)?;
     if events.is_empty() {
         note!("kvaudit: warning: the workspace audit holds no getSecret event: nothing to match the reads against");
     }

@@ -103,7 +103,7 @@ pub(super) fn run(args: CallersArgs, ctx: &Context) -> Result<Exit> {
             };
             read_logs(&logs, &mut both, Fields::Callers)?;
             fold = both.callers;
-            attribution = Some(args.databricks.attribute(both.reads)?);
+            attribution = Some(args.databricks.attribute(both.reads, input.skip_invalid)?);
         }
     }
     resolve_into(

@@ -236,7 +236,7 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
     };
     let ing = read_into(&input, &mut fold, fields)?;
     let attribution = match fold.take_databricks() {
-        Some(reads) => Some(args.databricks.attribute(reads)?),
+        Some(reads) => Some(args.databricks.attribute(reads, input.skip_invalid)?),
         None => None,
     };
     resolve_into(

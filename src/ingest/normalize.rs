@@ -198,6 +198,8 @@ pub(super) fn normalize(
     let description = clean(row.result_description.as_deref());
     let upn = clean(row.upn.as_deref()).or(clean(row.unique_name.as_deref()));
 
+    /// The AzureDatabricks first-party application.
+    const DATABRICKS_APPID: &str = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d";
     if lean {
         return Ok(Event {
             time,
@@ -227,7 +229,14 @@ pub(super) fn normalize(
                 None
             },
             client_info: interner.text(row.client_info.as_deref()),
-            correlation_id: None,
+            // Kept for the AzureDatabricks application alone: its reads are
+            // matched one by one (`attribute`), and a record delivered
+            // twice is told by its correlation id.
+            correlation_id: if row.appid.as_deref() == Some(DATABRICKS_APPID) {
+                clean(row.correlation_id.as_deref()).map(Arc::from)
+            } else {
+                None
+            },
             rbac_authorized,
             access_policy_match,
             applied_assignment_id: None,

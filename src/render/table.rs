@@ -34,7 +34,19 @@ impl Renderer for Table {
     }
 }
 
+/// A person behind the AzureDatabricks application (`callers
+/// --databricks`): named by upn, the platform said in the kind column.
+fn via_databricks(r: &CallerRow) -> bool {
+    r.kind == "user"
+        && r.oid.is_none()
+        && r.upn.is_some()
+        && r.appid.as_deref() == Some(crate::analyze::attribute::AZURE_DATABRICKS)
+}
+
 fn kind(r: &CallerRow) -> String {
+    if via_databricks(r) {
+        return "user (Databricks)".into();
+    }
     let k = r.kind.replace('_', " ");
     match &r.mi_type {
         Some(m) => format!("{} ({m})", k.replace("managed identity", "managed id")),
@@ -110,8 +122,12 @@ impl Table {
             let cells = rows
                 .iter()
                 .map(|r| {
+                    let who = match (via_databricks(r), r.upn.as_deref()) {
+                        (true, Some(upn)) => upn.to_string(),
+                        _ => words::caller(r),
+                    };
                     vec![
-                        Cell::new(words::caller(r)),
+                        Cell::new(who),
                         Cell::new(kind(r)),
                         Cell::new(r.events),
                         denied(r.denied),

@@ -41,6 +41,8 @@ fn each_read_goes_to_the_closest_getsecret_of_its_scopes_vault() {
     for input in [
         "databricks/databricks-secrets.csv",
         "databricks/audit.jsonl",
+        "databricks/audit.csv",
+        "databricks/diagnostic.json",
     ] {
         let d = fixture(input);
         let a = attribute(&["--databricks", &d, "--scopes", &scopes]);
@@ -421,4 +423,102 @@ fn report_finds_mass_retrieval_by_a_person_behind_databricks() {
         .filter(|f| f["type"] == "mass_secret_retrieval")
         .collect();
     assert!(app.iter().all(|f| f["principal"]["upn"].is_null()));
+}
+
+/// Raw diagnostic records one per line read as the archive document does;
+/// a malformed record stops the run naming file and line, or with
+/// --skip-invalid is counted; a vault record delivered twice is one read.
+#[test]
+fn diagnostic_lines_skip_invalid_and_duplicate_vault_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("databricks/diagnostic.json")).unwrap(),
+    )
+    .unwrap();
+    let mut lines: Vec<String> = doc["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(std::string::ToString::to_string)
+        .collect();
+    let scopes = fixture("databricks/scopes.json");
+    let good = write(
+        dir.path(),
+        "diag.jsonl",
+        (lines.join("\n") + "\n").as_bytes(),
+    );
+    let a = attribute(&["--databricks", &good, "--scopes", &scopes]);
+    assert_eq!(people(&a)["alice@contoso.com"], 4);
+    assert_eq!(a["unattributed"], 1);
+    // Line 3 loses its requestParams.
+    lines[2] = lines[2].replace("requestParams", "requestParamz");
+    let bad = write(
+        dir.path(),
+        "bad.jsonl",
+        (lines.join("\n") + "\n").as_bytes(),
+    );
+    let v = fixture("databricks/vault.jsonl");
+    let out = kvaudit(&["attribute", &v, "--databricks", &bad, "--scopes", &scopes]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("bad.jsonl")
+            && out.stderr.contains("line 3")
+            && out.stderr.contains("requestParams"),
+        "{}",
+        out.stderr
+    );
+    let out = kvaudit(&[
+        "attribute",
+        &v,
+        "--databricks",
+        &bad,
+        "--scopes",
+        &scopes,
+        "--skip-invalid",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("1 malformed record(s) skipped") && out.stderr.contains("line 3"),
+        "{}",
+        out.stderr
+    );
+    // The third event was carol's: her read (11:00:01) and bob's
+    // (11:00:00) are now both 0.5 s from bob's event (11:00:00.5), so both
+    // are ambiguous: 2 + 2.
+    let a: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert!(!people(&a).contains_key("carol@contoso.com"));
+    assert!(!people(&a).contains_key("bob@contoso.com"));
+    assert_eq!(
+        (&a["unattributed"], &a["ambiguous"]),
+        (&Value::from(1), &Value::from(4))
+    );
+    // Every vault record twice (two diagnostic settings): the same answer,
+    // with the duplicates counted.
+    let vault = std::fs::read_to_string(&v).unwrap();
+    let twice = write(
+        dir.path(),
+        "twice.jsonl",
+        format!("{vault}{vault}").as_bytes(),
+    );
+    let d = fixture("databricks/audit.jsonl");
+    let out = kvaudit(&[
+        "attribute",
+        &twice,
+        "--databricks",
+        &d,
+        "--scopes",
+        &scopes,
+        "--format",
+        "json",
+    ]);
+    let a: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(a["reads"], 10);
+    assert_eq!(a["duplicate_reads"], 10);
+    assert_eq!(people(&a)["alice@contoso.com"], 4);
+    assert_eq!(
+        (&a["unattributed"], &a["ambiguous"]),
+        (&Value::from(1), &Value::from(2))
+    );
 }
