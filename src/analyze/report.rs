@@ -32,6 +32,10 @@ pub struct Summary {
     /// Files of walked directories passed over (not logs, or unreadable
     /// with --skip-invalid).
     pub files_skipped: Vec<String>,
+    /// Blobs of an archive tree not opened: their `y=/m=/d=/h=` hour lies
+    /// outside the period.
+    #[serde(default)]
+    pub blobs_outside_period: u64,
     pub callers: u64,
     pub callers_by_kind: BTreeMap<String, u64>,
     pub denials_by_kind: BTreeMap<String, u64>,
@@ -395,6 +399,7 @@ impl<'p> ReportFold<'p> {
             rows_skipped: files.rows_skipped(),
             rows_outside_period: tally.outside,
             files_skipped: files.files_skipped.clone(),
+            blobs_outside_period: files.blobs_outside_period,
             callers: callers.len() as u64,
             not_denials: ex.not_denials.clone(),
             denials_by_kind,

@@ -396,11 +396,13 @@ pub(super) fn read_logs(
     sink: &mut dyn Sink,
     fields: Fields,
 ) -> Result<Ingested> {
+    let selection = input.select.selection(chrono::Utc::now())?;
     let opts = ReadOptions {
         skip_invalid: input.skip_invalid,
         fields,
+        period: (selection.window.from, selection.window.to),
+        ..Default::default()
     };
-    let selection = input.select.selection(chrono::Utc::now())?;
     let ing = if selection.is_everything() {
         ingest::read_into(&input.paths, &opts, sink)?
     } else {

@@ -24,6 +24,9 @@ pub struct Ingested {
     pub files_skipped: Vec<String>,
     /// Events read but left out by the selection flags (`--vault`, ...).
     pub selected_out: u64,
+    /// Blobs of an archive tree not opened: their `y=/m=/d=/h=` hour lies
+    /// outside the period.
+    pub blobs_outside_period: u64,
 }
 
 impl Ingested {

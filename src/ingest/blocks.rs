@@ -123,7 +123,7 @@ impl Cutter for Lines {
 }
 
 /// How many workers parse blocks.
-fn workers() -> usize {
+pub(super) fn workers() -> usize {
     std::thread::available_parallelism()
         .map_or(1, usize::from)
         .clamp(1, 8)
@@ -154,6 +154,9 @@ where
     C: Cutter,
     P: Fn(&Block, &mut Worker) -> u64 + Sync,
 {
+    if c.opts.inline {
+        return run_inline(reader, parse, c, &position);
+    }
     let n_workers = workers();
     let in_flight = 2 * n_workers + 2;
     let (work_tx, work_rx) = mpsc::channel::<(u64, Block)>();
@@ -287,6 +290,51 @@ where
         }
         Ok(())
     })
+}
+
+/// [`run`] on the calling thread, for a small file read among many at once
+/// (see [`super::files`]): one read, one block, no thread started.
+fn run_inline<P>(
+    mut reader: Box<dyn Read + Send + '_>,
+    parse: P,
+    c: &mut Collector,
+    position: &dyn Fn(u64, Option<u64>) -> String,
+) -> Result<()>
+where
+    P: Fn(&Block, &mut Worker) -> u64,
+{
+    let mut data = Vec::new();
+    reader
+        .read_to_end(&mut data)
+        .map_err(|e| Error::io(c.source(), e))?;
+    run_owned(data, parse, c, position)
+}
+
+/// [`run_inline`] on bytes already in memory (no copy).
+pub(super) fn run_owned<P>(
+    data: Vec<u8>,
+    parse: P,
+    c: &mut Collector,
+    position: &dyn Fn(u64, Option<u64>) -> String,
+) -> Result<()>
+where
+    P: Fn(&Block, &mut Worker) -> u64,
+{
+    // The collector's interner (the file worker's, kept across its files).
+    let mut w = Worker {
+        source: Arc::from(c.source()),
+        detail: c.fields(),
+        interner: std::mem::take(c.interner),
+        out: Vec::new(),
+        part: None,
+        seq: 0,
+    };
+    parse(&Block { data, start: 0 }, &mut w);
+    *c.interner = std::mem::take(&mut w.interner);
+    for o in w.out {
+        c.apply(o, 0, position)?;
+    }
+    Ok(())
 }
 
 /// Emptied vectors, for reuse.

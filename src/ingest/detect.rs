@@ -22,6 +22,36 @@ pub(super) fn read_source(
     events: &mut dyn Sink,
     progress: &mut Progress,
 ) -> Result<FileStats> {
+    // A small file read whole among many (an archive tree's blob) that is
+    // JSON Lines: parsed where it lies, not copied.
+    if opts.inline {
+        if let Source::Bytes(b) = &src {
+            let body = strip_bom(b);
+            let start = body.iter().position(|c| !c.is_ascii_whitespace());
+            let lines = start.filter(|&f| body[f] == b'{' && json::looks_like_lines(&body[f..]));
+            if let Some(f) = lines {
+                let shape = json::lines_shape(&body[f..body.len().min(f + (1 << 16))]);
+                let Source::Bytes(all) = src else {
+                    unreachable!("matched above")
+                };
+                let mut c = Collector {
+                    interner,
+                    events,
+                    progress,
+                    stats: FileStats {
+                        source: label.to_string(),
+                        ..Default::default()
+                    },
+                    source: Arc::from(label),
+                    opts,
+                };
+                json::read_lines_owned(all, shape, &mut c)?;
+                let mut stats = c.stats;
+                stats.shape = shape.name().to_string();
+                return Ok(stats);
+            }
+        }
+    }
     let head = src.head(1 << 16)?;
     let head_body = strip_bom(&head);
     let Some(first) = head_body.iter().position(|b| !b.is_ascii_whitespace()) else {
@@ -54,6 +84,7 @@ pub(super) fn read_source(
         {
             json::read_lines(src.reader()?, &head_body[first..], &mut c)?
         }
+
         b'{' | b'[' => {
             let all = src.bytes()?;
             json::read(strip_bom(&all), &mut c)?

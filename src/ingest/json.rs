@@ -196,8 +196,19 @@ pub(super) fn read_lines(
     Ok(shape)
 }
 
+/// [`read_lines`] of a small file already in memory, parsed on this
+/// thread without copying it (a file read among many at once).
+pub(super) fn read_lines_owned(mut all: Vec<u8>, shape: Shape, c: &mut Collector) -> Result<()> {
+    if all.starts_with(b"\xEF\xBB\xBF") {
+        all.drain(..3);
+    }
+    blocks::run_owned(all, |block, w| parse_lines(block, shape, w), c, &|n, _| {
+        format!("line {n}")
+    })
+}
+
 /// Raw records unless the first object of the file is an exported row.
-fn lines_shape(head: &[u8]) -> Shape {
+pub(super) fn lines_shape(head: &[u8]) -> Shape {
     for line in head.split(|b| *b == b'\n') {
         let line = line.trim_ascii();
         if line.is_empty() {

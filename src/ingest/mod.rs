@@ -10,6 +10,7 @@ mod collector;
 mod csv;
 pub mod databricks;
 mod detect;
+mod files;
 mod interner;
 pub mod inventory;
 mod json;
@@ -60,8 +61,54 @@ pub fn read_into(args: &[String], opts: &ReadOptions, sink: &mut dyn Sink) -> Re
         ..Default::default()
     };
     let mut empty = Vec::new();
-    for (p, walked) in &paths {
-        match read_one(p, opts, &mut interner, sink, &mut progress) {
+    // Blobs of an archive tree whose hour lies outside the period are not
+    // opened (counted).
+    let paths: Vec<(String, bool)> = paths
+        .into_iter()
+        .filter(|(p, walked)| {
+            let outside = *walked
+                && files::blob_hour(p).is_some_and(|h| !files::blob_in_period(h, &opts.period));
+            if outside {
+                out.blobs_outside_period += 1;
+            }
+            !outside
+        })
+        .collect();
+    if out.blobs_outside_period > 0 {
+        crate::output::note!(
+            "kvaudit: {} blob(s) outside the period by their y=/m=/d=/h= path were not opened",
+            out.blobs_outside_period
+        );
+    }
+    // Many small files (an archive tree): read on every core, handed on in
+    // order. A single file, a pipe or a large file: the block reader.
+    // (Walked entries are regular files; a named path is looked at.)
+    let jobs: Vec<usize> = paths
+        .iter()
+        .enumerate()
+        .filter(|(_, (p, walked))| {
+            p != "-" && (*walked || std::fs::metadata(p).is_ok_and(|m| m.is_file()))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let jobs = if jobs.len() >= 2 { jobs } else { Vec::new() };
+    progress.files(paths.len());
+    files::read_in_order(&paths, &jobs, opts, |i, read| {
+        let (p, walked) = &paths[i];
+        let result = match read {
+            // Not a file job, or larger than a worker takes: read here.
+            None | Some(None) => read_one(p, opts, &mut interner, sink, &mut progress),
+            Some(Some(Ok((stats, events)))) => {
+                progress.tick_n(stats.rows_kept);
+                for e in events {
+                    sink.event(e)?;
+                }
+                Ok(stats)
+            }
+            Some(Some(Err(e))) => Err(e),
+        };
+        progress.file_done();
+        match result {
             Ok(stats) => {
                 // Only other categories or providers (an Activity Log
                 // export): counted, and an error only if no input has events.
@@ -69,6 +116,7 @@ pub fn read_into(args: &[String], opts: &ReadOptions, sink: &mut dyn Sink) -> Re
                     empty.push(e);
                 }
                 out.files.push(stats);
+                Ok(())
             }
             // In a walked directory, files that are not logs (a README, an
             // empty blob) are reported and passed over, not fatal; so is an
@@ -77,10 +125,11 @@ pub fn read_into(args: &[String], opts: &ReadOptions, sink: &mut dyn Sink) -> Re
             Err(e) if (*walked || matches!(e, Error::Malformed { .. })) && skippable(&e, opts) => {
                 crate::output::note!("kvaudit: warning: skipping {e}");
                 out.files_skipped.push(e.to_string());
+                Ok(())
             }
-            Err(e) => return Err(e),
+            Err(e) => Err(e),
         }
-    }
+    })?;
     progress.done();
     if out.files.is_empty() {
         return Err(Error::Other(format!(

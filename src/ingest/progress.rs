@@ -8,6 +8,9 @@ pub(super) struct Progress {
     started: std::time::Instant,
     last: std::time::Instant,
     shown: bool,
+    /// Files read of how many (shown when there are several).
+    files_done: usize,
+    files_total: usize,
 }
 
 impl Progress {
@@ -22,13 +25,23 @@ impl Progress {
             started: now,
             last: now,
             shown: false,
+            files_done: 0,
+            files_total: 0,
         }
     }
 
+    /// No progress (and no look at the terminal: a file read among many
+    /// makes one).
     pub(super) fn hidden() -> Self {
+        let now = std::time::Instant::now();
         Progress {
             enabled: false,
-            ..Self::new()
+            rows: 0,
+            started: now,
+            last: now,
+            shown: false,
+            files_done: 0,
+            files_total: 0,
         }
     }
 
@@ -49,6 +62,19 @@ impl Progress {
         }
     }
 
+    /// How many files the read holds.
+    pub(super) fn files(&mut self, total: usize) {
+        self.files_total = total;
+    }
+
+    /// One more file read.
+    pub(super) fn file_done(&mut self) {
+        self.files_done += 1;
+        if self.enabled && self.files_total > 1 {
+            self.draw();
+        }
+    }
+
     fn draw(&mut self) {
         let now = std::time::Instant::now();
         if now.duration_since(self.last).as_millis() < 250 {
@@ -56,8 +82,13 @@ impl Progress {
         }
         self.last = now;
         let secs = now.duration_since(self.started).as_secs_f64().max(1e-6);
+        let files = if self.files_total > 1 {
+            format!(", {} of {} files", self.files_done, self.files_total)
+        } else {
+            String::new()
+        };
         crate::output::stderr_control(format_args!(
-            "\r\x1b[2Kkvaudit: read {} rows ({:.0} rows/s)",
+            "\r\x1b[2Kkvaudit: read {} rows ({:.0} rows/s{files})",
             self.rows,
             self.rows as f64 / secs
         ));

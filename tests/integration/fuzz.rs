@@ -28,6 +28,7 @@ fn run_target(name: &str, input: &[u8]) -> Result<(), TestCaseError> {
                 let opts = ReadOptions {
                     skip_invalid: skip,
                     fields: detail,
+                    ..Default::default()
                 };
                 if let Ok(ing) = read_bytes("fuzz", input.to_vec(), &opts) {
                     let skipped: u64 = ing.rows_skipped().values().sum();

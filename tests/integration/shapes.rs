@@ -281,3 +281,49 @@ fn shared_corpus_reads() {
     assert_eq!(attacker["events"], 5);
     assert_eq!(attacker["kind"], "user");
 }
+
+/// With a period, the archive tree's blobs whose `y=/m=/d=/h=` hour (with
+/// an hour's margin) lies outside it are not opened, and counted: from
+/// 13:00 the blobs of 08, 09, 10 and 11 o'clock (11:00 + 2 h of margin ends
+/// at 13:00). What is read answers as the same records in one file do.
+#[test]
+fn a_period_skips_the_trees_blobs_outside_it() {
+    let tree = fixture("tree");
+    let out = kvaudit(&[
+        "callers",
+        &tree,
+        "--from",
+        "2025-03-10T13:00:00Z",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("4 blob(s) outside the period by their y=/m=/d=/h= path were not opened"),
+        "{}",
+        out.stderr
+    );
+    let one = kvaudit(&[
+        "callers",
+        &fixture("shapes/raw-records.jsonl"),
+        "--from",
+        "2025-03-10T13:00:00Z",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.stdout, one.stdout);
+    let r = kvaudit(&[
+        "report",
+        &tree,
+        "--from",
+        "2025-03-10T13:00:00Z",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["summary"]["blobs_outside_period"], 4);
+    // Without a period every blob is read.
+    let all = kvaudit(&["callers", &tree, "--format", "json"]);
+    assert!(!all.stderr.contains("not opened"), "{}", all.stderr);
+}

@@ -376,6 +376,7 @@ fn report_reads_successes_lean_with_the_same_result() {
         let opts = ReadOptions {
             skip_invalid: true,
             fields: detail,
+            ..Default::default()
         };
         let mut fold = ReportFold::new(Window::default(), &policy);
         let ing = read_into(&[f.to_string()], &opts, &mut fold).ok()?;

@@ -1,0 +1,228 @@
+//! Reads many small files (an archive tree of hourly blobs) on every core:
+//! workers take files from a shared queue, each read in one go and parsed
+//! on the worker's thread, and the calling thread hands each file's events
+//! to the sink in input order, so events, accounting, errors and
+//! `--skip-invalid` are those of reading the files one after another.
+
+use super::accounting::FileStats;
+use super::interner::Interner;
+use super::options::ReadOptions;
+use super::progress::Progress;
+use super::source::Source;
+use crate::error::{Error, Result};
+use crate::event::Event;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Mutex};
+
+/// Files up to this size are read by the file workers; larger ones by the
+/// block reader, which splits them across cores itself.
+pub(super) const SMALL: u64 = 8 << 20;
+
+/// One file read by a worker: its accounting and events, or its error;
+/// None: it is larger than [`SMALL`] (the caller reads it).
+pub(super) type FileRead = Option<Result<(FileStats, Vec<Event>)>>;
+
+/// Files a worker takes at a time (fewer hand-overs between threads).
+const BATCH: usize = 16;
+
+/// Reads the files at `jobs` (indices into `paths`) on worker threads and
+/// calls `each(index, result)` on the calling thread for every index of
+/// `paths` in order: for a job with the worker's result, for any other
+/// index with None (the caller reads it itself). Stops at the first error
+/// `each` returns.
+pub(super) fn read_in_order(
+    paths: &[(String, bool)],
+    jobs: &[usize],
+    opts: &ReadOptions,
+    mut each: impl FnMut(usize, Option<FileRead>) -> Result<()>,
+) -> Result<()> {
+    let n_workers = super::blocks::workers();
+    // Batches read and not yet handed on: bounds memory to a few batches
+    // per worker.
+    let in_flight = 3 * n_workers;
+    let batches: Vec<&[usize]> = jobs.chunks(BATCH).collect();
+    let (res_tx, res_rx) = mpsc::channel::<(usize, Vec<(usize, FileRead)>)>();
+    let (tok_tx, tok_rx) = mpsc::sync_channel::<()>(in_flight);
+    for _ in 0..in_flight {
+        let _ = tok_tx.send(());
+    }
+    let tok_rx = Mutex::new(tok_rx);
+    let next = AtomicUsize::new(0);
+    let inline = ReadOptions {
+        inline: true,
+        ..opts.clone()
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..n_workers.min(batches.len()) {
+            let res_tx = res_tx.clone();
+            let (tok_rx, next, inline, batches) = (&tok_rx, &next, &inline, &batches);
+            std::thread::Builder::new()
+                .name("kvaudit-files".into())
+                .spawn_scoped(scope, move || {
+                    let mut interner = Interner::default();
+                    loop {
+                        // A token per batch in flight; none left: the
+                        // calling thread stopped.
+                        if tok_rx
+                            .lock()
+                            .map(|rx| rx.recv())
+                            .map_or(true, |r| r.is_err())
+                        {
+                            return;
+                        }
+                        let b = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(batch) = batches.get(b) else { return };
+                        let reads = batch
+                            .iter()
+                            .map(|&i| (i, read_file(&paths[i].0, inline, &mut interner)))
+                            .collect();
+                        if res_tx.send((b, reads)).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .map_err(|e| Error::Other(format!("cannot start a thread: {e}")))?;
+        }
+        drop(res_tx);
+        let mut pending: BTreeMap<usize, Vec<(usize, FileRead)>> = BTreeMap::new();
+        let mut ready: std::collections::VecDeque<(usize, FileRead)> = Default::default();
+        let mut next_batch = 0;
+        for i in 0..paths.len() {
+            if ready.front().is_none_or(|(j, _)| *j != i) && !jobs.contains_sorted(i) {
+                each(i, None)?;
+                continue;
+            }
+            let read = loop {
+                if let Some((j, r)) = ready.pop_front() {
+                    debug_assert_eq!(j, i);
+                    break r;
+                }
+                if let Some(b) = pending.remove(&next_batch) {
+                    next_batch += 1;
+                    ready.extend(b);
+                    let _ = tok_tx.send(());
+                    continue;
+                }
+                match res_rx.recv() {
+                    Ok((b, r)) => {
+                        pending.insert(b, r);
+                    }
+                    Err(_) => {
+                        return Err(Error::Other(
+                            "a file reader stopped before its file was read".into(),
+                        ))
+                    }
+                }
+            };
+            each(i, Some(read))?;
+        }
+        Ok(())
+    })
+}
+
+/// Membership in an ascending list.
+trait SortedContains {
+    fn contains_sorted(&self, i: usize) -> bool;
+}
+
+impl SortedContains for [usize] {
+    fn contains_sorted(&self, i: usize) -> bool {
+        self.binary_search(&i).is_ok()
+    }
+}
+
+/// Reads one small file whole (one open, one size check on it, one read)
+/// and parses it on this thread into events; None when it is larger than
+/// [`SMALL`].
+fn read_file(path: &str, opts: &ReadOptions, interner: &mut Interner) -> FileRead {
+    use std::io::Read;
+    let read = || -> std::io::Result<Option<Vec<u8>>> {
+        let mut f = std::fs::File::open(path)?;
+        let len = f.metadata()?.len();
+        if len > SMALL {
+            return Ok(None);
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0) + 1);
+        f.read_to_end(&mut bytes)?;
+        Ok(Some(bytes))
+    };
+    let bytes = match read() {
+        Ok(Some(b)) => b,
+        Ok(None) => return None,
+        Err(e) => return Some(Err(Error::io(path, e))),
+    };
+    let mut events: Vec<Event> = Vec::new();
+    Some(
+        super::detect::read_source(
+            path,
+            Source::Bytes(bytes),
+            opts,
+            interner,
+            &mut events,
+            &mut Progress::hidden(),
+        )
+        .map(|stats| (stats, events)),
+    )
+}
+
+/// The hour a blob of an Azure Monitor storage archive holds, from its
+/// path (`.../y=2026/m=03/d=10/h=14/m=00/PT1H.json`); None for any other
+/// path.
+pub(super) fn blob_hour(path: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let mut y = None;
+    let (mut mo, mut d, mut h) = (None, None, None);
+    for seg in path.split(['/', '\\']) {
+        let Some((k, v)) = seg.split_once('=') else {
+            continue;
+        };
+        let n: u32 = match v.parse() {
+            Ok(n) => n,
+            Err(_) => continue,
+        };
+        match k {
+            "y" => y = Some(n),
+            // The first m= is the month; the second (minutes) comes after h=.
+            "m" if mo.is_none() => mo = Some(n),
+            "d" => d = Some(n),
+            "h" => h = Some(n),
+            _ => {}
+        }
+    }
+    let date = chrono::NaiveDate::from_ymd_opt(i32::try_from(y?).ok()?, mo?, d?)?;
+    Some(date.and_hms_opt(h?, 0, 0)?.and_utc())
+}
+
+/// Whether a blob of `hour` can hold an event of the period: its hour, with
+/// an hour's margin either side for records the archive files late.
+pub(super) fn blob_in_period(
+    hour: chrono::DateTime<chrono::Utc>,
+    period: &(
+        Option<chrono::DateTime<chrono::Utc>>,
+        Option<chrono::DateTime<chrono::Utc>>,
+    ),
+) -> bool {
+    let margin = chrono::Duration::hours(1);
+    let (start, end) = (hour - margin, hour + chrono::Duration::hours(1) + margin);
+    period.0.is_none_or(|f| end > f) && period.1.is_none_or(|t| start < t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blob_hours_and_the_period() {
+        let p = "logs/insights-logs-auditevent/resourceId=/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV/y=2026/m=03/d=10/h=14/m=00/PT1H.json";
+        let h = blob_hour(p).unwrap();
+        assert_eq!(h.to_rfc3339(), "2026-03-10T14:00:00+00:00");
+        assert_eq!(blob_hour("a/b.json"), None);
+        let t = |s: &str| Some(chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc());
+        assert!(blob_in_period(h, &(None, None)));
+        // The hour 14:00-15:00, an hour's margin either side: 13:00-16:00.
+        assert!(blob_in_period(h, &(t("2026-03-10T15:59:59Z"), None)));
+        assert!(!blob_in_period(h, &(t("2026-03-10T16:00:00Z"), None)));
+        assert!(blob_in_period(h, &(None, t("2026-03-10T13:00:01Z"))));
+        assert!(!blob_in_period(h, &(None, t("2026-03-10T13:00:00Z"))));
+    }
+}
