@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """kvaudit against DuckDB on the same files, in the same run.
 
-For each shape (AzureDiagnostics portal CSV, raw JSON Lines) and size, it
-generates the file with `kvaudit synth` (kept for reuse), then times
+For each shape (AzureDiagnostics portal CSV, raw JSON Lines, and raw-tree:
+the same raw records as a storage archive's tree of hourly PT1H.json blobs,
+one folder per vault and hour) and size, it generates the file with
+`kvaudit synth` (kept for reuse), then times
   - `kvaudit callers --format json`
   - `kvaudit report --format json`
   - DuckDB computing the same per-caller aggregates (events, 403s, distinct
@@ -13,7 +15,7 @@ throughput and the peak RSS of each process (from wait4; DuckDB runs in its
 own process, timed including its start-up). Before each timed run the file is
 read once, untimed, so every command starts with the same page cache.
 
-usage: python3 bench/run.py [--sizes 1000000,10000000] [--shapes azdiag-csv,raw-jsonl]
+usage: python3 bench/run.py [--sizes 1000000,10000000] [--shapes azdiag-csv,raw-jsonl,raw-tree]
                             [--kvaudit target/release/kvaudit] [--dir /tmp/kvaudit-bench]
                             [--repeat N]   (fastest of N runs of each command; the
                                             commands take turns, one run each per round)
@@ -61,12 +63,34 @@ def run_measured(cmd):
 
 
 def warm(path):
-    """Reads the file once, untimed, so that every timed command starts with
-    it equally in the page cache (a 9 GB file read just before by another
-    command would otherwise favour whoever runs second)."""
-    with open(path, "rb", buffering=0) as f:
-        while f.read(1 << 24):
-            pass
+    """Reads the file (every file of a tree) once, untimed, so that every
+    timed command starts with it equally in the page cache (a 9 GB file read
+    just before by another command would otherwise favour whoever runs
+    second)."""
+    files = [path] if os.path.isfile(path) else [
+        os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs]
+    for name in files:
+        with open(name, "rb", buffering=0) as f:
+            while f.read(1 << 24):
+                pass
+
+
+def make_tree(raw, tree):
+    """Splits raw JSON Lines into a storage archive's tree:
+    insights-logs-auditevent/resourceId=<id>/y=/m=/d=/h=/m=00/PT1H.json."""
+    blobs = {}
+    with open(raw) as f:
+        for line in f:
+            r = json.loads(line)
+            t = r["time"]
+            p = os.path.join(tree, "insights-logs-auditevent", "resourceId=" + r["resourceId"].lstrip("/"),
+                             f"y={t[0:4]}", f"m={t[5:7]}", f"d={t[8:10]}", f"h={t[11:13]}", "m=00", "PT1H.json")
+            blobs.setdefault(p, []).append(line)
+    for p, lines in blobs.items():
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "w") as f:
+            f.writelines(lines)
+    return len(blobs)
 
 
 def duckdb_callers(path, shape):
@@ -99,7 +123,8 @@ def duckdb_worker(shape, path):
                  lower(split_part(resourceId, '/', 9)) vault,
                  case when properties->>'$.id' like '%/secrets/%' then split_part(properties->>'$.id', '/', 5) end secret,
                  cast("time" as timestamp) t
-          from read_json('{path}', format='newline_delimited',
+          from read_json('{path if shape == "raw-jsonl" else path + "/**/*.json"}', format='newline_delimited',
+                         hive_partitioning=false,
                          columns={{'time': 'VARCHAR', 'resourceId': 'VARCHAR', 'identity': 'JSON', 'properties': 'JSON'}})"""
     q = f"""
       select a, o, u, count(*) events, count(*) filter (where status = 403) denied,
@@ -136,11 +161,18 @@ def main():
     ok = True
     for shape in a.shapes.split(","):
         for n in [int(x) for x in a.sizes.split(",")]:
-            path = os.path.join(a.dir, f"{shape}-{n}.{'csv' if shape.endswith('csv') else 'jsonl'}")
+            gen = "raw-jsonl" if shape == "raw-tree" else shape
+            path = os.path.join(a.dir, f"{gen}-{n}.{'csv' if gen.endswith('csv') else 'jsonl'}")
             if not os.path.exists(path):
                 print(f"generating {path} ...", file=sys.stderr)
-                subprocess.run([a.kvaudit, "synth", "--rows", str(n), "--shape", shape, "-o", path], check=True)
-            size = os.path.getsize(path) / 2**20
+                subprocess.run([a.kvaudit, "synth", "--rows", str(n), "--shape", gen, "-o", path], check=True)
+            if shape == "raw-tree":
+                raw, path = path, os.path.join(a.dir, f"raw-tree-{n}")
+                if not os.path.exists(path):
+                    print(f"splitting {raw} into {path} ...", file=sys.stderr)
+                    print(f"{make_tree(raw, path):,} blobs", file=sys.stderr)
+            size = (os.path.getsize(path) if os.path.isfile(path) else sum(
+                os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)) / 2**20
             print(f"{shape} {n:,} rows ({size:,.0f} MiB): kvaudit callers, kvaudit report, DuckDB "
                   f"(interleaved, best of {max(1, a.repeat)}) ...", file=sys.stderr)
             do_report = not (a.skip_report_above and n > a.skip_report_above)
