@@ -253,6 +253,7 @@ pub(super) fn format_for<F: clap::ValueEnum + Copy + PartialEq>(
         "md" | "markdown" => Some("markdown"),
         "html" | "htm" => Some("html"),
         "txt" => Some("table"),
+        "parquet" => Some("parquet"),
         _ => None,
     });
     let file = file.unwrap_or_default();

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::pipeline::Fields;
 use crate::render::event_stream::{EventFormat, EventWriter};
+use crate::render::parquet::ParquetEvents;
 use clap::{Args, ValueEnum};
 use std::io::Write;
 
@@ -31,11 +32,17 @@ enum Format {
     Table,
     Csv,
     Tsv,
+    /// Parquet with real types (UTC timestamp, integers, booleans), one row group at a time (needs -o FILE or a pipe).
+    Parquet,
 }
 
 pub(super) fn run(args: EventsArgs, ctx: &Context) -> Result<Exit> {
     let target = args.output.target(&args.input.paths)?;
-    let format = match format_for(args.format, args.output.single()?, Format::Jsonl)? {
+    let chosen = format_for(args.format, args.output.single()?, Format::Jsonl)?;
+    if chosen == Format::Parquet {
+        return parquet(&args, &target);
+    }
+    let format = match chosen {
         Format::Jsonl => EventFormat::Jsonl,
         Format::Json => EventFormat::Json,
         Format::Table => {
@@ -47,6 +54,7 @@ pub(super) fn run(args: EventsArgs, ctx: &Context) -> Result<Exit> {
         }
         Format::Csv => EventFormat::Csv,
         Format::Tsv => EventFormat::Tsv,
+        Format::Parquet => unreachable!("written above"),
     };
     // Streams: each event is written as it is read.
     let mut failed: Option<Error> = None;
@@ -62,5 +70,33 @@ pub(super) fn run(args: EventsArgs, ctx: &Context) -> Result<Exit> {
     match (failed, written) {
         (Some(e), _) => Err(e),
         (None, r) => r.map(|()| Exit::Ok),
+    }
+}
+
+/// `--format parquet`: binary, so never to a terminal.
+fn parquet(args: &EventsArgs, target: &crate::output::Target) -> Result<Exit> {
+    use std::io::IsTerminal;
+    if target.is_stdout() && std::io::stdout().is_terminal() {
+        return Err(Error::Usage(
+            "Parquet is binary: write it with -o FILE.parquet, or pipe it".into(),
+        ));
+    }
+    let mut failed: Option<Error> = None;
+    let mut rows = 0;
+    let written = emit(target, |w: &mut dyn Write| {
+        let mut sink = ParquetEvents::new(w)?;
+        if let Err(e) = read_into(&args.input, &mut sink, Fields::Full) {
+            failed = Some(e);
+            return Err(std::io::Error::other("input error"));
+        }
+        rows = sink.finish()?;
+        Ok(())
+    });
+    match (failed, written) {
+        (Some(e), _) => Err(e),
+        (None, r) => r.map(|()| {
+            crate::output::note!("kvaudit: {rows} event(s) written as Parquet");
+            Exit::Ok
+        }),
     }
 }

@@ -14,6 +14,7 @@ mod json;
 mod jsonl;
 mod markdown;
 mod ocsf;
+pub mod parquet;
 mod table;
 pub mod words;
 

@@ -11,6 +11,7 @@ mod inventory;
 mod layers;
 mod messy;
 mod oracle;
+mod parquet;
 mod pull;
 mod report;
 mod resolve;

@@ -1,0 +1,73 @@
+//! `events --format parquet`: the canonical events with real types, read
+//! back here with polars (and in CI with DuckDB), row for row as the JSON
+//! Lines the same command writes.
+
+use crate::harness::*;
+use polars::prelude::*;
+use serde_json::Value;
+
+#[test]
+fn parquet_events_read_back_typed_and_row_for_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("scenarios/s1-s9-three-weeks.jsonl");
+    let file = dir.path().join("events.parquet");
+    let f = file.to_string_lossy().into_owned();
+    // The format from the file name.
+    let out = kvaudit(&["events", &input, "-o", &f]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("117 event(s) written as Parquet"),
+        "{}",
+        out.stderr
+    );
+    let json = kvaudit(&["events", &input]);
+    let events: Vec<Value> = json
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let df = ParquetReader::new(std::fs::File::open(&file).unwrap())
+        .finish()
+        .unwrap();
+    assert_eq!(df.height(), events.len());
+    assert_eq!(df.width(), kvaudit::event::COLUMNS.len());
+    let names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(std::string::ToString::to_string)
+        .collect();
+    assert_eq!(names, kvaudit::event::COLUMNS.to_vec());
+    let time = df.column("time").unwrap();
+    assert_eq!(
+        time.dtype(),
+        &DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+    );
+    assert_eq!(df.column("status").unwrap().dtype(), &DataType::Int32);
+    assert_eq!(
+        df.column("rbac_authorized").unwrap().dtype(),
+        &DataType::Boolean
+    );
+    assert_eq!(
+        df.column("source_record").unwrap().dtype(),
+        &DataType::UInt64
+    );
+    // Row by row: the time in microseconds, the status, the caller.
+    let micros = time.cast(&DataType::Int64).unwrap();
+    let micros = micros.i64().unwrap();
+    let status = df.column("status").unwrap().i32().unwrap().clone();
+    let oid = df.column("caller_oid").unwrap().str().unwrap().clone();
+    for (i, e) in events.iter().enumerate() {
+        let t = chrono::DateTime::parse_from_rfc3339(e["time"].as_str().unwrap()).unwrap();
+        assert_eq!(micros.get(i), Some(t.timestamp_micros()), "row {i}");
+        assert_eq!(
+            status.get(i).map(i64::from),
+            e["status"].as_i64(),
+            "row {i}"
+        );
+        assert_eq!(oid.get(i), e["caller_oid"].as_str(), "row {i}");
+    }
+    // An existing file is not replaced without --force.
+    let again = kvaudit(&["events", &input, "-o", &f]);
+    assert_eq!(again.code, 2, "{}", again.stderr);
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+}
