@@ -76,6 +76,23 @@ pub(super) fn read_source(
         source: Arc::from(label),
         opts,
     };
+    // Parquet: its magic, at the very start.
+    if head.starts_with(b"PAR1") {
+        let shape = match src {
+            Source::File(p) => super::parquet::read(|| std::fs::File::open(&p), &mut c)?,
+            Source::Bytes(b) => {
+                super::parquet::read(|| Ok(std::io::Cursor::new(b.clone())), &mut c)?
+            }
+            Source::Stream { .. } => {
+                return Err(Error::Other(format!(
+                    "{label}: Parquet is read from a file (its footer is at the end); write the stream to a file first"
+                )))
+            }
+        };
+        let mut stats = c.stats;
+        stats.shape = shape.name().to_string();
+        return Ok(stats);
+    }
     let shape = match head_body[first] {
         // JSON Lines in a file stream line by line; other JSON is one
         // document and is read whole.

@@ -17,6 +17,7 @@ mod json;
 mod normalize;
 pub mod objects;
 mod options;
+mod parquet;
 mod progress;
 pub mod schema;
 mod shape;

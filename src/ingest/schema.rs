@@ -162,23 +162,44 @@ const COLUMNS: &[(Field, &[&str])] = &[
         Field::Time,
         &["timegenerated", "timegenerated [utc]", "time", "timestamp"],
     ),
-    (Field::Resource, &["resource"]),
-    (Field::ResourceId, &["resourceid", "_resourceid"]),
+    // kvaudit's own canonical columns (`events --format parquet|csv`)
+    // come after each field's Azure names.
+    (Field::Resource, &["resource", "vault"]),
+    (
+        Field::ResourceId,
+        &["resourceid", "_resourceid", "resource_id"],
+    ),
     (Field::Provider, &["resourceprovider"]),
     (Field::Table, &["type"]),
     (Field::ResourceType, &["resourcetype"]),
     (Field::Category, &["category"]),
-    (Field::Operation, &["operationname"]),
-    (Field::Status, &["httpstatuscode_d", "httpstatuscode"]),
-    (Field::Signature, &["resultsignature"]),
-    (Field::Description, &["resultdescription"]),
-    (Field::Ip, &["calleripaddress"]),
-    (Field::Client, &["clientinfo_s", "clientinfo"]),
-    (Field::Correlation, &["correlationid"]),
-    (Field::Rbac, &["isrbacauthorized_b", "isrbacauthorized"]),
+    (Field::Operation, &["operationname", "operation"]),
+    (
+        Field::Status,
+        &["httpstatuscode_d", "httpstatuscode", "status"],
+    ),
+    (Field::Signature, &["resultsignature", "result_signature"]),
+    (
+        Field::Description,
+        &["resultdescription", "result_description"],
+    ),
+    (Field::Ip, &["calleripaddress", "caller_ip"]),
+    (
+        Field::Client,
+        &["clientinfo_s", "clientinfo", "client_info"],
+    ),
+    (Field::Correlation, &["correlationid", "correlation_id"]),
+    (
+        Field::Rbac,
+        &["isrbacauthorized_b", "isrbacauthorized", "rbac_authorized"],
+    ),
     (
         Field::AccessPolicy,
-        &["isaccesspolicymatch_b", "isaccesspolicymatch"],
+        &[
+            "isaccesspolicymatch_b",
+            "isaccesspolicymatch",
+            "access_policy_match",
+        ],
     ),
     (
         Field::Assignment,
@@ -186,10 +207,14 @@ const COLUMNS: &[(Field, &[&str])] = &[
             "appliedassignmentid_g",
             "appliedassignmentid_s",
             "appliedassignmentid",
+            "applied_assignment_id",
         ],
     ),
-    (Field::Duration, &["durationms"]),
-    (Field::RequestUri, &["requesturi_s", "requesturi"]),
+    (Field::Duration, &["durationms", "duration_ms"]),
+    (
+        Field::RequestUri,
+        &["requesturi_s", "requesturi", "request_uri"],
+    ),
     (Field::ObjectUri, &["id_s", "id"]),
     (Field::IdentityJson, &["identity"]),
     (Field::AdditionalFields, &["additionalfields"]),
@@ -221,6 +246,18 @@ fn alias_table() -> &'static HashMap<String, (Field, usize)> {
             for (p, n) in names.iter().enumerate() {
                 m.insert(n.to_string(), (*f, p));
             }
+        }
+        // Canonical claim columns (`caller_appid`, ...), after the others.
+        for (f, name) in [
+            (Field::Appid, "caller_appid"),
+            (Field::Oid, "caller_oid"),
+            (Field::Upn, "caller_upn"),
+            (Field::Idtyp, "caller_idtyp"),
+            (Field::Appidacr, "caller_appidacr"),
+            (Field::Mirid, "caller_mirid"),
+            (Field::Scp, "caller_scp"),
+        ] {
+            m.insert(name.to_string(), (f, 50));
         }
         for (f, names) in CLAIMS {
             for (p, n) in names.iter().enumerate() {

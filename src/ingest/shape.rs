@@ -15,11 +15,13 @@ pub enum Shape {
     AzkvAuditLogsCsv,
     /// Records pasted one after another (`{...}, {...}`), no array.
     PastedValues,
+    /// A Parquet file (a lakehouse table, or `kvaudit events --format parquet`).
+    Parquet,
 }
 
 impl Shape {
     /// Every shape, in the order messages list them.
-    pub const ALL: [Shape; 11] = [
+    pub const ALL: [Shape; 12] = [
         Shape::RawRecords,
         Shape::RawJsonLines,
         Shape::RawArray,
@@ -31,6 +33,7 @@ impl Shape {
         Shape::AzureDiagnosticsCsv,
         Shape::AzkvAuditLogsCsv,
         Shape::PastedValues,
+        Shape::Parquet,
     ];
 
     /// The shapes tried, for the message about an unrecognised input.
@@ -55,6 +58,9 @@ impl Shape {
             Shape::AzureDiagnosticsCsv => "AzureDiagnostics CSV export",
             Shape::AzkvAuditLogsCsv => "AZKVAuditLogs CSV export",
             Shape::PastedValues => "JSON records pasted one after another ({...}, {...})",
+            Shape::Parquet => {
+                "Parquet (AZKVAuditLogs / AzureDiagnostics columns, or kvaudit's canonical events)"
+            }
         }
     }
 }
