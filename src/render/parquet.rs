@@ -164,7 +164,7 @@ impl<'w> ParquetEvents<'w> {
         let schema = Columns::default().take().map_err(io)?.schema().clone();
         let writer = ParquetWriter::new(w)
             .with_compression(ParquetCompression::Zstd(None))
-            .with_statistics(StatisticsOptions::full())
+            .with_statistics(StatisticsOptions::default())
             .batched(&schema)
             .map_err(io)?;
         Ok(ParquetEvents {
