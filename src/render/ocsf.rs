@@ -192,7 +192,18 @@ fn actor(f: &Finding) -> Value {
     let (type_id, type_name) = if person {
         (1, "User".to_string())
     } else {
-        (99, p.kind.replace('_', " "))
+        // "Service Principal", "Managed Identity": cased as "User" is.
+        let words: Vec<String> = p
+            .kind
+            .split('_')
+            .map(|w| {
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                    .unwrap_or_default()
+            })
+            .collect();
+        (99, words.join(" "))
     };
     user.insert("type_id".into(), json!(type_id));
     user.insert("type".into(), json!(type_name));

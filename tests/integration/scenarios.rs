@@ -361,7 +361,7 @@ fn s11_perimeter_condition_and_described_identity() {
     );
     let h = hints(c);
     assert!(
-        h.contains("roleAssignments/7e1f2a3b-4c5d-4e6f-8a7b-9c0d1e2f3a4b")
+        h.contains("role assignment 7e1f2a3b-4c5d-4e6f-8a7b-9c0d1e2f3a4b (at vaults/kv-data-prod)")
             && h.contains("condition")
             && h.contains("not by a missing role"),
         "{h}"
@@ -499,4 +499,41 @@ fn sdk_wrappings_read_to_the_vaults_facts() {
         assert!(!fix.contains('\\'), "{file}: escapes left in {fix}");
         assert_eq!(d["suspicious"], false, "{file}");
     }
+}
+
+/// Review findings on the newer classes: an IPv6 client gets a /128 rule;
+/// a one-line copy's DecisionReason is one token (a vault named
+/// kv-condition is no condition); a key merely ending in xms_az_nwperimid
+/// is not the perimeter; an xms_mirid that is no resource id names no one.
+#[test]
+fn perimeter_and_condition_edges() {
+    let caller = "Caller: appid=3a9c5e7f-1b2d-4e6f-8a0c-7d9e1f3a5b55;oid=8e4f1a5d-2c6b-4f9e-a3d1-5b7c9e1f3d44;iss=https://sts.windows.net/9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a/";
+    let one = |text: &str| -> Value {
+        let out = kvaudit(&["explain", "--format", "json", "--message", text]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let f: Vec<Value> = serde_json::from_str(&out.stdout).unwrap();
+        f[0].clone()
+    };
+    let v6 = one(&format!("Client address is not authorized and caller is not a trusted service.\r\nClient address: 2001:db8::1\r\n{caller};xms_az_nwperimid=3c9d1e2f-4a5b-4c6d-8e7f-9a0b1c2d3e4f\r\nVault: kv-nsp;location=westeurope"));
+    assert_eq!(v6["denial"], "network_perimeter");
+    assert!(
+        v6["fix"].as_str().unwrap().ends_with("'[2001:db8::1/128]'"),
+        "{}",
+        v6["fix"]
+    );
+    let line = one(&format!("Caller is not authorized to perform action on resource. {caller} Action: 'Microsoft.KeyVault/vaults/secrets/getSecret/action' Resource: '/subscriptions/s/resourcegroups/rg/providers/microsoft.keyvault/vaults/kv-condition/secrets/condition-check' Assignment: (not found) DenyAssignmentId: null DecisionReason: null Vault: kv-condition;location=westeurope"));
+    assert_eq!(line["denial"], "rbac", "{line}");
+    let named = one(&format!("Caller is not authorized to perform action on resource. {caller} Action: 'Microsoft.KeyVault/vaults/secrets/getSecret/action' Resource: '/subscriptions/7d3b2c1a-5e4f-4a3b-9c8d-1e2f3a4b5c6d/resourcegroups/rg/providers/microsoft.keyvault/vaults/kv1/secrets/x' Assignment: 7e1f2a3b-4c5d-4e6f-8a7b-9c0d1e2f3a4b DenyAssignmentId: null DecisionReason: null Vault: kv1;location=westeurope"));
+    assert_eq!(named["denial"], "condition");
+    let h = hints(&named);
+    assert!(
+        h.contains("role assignment 7e1f2a3b-4c5d-4e6f-8a7b-9c0d1e2f3a4b matches")
+            && !h.contains("DenyAssignmentId"),
+        "{h}"
+    );
+    let foo = one(&format!("Client address is not authorized and caller is not a trusted service.\r\nClient address: 1.2.3.4\r\n{caller};foo_xms_az_nwperimid=3c9d\r\nVault: kv1;location=westeurope"));
+    assert_eq!(foo["denial"], "firewall");
+    let forged = one(&format!("Caller is not authorized to perform action on resource.\r\n{caller};xms_mirid=/subscriptions/s/resourcegroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-$(touch${{IFS}}x)\r\nAction: 'Microsoft.KeyVault/vaults/secrets/getSecret/action'\r\nVault: kv1;location=westeurope"));
+    assert_ne!(forged["principal"]["kind"], "managed_identity", "{forged}");
+    assert!(!forged.to_string().contains("$(touch"), "{forged}");
 }

@@ -119,6 +119,8 @@ pub fn parse_description(text: &str) -> DescriptionFacts {
             re(&ASSIGN, r"(?m)Assignment:\s*([^\r\n|]+?)\s*(?:\||$)"),
             text,
         ),
+        // One token (`'DeniedWithNoValidRBAC'`, null): in a one-line copy
+        // the rest of the text follows it.
         decision_reason: cap(
             re(
                 &DECISION,
@@ -126,7 +128,12 @@ pub fn parse_description(text: &str) -> DescriptionFacts {
             ),
             text,
         )
-        .filter(|s| s != "null"),
+        .and_then(|s| {
+            s.split_whitespace()
+                .next()
+                .map(|t| t.trim_matches(|c| c == '\'' || c == '"').to_string())
+        })
+        .filter(|s| !s.is_empty() && s != "null"),
         vault: cap(re(&VAULT, r"Vault:\s*([^;\s]+)"), text),
         // The vault's location, not a `location=` pair after the caller.
         location: cap(
@@ -134,9 +141,12 @@ pub fn parse_description(text: &str) -> DescriptionFacts {
             text,
         ),
         client_address: cap(re(&CLIENT, r"Client address:\s*([^\s]+)"), text),
-        mirid: cap(re(&MIRID, r"xms_mirid=([^;\s',|]+)"), text),
-        az_rid: cap(re(&AZRID, r"xms_az_rid=([^;\s',|]+)"), text),
-        perimeter: cap(re(&PERIM, r"xms_az_nwperimid=([^;\s',|]+)"), text),
+        // Pairs of the caller line: each after a `;` (a key merely ending
+        // in the name is another key); a resource id Azure would accept.
+        mirid: cap(re(&MIRID, r"[;\s]xms_mirid=([^;\s',|]+)"), text).filter(|v| arm_id(v)),
+        az_rid: cap(re(&AZRID, r"[;\s]xms_az_rid=([^;\s',|]+)"), text).filter(|v| arm_id(v)),
+        perimeter: cap(re(&PERIM, r"[;\s]xms_az_nwperimid=([^;\s',|]+)"), text)
+            .filter(|v| !v.eq_ignore_ascii_case("null") && v.len() <= 128),
         ..Default::default()
     };
     if let Some(c) = re(
@@ -195,6 +205,16 @@ pub fn parse_description(text: &str) -> DescriptionFacts {
     p
 }
 
+/// A resource id as Azure writes one (`/subscriptions/...`, no spaces or
+/// quotes, at most 1,024 characters): anything else in `xms_mirid` is not
+/// used to name the caller.
+fn arm_id(v: &str) -> bool {
+    v.len() <= 1024
+        && v.to_ascii_lowercase().starts_with("/subscriptions/")
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-_.()".contains(&b))
+}
+
 /// A network security perimeter's refusal. Microsoft documents no Key
 /// Vault-specific text; the family's published text is App
 /// Configuration's "Access to this resource is governed by a Network
@@ -229,6 +249,11 @@ fn condition_not_met(lower: &str, p: &DescriptionFacts) -> bool {
         || lower.contains("conditionnotmet")
         || lower.contains("condition not met");
     reason || text || p.assignment.as_deref().is_some_and(names_an_assignment)
+}
+
+/// The assignment an `Assignment:` value names (its first word), if any.
+pub(super) fn assignment_named(a: &str) -> Option<String> {
+    names_an_assignment(a).then(|| a.split_whitespace().next().unwrap_or("").to_string())
 }
 
 /// The `Assignment:` value names an assignment: its first word is a GUID

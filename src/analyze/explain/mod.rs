@@ -256,7 +256,11 @@ fn build(
                 .client_address
                 .as_deref()
                 .filter(|ip| Check::IpAddress.allows(ip))
-                .map_or_else(|| "<client-ip>/32".to_string(), |ip| format!("{ip}/32"));
+                // One address: /32 for IPv4, /128 for IPv6.
+                .map_or_else(
+                    || "<client-ip>/32".to_string(),
+                    |ip| format!("{ip}/{}", if ip.contains(':') { 128 } else { 32 }),
+                );
             Some(
                 ShellCommand::new(&[
                     "az",
@@ -415,7 +419,7 @@ fn perimeter_hint(d: &Draft) -> String {
         })
         .unwrap_or_default();
     format!(
-        "Refused by the network security perimeter the vault is associated with{perimeter}, not by identity: no role assignment or access policy fixes this, and the perimeter's rules override the vault's own firewall. The request came from {}. The command adds an inbound access rule for that address to the perimeter profile the vault is associated with (fill in the perimeter, its resource group and profile; for Azure callers a subscription rule, --subscriptions, may fit better). To see what else the perimeter refuses, enable its NspPublicInboundPerimeterRulesDenied logs, or move the vault's association to Transition (learning) mode while you fix the rules.",
+        "Refused by the network security perimeter the vault is associated with{perimeter}, not by identity: no role assignment or access policy fixes this, and the perimeter's rules override the vault's own firewall. The request came from {}. The command adds an inbound access rule for that address to the perimeter profile the vault is associated with: fill in the perimeter (the one whose perimeterGuid is the id above, in `az network perimeter list`), its resource group and the vault's profile; for Azure callers a subscription rule (--subscriptions) may fit better. To see what else the perimeter refuses, enable its NspPublicInboundPerimeterRulesDenied logs, or move the vault's association to Transition (learning) mode while you fix the rules.",
         ip.map_or_else(|| "an address the log does not give".into(), str::to_string),
     )
 }
@@ -424,8 +428,21 @@ fn perimeter_hint(d: &Draft) -> String {
 /// changes, not the role.
 fn condition_hint(d: &Draft) -> String {
     let which = match d.assignment.as_deref() {
+        // Its name (the GUID) and where it is, short enough to read whole.
         Some(a) if Check::AssignmentId.allows(a) || crate::parse::is_guid(a) => {
-            format!("the role assignment {a}")
+            let name = a.trim_end_matches('/').rsplit('/').next().unwrap_or(a);
+            let lower = a.to_ascii_lowercase();
+            match lower.find("/providers/microsoft.authorization/") {
+                Some(i) if i > 0 => format!("the role assignment {name} (at {})", {
+                    let segs: Vec<&str> = a[..i].trim_matches('/').rsplit('/').take(2).collect();
+                    format!(
+                        "{}/{}",
+                        segs.get(1).unwrap_or(&""),
+                        segs.first().unwrap_or(&"")
+                    )
+                }),
+                _ => format!("the role assignment {name}"),
+            }
         }
         Some(a) => format!("the role assignment {}", shown(a)),
         None => "a role assignment".to_string(),
@@ -986,17 +1003,13 @@ impl ExplainFold {
                     .as_deref()
                     .map(str::to_string)
                     .or(parsed.resource.clone()),
-                client_address: parsed
-                    .client_address
-                    .clone()
-                    .or(e.caller_ip.as_deref().map(str::to_string))
-                    .filter(|_| denial.is_network()),
+                client_address: client_address(&parsed, e).filter(|_| denial.is_network()),
                 policy_object: parsed.policy_object.clone(),
                 policy_permission: parsed.policy_permission.clone(),
                 assignment: parsed
                     .assignment
-                    .clone()
-                    .filter(|a| classify::names_an_assignment(a)),
+                    .as_deref()
+                    .and_then(classify::assignment_named),
                 decision_reason: parsed.decision_reason.clone(),
                 perimeter: parsed.perimeter.clone(),
                 mirid: parsed.mirid.clone(),
@@ -1007,6 +1020,27 @@ impl ExplainFold {
             first: e.time,
             last: e.time,
         });
+        // A later record of the group may carry what the first lacked (or
+        // carried forged): a perimeter id, a valid client address.
+        if g.count > 0 {
+            let d = &mut g.draft;
+            if !d.perimeter.as_deref().is_some_and(crate::parse::is_guid)
+                && parsed
+                    .perimeter
+                    .as_deref()
+                    .is_some_and(crate::parse::is_guid)
+            {
+                d.perimeter.clone_from(&parsed.perimeter);
+            }
+            let valid =
+                |a: &Option<String>| a.as_deref().is_some_and(|a| Check::IpAddress.allows(a));
+            if denial.is_network() && !valid(&d.client_address) {
+                let next = client_address(&parsed, e);
+                if valid(&next) {
+                    d.client_address = next;
+                }
+            }
+        }
         g.count += 1;
         g.first = g.first.min(e.time);
         g.last = g.last.max(e.time);
@@ -1139,6 +1173,21 @@ fn laptop_vs_deployed(
             (object, hint)
         })
         .collect()
+}
+
+/// The client address of a network denial: the description's when Azure
+/// would accept it, else the record's caller address when valid, else
+/// whatever the description says (shown, never put in a command).
+fn client_address(parsed: &DescriptionFacts, e: &Event) -> Option<String> {
+    let ok = |a: &&str| Check::IpAddress.allows(a);
+    parsed
+        .client_address
+        .as_deref()
+        .filter(ok)
+        .or(e.caller_ip.as_deref().filter(ok))
+        .or(parsed.client_address.as_deref())
+        .or(e.caller_ip.as_deref())
+        .map(str::to_string)
 }
 
 /// JSON escapes undone (up to twice nested): `\r\n`, `\n`, `\"`,
@@ -1274,10 +1323,7 @@ pub fn explain_message(text: &str, catalog: &Catalog) -> Option<Denial> {
         client_address: p.client_address.clone(),
         policy_object: p.policy_object.clone(),
         policy_permission: p.policy_permission.clone(),
-        assignment: p
-            .assignment
-            .clone()
-            .filter(|a| classify::names_an_assignment(a)),
+        assignment: p.assignment.as_deref().and_then(classify::assignment_named),
         decision_reason: p.decision_reason.clone(),
         perimeter: p.perimeter.clone(),
         mirid: p.mirid.clone(),
