@@ -9,6 +9,7 @@ mod blocks;
 mod collector;
 mod csv;
 pub mod databricks;
+mod delta;
 mod detect;
 mod files;
 mod interner;

@@ -25,7 +25,21 @@ pub fn expand_paths(args: &[String], skip_unreadable: bool) -> Result<Expanded> 
         }
         let p = Path::new(a);
         let meta = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
-        if meta.is_dir() {
+        if meta.is_dir() && super::delta::is_table(p) {
+            // A Delta table: the files of its latest snapshot, each one
+            // named (an error in it is an error, not a skip).
+            let files = super::delta::active_files(p)?;
+            if files.is_empty() {
+                return Err(Error::Other(format!(
+                    "{a}: the Delta table's latest snapshot holds no file"
+                )));
+            }
+            out.extend(
+                files
+                    .into_iter()
+                    .map(|f| (f.to_string_lossy().into_owned(), false)),
+            );
+        } else if meta.is_dir() {
             let mut files = Vec::new();
             for entry in walkdir::WalkDir::new(p)
                 .follow_links(true)

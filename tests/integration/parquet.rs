@@ -116,3 +116,73 @@ fn parquet_inputs_read_to_the_same_callers() {
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(out.stderr.contains("cut.parquet"), "{}", out.stderr);
 }
+
+/// A Delta table directory: the files of the latest snapshot (adds minus
+/// later removes; paths URI-escaped in the log), read to the same callers
+/// as the CSV they came from; a removed file is not read; reader features
+/// kvaudit does not apply are refused, named.
+#[test]
+fn a_delta_tables_latest_snapshot_reads_and_features_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("kv_audit");
+    std::fs::create_dir_all(table.join("_delta_log")).unwrap();
+    let csv = fixture("shapes/azkvauditlogs-portal.csv");
+    let df = CsvReadOptions::default()
+        .with_infer_schema_length(Some(0))
+        .try_into_reader_with_file_path(Some(csv.clone().into()))
+        .unwrap()
+        .finish()
+        .unwrap();
+    let half = df.height() / 2;
+    let write = |name: &str, mut part: DataFrame| {
+        ParquetWriter::new(std::fs::File::create(table.join(name)).unwrap())
+            .finish(&mut part)
+            .unwrap();
+    };
+    write("part-0.parquet", df.slice(0, half));
+    write("part 1.parquet", df.slice(half as i64, df.height() - half));
+    // Every row again: added, then removed; reading it would double counts.
+    write("old.parquet", df.clone());
+    let commit = |v: u32, lines: &[&str]| {
+        std::fs::write(
+            table.join(format!("_delta_log/{v:020}.json")),
+            lines.join("\n") + "\n",
+        )
+        .unwrap();
+    };
+    commit(
+        0,
+        &[
+            r#"{"protocol":{"minReaderVersion":1,"minWriterVersion":2}}"#,
+            r#"{"metaData":{"id":"t","format":{"provider":"parquet","options":{}},"schemaString":"{}","partitionColumns":[],"configuration":{}}}"#,
+            r#"{"add":{"path":"old.parquet","size":1,"modificationTime":0,"dataChange":true}}"#,
+            r#"{"add":{"path":"part-0.parquet","size":1,"modificationTime":0,"dataChange":true}}"#,
+        ],
+    );
+    commit(
+        1,
+        &[
+            r#"{"remove":{"path":"old.parquet","deletionTimestamp":1,"dataChange":true}}"#,
+            r#"{"add":{"path":"part%201.parquet","size":1,"modificationTime":1,"dataChange":true}}"#,
+        ],
+    );
+    let t = table.to_string_lossy().into_owned();
+    let out = kvaudit(&["callers", &t, "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let expected = kvaudit(&["callers", &csv, "--format", "json"]);
+    assert_eq!(out.stdout, expected.stdout);
+    // Deletion vectors: refused, saying which feature.
+    commit(
+        2,
+        &[
+            r#"{"protocol":{"minReaderVersion":3,"minWriterVersion":7,"readerFeatures":["deletionVectors"],"writerFeatures":["deletionVectors"]}}"#,
+        ],
+    );
+    let out = kvaudit(&["callers", &t]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("Delta table") && out.stderr.contains("deletionVectors"),
+        "{}",
+        out.stderr
+    );
+}
