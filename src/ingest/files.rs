@@ -54,6 +54,9 @@ pub(super) fn read_in_order(
         ..opts.clone()
     };
     std::thread::scope(|scope| {
+        // Owned here: when this returns early (an error, a closed pipe) the
+        // tokens end, and the workers waiting for one stop.
+        let tok_tx = tok_tx;
         for _ in 0..n_workers.min(batches.len()) {
             let res_tx = res_tx.clone();
             let (tok_rx, next, inline, batches) = (&tok_rx, &next, &inline, &batches);

@@ -6,15 +6,48 @@
 //! and row group.
 
 use super::collector::Collector;
+use super::interner::Interner;
+use super::normalize::Outcome;
 use super::schema::{require_columns, FlatSchema};
 use super::shape::Shape;
 use crate::error::{Error, Location, Result};
 use polars::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 
 fn strings(ca: &StringChunked) -> Vec<Option<String>> {
     (0..ca.len())
         .map(|i| ca.get(i).map(str::to_string))
         .collect()
+}
+
+/// A column of a row group as the rows take it: text columns borrowed as
+/// they are, others turned into text once.
+enum Cells {
+    Borrowed(StringChunked),
+    Owned(Vec<Option<String>>),
+}
+
+impl Cells {
+    fn of(c: &Column, name: &str) -> std::result::Result<Cells, String> {
+        match c.dtype() {
+            DataType::String => Ok(Cells::Borrowed(
+                c.as_materialized_series()
+                    .str()
+                    .map_err(|e| e.to_string())?
+                    .rechunk()
+                    .into_owned(),
+            )),
+            _ => texts(c, name).map(Cells::Owned),
+        }
+    }
+
+    fn get(&self, row: usize) -> Option<&str> {
+        match self {
+            Cells::Borrowed(ca) => ca.get(row),
+            Cells::Owned(v) => v.get(row).and_then(Option::as_deref),
+        }
+    }
 }
 
 /// One column's values as text, the way the flat readers take them.
@@ -36,7 +69,7 @@ fn texts(c: &Column, name: &str) -> std::result::Result<Vec<Option<String>>, Str
                         let micros = if per_micro > 0 { v / per_micro } else { v * -per_micro };
                         chrono::DateTime::from_timestamp_micros(micros)
                     })
-                    .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
                 })
                 .collect())
         }
@@ -73,13 +106,14 @@ fn at(c: &Collector, position: String, message: String) -> Error {
 }
 
 /// Reads the Parquet file `open` opens (once for the footer, then once per
-/// row group) row group by row group.
+/// row group): row groups are decoded and normalised on every core and
+/// handed on in order, so events, record numbers and errors are those of
+/// reading them one after another.
 pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
-    open: impl Fn() -> std::io::Result<R>,
+    open: impl Fn() -> std::io::Result<R> + Sync,
     c: &mut Collector,
 ) -> Result<Shape> {
-    let reader = |c: &Collector| open().map_err(|e| Error::io(c.source(), e));
-    let mut head = ParquetReader::new(reader(c)?);
+    let mut head = ParquetReader::new(open().map_err(|e| Error::io(c.source(), e))?);
     let metadata = head
         .get_metadata()
         .map_err(|e| at(c, "footer".into(), format!("expected a Parquet file: {e}")))?
@@ -99,37 +133,108 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
     let schema = FlatSchema::resolve(names.iter().map(String::as_str));
     require_columns(&schema, c.source())?;
     let wanted: Vec<usize> = schema.columns();
+    // Where each row group starts (rows before it).
+    let mut starts = Vec::with_capacity(metadata.row_groups.len());
     let mut offset = 0usize;
-    let mut record = 0u64;
-    for (g, rg) in metadata.row_groups.iter().enumerate() {
-        let n = rg.num_rows();
-        let mut r = ParquetReader::new(reader(c)?)
-            .with_slice(Some((offset, n)))
+    for rg in &metadata.row_groups {
+        starts.push(offset);
+        offset += rg.num_rows();
+    }
+    let source: Arc<str> = Arc::from(c.source());
+    let fields = c.fields();
+    let group = |g: usize, interner: &mut Interner| -> std::result::Result<Vec<Outcome>, String> {
+        let n = metadata.row_groups[g].num_rows();
+        let mut r = ParquetReader::new(open().map_err(|e| e.to_string())?)
+            .with_slice(Some((starts[g], n)))
             .with_columns(Some(wanted.iter().map(|&i| names[i].clone()).collect()));
         r.set_metadata(metadata.clone());
-        offset += n;
-        let df = r
-            .finish()
-            .map_err(|e| at(c, format!("row group {g}"), format!("unreadable: {e}")))?;
-        // Column i of the file → its values in this row group.
-        let mut cells: Vec<Option<Vec<Option<String>>>> = vec![None; names.len()];
+        let df = r.finish().map_err(|e| format!("unreadable: {e}"))?;
+        let mut cells: Vec<Option<Cells>> = (0..names.len()).map(|_| None).collect();
         for &i in &wanted {
-            let col = df
-                .column(&names[i])
-                .map_err(|e| at(c, format!("row group {g}"), e.to_string()))?;
-            cells[i] = Some(texts(col, &names[i]).map_err(|m| at(c, format!("row group {g}"), m))?);
+            let col = df.column(&names[i]).map_err(|e| e.to_string())?;
+            cells[i] = Some(Cells::of(col, &names[i])?);
         }
-        for row in 0..df.height() {
-            record += 1;
-            let raw = schema.row(|i| {
-                cells
-                    .get(i)
-                    .and_then(Option::as_ref)
-                    .and_then(|v| v.get(row))
-                    .and_then(Option::as_deref)
-            });
-            c.push(raw, record, || format!("row group {g}, row {}", row + 1))?;
-        }
+        Ok((0..df.height())
+            .map(|row| {
+                let raw = schema.row(|i| {
+                    cells
+                        .get(i)
+                        .and_then(Option::as_ref)
+                        .and_then(|v| v.get(row))
+                });
+                Outcome::of(raw, &source, row as u64 + 1, None, interner, fields)
+            })
+            .collect())
+    };
+    // A record number (across the file) → its row group and row.
+    let position = |record: u64, _: Option<u64>| {
+        let r = usize::try_from(record.saturating_sub(1)).unwrap_or(usize::MAX);
+        let g = starts.partition_point(|&s| s <= r).saturating_sub(1);
+        format!(
+            "row group {g}, row {}",
+            r - starts.get(g).copied().unwrap_or(0) + 1
+        )
+    };
+    let groups = metadata.row_groups.len();
+    let n_workers = super::blocks::workers().min(groups.max(1));
+    let next = AtomicUsize::new(0);
+    let (res_tx, res_rx) = mpsc::channel::<(usize, std::result::Result<Vec<Outcome>, String>)>();
+    // Row groups decoded and not yet handed on: one per worker.
+    let (tok_tx, tok_rx) = mpsc::sync_channel::<()>(n_workers);
+    for _ in 0..n_workers {
+        let _ = tok_tx.send(());
     }
+    let tok_rx = Mutex::new(tok_rx);
+    std::thread::scope(|scope| {
+        // Owned here: when this returns early (an error, a closed pipe) the
+        // tokens end, and the workers waiting for one stop.
+        let tok_tx = tok_tx;
+        for _ in 0..n_workers {
+            let (res_tx, next, tok_rx, group) = (res_tx.clone(), &next, &tok_rx, &group);
+            std::thread::Builder::new()
+                .name("kvaudit-parquet".into())
+                .spawn_scoped(scope, move || {
+                    let mut interner = Interner::default();
+                    loop {
+                        if tok_rx
+                            .lock()
+                            .map(|rx| rx.recv())
+                            .map_or(true, |r| r.is_err())
+                        {
+                            return;
+                        }
+                        let g = next.fetch_add(1, Ordering::Relaxed);
+                        if g >= groups {
+                            return;
+                        }
+                        if res_tx.send((g, group(g, &mut interner))).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .map_err(|e| Error::Other(format!("cannot start a thread: {e}")))?;
+        }
+        drop(res_tx);
+        let mut pending = std::collections::BTreeMap::new();
+        for (g, &start) in starts.iter().enumerate() {
+            let outcomes = loop {
+                if let Some(o) = pending.remove(&g) {
+                    break o;
+                }
+                match res_rx.recv() {
+                    Ok((h, o)) => {
+                        pending.insert(h, o);
+                    }
+                    Err(_) => return Err(Error::Other("a Parquet reader stopped early".into())),
+                }
+            };
+            let _ = tok_tx.send(());
+            let outcomes = outcomes.map_err(|m| at(c, format!("row group {g}"), m))?;
+            for o in outcomes {
+                c.apply(o, start as u64, &position)?;
+            }
+        }
+        Ok(())
+    })?;
     Ok(Shape::Parquet)
 }

@@ -404,3 +404,56 @@ fn report_reads_successes_lean_with_the_same_result() {
     }
     assert!(checked >= 15, "only {checked} fixtures read");
 }
+
+/// A reader of many files (an archive tree) or of Parquet row groups on
+/// several threads stops, exit 0, when the pipe it writes to closes early
+/// (a worker waiting for work must not keep the process alive).
+#[test]
+fn a_closed_pipe_stops_the_file_and_row_group_readers() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let line = std::fs::read_to_string(fixture("scenarios/s2-airflow-spn-forbidden.jsonl"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    // 200 blobs of 50 records: many batches of files.
+    for i in 0..200 {
+        let d = dir
+            .path()
+            .join(format!("tree/y=2025/m=03/d=11/h={:02}/m={i:03}", i % 24));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("PT1H.json"), format!("{line}\n").repeat(50)).unwrap();
+    }
+    let tree = dir.path().join("tree").to_string_lossy().into_owned();
+    let pq = dir.path().join("e.parquet").to_string_lossy().into_owned();
+    assert_eq!(kvaudit(&["events", &tree, "-o", &pq]).code, 0);
+    for input in [&tree, &pq] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kvaudit"))
+            .args(["events", input.as_str()])
+            .env("KVAUDIT_NO_PROGRESS", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(first.starts_with("{\"time\""), "{first}");
+        // The reader is dropped: the pipe is closed.
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if started.elapsed() > std::time::Duration::from_secs(30) {
+                let _ = child.kill();
+                panic!("{input}: still running 30 s after its pipe closed");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        assert_eq!(status.code(), Some(0), "{input}");
+    }
+}
