@@ -11,9 +11,6 @@ use super::progress::Progress;
 use super::source::Source;
 use crate::error::{Error, Result};
 use crate::event::Event;
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Mutex};
 
 /// Files up to this size are read by the file workers; larger ones by the
 /// block reader, which splits them across cores itself.
@@ -38,101 +35,51 @@ pub(super) fn read_in_order(
     mut each: impl FnMut(usize, Option<FileRead>) -> Result<()>,
 ) -> Result<()> {
     let n_workers = super::blocks::workers();
-    // Batches read and not yet handed on: bounds memory to a few batches
-    // per worker.
-    let in_flight = 3 * n_workers;
     let batches: Vec<&[usize]> = jobs.chunks(BATCH).collect();
-    let (res_tx, res_rx) = mpsc::channel::<(usize, Vec<(usize, FileRead)>)>();
-    let (tok_tx, tok_rx) = mpsc::sync_channel::<()>(in_flight);
-    for _ in 0..in_flight {
-        let _ = tok_tx.send(());
-    }
-    let tok_rx = Mutex::new(tok_rx);
-    let next = AtomicUsize::new(0);
     let inline = ReadOptions {
         inline: true,
         ..opts.clone()
     };
-    std::thread::scope(|scope| {
-        // Owned here: when this returns early (an error, a closed pipe) the
-        // tokens end, and the workers waiting for one stop.
-        let tok_tx = tok_tx;
-        for _ in 0..n_workers.min(batches.len()) {
-            let res_tx = res_tx.clone();
-            let (tok_rx, next, inline, batches) = (&tok_rx, &next, &inline, &batches);
-            std::thread::Builder::new()
-                .name("kvaudit-files".into())
-                .spawn_scoped(scope, move || {
-                    let mut interner = Interner::default();
-                    loop {
-                        // A token per batch in flight; none left: the
-                        // calling thread stopped.
-                        if tok_rx
-                            .lock()
-                            .map(|rx| rx.recv())
-                            .map_or(true, |r| r.is_err())
-                        {
-                            return;
-                        }
-                        let b = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(batch) = batches.get(b) else { return };
-                        let reads = batch
-                            .iter()
-                            .map(|&i| (i, read_file(&paths[i].0, inline, &mut interner)))
-                            .collect();
-                        if res_tx.send((b, reads)).is_err() {
-                            return;
-                        }
-                    }
-                })
-                .map_err(|e| Error::Other(format!("cannot start a thread: {e}")))?;
-        }
-        drop(res_tx);
-        let mut pending: BTreeMap<usize, Vec<(usize, FileRead)>> = BTreeMap::new();
-        let mut ready: std::collections::VecDeque<(usize, FileRead)> = Default::default();
-        let mut next_batch = 0;
-        for i in 0..paths.len() {
-            if ready.front().is_none_or(|(j, _)| *j != i) && !jobs.contains_sorted(i) {
-                each(i, None)?;
-                continue;
+    // Paths before the next file a worker read are read by the caller.
+    let mut done = 0usize;
+    // A few batches per worker read and not yet handed on.
+    super::ordered::map_in_order(
+        batches.len(),
+        n_workers,
+        3 * n_workers,
+        Interner::default,
+        |b, interner| {
+            batches[b]
+                .iter()
+                .map(|&i| (i, read_file(&paths[i].0, &inline, interner)))
+                .collect::<Vec<_>>()
+        },
+        |_, reads| {
+            for (i, read) in reads {
+                caller_reads(jobs, &mut done, i, &mut each)?;
+                each(i, Some(read))?;
+                done = i + 1;
             }
-            let read = loop {
-                if let Some((j, r)) = ready.pop_front() {
-                    debug_assert_eq!(j, i);
-                    break r;
-                }
-                if let Some(b) = pending.remove(&next_batch) {
-                    next_batch += 1;
-                    ready.extend(b);
-                    let _ = tok_tx.send(());
-                    continue;
-                }
-                match res_rx.recv() {
-                    Ok((b, r)) => {
-                        pending.insert(b, r);
-                    }
-                    Err(_) => {
-                        return Err(Error::Other(
-                            "a file reader stopped before its file was read".into(),
-                        ))
-                    }
-                }
-            };
-            each(i, Some(read))?;
+            Ok(())
+        },
+    )?;
+    caller_reads(jobs, &mut done, paths.len(), &mut each)
+}
+
+/// Hands the caller the paths from `done` to `upto` no worker reads.
+fn caller_reads(
+    jobs: &[usize],
+    done: &mut usize,
+    upto: usize,
+    each: &mut impl FnMut(usize, Option<FileRead>) -> Result<()>,
+) -> Result<()> {
+    for i in *done..upto {
+        if jobs.binary_search(&i).is_err() {
+            each(i, None)?;
         }
-        Ok(())
-    })
-}
-
-/// Membership in an ascending list.
-trait SortedContains {
-    fn contains_sorted(&self, i: usize) -> bool;
-}
-
-impl SortedContains for [usize] {
-    fn contains_sorted(&self, i: usize) -> bool {
-        self.binary_search(&i).is_ok()
     }
+    *done = (*done).max(upto);
+    Ok(())
 }
 
 /// Reads one small file whole (one open, one size check on it, one read)

@@ -18,6 +18,7 @@ mod json;
 mod normalize;
 pub mod objects;
 mod options;
+mod ordered;
 mod parquet;
 mod progress;
 pub mod schema;

@@ -12,8 +12,7 @@ use super::schema::{require_columns, FlatSchema};
 use super::shape::Shape;
 use crate::error::{Error, Location, Result};
 use polars::prelude::*;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::Arc;
 
 fn strings(ca: &StringChunked) -> Vec<Option<String>> {
     (0..ca.len())
@@ -175,66 +174,21 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
             r - starts.get(g).copied().unwrap_or(0) + 1
         )
     };
-    let groups = metadata.row_groups.len();
-    let n_workers = super::blocks::workers().min(groups.max(1));
-    let next = AtomicUsize::new(0);
-    let (res_tx, res_rx) = mpsc::channel::<(usize, std::result::Result<Vec<Outcome>, String>)>();
-    // Row groups decoded and not yet handed on: one per worker.
-    let (tok_tx, tok_rx) = mpsc::sync_channel::<()>(n_workers);
-    for _ in 0..n_workers {
-        let _ = tok_tx.send(());
-    }
-    let tok_rx = Mutex::new(tok_rx);
-    std::thread::scope(|scope| {
-        // Owned here: when this returns early (an error, a closed pipe) the
-        // tokens end, and the workers waiting for one stop.
-        let tok_tx = tok_tx;
-        for _ in 0..n_workers {
-            let (res_tx, next, tok_rx, group) = (res_tx.clone(), &next, &tok_rx, &group);
-            std::thread::Builder::new()
-                .name("kvaudit-parquet".into())
-                .spawn_scoped(scope, move || {
-                    let mut interner = Interner::default();
-                    loop {
-                        if tok_rx
-                            .lock()
-                            .map(|rx| rx.recv())
-                            .map_or(true, |r| r.is_err())
-                        {
-                            return;
-                        }
-                        let g = next.fetch_add(1, Ordering::Relaxed);
-                        if g >= groups {
-                            return;
-                        }
-                        if res_tx.send((g, group(g, &mut interner))).is_err() {
-                            return;
-                        }
-                    }
-                })
-                .map_err(|e| Error::Other(format!("cannot start a thread: {e}")))?;
-        }
-        drop(res_tx);
-        let mut pending = std::collections::BTreeMap::new();
-        for (g, &start) in starts.iter().enumerate() {
-            let outcomes = loop {
-                if let Some(o) = pending.remove(&g) {
-                    break o;
-                }
-                match res_rx.recv() {
-                    Ok((h, o)) => {
-                        pending.insert(h, o);
-                    }
-                    Err(_) => return Err(Error::Other("a Parquet reader stopped early".into())),
-                }
-            };
-            let _ = tok_tx.send(());
+    let workers = super::blocks::workers();
+    // One decoded row group per worker waits to be handed on.
+    super::ordered::map_in_order(
+        starts.len(),
+        workers,
+        workers,
+        Interner::default,
+        |g, interner| group(g, interner),
+        |g, outcomes| {
             let outcomes = outcomes.map_err(|m| at(c, format!("row group {g}"), m))?;
             for o in outcomes {
-                c.apply(o, start as u64, &position)?;
+                c.apply(o, starts[g] as u64, &position)?;
             }
-        }
-        Ok(())
-    })?;
+            Ok(())
+        },
+    )?;
     Ok(Shape::Parquet)
 }

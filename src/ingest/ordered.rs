@@ -1,0 +1,86 @@
+//! Work on every core, results in order: the pool behind the archive-tree
+//! reader (batches of files) and the Parquet reader (row groups). Workers
+//! take jobs from a shared counter, a bounded number of results wait to be
+//! handed on, and the calling thread gets them in job order, so what it
+//! does with them (events, counts, the first error) is what a sequential
+//! read does.
+
+use crate::error::{Error, Result};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Mutex};
+
+/// Runs `work(job, state)` for jobs `0..jobs` on `workers` threads (each
+/// with its own `init()` state), at most `in_flight` results done and not
+/// yet handed on, and calls `each(job, result)` on the calling thread in
+/// job order. Returns the first error `each` returns; the workers then
+/// stop.
+pub(super) fn map_in_order<S, T: Send>(
+    jobs: usize,
+    workers: usize,
+    in_flight: usize,
+    init: impl Fn() -> S + Sync,
+    work: impl Fn(usize, &mut S) -> T + Sync,
+    mut each: impl FnMut(usize, T) -> Result<()>,
+) -> Result<()> {
+    let workers = workers.clamp(1, jobs.max(1));
+    let in_flight = in_flight.max(1);
+    let (res_tx, res_rx) = mpsc::channel::<(usize, T)>();
+    let (tok_tx, tok_rx) = mpsc::sync_channel::<()>(in_flight);
+    for _ in 0..in_flight {
+        let _ = tok_tx.send(());
+    }
+    let tok_rx = Mutex::new(tok_rx);
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        // Owned here: when this returns early (an error, a closed pipe) the
+        // tokens end, and the workers waiting for one stop.
+        let tok_tx = tok_tx;
+        for _ in 0..workers {
+            let res_tx = res_tx.clone();
+            let (tok_rx, next, init, work) = (&tok_rx, &next, &init, &work);
+            std::thread::Builder::new()
+                .name("kvaudit-read".into())
+                .spawn_scoped(scope, move || {
+                    let mut state = init();
+                    loop {
+                        // A token per result in flight; none left: the
+                        // calling thread stopped.
+                        if tok_rx
+                            .lock()
+                            .map(|rx| rx.recv())
+                            .map_or(true, |r| r.is_err())
+                        {
+                            return;
+                        }
+                        let job = next.fetch_add(1, Ordering::Relaxed);
+                        if job >= jobs {
+                            return;
+                        }
+                        if res_tx.send((job, work(job, &mut state))).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .map_err(|e| Error::Other(format!("cannot start a thread: {e}")))?;
+        }
+        drop(res_tx);
+        let mut pending: BTreeMap<usize, T> = BTreeMap::new();
+        for job in 0..jobs {
+            let result = loop {
+                if let Some(r) = pending.remove(&job) {
+                    break r;
+                }
+                match res_rx.recv() {
+                    Ok((j, r)) => {
+                        pending.insert(j, r);
+                    }
+                    Err(_) => return Err(Error::Other("a reading thread stopped early".into())),
+                }
+            };
+            let _ = tok_tx.send(());
+            each(job, result)?;
+        }
+        Ok(())
+    })
+}
