@@ -22,7 +22,28 @@ pub(super) struct Collector<'a> {
     pub(super) opts: &'a ReadOptions,
 }
 
-impl Collector<'_> {
+impl<'a> Collector<'a> {
+    /// A collector for the input `label`, its accounting empty.
+    pub(super) fn new(
+        label: &str,
+        interner: &'a mut Interner,
+        events: &'a mut dyn Sink,
+        progress: &'a mut Progress,
+        opts: &'a ReadOptions,
+    ) -> Self {
+        Collector {
+            interner,
+            events,
+            progress,
+            stats: FileStats {
+                source: label.to_string(),
+                ..Default::default()
+            },
+            source: Arc::from(label),
+            opts,
+        }
+    }
+
     /// `position` is "line N" or "record N"; `record` the 1-based number kept
     /// in `source_record`.
     pub(super) fn push(

@@ -11,7 +11,6 @@ use super::source::{strip_bom, Source};
 use super::{csv, json};
 use crate::error::{Error, Result};
 use crate::pipeline::Sink;
-use std::sync::Arc;
 
 /// Reads one input: detects its shape and hands it to that shape's reader.
 pub(super) fn read_source(
@@ -34,17 +33,7 @@ pub(super) fn read_source(
                 let Source::Bytes(all) = src else {
                     unreachable!("matched above")
                 };
-                let mut c = Collector {
-                    interner,
-                    events,
-                    progress,
-                    stats: FileStats {
-                        source: label.to_string(),
-                        ..Default::default()
-                    },
-                    source: Arc::from(label),
-                    opts,
-                };
+                let mut c = Collector::new(label, interner, events, progress, opts);
                 json::read_lines_owned(all, shape, &mut c)?;
                 let mut stats = c.stats;
                 stats.shape = shape.name().to_string();
@@ -65,17 +54,7 @@ pub(super) fn read_source(
             tried: Shape::tried(),
         });
     };
-    let mut c = Collector {
-        interner,
-        events,
-        progress,
-        stats: FileStats {
-            source: label.to_string(),
-            ..Default::default()
-        },
-        source: Arc::from(label),
-        opts,
-    };
+    let mut c = Collector::new(label, interner, events, progress, opts);
     // Parquet: its magic, at the very start.
     if head.starts_with(b"PAR1") {
         let shape = match src {

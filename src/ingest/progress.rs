@@ -18,15 +18,9 @@ impl Progress {
         use std::io::IsTerminal;
         let enabled =
             std::io::stderr().is_terminal() && std::env::var_os("KVAUDIT_NO_PROGRESS").is_none();
-        let now = std::time::Instant::now();
         Progress {
             enabled,
-            rows: 0,
-            started: now,
-            last: now,
-            shown: false,
-            files_done: 0,
-            files_total: 0,
+            ..Self::hidden()
         }
     }
 
