@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """kvaudit against DuckDB on the same files, in the same run.
 
-For each shape (AzureDiagnostics portal CSV, raw JSON Lines, and raw-tree:
+For each shape (AzureDiagnostics portal CSV, raw JSON Lines, raw-tree:
 the same raw records as a storage archive's tree of hourly PT1H.json blobs,
-one folder per vault and hour) and size, it generates the file with
-`kvaudit synth` (kept for reuse), then times
+one folder per vault and hour, and parquet: the same records as kvaudit's
+typed Parquet events) and size, it generates the file with `kvaudit synth`
+(kept for reuse; `--profile denials` for the heavy mix), then times
   - `kvaudit callers --format json`
   - `kvaudit report --format json`
   - DuckDB computing the same per-caller aggregates (events, 403s, distinct
@@ -15,7 +16,8 @@ throughput and the peak RSS of each process (from wait4; DuckDB runs in its
 own process, timed including its start-up). Before each timed run the file is
 read once, untimed, so every command starts with the same page cache.
 
-usage: python3 bench/run.py [--sizes 1000000,10000000] [--shapes azdiag-csv,raw-jsonl,raw-tree]
+usage: python3 bench/run.py [--sizes 1000000,10000000] [--shapes azdiag-csv,raw-jsonl,raw-tree,parquet]
+                            [--profile default|denials]
                             [--kvaudit target/release/kvaudit] [--dir /tmp/kvaudit-bench]
                             [--repeat N]   (fastest of N runs of each command; the
                                             commands take turns, one run each per round)
@@ -115,6 +117,12 @@ def duckdb_worker(shape, path):
                  strptime("TimeGenerated [UTC]", '%-m/%-d/%Y, %-I:%M:%S.%g %p') t
           from read_csv('{path}', all_varchar=true, header=true)
           where "ResourceProvider" = 'MICROSOFT.KEYVAULT'"""
+    elif shape == "parquet":
+        src = f"""
+          select caller_appid a, caller_oid o, caller_upn u, status, vault,
+                 case when object_type = 'secret' then object_name end secret,
+                 cast(time as timestamp) t
+          from read_parquet('{path}')"""
     else:
         src = f"""
           select nullif(identity->>'$.claim.appid', '') a, nullif(identity->>'$.claim.oid', '') o,
@@ -147,7 +155,10 @@ def main():
         return duckdb_worker(sys.argv[2], sys.argv[3])
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1000000,10000000")
-    ap.add_argument("--shapes", default="azdiag-csv,raw-jsonl")
+    ap.add_argument("--shapes", default="azdiag-csv,raw-jsonl",
+                    help="azdiag-csv, raw-jsonl, raw-tree (raw-jsonl as hourly blobs), parquet (raw-jsonl as kvaudit's Parquet events)")
+    ap.add_argument("--profile", default="default", choices=["default", "denials"],
+                    help="synth's mix: denials is the heavy one (2,000 callers, 3%% 403s, 60 days)")
     ap.add_argument("--kvaudit", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release", "kvaudit"))
     ap.add_argument("--dir", default="/tmp/kvaudit-bench")
     ap.add_argument("--repeat", type=int, default=1,
@@ -161,11 +172,19 @@ def main():
     ok = True
     for shape in a.shapes.split(","):
         for n in [int(x) for x in a.sizes.split(",")]:
-            gen = "raw-jsonl" if shape == "raw-tree" else shape
-            path = os.path.join(a.dir, f"{gen}-{n}.{'csv' if gen.endswith('csv') else 'jsonl'}")
+            gen = "raw-jsonl" if shape in ("raw-tree", "parquet") else shape
+            mix = "" if a.profile == "default" else f"-{a.profile}"
+            path = os.path.join(a.dir, f"{gen}{mix}-{n}.{'csv' if gen.endswith('csv') else 'jsonl'}")
             if not os.path.exists(path):
                 print(f"generating {path} ...", file=sys.stderr)
-                subprocess.run([a.kvaudit, "synth", "--rows", str(n), "--shape", gen, "-o", path], check=True)
+                extra = [] if a.profile == "default" else ["--profile", a.profile, "--days", "60"]
+                subprocess.run([a.kvaudit, "synth", "--rows", str(n), "--shape", gen, "-o", path] + extra, check=True)
+            if shape == "parquet":
+                raw, path = path, os.path.join(a.dir, f"events{mix}-{n}.parquet")
+                if not os.path.exists(path):
+                    print(f"writing {path} ...", file=sys.stderr)
+                    subprocess.run([a.kvaudit, "events", raw, "-o", path], check=True,
+                                   env={**os.environ, "KVAUDIT_NO_PROGRESS": "1"})
             if shape == "raw-tree":
                 raw, path = path, os.path.join(a.dir, f"raw-tree-{n}")
                 if not os.path.exists(path):
@@ -204,7 +223,7 @@ def main():
             rep = f"{rw:.2f} s" if rw is not None else "skipped"
             rrs = f"{rrss:,.0f} MiB" if rrss is not None else "-"
             rratio = f"{rw / dw:.2f}" if rw is not None else "-"
-            lines.append(f"| {shape} | {events:,} | {size:,.0f} MiB | {kw:.2f} s | {events / kw:,.0f} | {krss:,.0f} MiB | "
+            lines.append(f"| {shape}{mix} | {events:,} | {size:,.0f} MiB | {kw:.2f} s | {events / kw:,.0f} | {krss:,.0f} MiB | "
                          f"{rep} | {rrs} | {dw:.2f} s | {drss:,.0f} MiB | {kw / dw:.2f} | {rratio} | {'yes' if same else 'NO'} |")
             print(lines[-1], file=sys.stderr)
     print("\n".join(lines))

@@ -27,6 +27,9 @@ pub fn trim(s: &str) -> &str {
 /// ISO (taken as UTC).
 pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     let s = trim(s);
+    if let Some(t) = strict_iso_time(s.as_bytes()) {
+        return Some(t);
+    }
     if let Some(t) = parse_portal_time(s) {
         return Some(t);
     }
@@ -58,23 +61,69 @@ fn parse_portal_time(s: &str) -> Option<DateTime<Utc>> {
 /// hour, two for minutes and seconds, up to nine for the fraction; None for
 /// any other spelling (including impossible dates), which the general
 /// parser then reads.
+/// Reads `min..=max` digits at `*i`.
+fn digits(b: &[u8], i: &mut usize, min: usize, max: usize) -> Option<u32> {
+    let start = *i;
+    let mut v = 0u32;
+    while *i < b.len() && *i - start < max && b[*i].is_ascii_digit() {
+        v = v * 10 + u32::from(b[*i] - b'0');
+        *i += 1;
+    }
+    (*i - start >= min).then_some(v)
+}
+
+/// Whether `sep` is at `*i` (moving past it).
+fn sep(b: &[u8], i: &mut usize, sep: &[u8]) -> Option<()> {
+    let ok = b.get(*i..*i + sep.len()) == Some(sep);
+    *i += sep.len();
+    ok.then_some(())
+}
+
+/// An optional `.` and 1 to 9 fractional digits at `*i`, as nanoseconds.
+fn fraction(b: &[u8], i: &mut usize) -> Option<u32> {
+    if b.get(*i) != Some(&b'.') {
+        return Some(0);
+    }
+    *i += 1;
+    let start = *i;
+    let f = digits(b, i, 1, 9)?;
+    Some(f * 10u32.pow(9 - (*i - start) as u32))
+}
+
+/// `YYYY-MM-DD[T ]hh:mm:ss[.f][Z]` (what system tables, Spark and kvaudit
+/// itself write; without a zone it is UTC), read byte by byte; None for
+/// any other spelling (offsets, more digits), which the general parsers
+/// then read.
+fn strict_iso_time(b: &[u8]) -> Option<DateTime<Utc>> {
+    if b.len() < 19 || b[4] != b'-' {
+        return None;
+    }
+    let i = &mut 0usize;
+    let year = digits(b, i, 4, 4)?;
+    sep(b, i, b"-")?;
+    let month = digits(b, i, 2, 2)?;
+    sep(b, i, b"-")?;
+    let day = digits(b, i, 2, 2)?;
+    if !matches!(b.get(*i), Some(b'T' | b' ')) {
+        return None;
+    }
+    *i += 1;
+    let hour = digits(b, i, 2, 2)?;
+    sep(b, i, b":")?;
+    let minute = digits(b, i, 2, 2)?;
+    sep(b, i, b":")?;
+    let second = digits(b, i, 2, 2)?;
+    let nanos = fraction(b, i)?;
+    match b.get(*i..)? {
+        b"" | b"Z" => {}
+        _ => return None,
+    }
+    let date = chrono::NaiveDate::from_ymd_opt(year as i32, month, day)?;
+    let time = chrono::NaiveTime::from_hms_nano_opt(hour, minute, second, nanos)?;
+    Some(date.and_time(time).and_utc())
+}
+
 fn strict_portal_time(b: &[u8]) -> Option<DateTime<Utc>> {
-    /// Reads `min..=max` digits at `*i`.
-    fn digits(b: &[u8], i: &mut usize, min: usize, max: usize) -> Option<u32> {
-        let start = *i;
-        let mut v = 0u32;
-        while *i < b.len() && *i - start < max && b[*i].is_ascii_digit() {
-            v = v * 10 + u32::from(b[*i] - b'0');
-            *i += 1;
-        }
-        (*i - start >= min).then_some(v)
-    }
-    /// Whether `sep` is at `*i` (moving past it).
-    fn sep(b: &[u8], i: &mut usize, sep: &[u8]) -> Option<()> {
-        let ok = b.get(*i..*i + sep.len()) == Some(sep);
-        *i += sep.len();
-        ok.then_some(())
-    }
     let i = &mut 0usize;
     let month = digits(b, i, 1, 2)?;
     sep(b, i, b"/")?;
@@ -87,14 +136,7 @@ fn strict_portal_time(b: &[u8]) -> Option<DateTime<Utc>> {
     let minute = digits(b, i, 2, 2)?;
     sep(b, i, b":")?;
     let second = digits(b, i, 2, 2)?;
-    let (frac, frac_len) = if b.get(*i) == Some(&b'.') {
-        *i += 1;
-        let start = *i;
-        let f = digits(b, i, 1, 9)?;
-        (f, *i - start)
-    } else {
-        (0, 0)
-    };
+    let nanos = fraction(b, i)?;
     if !(1..=12).contains(&hour12) {
         return None;
     }
@@ -103,7 +145,6 @@ fn strict_portal_time(b: &[u8]) -> Option<DateTime<Utc>> {
         b" PM" => hour12 % 12 + 12,
         _ => return None,
     };
-    let nanos = frac * 10u32.pow(9 - frac_len as u32);
     let date = chrono::NaiveDate::from_ymd_opt(year as i32, month, day)?;
     let time = chrono::NaiveTime::from_hms_nano_opt(hour, minute, second, nanos)?;
     Some(date.and_time(time).and_utc())
@@ -419,6 +460,34 @@ mod tests {
                 format!("{m}/{d}/{y}, {h}:{mi:02}:{sec:02}{frac} {ampm}")
             };
             proptest::prop_assert_eq!(parse_portal_time(&s), parse_portal_time_split(&s), "{}", s);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(5000))]
+        /// ISO times with and without `T`, fraction and `Z`, in and out of
+        /// range: the byte parser agrees with chrono's wherever it answers,
+        /// and answers for every well-formed one.
+        #[test]
+        fn strict_iso_time_equals_chrono(
+            y in 1990u32..2100, m in 0u32..14, d in 0u32..33, h in 0u32..25,
+            mi in 0u32..61, sec in 0u32..61, frac in proptest::option::of("[0-9]{1,10}"),
+            t in proptest::bool::ANY, z in proptest::bool::ANY,
+        ) {
+            let frac = frac.map(|f| format!(".{f}")).unwrap_or_default();
+            let s = format!(
+                "{y}-{m:02}-{d:02}{}{h:02}:{mi:02}:{sec:02}{frac}{}",
+                if t { "T" } else { " " },
+                if z { "Z" } else { "" }
+            );
+            let general = NaiveDateTime::parse_from_str(s.trim_end_matches('Z'), "%Y-%m-%dT%H:%M:%S%.f")
+                .or_else(|_| NaiveDateTime::parse_from_str(s.trim_end_matches('Z'), "%Y-%m-%d %H:%M:%S%.f"))
+                .ok()
+                .map(|t| t.and_utc());
+            match strict_iso_time(s.as_bytes()) {
+                Some(fast) => proptest::prop_assert_eq!(Some(fast), general, "{}", s),
+                None => proptest::prop_assert!(general.is_none() || frac.len() > 10 || sec == 60, "{}", s),
+            }
         }
     }
 

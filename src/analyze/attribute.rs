@@ -1,56 +1,217 @@
 //! Names the person behind the AzureDatabricks application: each
 //! successful vault read by it (vault, secret, time) is matched to the
 //! workspace's `getSecret` of the same scope's vault and key closest in
-//! time, within a tolerance, one to one.
+//! time, within a tolerance, one to one. Both sides are sorted by (key,
+//! time) through an external sort (runs of a million records on disk), so
+//! the join holds one cluster of nearby reads and events at a time.
 
-use crate::error::Result;
+use crate::collections::spill::{self, Record, Sorted, Sorter};
+use crate::error::{Error, Result};
 use crate::event::{format_time, Event};
 use crate::ingest::databricks::{Scope, SecretEvent};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The AzureDatabricks first-party application (Microsoft's list of
 /// first-party app ids; data/first-party-apps-keyvault.csv).
 pub const AZURE_DATABRICKS: &str = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d";
 
-/// One read of a secret by AzureDatabricks, from the vault's log.
-#[derive(Debug, Clone)]
-struct VaultRead {
-    vault: String,
-    secret: String,
+/// Items in one cluster (reads and events each less than the tolerance
+/// apart) before it is matched and a new one starts: bounds the memory of
+/// a job that reads one secret every second for days.
+const CLUSTER: usize = 1 << 16;
+
+/// The matching key: a 64-bit digest of the vault (lower case; empty when
+/// scopes are not mapped) and the secret (lower case: Key Vault names are
+/// case-insensitive).
+fn key(vault: &str, secret: &str) -> u64 {
+    crate::collections::digest(&(lower(vault), lower(secret)))
+}
+
+/// `s` in lower case, copied only when it has upper-case letters.
+fn lower(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(s.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
+fn spill_error(e: std::io::Error) -> Error {
+    Error::Other(format!(
+        "the attribution's temporary files (in $TMPDIR): {e}"
+    ))
+}
+
+/// Text values given small numbers, in order of first sight.
+#[derive(Debug)]
+struct Names<K> {
+    ids: HashMap<K, u32>,
+    values: Vec<K>,
+}
+
+impl<K> Default for Names<K> {
+    fn default() -> Self {
+        Names {
+            ids: HashMap::new(),
+            values: Vec::new(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Names<K> {
+    fn id<Q>(&mut self, k: &Q) -> u32
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        if let Some(i) = self.ids.get(k) {
+            return *i;
+        }
+        let k = k.to_owned();
+        let i = u32::try_from(self.values.len()).unwrap_or(u32::MAX);
+        self.values.push(k.clone());
+        self.ids.insert(k, i);
+        i
+    }
+}
+
+/// One read of a secret by AzureDatabricks, from the vault's log: its key,
+/// time, (vault, secret) as the log spells them and correlation id digest
+/// (0: none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct ReadRec {
+    key: u64,
     micros: i64,
+    object: u32,
+    correlation: u64,
+}
+
+impl Record for ReadRec {
+    const SIZE: usize = 28;
+    fn put(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.key.to_le_bytes());
+        out.extend_from_slice(&self.micros.to_le_bytes());
+        out.extend_from_slice(&self.object.to_le_bytes());
+        out.extend_from_slice(&self.correlation.to_le_bytes());
+    }
+    fn get(b: &[u8]) -> Self {
+        ReadRec {
+            key: spill::u64_at(b, 0),
+            micros: spill::u64_at(b, 8) as i64,
+            object: spill::u32_at(b, 16),
+            correlation: spill::u64_at(b, 20),
+        }
+    }
+}
+
+/// One successful `getSecret` of the workspace: key, time, person and
+/// workspace (u32::MAX: none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct EventRec {
+    key: u64,
+    micros: i64,
+    user: u32,
+    workspace: u32,
+}
+
+impl Record for EventRec {
+    const SIZE: usize = 24;
+    fn put(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.key.to_le_bytes());
+        out.extend_from_slice(&self.micros.to_le_bytes());
+        out.extend_from_slice(&self.user.to_le_bytes());
+        out.extend_from_slice(&self.workspace.to_le_bytes());
+    }
+    fn get(b: &[u8]) -> Self {
+        EventRec {
+            key: spill::u64_at(b, 0),
+            micros: spill::u64_at(b, 8) as i64,
+            user: spill::u32_at(b, 16),
+            workspace: spill::u32_at(b, 20),
+        }
+    }
+}
+
+/// An attributed read, in time order for `report --databricks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct MatchRec {
+    micros: i64,
+    user: u32,
+    object: u32,
+}
+
+impl Record for MatchRec {
+    const SIZE: usize = 16;
+    fn put(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.micros.to_le_bytes());
+        out.extend_from_slice(&self.user.to_le_bytes());
+        out.extend_from_slice(&self.object.to_le_bytes());
+    }
+    fn get(b: &[u8]) -> Self {
+        MatchRec {
+            micros: spill::u64_at(b, 0) as i64,
+            user: spill::u32_at(b, 8),
+            object: spill::u32_at(b, 12),
+        }
+    }
 }
 
 /// Keeps the AzureDatabricks application's successful secret reads.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct DatabricksReads {
-    reads: Vec<VaultRead>,
-    /// Digests of (vault, secret, time, correlation id) kept: a record
-    /// delivered twice (two diagnostic settings, overlapping exports) is
-    /// one read.
-    seen: std::collections::HashSet<u64>,
-    duplicates: u64,
+    mapped: bool,
+    reads: SortedReads,
+    objects: Names<(std::sync::Arc<str>, std::sync::Arc<str>)>,
+    /// The first error writing a run (reported by [`Self::attribute`]).
+    error: Option<std::io::Error>,
+}
+
+/// The reads' sorter (a newtype so [`DatabricksReads`] can be `Debug`).
+struct SortedReads(Sorter<ReadRec>);
+
+impl std::fmt::Debug for SortedReads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} read(s) in {} run(s)", self.0.len(), self.0.runs())
+    }
 }
 
 impl DatabricksReads {
+    /// `mapped`: scopes are mapped to vaults (`--scopes`), so reads are
+    /// matched per vault and secret, else per secret.
+    pub fn new(mapped: bool) -> Self {
+        Self::with_run(mapped, spill::RUN)
+    }
+
+    /// As [`Self::new`], sorting runs of `run` reads (tests use tiny runs).
+    pub fn with_run(mapped: bool, run: usize) -> Self {
+        DatabricksReads {
+            mapped,
+            reads: SortedReads(Sorter::new(run)),
+            objects: Names::default(),
+            error: None,
+        }
+    }
+
     /// Keeps `e` when it is an AzureDatabricks read of a named secret.
     pub fn keep(&mut self, e: &Event) {
-        if !is_databricks_read(e) {
+        if !is_databricks_read(e) || self.error.is_some() {
             return;
         }
-        if let (Some(v), Some(s)) = (&e.vault, &e.object_name) {
-            if let Some(c) = e.correlation_id.as_deref() {
-                let key = crate::collections::digest(&(&**v, &**s, e.time.timestamp_micros(), c));
-                if !self.seen.insert(key) {
-                    self.duplicates += 1;
-                    return;
-                }
-            }
-            self.reads.push(VaultRead {
-                vault: v.to_string(),
-                secret: s.to_string(),
-                micros: e.time.timestamp_micros(),
-            });
+        let (Some(v), Some(s)) = (&e.vault, &e.object_name) else {
+            return;
+        };
+        let r = ReadRec {
+            key: key(if self.mapped { v } else { "" }, s),
+            micros: e.time.timestamp_micros(),
+            object: self.objects.id(&(v.clone(), s.clone())),
+            correlation: e
+                .correlation_id
+                .as_deref()
+                .map_or(0, |c| crate::collections::digest(c).max(1)),
+        };
+        if let Err(err) = self.reads.0.push(r) {
+            self.error = Some(err);
         }
     }
 }
@@ -59,6 +220,90 @@ impl crate::pipeline::Sink for DatabricksReads {
     fn event(&mut self, e: Event) -> Result<()> {
         self.keep(&e);
         Ok(())
+    }
+}
+
+/// The workspace's `getSecret` events, keyed by the vault their scope maps
+/// to and sorted on disk as they come.
+pub struct WorkspaceEvents {
+    /// Scope → vault (lower case); `None`: match on the secret alone.
+    vault_of: Option<HashMap<String, String>>,
+    users: Names<String>,
+    workspaces: Names<String>,
+    events: Sorter<EventRec>,
+    skipped: BTreeMap<String, u64>,
+}
+
+impl WorkspaceEvents {
+    /// With `scopes` mapping scope to vault (empty: match on the key alone).
+    pub fn new(scopes: &[Scope]) -> Self {
+        Self::with_run(scopes, spill::RUN)
+    }
+
+    /// As [`Self::new`], sorting runs of `run` events.
+    pub fn with_run(scopes: &[Scope], run: usize) -> Self {
+        WorkspaceEvents {
+            vault_of: (!scopes.is_empty()).then(|| {
+                scopes
+                    .iter()
+                    .map(|s| (s.name.clone(), s.vault.to_ascii_lowercase()))
+                    .collect()
+            }),
+            users: Names::default(),
+            workspaces: Names::default(),
+            events: Sorter::new(run),
+            skipped: BTreeMap::new(),
+        }
+    }
+
+    /// Whether scopes are mapped to vaults.
+    pub fn mapped(&self) -> bool {
+        self.vault_of.is_some()
+    }
+
+    /// Successful events kept for matching.
+    pub fn len(&self) -> u64 {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// Adds one `getSecret`: kept when it succeeded and (with scopes) its
+    /// scope is a Key Vault scope, else counted by reason.
+    pub fn add(&mut self, e: &SecretEvent) -> Result<()> {
+        if !e.ok {
+            *self
+                .skipped
+                .entry("not successful (or no status)".into())
+                .or_default() += 1;
+            return Ok(());
+        }
+        let vault = match &self.vault_of {
+            Some(map) => match map.get(e.scope.as_str()) {
+                Some(v) => v.as_str(),
+                None => {
+                    *self
+                        .skipped
+                        .entry("scope not a Key Vault scope of --scopes".into())
+                        .or_default() += 1;
+                    return Ok(());
+                }
+            },
+            None => "",
+        };
+        let r = EventRec {
+            key: key(vault, &e.key),
+            micros: e.time.timestamp_micros(),
+            // One person however the audit spells the address.
+            user: self.users.id(&*lower(&e.user)),
+            workspace: e
+                .workspace
+                .as_ref()
+                .map_or(u32::MAX, |w| self.workspaces.id(w.as_str())),
+        };
+        self.events.push(r).map_err(spill_error)
     }
 }
 
@@ -84,9 +329,6 @@ pub struct Attribution {
     /// id), counted once.
     #[serde(default)]
     pub duplicate_reads: u64,
-    /// Each attributed read, in time order (for `report --databricks`).
-    #[serde(skip)]
-    pub matched: Vec<AttributedRead>,
 }
 
 /// One vault read and the person it was attributed to.
@@ -97,6 +339,35 @@ pub struct AttributedRead {
     pub micros: i64,
     /// The person, lowercased (one person however the audit spells it).
     pub user: String,
+}
+
+/// The attributed reads in time order, read back from disk.
+pub struct Matched {
+    sorted: Sorted<MatchRec>,
+    objects: std::sync::Arc<[(String, String)]>,
+    users: std::sync::Arc<[String]>,
+}
+
+impl Iterator for Matched {
+    type Item = Result<AttributedRead>;
+
+    fn next(&mut self) -> Option<Result<AttributedRead>> {
+        let m = match self.sorted.next()? {
+            Ok(m) => m,
+            Err(e) => return Some(Err(spill_error(e))),
+        };
+        let (vault, secret) = self
+            .objects
+            .get(m.object as usize)
+            .cloned()
+            .unwrap_or_default();
+        Some(Ok(AttributedRead {
+            vault,
+            secret,
+            micros: m.micros,
+            user: self.users.get(m.user as usize).cloned().unwrap_or_default(),
+        }))
+    }
 }
 
 /// A person and what they read through Databricks.
@@ -127,159 +398,195 @@ fn when(micros: i64) -> String {
         .unwrap_or_default()
 }
 
+/// A sorted stream with its next record at hand.
+struct Stream<T: Record> {
+    sorted: Sorted<T>,
+    head: Option<T>,
+}
+
+impl<T: Record> Stream<T> {
+    fn new(sorted: Sorted<T>) -> Result<Self> {
+        let mut s = Stream { sorted, head: None };
+        s.advance()?;
+        Ok(s)
+    }
+
+    fn advance(&mut self) -> Result<()> {
+        self.head = self.sorted.next().transpose().map_err(spill_error)?;
+        Ok(())
+    }
+}
+
+/// What each person read: per object (reads, first, last) and workspaces.
+#[derive(Default)]
+struct Acc {
+    objects: BTreeMap<u32, (u64, i64, i64)>,
+    workspaces: BTreeSet<u32>,
+}
+
 impl DatabricksReads {
-    /// Matches the reads to `events` (successful `getSecret`s only), with
-    /// `scopes` mapping scope to vault (empty: match on the key alone).
+    /// Matches the reads to `events`; with `keep_matches` also gives each
+    /// attributed read back in time order (for `report --databricks`).
     pub fn attribute(
         self,
-        events: &[SecretEvent],
-        scopes: &[Scope],
+        events: WorkspaceEvents,
         tolerance: f64,
-    ) -> Attribution {
+        keep_matches: bool,
+    ) -> Result<(Attribution, Option<Matched>)> {
+        if let Some(e) = self.error {
+            return Err(spill_error(e));
+        }
+        if self.mapped != events.mapped() {
+            return Err(Error::Other(
+                "internal: the reads and the workspace events were keyed differently (with and without --scopes)".into(),
+            ));
+        }
         let tol = (tolerance * 1e6) as i64;
-        let mapped = !scopes.is_empty();
-        let vault_of: BTreeMap<&str, &str> = scopes
-            .iter()
-            .map(|s| (s.name.as_str(), s.vault.as_str()))
-            .collect();
-        // Events by (vault or "", secret), in time order.
-        let mut by_key: BTreeMap<(String, String), Vec<(i64, usize)>> = BTreeMap::new();
-        let mut skipped: BTreeMap<String, u64> = BTreeMap::new();
-        for (i, e) in events.iter().enumerate() {
-            if !e.ok {
-                *skipped
-                    .entry("not successful (or no status)".into())
-                    .or_default() += 1;
-                continue;
-            }
-            let vault = if mapped {
-                match vault_of.get(e.scope.as_str()) {
-                    Some(v) => v.to_string(),
-                    None => {
-                        *skipped
-                            .entry("scope not a Key Vault scope of --scopes".into())
-                            .or_default() += 1;
+        let mut reads = Stream::new(self.reads.0.finish().map_err(spill_error)?)?;
+        let mut evs = Stream::new(events.events.finish().map_err(spill_error)?)?;
+        let mut matches: Option<Sorter<MatchRec>> = keep_matches.then(|| Sorter::new(spill::RUN));
+        let (mut total, mut matched, mut ambiguous, mut duplicates) = (0u64, 0u64, 0u64, 0u64);
+        let mut people: HashMap<u32, Acc> = HashMap::new();
+        let (mut rc, mut ec): (Vec<ReadRec>, Vec<EventRec>) = (Vec::new(), Vec::new());
+        loop {
+            let k = match (reads.head.map(|r| r.key), evs.head.map(|e| e.key)) {
+                (None, None) => break,
+                (Some(a), Some(b)) => a.min(b),
+                (Some(a), None) | (None, Some(a)) => a,
+            };
+            // One cluster of key k: from its earliest item, while the next
+            // is within the tolerance of the previous one.
+            rc.clear();
+            ec.clear();
+            let mut last: Option<i64> = None;
+            while rc.len() + ec.len() < CLUSTER {
+                let next_r = reads.head.filter(|r| r.key == k).map(|r| r.micros);
+                let next_e = evs.head.filter(|e| e.key == k).map(|e| e.micros);
+                let (t, is_read) = match (next_r, next_e) {
+                    (Some(a), Some(b)) if a <= b => (a, true),
+                    (Some(a), None) => (a, true),
+                    (_, Some(b)) => (b, false),
+                    (None, None) => break,
+                };
+                if last.is_some_and(|l| t - l > tol) {
+                    break;
+                }
+                last = Some(t);
+                if is_read {
+                    let Some(r) = reads.head else { break };
+                    reads.advance()?;
+                    // The same record delivered twice is one read.
+                    if r.correlation != 0 && rc.last() == Some(&r) {
+                        duplicates += 1;
                         continue;
                     }
+                    rc.push(r);
+                } else if let Some(e) = evs.head {
+                    ec.push(e);
+                    evs.advance()?;
                 }
-            } else {
-                String::new()
-            };
-            // Key Vault names are case-insensitive.
-            by_key
-                .entry((vault, e.key.to_ascii_lowercase()))
-                .or_default()
-                .push((e.time.timestamp_micros(), i));
-        }
-        let mut reads_by_key: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
-        for (i, r) in self.reads.iter().enumerate() {
-            let vault = if mapped {
-                r.vault.clone()
-            } else {
-                String::new()
-            };
-            reads_by_key
-                .entry((vault, r.secret.clone()))
-                .or_default()
-                .push(i);
-        }
-        let mut owner: Vec<Option<usize>> = vec![None; self.reads.len()];
-        let mut ambiguous = 0u64;
-        for (key, mut reads) in reads_by_key {
-            let Some(evs) = by_key.get_mut(&key) else {
+            }
+            total += rc.len() as u64;
+            if rc.is_empty() || ec.is_empty() {
                 continue;
-            };
-            evs.sort_unstable();
-            reads.sort_by_key(|i| self.reads[*i].micros);
-            let rs: Vec<(i64, usize)> = reads.iter().map(|i| (self.reads[*i].micros, *i)).collect();
-            let user = |e: usize| events[e].user.as_str();
-            ambiguous += match_group(&rs, evs, &user, tol, &mut owner);
-        }
-        let total = self.reads.len() as u64;
-        let matched = owner.iter().filter(|o| o.is_some()).count() as u64;
-        // People.
-        #[derive(Default)]
-        struct Acc {
-            objects: BTreeMap<(String, String), (u64, i64, i64)>,
-            workspaces: BTreeSet<String>,
-        }
-        let mut people: BTreeMap<String, Acc> = BTreeMap::new();
-        for (ri, o) in owner.iter().enumerate() {
-            let Some(ei) = o else { continue };
-            let (r, e) = (&self.reads[ri], &events[*ei]);
-            // One person however the audit spells the address.
-            let a = people.entry(e.user.to_ascii_lowercase()).or_default();
-            let x = a
-                .objects
-                .entry((r.vault.clone(), r.secret.clone()))
-                .or_insert((0, i64::MAX, i64::MIN));
-            x.0 += 1;
-            x.1 = x.1.min(r.micros);
-            x.2 = x.2.max(r.micros);
-            if let Some(w) = &e.workspace {
-                a.workspaces.insert(w.clone());
+            }
+            let rt: Vec<(i64, usize)> = rc.iter().enumerate().map(|(i, r)| (r.micros, i)).collect();
+            let et: Vec<(i64, usize)> = ec.iter().enumerate().map(|(i, e)| (e.micros, i)).collect();
+            let (pairs, amb) = match_cluster(&rt, &et, &|e| ec[e].user, tol);
+            ambiguous += amb;
+            for (ri, ei) in pairs {
+                let (r, e) = (rc[ri], ec[ei]);
+                matched += 1;
+                let a = people.entry(e.user).or_default();
+                let x = a.objects.entry(r.object).or_insert((0, i64::MAX, i64::MIN));
+                x.0 += 1;
+                x.1 = x.1.min(r.micros);
+                x.2 = x.2.max(r.micros);
+                if e.workspace != u32::MAX {
+                    a.workspaces.insert(e.workspace);
+                }
+                if let Some(m) = &mut matches {
+                    m.push(MatchRec {
+                        micros: r.micros,
+                        user: e.user,
+                        object: r.object,
+                    })
+                    .map_err(spill_error)?;
+                }
             }
         }
+        let objects: std::sync::Arc<[(String, String)]> = self
+            .objects
+            .values
+            .iter()
+            .map(|(v, s)| (v.to_string(), s.to_string()))
+            .collect();
+        let users: std::sync::Arc<[String]> = events.users.values.into();
+        let workspaces = events.workspaces.values;
         let mut people: Vec<Person> = people
             .into_iter()
             .map(|(user, a)| {
                 let first = a.objects.values().map(|x| x.1).min().unwrap_or(0);
                 let last = a.objects.values().map(|x| x.2).max().unwrap_or(0);
-                Person {
-                    user,
-                    platform: "databricks".into(),
-                    reads: a.objects.values().map(|x| x.0).sum(),
-                    objects: a
-                        .objects
-                        .into_iter()
-                        .map(|((vault, object_name), (n, f, l))| PersonObject {
+                let mut objs: Vec<PersonObject> = a
+                    .objects
+                    .into_iter()
+                    .map(|(o, (n, f, l))| {
+                        let (vault, object_name) = objects[o as usize].clone();
+                        PersonObject {
                             vault,
                             object_name,
                             reads: n,
                             first_seen: when(f),
                             last_seen: when(l),
-                        })
-                        .collect(),
+                        }
+                    })
+                    .collect();
+                objs.sort_by(|a, b| (&a.vault, &a.object_name).cmp(&(&b.vault, &b.object_name)));
+                let ws: BTreeSet<String> = a
+                    .workspaces
+                    .into_iter()
+                    .map(|w| workspaces[w as usize].clone())
+                    .collect();
+                Person {
+                    user: users[user as usize].clone(),
+                    platform: "databricks".into(),
+                    reads: objs.iter().map(|x| x.reads).sum(),
+                    objects: objs,
                     first_seen: when(first),
                     last_seen: when(last),
-                    workspaces: a.workspaces.into_iter().collect(),
+                    workspaces: ws.into_iter().collect(),
                 }
             })
             .collect();
         people.sort_by(|a, b| b.reads.cmp(&a.reads).then_with(|| a.user.cmp(&b.user)));
-        let mut pairs: Vec<AttributedRead> = owner
-            .iter()
-            .enumerate()
-            .filter_map(|(ri, o)| {
-                let r = &self.reads[ri];
-                o.map(|ei| AttributedRead {
-                    vault: r.vault.clone(),
-                    secret: r.secret.clone(),
-                    micros: r.micros,
-                    user: events[ei].user.to_ascii_lowercase(),
-                })
-            })
-            .collect();
-        pairs.sort_by(|a, b| a.micros.cmp(&b.micros).then_with(|| a.user.cmp(&b.user)));
-        Attribution {
+        let attribution = Attribution {
             people,
             unattributed: total - matched - ambiguous,
             ambiguous,
             matched_share: (total > 0)
                 .then(|| ((matched as f64 / total as f64) * 1000.0).round() / 1000.0),
-            events_skipped: skipped,
+            events_skipped: events.skipped,
             reads: total,
             tolerance_seconds: tolerance,
-            scopes_mapped: mapped,
-            duplicate_reads: self.duplicates,
-            matched: pairs,
-        }
+            scopes_mapped: self.mapped,
+            duplicate_reads: duplicates,
+        };
+        let matched = match matches {
+            Some(m) => Some(Matched {
+                sorted: m.finish().map_err(spill_error)?,
+                objects,
+                users,
+            }),
+            None => None,
+        };
+        Ok((attribution, matched))
     }
 }
 
 /// `callers --databricks`: the callers, and the AzureDatabricks reads on
 /// the side (passed on from the parsing threads, the rest folded there).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CallersAndReads {
     pub callers: crate::analyze::callers::CallerFold,
     pub reads: DatabricksReads,
@@ -378,71 +685,51 @@ pub fn split_callers(rows: &mut Vec<crate::analyze::callers::CallerRow>, a: &Att
     rows.extend(people);
 }
 
-/// Matches one (vault, secret)'s reads and events, both in time order:
-/// within each cluster (items closer than the tolerance to the next), the
-/// matching that pairs the most reads, then with the least total distance,
-/// keeping order (a later read never gets an earlier event than an earlier
-/// read); a matched read is ambiguous when a free event as close names
-/// another person, or a free read is as close to its event. Returns the
-/// ambiguous reads (left unmatched).
-fn match_group<'u>(
-    reads: &[(i64, usize)],
-    events: &[(i64, usize)],
-    user: &dyn Fn(usize) -> &'u str,
+/// Matches one cluster of a key's reads and events, both in time order:
+/// the matching that pairs the most reads, then with the least total
+/// distance, keeping order (a later read never gets an earlier event than
+/// an earlier read); a matched read is ambiguous when a free event as
+/// close names another person, or a free read is as close to its event.
+/// Returns the (read, event) pairs kept and the ambiguous reads (left
+/// unmatched).
+fn match_cluster(
+    rc: &[(i64, usize)],
+    ec: &[(i64, usize)],
+    user: &dyn Fn(usize) -> u32,
     tol: i64,
-    owner: &mut [Option<usize>],
-) -> u64 {
-    let (mut ri, mut ei) = (0, 0);
+) -> (Vec<(usize, usize)>, u64) {
     let mut ambiguous = 0;
-    while ri < reads.len() || ei < events.len() {
-        // One cluster: from the earliest item, while the next item is
-        // within the tolerance of the previous one.
-        let (r0, e0) = (ri, ei);
-        let mut last = i64::MIN;
-        loop {
-            let next_r = reads.get(ri).map(|r| r.0);
-            let next_e = events.get(ei).map(|e| e.0);
-            let (t, is_read) = match (next_r, next_e) {
-                (Some(a), Some(b)) if a <= b => (a, true),
-                (Some(a), None) => (a, true),
-                (_, Some(b)) => (b, false),
-                (None, None) => break,
-            };
-            if last != i64::MIN && t - last > tol {
-                break;
-            }
-            last = t;
-            if is_read {
-                ri += 1;
-            } else {
-                ei += 1;
-            }
-        }
-        let (rc, ec) = (&reads[r0..ri], &events[e0..ei]);
-        if rc.is_empty() || ec.is_empty() {
+    let mut kept = Vec::new();
+    let pairs = best_pairs(rc, ec, tol);
+    let used: std::collections::HashSet<usize> = pairs.iter().map(|p| p.1).collect();
+    let matched: std::collections::HashSet<usize> = pairs.iter().map(|p| p.0).collect();
+    for (r, e) in pairs {
+        let (rt, et) = (rc[r].0, ec[e].0);
+        let d = (rt - et).abs();
+        // Items exactly d away, found by time (both sides are sorted).
+        let near = |v: &[(i64, usize)], t: i64| -> Vec<usize> {
+            [t - d, t + d]
+                .into_iter()
+                .flat_map(|at| {
+                    let from = v.partition_point(|x| x.0 < at);
+                    let to = v.partition_point(|x| x.0 <= at);
+                    from..to
+                })
+                .collect()
+        };
+        let other_event = near(ec, rt)
+            .into_iter()
+            .any(|k| k != e && !used.contains(&k) && user(ec[k].1) != user(ec[e].1));
+        let other_read = near(rc, et)
+            .into_iter()
+            .any(|k| k != r && !matched.contains(&k));
+        if other_event || other_read {
+            ambiguous += 1 + u64::from(other_read);
             continue;
         }
-        let pairs = best_pairs(rc, ec, tol);
-        let used: std::collections::HashSet<usize> = pairs.iter().map(|p| p.1).collect();
-        let matched: std::collections::HashSet<usize> = pairs.iter().map(|p| p.0).collect();
-        for (r, e) in pairs {
-            let (rt, et) = (rc[r].0, ec[e].0);
-            let d = (rt - et).abs();
-            let other_event = ec.iter().enumerate().any(|(k, x)| {
-                k != e && !used.contains(&k) && (x.0 - rt).abs() == d && user(x.1) != user(ec[e].1)
-            });
-            let other_read = rc
-                .iter()
-                .enumerate()
-                .any(|(k, x)| k != r && !matched.contains(&k) && (x.0 - et).abs() == d);
-            if other_event || other_read {
-                ambiguous += 1 + u64::from(other_read);
-                continue;
-            }
-            owner[rc[r].1] = Some(ec[e].1);
-        }
+        kept.push((rc[r].1, ec[e].1));
     }
-    ambiguous
+    (kept, ambiguous)
 }
 
 /// The order-keeping matching of a cluster with the most pairs within
@@ -452,13 +739,16 @@ fn match_group<'u>(
 fn best_pairs(reads: &[(i64, usize)], events: &[(i64, usize)], tol: i64) -> Vec<(usize, usize)> {
     let (n, m) = (reads.len(), events.len());
     if n.saturating_mul(m) > 1_000_000 {
+        // Only the events within the tolerance of each read (both sorted).
         let mut all = Vec::new();
         for (i, r) in reads.iter().enumerate() {
-            for (j, e) in events.iter().enumerate() {
-                let d = (r.0 - e.0).abs();
-                if d <= tol {
-                    all.push((d, i, j));
+            let from = events.partition_point(|e| e.0 < r.0 - tol);
+            for (j, e) in events.iter().enumerate().skip(from) {
+                let d = e.0 - r.0;
+                if d > tol {
+                    break;
                 }
+                all.push((d.abs(), i, j));
             }
         }
         all.sort_unstable();
@@ -548,5 +838,144 @@ mod tests {
         );
         // Out of tolerance: nothing.
         assert!(pairs(&[0], &[10], 5).is_empty());
+    }
+
+    fn read(vault: &str, secret: &str, secs: f64, corr: Option<&str>) -> Event {
+        let t = |s: &str| Some(std::sync::Arc::<str>::from(s));
+        Event {
+            time: chrono::DateTime::from_timestamp_micros(
+                1_772_323_200_000_000 + (secs * 1e6) as i64,
+            )
+            .unwrap_or_default(),
+            vault: t(vault),
+            resource_id: None,
+            operation: std::sync::Arc::from("SecretGet"),
+            object_type: t("secret"),
+            object_name: t(secret),
+            status: Some(200),
+            result_signature: None,
+            result_description: None,
+            caller_appid: t(AZURE_DATABRICKS),
+            caller_oid: None,
+            caller_upn: None,
+            caller_idtyp: t("app"),
+            caller_appidacr: None,
+            caller_mirid: None,
+            caller_tenant: None,
+            caller_ip: None,
+            client_info: None,
+            correlation_id: corr.map(std::sync::Arc::from),
+            rbac_authorized: None,
+            access_policy_match: None,
+            applied_assignment_id: None,
+            duration_ms: None,
+            source: std::sync::Arc::from("test"),
+            source_record: 0,
+            caller_scp: None,
+            request_uri: None,
+            vault_kind: None,
+        }
+    }
+
+    fn event(user: &str, scope: &str, key: &str, secs: f64) -> SecretEvent {
+        SecretEvent {
+            time: chrono::DateTime::from_timestamp_micros(
+                1_772_323_200_000_000 + (secs * 1e6) as i64,
+            )
+            .unwrap_or_default(),
+            user: user.into(),
+            scope: scope.into(),
+            key: key.into(),
+            ok: true,
+            workspace: Some("ws-1".into()),
+        }
+    }
+
+    /// The same attribution whether everything fits in one run or every
+    /// side is spilled to disk a few records at a time, and the cases the
+    /// join must get right: the closest event, a read outside the
+    /// tolerance, two readers a second apart, a duplicate record, a scope
+    /// mapped to another vault, keys compared without case.
+    #[test]
+    fn spilled_runs_give_the_same_attribution() {
+        let scopes = vec![
+            Scope {
+                name: "s-data".into(),
+                vault: "kv-data".into(),
+            },
+            Scope {
+                name: "s-other".into(),
+                vault: "kv-other".into(),
+            },
+        ];
+        let reads = vec![
+            read("kv-data", "db-password", 0.0, Some("c1")),
+            read("kv-data", "db-password", 0.0, Some("c1")), // delivered twice
+            read("kv-data", "db-password", 100.0, Some("c2")),
+            read("kv-data", "db-password", 101.0, Some("c3")),
+            read("kv-data", "DB-Password", 500.0, None),
+            read("kv-data", "db-password", 900.0, None), // no event within 5 s
+            read("kv-other", "db-password", 0.5, None),
+            read("kv-data", "api-key", 50.0, None),
+        ];
+        let events = vec![
+            event("alice@contoso.com", "s-data", "db-password", 0.4),
+            event("bob@contoso.com", "s-data", "db-password", 100.2),
+            event("Carol@contoso.com", "s-data", "db-password", 101.3),
+            event("alice@contoso.com", "s-data", "db-password", 500.1),
+            event("alice@contoso.com", "s-data", "db-password", 910.0),
+            event("dave@contoso.com", "s-other", "db-password", 0.6),
+            event("erin@contoso.com", "s-other", "api-key", 50.1), // other vault
+            event("frank@contoso.com", "not-kv", "api-key", 50.1),
+        ];
+        let run = |size: usize| {
+            let mut r = DatabricksReads::with_run(true, size);
+            for e in &reads {
+                r.keep(e);
+            }
+            let mut w = WorkspaceEvents::with_run(&scopes, size);
+            for e in &events {
+                w.add(e).unwrap();
+            }
+            let (a, m) = r.attribute(w, 5.0, true).unwrap();
+            let m: Vec<(i64, String)> = m
+                .unwrap()
+                .map(|x| x.map(|x| (x.micros, x.user)).unwrap())
+                .collect();
+            (a, m)
+        };
+        let (a, m) = run(spill::RUN);
+        let people: Vec<(&str, u64)> = a
+            .people
+            .iter()
+            .map(|p| (p.user.as_str(), p.reads))
+            .collect();
+        assert_eq!(
+            people,
+            vec![
+                ("alice@contoso.com", 2),
+                ("bob@contoso.com", 1),
+                ("carol@contoso.com", 1),
+                ("dave@contoso.com", 1)
+            ]
+        );
+        // 7 distinct reads: 5 attributed, the 900 s read and api-key not.
+        assert_eq!(
+            (a.reads, a.unattributed, a.ambiguous, a.duplicate_reads),
+            (7, 2, 0, 1)
+        );
+        assert_eq!(
+            a.events_skipped
+                .get("scope not a Key Vault scope of --scopes"),
+            Some(&1)
+        );
+        assert_eq!(m.len(), 5);
+        assert!(
+            m.windows(2).all(|w| w[0].0 <= w[1].0),
+            "in time order: {m:?}"
+        );
+        for size in [1, 2, 3] {
+            assert_eq!(run(size), (a.clone(), m.clone()), "runs of {size}");
+        }
     }
 }

@@ -90,9 +90,9 @@ pub struct Options<'a> {
     pub listed: Option<&'a [crate::ingest::objects::Listed]>,
     /// The `--vault` selection (lower case; empty: every vault).
     pub vaults: Vec<String>,
-    /// `--databricks`: the reads attributed to people, for the per-person
-    /// rules.
-    pub attributed: Option<&'a [super::attribute::AttributedRead]>,
+    /// `--databricks`: the per-person findings on the reads attributed to
+    /// people ([`findings::attributed_findings`]).
+    pub attributed: Option<&'a [Finding]>,
 }
 
 /// See [`Report::schema_version`].
@@ -286,8 +286,9 @@ impl<'p> ReportFold<'p> {
 
     /// Also keeps the AzureDatabricks reads of the period (see
     /// [`ReportFold::take_databricks`]).
-    pub fn with_databricks(mut self) -> Self {
-        self.databricks = Some(Default::default());
+    /// `mapped`: `--scopes` maps scopes to vaults.
+    pub fn with_databricks(mut self, mapped: bool) -> Self {
+        self.databricks = Some(super::attribute::DatabricksReads::new(mapped));
         self.tally.databricks = true;
         self
     }
@@ -384,8 +385,8 @@ impl<'p> ReportFold<'p> {
             },
             &mut found,
         );
-        if let Some(reads) = opts.attributed {
-            found.extend(findings::attributed_findings(self.policy, reads));
+        if let Some(more) = opts.attributed {
+            found.extend(more.iter().cloned());
             found.sort_by(|a, b| {
                 b.severity
                     .cmp(&a.severity)

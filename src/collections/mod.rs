@@ -3,6 +3,7 @@
 
 mod caller_table;
 mod hashing;
+pub mod spill;
 mod text_set;
 
 pub use caller_table::{CallerIdRef, CallerMap, CallerTable};

@@ -3,7 +3,7 @@
 
 use super::args::{format_for, read_file, read_into, InputArgs, OutputArgs, RowFormat};
 use super::Context;
-use crate::analyze::attribute::DatabricksReads;
+use crate::analyze::attribute::{Attribution, DatabricksReads, Matched, WorkspaceEvents};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::ingest::databricks;
@@ -17,7 +17,7 @@ use clap::Args;
 pub struct AttributeArgs {
     #[command(flatten)]
     input: InputArgs,
-    /// The workspace's secrets audit (repeatable): a DatabricksSecrets export (CSV or JSON), system.access.audit (JSON Lines, CSV or JSON), or raw diagnostic records (category secrets).
+    /// The workspace's secrets audit (repeatable): a DatabricksSecrets export (CSV or JSON), system.access.audit (JSON Lines, CSV, Parquet or JSON), or raw diagnostic records (category secrets).
     #[arg(long, value_name = "FILE", required = true)]
     databricks: Vec<String>,
     /// JSON of `databricks secrets list-scopes --output json` (or the REST API's): match each scope's vault, not only the secret name.
@@ -60,15 +60,22 @@ impl DatabricksArgs {
         [&self.databricks[..], self.scopes.as_slice()].concat()
     }
 
+    /// Where the AzureDatabricks reads are kept while the logs are read.
+    pub(super) fn reads(&self) -> DatabricksReads {
+        DatabricksReads::new(self.scopes.is_some())
+    }
+
     /// Matches `reads` to the workspace audit, with notes on stderr
-    /// (`skip_invalid`: malformed audit records are counted, not fatal).
+    /// (`skip_invalid`: malformed audit records are counted, not fatal);
+    /// with `keep_matches` also the attributed reads in time order.
     pub(super) fn attribute(
         &self,
         reads: DatabricksReads,
         skip_invalid: bool,
-    ) -> Result<crate::analyze::attribute::Attribution> {
-        let (events, scopes) = load(&self.databricks, self.scopes.as_deref(), skip_invalid)?;
-        let a = reads.attribute(&events, &scopes, self.tolerance);
+        keep_matches: bool,
+    ) -> Result<(Attribution, Option<Matched>)> {
+        let events = load(&self.databricks, self.scopes.as_deref(), skip_invalid)?;
+        let (a, m) = reads.attribute(events, self.tolerance, keep_matches)?;
         note!(
             "kvaudit: AzureDatabricks: {} of {} read(s) attributed to {} person(s); {} unattributed, {} ambiguous",
             a.people.iter().map(|p| p.reads).sum::<u64>(),
@@ -77,7 +84,7 @@ impl DatabricksArgs {
             a.unattributed,
             a.ambiguous
         );
-        Ok(a)
+        Ok((a, m))
     }
 }
 
@@ -94,33 +101,13 @@ pub(super) fn tolerance(v: &str) -> std::result::Result<f64, String> {
     }
 }
 
-/// Reads the workspace audits and the scope list, with notes on stderr.
+/// Reads the scope list and the workspace audits (streamed into the
+/// sorted events), with notes on stderr.
 pub(super) fn load(
     files: &[String],
     scopes: Option<&str>,
     skip_invalid: bool,
-) -> Result<(Vec<databricks::SecretEvent>, Vec<databricks::Scope>)> {
-    let mut events = Vec::new();
-    for f in files {
-        let r = databricks::read(f, skip_invalid)?;
-        note!(
-            "kvaudit: {f}: {} getSecret event(s){}{}",
-            r.events.len(),
-            if r.other_actions > 0 {
-                format!(", {} other record(s) skipped", r.other_actions)
-            } else {
-                String::new()
-            },
-            match &r.first_skipped {
-                Some(first) => format!(
-                    ", {} malformed record(s) skipped (--skip-invalid; the first: {first})",
-                    r.skipped
-                ),
-                None => String::new(),
-            }
-        );
-        events.extend(r.events);
-    }
+) -> Result<WorkspaceEvents> {
     let scopes = match scopes {
         Some(p) => {
             let s =
@@ -137,7 +124,27 @@ pub(super) fn load(
             Vec::new()
         }
     };
-    Ok((events, scopes))
+    let mut events = WorkspaceEvents::new(&scopes);
+    for f in files {
+        let r = databricks::read(f, skip_invalid, &mut |e| events.add(&e))?;
+        note!(
+            "kvaudit: {f}: {} getSecret event(s){}{}",
+            r.events,
+            if r.other_actions > 0 {
+                format!(", {} other record(s) skipped", r.other_actions)
+            } else {
+                String::new()
+            },
+            match &r.first_skipped {
+                Some(first) => format!(
+                    ", {} malformed record(s) skipped (--skip-invalid; the first: {first})",
+                    r.skipped
+                ),
+                None => String::new(),
+            }
+        );
+    }
+    Ok(events)
 }
 
 pub(super) fn run(args: AttributeArgs, ctx: &Context) -> Result<Exit> {
@@ -150,13 +157,13 @@ pub(super) fn run(args: AttributeArgs, ctx: &Context) -> Result<Exit> {
     .concat();
     let target = args.output.target(&protected)?;
     let format = format_for(args.format, args.output.single()?, RowFormat::Table)?;
-    let (events, scopes) = load(&args.databricks, args.scopes.as_deref(), input.skip_invalid)?;
+    let events = load(&args.databricks, args.scopes.as_deref(), input.skip_invalid)?;
     if events.is_empty() {
-        note!("kvaudit: warning: the workspace audit holds no getSecret event: nothing to match the reads against");
+        note!("kvaudit: warning: the workspace audit holds no successful getSecret event: nothing to match the reads against");
     }
-    let mut fold = DatabricksReads::default();
+    let mut fold = DatabricksReads::new(events.mapped());
     read_into(input, &mut fold, Fields::Usage)?;
-    let a = fold.attribute(&events, &scopes, args.tolerance);
+    let (a, _) = fold.attribute(events, args.tolerance, false)?;
     for (why, n) in &a.events_skipped {
         note!("kvaudit: {n} workspace event(s) not matched against: {why}");
     }

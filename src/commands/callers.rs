@@ -99,11 +99,15 @@ pub(super) fn run(args: CallersArgs, ctx: &Context) -> Result<Exit> {
         } else {
             let mut both = crate::analyze::attribute::CallersAndReads {
                 callers: fold,
-                reads: Default::default(),
+                reads: args.databricks.reads(),
             };
             read_logs(&logs, &mut both, Fields::Callers)?;
             fold = both.callers;
-            attribution = Some(args.databricks.attribute(both.reads, input.skip_invalid)?);
+            attribution = Some(
+                args.databricks
+                    .attribute(both.reads, input.skip_invalid, false)?
+                    .0,
+            );
         }
     }
     resolve_into(

@@ -194,7 +194,7 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
                 "--databricks with --principal or --kind: the people behind AzureDatabricks are named from its reads, which the selection leaves out".into(),
             ));
         }
-        fold = fold.with_databricks();
+        fold = fold.with_databricks(args.databricks.scopes.is_some());
     }
     let input = InputArgs {
         window_in_fold: true,
@@ -235,9 +235,16 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
         Fields::Report
     };
     let ing = read_into(&input, &mut fold, fields)?;
-    let attribution = match fold.take_databricks() {
-        Some(reads) => Some(args.databricks.attribute(reads, input.skip_invalid)?),
-        None => None,
+    let (attribution, attributed) = match fold.take_databricks() {
+        Some(reads) => {
+            let (a, matched) = args.databricks.attribute(reads, input.skip_invalid, true)?;
+            let found = match matched {
+                Some(m) => crate::analyze::findings::attributed_findings(&policy, m)?,
+                None => Vec::new(),
+            };
+            (Some(a), Some(found))
+        }
+        None => (None, None),
     };
     resolve_into(
         &mut catalog,
@@ -255,7 +262,7 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
         assignments: held.as_deref(),
         listed: with_objects.then_some(listed.as_slice()),
         vaults,
-        attributed: attribution.as_ref().map(|a| a.matched.as_slice()),
+        attributed: attributed.as_deref(),
     };
     let mut report = fold.finish(&ing, &catalog, &opts);
     report.attribution = attribution;

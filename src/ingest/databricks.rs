@@ -2,8 +2,10 @@
 //! Key Vault-backed secret scope is named (the vault's log only shows the
 //! AzureDatabricks application): the Log Analytics `DatabricksSecrets`
 //! table (portal CSV, query-API or az CLI JSON), the Unity Catalog system
-//! table `system.access.audit` exported as JSON Lines, CSV or a JSON table,
-//! and raw diagnostic records (category `secrets`) from a storage archive.
+//! table `system.access.audit` exported as JSON Lines, CSV, Parquet (its
+//! `user_identity`, `request_params` and `response` as structs and maps)
+//! or a JSON table, and raw diagnostic records (category `secrets`) from a
+//! storage archive. Line, row and row-group inputs are streamed.
 //! Column names:
 //! Microsoft's DatabricksSecrets table reference (TimeGenerated,
 //! ActionName, Identity, RequestParams, Response, _ResourceId) and
@@ -11,7 +13,7 @@
 //! service_name, action_name, user_identity.email, request_params,
 //! response.status_code, workspace_id).
 
-use super::inventory::{malformed, read_table, text, time};
+use super::inventory::{key, malformed, read_table, text, time};
 use crate::error::{Error, Result};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -30,11 +32,11 @@ pub struct SecretEvent {
     pub workspace: Option<String>,
 }
 
-/// What one file held: the `getSecret` events, and the other records
-/// (other actions, counted).
+/// What one file held: the `getSecret` events (handed on as they are
+/// read), and the other records (other actions, counted).
 #[derive(Debug, Default)]
 pub struct Read {
-    pub events: Vec<SecretEvent>,
+    pub events: u64,
     pub other_actions: u64,
     /// Records skipped as malformed (`--skip-invalid`), and where the
     /// first was, with what was wrong.
@@ -42,14 +44,22 @@ pub struct Read {
     pub first_skipped: Option<String>,
 }
 
+/// Where each `getSecret` goes as it is read.
+pub type EventSink<'a> = dyn FnMut(SecretEvent) -> Result<()> + 'a;
+
+/// The longest line of a JSON Lines audit kvaudit reads.
+const LINE: u64 = 16 * 1024 * 1024;
+
 /// A JSON object, or the JSON text of one (Log Analytics exports dynamic
 /// columns as text).
-fn object(v: Option<&Value>) -> Option<Map<String, Value>> {
+fn object(v: Option<&Value>) -> Option<std::borrow::Cow<'_, Map<String, Value>>> {
+    use std::borrow::Cow;
     match v? {
-        Value::Object(o) => Some(o.clone()),
-        Value::String(s) => serde_json::from_str::<Value>(s)
-            .ok()
-            .and_then(|v| v.as_object().cloned()),
+        Value::Object(o) => Some(Cow::Borrowed(o)),
+        Value::String(s) => match serde_json::from_str::<Value>(s) {
+            Ok(Value::Object(o)) => Some(Cow::Owned(o)),
+            _ => None,
+        },
         _ => None,
     }
 }
@@ -167,58 +177,100 @@ fn json_record(m: &Map<String, Value>) -> Parsed {
         system_audit_record(m)
     } else if field(m, "category").is_some() && field(m, "properties").is_some() {
         diagnostic_record(m)
+    } else if field(m, "actionname").is_some() && field(m, "requestparams").is_some() {
+        // The DatabricksSecrets table as Parquet or JSON Lines.
+        let lower: Map<String, Value> = m.iter().map(|(k, v)| (key(k), v.clone())).collect();
+        secrets_table_row(&lower)
     } else {
         Err("expected system.access.audit records (event_time, service_name, action_name, user_identity, request_params, response) or Azure Databricks diagnostic records (time, category, identity, properties)".into())
     }
 }
 
-/// Adds each record's `getSecret`; a bad record is an error naming it, or
-/// with `skip_invalid` counted (the first one kept to say where).
-fn collect(
-    path: &str,
-    records: impl Iterator<Item = (String, std::result::Result<Map<String, Value>, String>)>,
-    parse: fn(&Map<String, Value>) -> Parsed,
+/// Hands on each record's `getSecret`; a bad record is an error naming
+/// it, or with `skip_invalid` counted (the first one kept to say where).
+struct Collect<'a, 's> {
+    path: &'a str,
     skip_invalid: bool,
-    out: &mut Read,
-) -> Result<()> {
-    for (at, m) in records {
-        match m.and_then(|m| parse(&m)) {
-            Ok(Some(e)) => out.events.push(e),
-            Ok(None) => out.other_actions += 1,
-            Err(msg) if skip_invalid => {
-                out.skipped += 1;
-                out.first_skipped
-                    .get_or_insert_with(|| format!("{path}: {at}: {msg}"));
-            }
-            Err(msg) => return Err(malformed(path, &at, &msg)),
-        }
+    out: Read,
+    sink: &'a mut EventSink<'s>,
+}
+
+impl Collect<'_, '_> {
+    /// One record, `at` saying where it is (called only when it is bad).
+    fn one(
+        &mut self,
+        at: impl FnOnce() -> String,
+        m: std::result::Result<Map<String, Value>, String>,
+        parse: fn(&Map<String, Value>) -> Parsed,
+    ) -> Result<()> {
+        self.parsed(at, m.and_then(|m| parse(&m)))
     }
-    Ok(())
+
+    fn parsed(&mut self, at: impl FnOnce() -> String, p: Parsed) -> Result<()> {
+        match p {
+            Ok(Some(e)) => {
+                self.out.events += 1;
+                (self.sink)(e)?;
+            }
+            Ok(None) => self.out.other_actions += 1,
+            Err(msg) if self.skip_invalid => {
+                self.out.skipped += 1;
+                let path = self.path;
+                self.out
+                    .first_skipped
+                    .get_or_insert_with(|| format!("{path}: {}: {msg}", at()));
+            }
+            Err(msg) => return Err(malformed(self.path, &at(), &msg)),
+        }
+        Ok(())
+    }
 }
 
 /// Reads `path`: a DatabricksSecrets export, `system.access.audit` (JSON
-/// Lines, CSV or a JSON table), or raw diagnostic records (JSON Lines or
-/// `{"records": [...]}`). An error names the file and record and says what
-/// was expected; with `skip_invalid` bad records are counted instead.
-pub fn read(path: &str, skip_invalid: bool) -> Result<Read> {
-    let mut out = Read::default();
-    let rows = |r: Vec<super::inventory::Positioned>| r.into_iter().map(|(p, m)| (p, Ok(m)));
-    if !json_lines_head(path)? {
-        if let Some(r) = read_table(
-            path,
-            &["actionname", "requestparams"],
-            "a DatabricksSecrets export",
-        )? {
-            collect(path, rows(r), secrets_table_row, skip_invalid, &mut out)?;
-            return Ok(out);
+/// Lines, CSV, Parquet or a JSON table), or raw diagnostic records (JSON
+/// Lines or `{"records": [...]}`), handing each `getSecret` to `sink`.
+/// JSON Lines, CSV and Parquet are read as a stream (one line, row or row
+/// group at a time); a JSON document is read whole, within the document
+/// limit. An error names the file and record and says what was expected;
+/// with `skip_invalid` bad records are counted instead.
+pub fn read(path: &str, skip_invalid: bool, sink: &mut EventSink<'_>) -> Result<Read> {
+    let mut c = Collect {
+        path,
+        skip_invalid,
+        out: Read::default(),
+        sink,
+    };
+    match head_kind(path)? {
+        Head::Parquet => {
+            super::parquet::rows(path, |at, m| c.one(|| at, Ok(m), json_record))?;
+            return Ok(c.out);
         }
-        if let Some(r) = read_table(
-            path,
-            &["action_name", "request_params"],
+        Head::JsonLines => {
+            json_lines(path, &mut c)?;
+            return Ok(c.out);
+        }
+        Head::Other => {}
+    }
+    for (marks, what, parse) in [
+        (
+            &["actionname", "requestparams"][..],
+            "a DatabricksSecrets export",
+            secrets_table_row as fn(&Map<String, Value>) -> Parsed,
+        ),
+        (
+            &["action_name", "request_params"][..],
             "a system.access.audit export",
-        )? {
-            collect(path, rows(r), system_audit_record, skip_invalid, &mut out)?;
-            return Ok(out);
+            system_audit_record,
+        ),
+    ] {
+        if csv_rows(path, marks, &mut |at, m| c.one(|| at, Ok(m), parse))? {
+            return Ok(c.out);
+        }
+        if let Some(r) = read_table(path, marks, what)? {
+            for (at, m) in r {
+                c.one(|| at, Ok(m), parse)?;
+            }
+            return Ok(c.out);
         }
     }
     let text =
@@ -227,48 +279,208 @@ pub fn read(path: &str, skip_invalid: bool) -> Result<Read> {
     // A storage archive's document: {"records": [...]}.
     if let Ok(Value::Object(doc)) = serde_json::from_str::<Value>(text) {
         if let Some(Value::Array(records)) = doc.get("records") {
-            let it = records.iter().enumerate().map(|(i, r)| {
-                (
-                    format!("records[{i}]"),
-                    r.as_object()
-                        .cloned()
-                        .ok_or_else(|| "expected a JSON object".to_string()),
-                )
-            });
-            collect(path, it, json_record, skip_invalid, &mut out)?;
-            return Ok(out);
+            for (i, r) in records.iter().enumerate() {
+                let m = r
+                    .as_object()
+                    .cloned()
+                    .ok_or_else(|| "expected a JSON object".to_string());
+                c.one(|| format!("records[{i}]"), m, json_record)?;
+            }
+            return Ok(c.out);
         }
     }
-    let it = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, line)| {
-            let m = serde_json::from_str::<Value>(line)
-                .map_err(|e| format!("expected a DatabricksSecrets export, system.access.audit or diagnostic records as JSON Lines; invalid JSON: {e}"))
-                .and_then(|v| v.as_object().cloned().ok_or_else(|| "expected a JSON object".to_string()));
-            (format!("line {}", i + 1), m)
-        });
-    collect(path, it, json_record, skip_invalid, &mut out)?;
-    Ok(out)
+    for (i, line) in text.lines().enumerate() {
+        if !line.trim().is_empty() {
+            c.one(|| format!("line {}", i + 1), json_object(line), json_record)?;
+        }
+    }
+    Ok(c.out)
 }
 
-/// Whether the file's first line is a JSON object of its own (JSON Lines
-/// or a one-line archive document), not a table.
-fn json_lines_head(path: &str) -> Result<bool> {
+fn json_object(line: &str) -> std::result::Result<Map<String, Value>, String> {
+    serde_json::from_str::<Value>(line)
+        .map_err(|e| format!("expected a DatabricksSecrets export, system.access.audit or diagnostic records as JSON Lines; invalid JSON: {e}"))
+        .and_then(|v| match v {
+            Value::Object(m) => Ok(m),
+            _ => Err("expected a JSON object".to_string()),
+        })
+}
+
+/// JSON Lines, one line at a time (each at most [`LINE`] bytes); a
+/// one-line storage archive document (`{"records": [...]}`) is read whole.
+fn json_lines(path: &str, c: &mut Collect<'_, '_>) -> Result<()> {
+    use std::io::{BufRead, BufReader, Read as _};
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut r = BufReader::with_capacity(1 << 20, f);
+    let mut buf = Vec::new();
+    let mut n = 0u64;
+    loop {
+        buf.clear();
+        let got = (&mut r)
+            .take(LINE + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| Error::io(path, e))?;
+        if got == 0 {
+            return Ok(());
+        }
+        n += 1;
+        let at = || format!("line {n}");
+        if buf.len() as u64 > LINE {
+            return Err(malformed(
+                path,
+                &at(),
+                &format!(
+                    "expected a JSON object per line; this line is longer than {}",
+                    crate::limits::shown(LINE)
+                ),
+            ));
+        }
+        let line = match std::str::from_utf8(&buf) {
+            Ok(l) => l.trim_start_matches('\u{feff}'),
+            Err(e) => {
+                c.one(at, Err(format!("expected UTF-8 text: {e}")), json_record)?;
+                continue;
+            }
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        if let Some(p) = system_audit_line(line) {
+            c.parsed(at, p)?;
+            continue;
+        }
+        let m = json_object(line);
+        // A one-line archive document.
+        if let Ok(doc) = &m {
+            if let Some(Value::Array(records)) = doc.get("records") {
+                for (i, rec) in records.iter().enumerate() {
+                    let m = rec
+                        .as_object()
+                        .cloned()
+                        .ok_or_else(|| "expected a JSON object".to_string());
+                    c.one(|| format!("{}: records[{i}]", at()), m, json_record)?;
+                }
+                continue;
+            }
+        }
+        c.one(at, m, json_record)?;
+    }
+}
+
+/// A `system.access.audit` line as the Databricks export writes it (its
+/// own column names), read without building the whole object: records of
+/// other actions (most of the table) stop at their names. `None`: not
+/// that shape, for the general reader.
+fn system_audit_line(line: &str) -> Option<Parsed> {
+    #[derive(serde::Deserialize)]
+    struct Line<'a> {
+        #[serde(borrow)]
+        event_time: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        service_name: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        action_name: Option<std::borrow::Cow<'a, str>>,
+        user_identity: Option<Value>,
+        request_params: Option<Value>,
+        response: Option<Value>,
+        workspace_id: Option<Value>,
+    }
+    let l: Line<'_> = serde_json::from_str(line).ok()?;
+    let (t, service, action) = (l.event_time?, l.service_name?, l.action_name?);
+    if !service.eq_ignore_ascii_case("secrets") || !action.eq_ignore_ascii_case("getSecret") {
+        return Some(Ok(None));
+    }
+    let mut m = Map::new();
+    m.insert("event_time".into(), Value::String(t.into_owned()));
+    m.insert("service_name".into(), Value::String(service.into_owned()));
+    m.insert("action_name".into(), Value::String(action.into_owned()));
+    for (k, v) in [
+        ("user_identity", l.user_identity),
+        ("request_params", l.request_params),
+        ("response", l.response),
+        ("workspace_id", l.workspace_id),
+    ] {
+        if let Some(v) = v {
+            m.insert(k.into(), v);
+        }
+    }
+    Some(system_audit_record(&m))
+}
+
+/// A CSV export with the columns `marks` names, one row at a time
+/// (column names lower-cased): false when the file is not such a CSV.
+fn csv_rows(
+    path: &str,
+    marks: &[&str],
+    each: &mut dyn FnMut(String, Map<String, Value>) -> Result<()>,
+) -> Result<bool> {
     if path == "-" || !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
         return Ok(false);
     }
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut r = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_reader(std::io::BufReader::with_capacity(1 << 20, f));
+    let header: Vec<String> = match r.headers() {
+        Ok(h) => h.iter().map(key).collect(),
+        Err(_) => return Ok(false),
+    };
+    if header.len() < 2 || !marks.iter().all(|m| header.iter().any(|h| h == m)) {
+        return Ok(false);
+    }
+    let mut rec = csv::StringRecord::new();
+    let mut n = 0u64;
+    loop {
+        n += 1;
+        let at = format!("record {n}");
+        match r.read_record(&mut rec) {
+            Ok(false) => return Ok(true),
+            Ok(true) => {
+                let m: Map<String, Value> = header
+                    .iter()
+                    .zip(rec.iter())
+                    .map(|(h, v)| (h.clone(), Value::String(v.to_string())))
+                    .collect();
+                each(at, m)?;
+            }
+            Err(e) => return Err(malformed(path, &at, &format!("invalid CSV: {e}"))),
+        }
+    }
+}
+
+enum Head {
+    Parquet,
+    JsonLines,
+    Other,
+}
+
+/// What the file's head says it is: Parquet (its magic), JSON Lines (a
+/// first line that is a JSON object of its own, not a table), or another
+/// shape.
+fn head_kind(path: &str) -> Result<Head> {
+    if path == "-" || !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return Ok(Head::Other);
+    }
     use std::io::{BufRead, BufReader, Read as _};
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut r = BufReader::new(f.take(1 << 20));
+    if r.fill_buf()
+        .map_err(|e| Error::io(path, e))?
+        .starts_with(b"PAR1")
+    {
+        return Ok(Head::Parquet);
+    }
     let mut line = String::new();
-    BufReader::new(f.take(1 << 20))
-        .read_line(&mut line)
-        .map_err(|e| Error::io(path, e))?;
+    // A first line that is not UTF-8 is not JSON Lines.
+    if r.read_line(&mut line).is_err() {
+        return Ok(Head::Other);
+    }
     Ok(
         match serde_json::from_str::<Value>(line.trim_start_matches('\u{feff}').trim()) {
-            Ok(Value::Object(o)) => !o.contains_key("tables") && !o.contains_key("value"),
-            _ => false,
+            Ok(Value::Object(o)) if !o.contains_key("tables") && !o.contains_key("value") => {
+                Head::JsonLines
+            }
+            _ => Head::Other,
         },
     )
 }

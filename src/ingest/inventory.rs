@@ -40,7 +40,7 @@ fn has_columns<'a>(names: impl IntoIterator<Item = &'a str>, marks: &[&str]) -> 
     marks.iter().all(|n| names.iter().any(|c| c == n))
 }
 
-fn key(name: &str) -> String {
+pub(super) fn key(name: &str) -> String {
     name.trim_start_matches('\u{feff}')
         .trim()
         .trim_end_matches(" [UTC]")

@@ -1,14 +1,16 @@
 //! Reads Parquet (detected by its `PAR1` magic) through polars, one row
 //! group at a time: a lakehouse table of `AZKVAuditLogs` or
 //! `AzureDiagnostics` columns (as Log Analytics, Azure Data Explorer's
-//! `.export` or DuckDB write them, `Identity` as JSON text), or kvaudit's
-//! own canonical events (`events --format parquet`). Errors name the file
-//! and row group.
+//! `.export`, Spark or DuckDB write them, `Identity` as JSON text or a
+//! struct), raw diagnostic records as an Event Hub capture lands them
+//! (`identity` and `properties` as structs or JSON text), or kvaudit's own
+//! canonical events (`events --format parquet`). Errors name the file and
+//! row group.
 
 use super::collector::Collector;
 use super::interner::Interner;
 use super::normalize::Outcome;
-use super::schema::{require_columns, FlatSchema};
+use super::schema::{self, require_columns, FlatSchema};
 use super::shape::Shape;
 use crate::error::{Error, Location, Result};
 use polars::prelude::*;
@@ -49,29 +51,12 @@ impl Cells {
     }
 }
 
-/// One column's values as text, the way the flat readers take them.
+/// One column's values as text, the way the flat readers take them;
+/// nested columns (an `Identity` struct) as the JSON text of their values.
 fn texts(c: &Column, name: &str) -> std::result::Result<Vec<Option<String>>, String> {
     let s = c.as_materialized_series();
     match s.dtype() {
-        DataType::Datetime(unit, _) => {
-            let per_micro = match unit {
-                TimeUnit::Nanoseconds => 1000,
-                TimeUnit::Microseconds => 1,
-                TimeUnit::Milliseconds => -1000,
-            };
-            let raw = s.cast(&DataType::Int64).map_err(|e| e.to_string())?;
-            let raw = raw.i64().map_err(|e| e.to_string())?;
-            Ok((0..raw.len())
-                .map(|i| raw.get(i))
-                .map(|v| {
-                    v.and_then(|v| {
-                        let micros = if per_micro > 0 { v / per_micro } else { v * -per_micro };
-                        chrono::DateTime::from_timestamp_micros(micros)
-                    })
-                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
-                })
-                .collect())
-        }
+        DataType::Datetime(..) => super::nested::datetime_texts(s),
         DataType::String => Ok(strings(s.str().map_err(|e| e.to_string())?)),
         DataType::Boolean
         | DataType::Int8
@@ -88,10 +73,61 @@ fn texts(c: &Column, name: &str) -> std::result::Result<Vec<Option<String>>, Str
             Ok(strings(t.str().map_err(|e| e.to_string())?))
         }
         DataType::Null => Ok(vec![None; s.len()]),
+        DataType::Struct(_) | DataType::List(_) | DataType::Date => super::nested::texts(s),
         other => Err(format!(
-            "column {name} is {other}: kvaudit reads flat columns (strings, numbers, booleans, timestamps; Identity and properties as JSON text); write nested columns as JSON text"
+            "column {name} is {other}: kvaudit reads strings, numbers, booleans, timestamps and nested columns (structs, lists, maps)"
         )),
     }
+}
+
+/// The keys of a raw diagnostic record kvaudit reads (Azure Monitor's
+/// resource log schema; Managed HSM writes the last three at the top).
+const RAW_KEYS: &[&str] = &[
+    "time",
+    "resourceId",
+    "category",
+    "operationName",
+    "resultSignature",
+    "resultDescription",
+    "callerIpAddress",
+    "correlationId",
+    "durationMs",
+    "identity",
+    "properties",
+    "httpStatusCode",
+    "clientInfo",
+    "requestUri",
+];
+
+/// A row group of raw records as JSON objects (named as the record
+/// spells them), `identity` and `properties` whether structs or JSON text.
+fn raw_rows(
+    df: &DataFrame,
+    names: &[String],
+    keys: &[Option<&'static str>],
+    wanted: &[usize],
+) -> std::result::Result<Vec<serde_json::Map<String, serde_json::Value>>, String> {
+    use serde_json::Value;
+    let mut rows = vec![serde_json::Map::new(); df.height()];
+    for &i in wanted {
+        let Some(key) = keys[i] else { continue };
+        let col = df.column(&names[i]).map_err(|e| e.to_string())?;
+        let values = super::nested::values(col.as_materialized_series())?;
+        for (row, v) in rows.iter_mut().zip(values) {
+            let v = match v {
+                Value::String(t) if matches!(key, "identity" | "properties") => {
+                    match serde_json::from_str::<Value>(&t) {
+                        Ok(o @ Value::Object(_)) => o,
+                        _ => Value::String(t),
+                    }
+                }
+                Value::Null => continue,
+                v => v,
+            };
+            row.insert(key.to_string(), v);
+        }
+    }
+    Ok(rows)
 }
 
 fn at(c: &Collector, position: String, message: String) -> Error {
@@ -129,9 +165,23 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
         .iter_names()
         .map(PlSmallStr::to_string)
         .collect();
+    // Raw diagnostic records as an Event Hub pipeline lands them
+    // (`time`, `operationName`, `identity`, `properties`, ...), or an
+    // exported table's flat columns.
+    let raw_keys: Vec<Option<&'static str>> = names
+        .iter()
+        .map(|n| RAW_KEYS.iter().copied().find(|k| k.eq_ignore_ascii_case(n)))
+        .collect();
+    let raw = raw_keys.contains(&Some("properties")) || names.iter().any(|n| n == "operationName");
     let schema = FlatSchema::resolve(names.iter().map(String::as_str));
-    require_columns(&schema, c.source())?;
-    let wanted: Vec<usize> = schema.columns();
+    let wanted: Vec<usize> = if raw {
+        (0..names.len())
+            .filter(|&i| raw_keys[i].is_some())
+            .collect()
+    } else {
+        require_columns(&schema, c.source())?;
+        schema.columns()
+    };
     // Where each row group starts (rows before it).
     let mut starts = Vec::with_capacity(metadata.row_groups.len());
     let mut offset = 0usize;
@@ -148,6 +198,17 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
             .with_columns(Some(wanted.iter().map(|&i| names[i].clone()).collect()));
         r.set_metadata(metadata.clone());
         let df = r.finish().map_err(|e| format!("unreadable: {e}"))?;
+        if raw {
+            return raw_rows(&df, &names, &raw_keys, &wanted).map(|rows| {
+                rows.into_iter()
+                    .enumerate()
+                    .map(|(row, m)| {
+                        let r = schema::raw_record(&m);
+                        Outcome::of(r, &source, row as u64 + 1, None, interner, fields)
+                    })
+                    .collect()
+            });
+        }
         let mut cells: Vec<Option<Cells>> = (0..names.len()).map(|_| None).collect();
         for &i in &wanted {
             let col = df.column(&names[i]).map_err(|e| e.to_string())?;
@@ -191,4 +252,52 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
         },
     )?;
     Ok(Shape::Parquet)
+}
+
+/// Each row of the Parquet file at `path` as a JSON object (nested columns
+/// as JSON values), one row group at a time, with where it is (`row group
+/// g, row r`): for inputs read record by record (a workspace's audit).
+pub(super) fn rows(
+    path: &str,
+    mut each: impl FnMut(String, serde_json::Map<String, serde_json::Value>) -> Result<()>,
+) -> Result<()> {
+    let open = || std::fs::File::open(path).map_err(|e| Error::io(path, e));
+    let bad = |position: String, message: String| Error::Malformed {
+        at: Location {
+            source: path.to_string(),
+            position,
+        },
+        message,
+    };
+    let mut head = ParquetReader::new(open()?);
+    let metadata = head
+        .get_metadata()
+        .map_err(|e| bad("footer".into(), format!("expected a Parquet file: {e}")))?
+        .clone();
+    let mut start = 0usize;
+    for (g, rg) in metadata.row_groups.iter().enumerate() {
+        let n = rg.num_rows();
+        let mut r = ParquetReader::new(open()?).with_slice(Some((start, n)));
+        r.set_metadata(metadata.clone());
+        start += n;
+        let df = r
+            .finish()
+            .map_err(|e| bad(format!("row group {g}"), format!("unreadable: {e}")))?;
+        let mut cols = Vec::with_capacity(df.width());
+        for c in df.columns() {
+            // A column of a type kvaudit has no use for (binary, decimal)
+            // is left out; a record missing what it needs says so.
+            if let Ok(v) = super::nested::values(c.as_materialized_series()) {
+                cols.push((c.name().to_string(), v));
+            }
+        }
+        for row in 0..df.height() {
+            let mut m = serde_json::Map::new();
+            for (name, v) in &mut cols {
+                m.insert(name.clone(), std::mem::take(&mut v[row]));
+            }
+            each(format!("row group {g}, row {}", row + 1), m)?;
+        }
+    }
+    Ok(())
 }

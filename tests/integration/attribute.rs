@@ -43,6 +43,8 @@ fn each_read_goes_to_the_closest_getsecret_of_its_scopes_vault() {
         "databricks/audit.jsonl",
         "databricks/audit.csv",
         "databricks/diagnostic.json",
+        // system.access.audit's own types: struct, map, timestamp, date.
+        "databricks/audit.parquet",
     ] {
         let d = fixture(input);
         let a = attribute(&["--databricks", &d, "--scopes", &scopes]);

@@ -484,17 +484,18 @@ fn attributed_event(r: &crate::analyze::attribute::AttributedRead) -> Event {
 /// `report --databricks`: user-bound automation and mass retrieval over
 /// the reads attributed to each person behind the AzureDatabricks
 /// application (a nightly job reading a scope as a person is user-bound,
-/// and named). `reads` are in time order.
+/// and named). `reads` come in time order.
 pub fn attributed_findings(
     policy: &Policy,
-    reads: &[crate::analyze::attribute::AttributedRead],
-) -> Vec<Finding> {
+    reads: impl Iterator<Item = crate::error::Result<crate::analyze::attribute::AttributedRead>>,
+) -> crate::error::Result<Vec<Finding>> {
     let mut acc = FindingsAcc::new(policy);
-    let mut slots: std::collections::BTreeMap<&str, usize> = Default::default();
-    for (order, r) in reads.iter().enumerate() {
+    let mut slots: std::collections::BTreeMap<String, usize> = Default::default();
+    for (order, r) in reads.enumerate() {
+        let r = r?;
         let n = slots.len();
-        let slot = *slots.entry(r.user.as_str()).or_insert(n);
-        acc.add(slot, &attributed_event(r), order as u64);
+        let slot = *slots.entry(r.user.clone()).or_insert(n);
+        acc.add(slot, &attributed_event(&r), order as u64);
     }
     let rules = Rules {
         policy,
@@ -524,5 +525,5 @@ pub fn attributed_findings(
         user_bound_automation::check(&c, &rules, &mut out);
         mass_secret_retrieval::check(&c, &rules, &mut out);
     }
-    out
+    Ok(out)
 }

@@ -1,0 +1,174 @@
+//! Turns Parquet's nested columns (structs, lists, maps) into JSON values:
+//! lakehouse tables keep `Identity`, `properties`, `user_identity` or
+//! `request_params` as nested types where Log Analytics exports JSON text,
+//! and the readers take them the same way either way.
+
+use polars::prelude::*;
+use serde_json::{Map, Number, Value};
+
+fn failed(e: PolarsError) -> String {
+    e.to_string()
+}
+
+/// A timestamp column as RFC 3339 text in UTC with microseconds.
+pub(super) fn datetime_texts(s: &Series) -> Result<Vec<Option<String>>, String> {
+    let DataType::Datetime(unit, _) = s.dtype() else {
+        return Err(format!("column {} is not a timestamp", s.name()));
+    };
+    let to_micros = |v: i64| match unit {
+        TimeUnit::Nanoseconds => v.div_euclid(1000),
+        TimeUnit::Microseconds => v,
+        TimeUnit::Milliseconds => v.saturating_mul(1000),
+    };
+    let raw = s.cast(&DataType::Int64).map_err(failed)?;
+    let raw = raw.i64().map_err(failed)?;
+    Ok(raw
+        .iter()
+        .map(|v| {
+            v.and_then(|v| chrono::DateTime::from_timestamp_micros(to_micros(v)))
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+        })
+        .collect())
+}
+
+/// A list of `{key, value}` structs (how Parquet's MAP type reads) as one
+/// object; any other list as an array.
+fn map_or_array(items: Vec<Value>) -> Value {
+    let is_entry = |v: &Value| {
+        v.as_object().is_some_and(|o| {
+            o.len() == 2 && o.get("key").is_some_and(Value::is_string) && o.contains_key("value")
+        })
+    };
+    if !items.is_empty() && items.iter().all(is_entry) {
+        let mut m = Map::new();
+        for item in items {
+            if let Value::Object(mut o) = item {
+                if let (Some(Value::String(k)), Some(v)) = (o.remove("key"), o.remove("value")) {
+                    m.insert(k, v);
+                }
+            }
+        }
+        Value::Object(m)
+    } else {
+        Value::Array(items)
+    }
+}
+
+/// Every value of column `s` as JSON (null where the column is null);
+/// binary and other types kvaudit has no use for are an error naming the
+/// column.
+pub(super) fn values(s: &Series) -> Result<Vec<Value>, String> {
+    let n = s.len();
+    let mut out: Vec<Value> = match s.dtype() {
+        DataType::Struct(_) => {
+            let ca = s.struct_().map_err(failed)?;
+            let mut cols: Vec<(String, Vec<Value>)> = Vec::new();
+            for f in ca.fields_as_series() {
+                cols.push((f.name().to_string(), values(&f)?));
+            }
+            (0..n)
+                .map(|i| {
+                    let mut m = Map::new();
+                    for (name, v) in &mut cols {
+                        m.insert(name.clone(), std::mem::take(&mut v[i]));
+                    }
+                    Value::Object(m)
+                })
+                .collect()
+        }
+        DataType::List(_) => {
+            let ca = s.list().map_err(failed)?;
+            let mut out = Vec::with_capacity(n);
+            for i in 0..n {
+                out.push(match ca.get_as_series(i) {
+                    None => Value::Null,
+                    Some(items) => map_or_array(values(&items)?),
+                });
+            }
+            out
+        }
+        DataType::String => s
+            .str()
+            .map_err(failed)?
+            .iter()
+            .map(|v| v.map_or(Value::Null, |v| Value::String(v.to_string())))
+            .collect(),
+        DataType::Boolean => s
+            .bool()
+            .map_err(failed)?
+            .iter()
+            .map(|v| v.map_or(Value::Null, Value::Bool))
+            .collect(),
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32 => {
+            let c = s.cast(&DataType::Int64).map_err(failed)?;
+            c.i64()
+                .map_err(failed)?
+                .iter()
+                .map(|v| v.map_or(Value::Null, |v| Value::Number(v.into())))
+                .collect()
+        }
+        DataType::UInt64 => s
+            .u64()
+            .map_err(failed)?
+            .iter()
+            .map(|v| v.map_or(Value::Null, |v| Value::Number(v.into())))
+            .collect(),
+        DataType::Float32 | DataType::Float64 => {
+            let c = s.cast(&DataType::Float64).map_err(failed)?;
+            c.f64()
+                .map_err(failed)?
+                .iter()
+                .map(|v| v.and_then(Number::from_f64).map_or(Value::Null, Value::Number))
+                .collect()
+        }
+        DataType::Datetime(..) => datetime_texts(s)?
+            .into_iter()
+            .map(|v| v.map_or(Value::Null, Value::String))
+            .collect(),
+        DataType::Date => {
+            let c = s.cast(&DataType::Int32).map_err(failed)?;
+            c.i32()
+                .map_err(failed)?
+                .iter()
+                .map(|v| {
+                    v.and_then(|days| chrono::DateTime::from_timestamp(i64::from(days) * 86_400, 0))
+                        .map_or(Value::Null, |t| Value::String(t.date_naive().to_string()))
+                })
+                .collect()
+        }
+        DataType::Null => vec![Value::Null; n],
+        other => {
+            return Err(format!(
+                "column {} is {other}: kvaudit reads strings, numbers, booleans, timestamps, structs, lists and maps",
+                s.name()
+            ))
+        }
+    };
+    // A null struct or list row is null, whatever its children hold.
+    if matches!(s.dtype(), DataType::Struct(_) | DataType::List(_)) && s.null_count() > 0 {
+        for (v, null) in out.iter_mut().zip(s.is_null().iter()) {
+            if null == Some(true) {
+                *v = Value::Null;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A nested column as the JSON text a Log Analytics export would hold.
+pub(super) fn texts(s: &Series) -> Result<Vec<Option<String>>, String> {
+    Ok(values(s)?
+        .into_iter()
+        .map(|v| match v {
+            Value::Null => None,
+            Value::String(t) => Some(t),
+            other => Some(other.to_string()),
+        })
+        .collect())
+}
