@@ -263,7 +263,7 @@ pub fn read(path: &str, skip_invalid: bool, sink: &mut EventSink<'_>) -> Result<
             system_audit_record,
         ),
     ] {
-        if csv_rows(path, marks, &mut |at, m| c.one(|| at, Ok(m), parse))? {
+        if csv_rows(path, marks, &mut |at, m| c.one(|| at, m, parse))? {
             return Ok(c.out);
         }
         if let Some(r) = read_table(path, marks, what)? {
@@ -412,7 +412,7 @@ fn system_audit_line(line: &str) -> Option<Parsed> {
 fn csv_rows(
     path: &str,
     marks: &[&str],
-    each: &mut dyn FnMut(String, Map<String, Value>) -> Result<()>,
+    each: &mut dyn FnMut(String, std::result::Result<Map<String, Value>, String>) -> Result<()>,
 ) -> Result<bool> {
     if path == "-" || !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
         return Ok(false);
@@ -441,7 +441,12 @@ fn csv_rows(
                     .zip(rec.iter())
                     .map(|(h, v)| (h.clone(), Value::String(v.to_string())))
                     .collect();
-                each(at, m)?;
+                each(at, Ok(m))?;
+            }
+            // A ragged row is bad (counted with --skip-invalid); a read
+            // error ends the file.
+            Err(e) if matches!(e.kind(), csv::ErrorKind::UnequalLengths { .. }) => {
+                each(at, Err(format!("invalid CSV: {e}")))?;
             }
             Err(e) => return Err(malformed(path, &at, &format!("invalid CSV: {e}"))),
         }

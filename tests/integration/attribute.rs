@@ -524,3 +524,29 @@ fn diagnostic_lines_skip_invalid_and_duplicate_vault_records() {
         (&Value::from(1), &Value::from(2))
     );
 }
+
+/// A system.access.audit CSV is read a row at a time: a ragged row stops
+/// the run naming the file and record, or with --skip-invalid is counted
+/// and the rest still attributed (carol's row is the ragged one).
+#[test]
+fn a_ragged_csv_row_is_named_or_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = std::fs::read_to_string(fixture("databricks/audit.csv")).unwrap();
+    let mut rows: Vec<String> = csv.lines().map(str::to_string).collect();
+    // Record 3 (line 4): carol's getSecret, cut short.
+    assert!(rows[3].contains("carol"), "{}", rows[3]);
+    rows[3] = "2026-03-10 11:00:01.400,1234567890123456,secrets".into();
+    let bad = write(dir.path(), "audit.csv", (rows.join("\n") + "\n").as_bytes());
+    let v = fixture("databricks/vault.jsonl");
+    let scopes = fixture("databricks/scopes.json");
+    let out = kvaudit(&["attribute", &v, "--databricks", &bad, "--scopes", &scopes]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("audit.csv") && out.stderr.contains("record 3"),
+        "{}",
+        out.stderr
+    );
+    let a = attribute(&["--databricks", &bad, "--scopes", &scopes, "--skip-invalid"]);
+    assert!(!people(&a).contains_key("carol@contoso.com"));
+    assert_eq!(people(&a)["alice@contoso.com"], 4);
+}
