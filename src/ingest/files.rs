@@ -11,6 +11,7 @@ use super::progress::Progress;
 use super::source::Source;
 use crate::error::{Error, Result};
 use crate::event::Event;
+use crate::pipeline::ThreadFold;
 
 /// Files up to this size are read by the file workers; larger ones by the
 /// block reader, which splits them across cores itself.
@@ -27,31 +28,45 @@ const BATCH: usize = 16;
 /// calls `each(index, result)` on the calling thread for every index of
 /// `paths` in order: for a job with the worker's result, for any other
 /// index with None (the caller reads it itself). Stops at the first error
-/// `each` returns.
+/// `each` returns. With `parts` (one per worker, from the sink's
+/// [`crate::pipeline::Sink::fork`]) each file's events are folded on the
+/// worker that read it, once the whole file has read without error, and
+/// only the events a part passes on come back; the parts are returned to
+/// be joined.
 pub(super) fn read_in_order(
     paths: &[(String, bool)],
     jobs: &[usize],
     opts: &ReadOptions,
+    parts: Vec<Box<dyn ThreadFold>>,
     mut each: impl FnMut(usize, Option<FileRead>) -> Result<()>,
-) -> Result<()> {
-    let n_workers = super::blocks::workers();
+) -> Result<Vec<Box<dyn ThreadFold>>> {
+    let n_workers = if parts.is_empty() {
+        super::blocks::workers()
+    } else {
+        parts.len()
+    };
     let batches: Vec<&[usize]> = jobs.chunks(BATCH).collect();
     let inline = ReadOptions {
         inline: true,
         ..opts.clone()
     };
-    // Paths before the next file a worker read are read by the caller.
+    let parts = std::sync::Mutex::new(parts);
     let mut done = 0usize;
-    // A few batches per worker read and not yet handed on.
-    super::ordered::map_in_order(
+    let states = super::ordered::map_in_order(
         batches.len(),
         n_workers,
         3 * n_workers,
-        Interner::default,
-        |b, interner| {
+        || {
+            let part = parts.lock().ok().and_then(|mut p| p.pop());
+            (Interner::default(), part)
+        },
+        |b, (interner, part)| {
             batches[b]
                 .iter()
-                .map(|&i| (i, read_file(&paths[i].0, &inline, interner)))
+                .map(|&i| {
+                    let read = read_file(&paths[i].0, &inline, interner);
+                    (i, fold(read, i, part.as_mut()))
+                })
                 .collect::<Vec<_>>()
         },
         |_, reads| {
@@ -63,10 +78,30 @@ pub(super) fn read_in_order(
             Ok(())
         },
     )?;
-    caller_reads(jobs, &mut done, paths.len(), &mut each)
+    caller_reads(jobs, &mut done, paths.len(), &mut each)?;
+    // Parts of workers that never started (fewer batches than workers).
+    let mut out: Vec<Box<dyn ThreadFold>> = states.into_iter().filter_map(|s| s.1).collect();
+    out.extend(parts.into_inner().unwrap_or_default());
+    Ok(out)
 }
 
-/// Hands the caller the paths from `done` to `upto` no worker reads.
+/// Folds a file read without error into the worker's part: its events
+/// take their place in the input as (file index, record), and only those
+/// the part passes on are kept.
+fn fold(read: FileRead, file: usize, part: Option<&mut Box<dyn ThreadFold>>) -> FileRead {
+    match (read, part) {
+        (Some(Ok((stats, events))), Some(part)) => {
+            let base = (file as u64) << 32;
+            let passed = events
+                .into_iter()
+                .filter(|e| part.add(e, base | (e.source_record & 0xffff_ffff)))
+                .collect();
+            Some(Ok((stats, passed)))
+        }
+        (read, _) => read,
+    }
+}
+
 fn caller_reads(
     jobs: &[usize],
     done: &mut usize,

@@ -25,6 +25,7 @@ mod progress;
 pub mod schema;
 mod shape;
 mod source;
+mod walk;
 
 pub use accounting::{FileStats, Ingested};
 pub use options::ReadOptions;
@@ -96,8 +97,19 @@ pub fn read_into(args: &[String], opts: &ReadOptions, sink: &mut dyn Sink) -> Re
         .map(|(i, _)| i)
         .collect();
     let jobs = if jobs.len() >= 2 { jobs } else { Vec::new() };
+    // When every input is a small-file job (an archive tree), the sink's
+    // folds run on the workers too; with a large file among them it reads
+    // with parts of its own, so the folds stay on this thread.
+    let parts: Vec<Box<dyn crate::pipeline::ThreadFold>> =
+        if !jobs.is_empty() && jobs.len() == paths.len() {
+            let parts: Vec<_> = (0..blocks::workers()).map_while(|_| sink.fork()).collect();
+            parts
+        } else {
+            Vec::new()
+        };
+    let in_parts = !parts.is_empty();
     progress.files(paths.len());
-    files::read_in_order(&paths, &jobs, opts, |i, read| {
+    let parts = files::read_in_order(&paths, &jobs, opts, parts, |i, read| {
         let (p, walked) = &paths[i];
         let result = match read {
             // Not a file job, or larger than a worker takes: read here.
@@ -105,7 +117,11 @@ pub fn read_into(args: &[String], opts: &ReadOptions, sink: &mut dyn Sink) -> Re
             Some(Some(Ok((stats, events)))) => {
                 progress.tick_n(stats.rows_kept);
                 for e in events {
-                    sink.event(e)?;
+                    if in_parts {
+                        sink.forwarded(e)?;
+                    } else {
+                        sink.event(e)?;
+                    }
                 }
                 Ok(stats)
             }
@@ -134,6 +150,9 @@ pub fn read_into(args: &[String], opts: &ReadOptions, sink: &mut dyn Sink) -> Re
             Err(e) => Err(e),
         }
     })?;
+    for part in parts {
+        sink.join(part)?;
+    }
     progress.done();
     if out.files.is_empty() {
         return Err(Error::Other(format!(

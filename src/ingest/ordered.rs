@@ -13,16 +13,16 @@ use std::sync::{mpsc, Mutex};
 /// Runs `work(job, state)` for jobs `0..jobs` on `workers` threads (each
 /// with its own `init()` state), at most `in_flight` results done and not
 /// yet handed on, and calls `each(job, result)` on the calling thread in
-/// job order. Returns the first error `each` returns; the workers then
-/// stop.
-pub(super) fn map_in_order<S, T: Send>(
+/// job order. Returns the workers' states once every job is handed on, or
+/// the first error `each` returns (the workers then stop).
+pub(super) fn map_in_order<S: Send, T: Send>(
     jobs: usize,
     workers: usize,
     in_flight: usize,
     init: impl Fn() -> S + Sync,
     work: impl Fn(usize, &mut S) -> T + Sync,
     mut each: impl FnMut(usize, T) -> Result<()>,
-) -> Result<()> {
+) -> Result<Vec<S>> {
     let workers = workers.clamp(1, jobs.max(1));
     let in_flight = in_flight.max(1);
     let (res_tx, res_rx) = mpsc::channel::<(usize, T)>();
@@ -36,10 +36,11 @@ pub(super) fn map_in_order<S, T: Send>(
         // Owned here: when this returns early (an error, a closed pipe) the
         // tokens end, and the workers waiting for one stop.
         let tok_tx = tok_tx;
+        let mut handles = Vec::with_capacity(workers);
         for _ in 0..workers {
             let res_tx = res_tx.clone();
             let (tok_rx, next, init, work) = (&tok_rx, &next, &init, &work);
-            std::thread::Builder::new()
+            let h = std::thread::Builder::new()
                 .name("kvaudit-read".into())
                 .spawn_scoped(scope, move || {
                     let mut state = init();
@@ -51,18 +52,20 @@ pub(super) fn map_in_order<S, T: Send>(
                             .map(|rx| rx.recv())
                             .map_or(true, |r| r.is_err())
                         {
-                            return;
+                            return state;
                         }
                         let job = next.fetch_add(1, Ordering::Relaxed);
                         if job >= jobs {
-                            return;
+                            return state;
                         }
-                        if res_tx.send((job, work(job, &mut state))).is_err() {
-                            return;
+                        let result = work(job, &mut state);
+                        if res_tx.send((job, result)).is_err() {
+                            return state;
                         }
                     }
                 })
                 .map_err(|e| Error::Other(format!("cannot start a thread: {e}")))?;
+            handles.push(h);
         }
         drop(res_tx);
         let mut pending: BTreeMap<usize, T> = BTreeMap::new();
@@ -81,6 +84,14 @@ pub(super) fn map_in_order<S, T: Send>(
             let _ = tok_tx.send(());
             each(job, result)?;
         }
-        Ok(())
+        // Every job was handed on: the workers end at their next token.
+        drop(tok_tx);
+        Ok(handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect())
     })
 }

@@ -20,7 +20,7 @@ pub fn expand_paths(args: &[String], skip_unreadable: bool) -> Result<Expanded> 
     let mut skipped = Vec::new();
     for a in args {
         if a == "-" {
-            out.push((a.clone(), false));
+            out.push((a.clone(), false, None));
             continue;
         }
         let p = Path::new(a);
@@ -37,9 +37,21 @@ pub fn expand_paths(args: &[String], skip_unreadable: bool) -> Result<Expanded> 
             out.extend(
                 files
                     .into_iter()
-                    .map(|f| (f.to_string_lossy().into_owned(), false)),
+                    .map(|f| (f.to_string_lossy().into_owned(), false, None)),
             );
         } else if meta.is_dir() {
+            // A plain tree is listed on every core, with each file's id.
+            if let Some(found) = super::walk::files(p, super::blocks::workers()) {
+                if found.is_empty() {
+                    return Err(Error::Other(format!("{a}: the directory holds no files")));
+                }
+                out.extend(
+                    found
+                        .into_iter()
+                        .map(|(f, id)| (f.to_string_lossy().into_owned(), true, Some(id))),
+                );
+                continue;
+            }
             let mut files = Vec::new();
             for entry in walkdir::WalkDir::new(p)
                 .follow_links(true)
@@ -71,9 +83,9 @@ pub fn expand_paths(args: &[String], skip_unreadable: bool) -> Result<Expanded> 
             if files.is_empty() {
                 return Err(Error::Other(format!("{a}: the directory holds no files")));
             }
-            out.extend(files.into_iter().map(|f| (f, true)));
+            out.extend(files.into_iter().map(|f| (f, true, None)));
         } else {
-            out.push((a.clone(), false));
+            out.push((a.clone(), false, None));
         }
     }
     Ok(Expanded {
@@ -82,15 +94,20 @@ pub fn expand_paths(args: &[String], skip_unreadable: bool) -> Result<Expanded> 
     })
 }
 
+/// A path, whether a directory walk found it, and its (device, inode) when
+/// the walk already looked.
+type Listed = (String, bool, Option<(u64, u64)>);
+
 /// The paths without repeats: a file named twice (or reached through a
 /// directory and by name, a link, a hard link) is read once, with a warning,
-/// so its rows are not counted twice.
-fn once_each(paths: Vec<(String, bool)>) -> Vec<(String, bool)> {
+/// so its rows are not counted twice. A file listed with its (device,
+/// inode) is not looked at again.
+fn once_each(paths: Vec<Listed>) -> Vec<(String, bool)> {
     use std::os::unix::fs::MetadataExt;
     let mut seen: std::collections::HashMap<(u64, u64), String> = Default::default();
     let mut stdin = false;
     let mut out = Vec::with_capacity(paths.len());
-    for (p, walked) in paths {
+    for (p, walked, id) in paths {
         if p == "-" {
             if std::mem::replace(&mut stdin, true) {
                 crate::output::note!(
@@ -98,17 +115,19 @@ fn once_each(paths: Vec<(String, bool)>) -> Vec<(String, bool)> {
                 );
                 continue;
             }
-        } else if let Some(m) = std::fs::metadata(&p)
-            .ok()
-            .filter(std::fs::Metadata::is_file)
-        {
-            if let Some(first) = seen.get(&(m.dev(), m.ino())) {
+        } else if let Some(id) = id.or_else(|| {
+            std::fs::metadata(&p)
+                .ok()
+                .filter(std::fs::Metadata::is_file)
+                .map(|m| (m.dev(), m.ino()))
+        }) {
+            if let Some(first) = seen.get(&id) {
                 crate::output::note!(
                     "kvaudit: warning: {p} is the same file as {first}; read once"
                 );
                 continue;
             }
-            seen.insert((m.dev(), m.ino()), p.clone());
+            seen.insert(id, p.clone());
         }
         out.push((p, walked));
     }
