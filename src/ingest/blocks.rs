@@ -46,6 +46,35 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
+    /// A worker for a reader that hands out work of its own (Parquet row
+    /// groups), folding into `part` when the sink offers one.
+    pub(crate) fn new(source: Arc<str>, detail: Fields, part: Option<Box<dyn ThreadFold>>) -> Self {
+        Worker {
+            source,
+            detail,
+            interner: Interner::default(),
+            out: Vec::new(),
+            part,
+            seq: 0,
+        }
+    }
+
+    /// Starts piece `seq` of the input (its events are ordered after those
+    /// of earlier pieces).
+    pub(crate) fn start(&mut self, seq: u64) {
+        self.seq = seq;
+    }
+
+    /// The outcomes of the current piece, in order.
+    pub(crate) fn take(&mut self) -> Vec<Outcome> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// The sink's part, to be joined once every piece is applied.
+    pub(crate) fn into_part(self) -> Option<Box<dyn ThreadFold>> {
+        self.part
+    }
+
     /// Normalises one row (record `record` of the block).
     pub(super) fn push(
         &mut self,

@@ -7,8 +7,8 @@
 //! canonical events (`events --format parquet`). Errors name the file and
 //! row group.
 
+use super::blocks::Worker;
 use super::collector::Collector;
-use super::interner::Interner;
 use super::normalize::Outcome;
 use super::schema::{self, require_columns, FlatSchema};
 use super::shape::Shape;
@@ -189,42 +189,38 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
         starts.push(offset);
         offset += rg.num_rows();
     }
-    let source: Arc<str> = Arc::from(c.source());
-    let fields = c.fields();
-    let group = |g: usize, interner: &mut Interner| -> std::result::Result<Vec<Outcome>, String> {
+    let group = |g: usize, w: &mut Worker| -> std::result::Result<Vec<Outcome>, String> {
         let n = metadata.row_groups[g].num_rows();
         let mut r = ParquetReader::new(open().map_err(|e| e.to_string())?)
             .with_slice(Some((starts[g], n)))
             .with_columns(Some(wanted.iter().map(|&i| names[i].clone()).collect()));
         r.set_metadata(metadata.clone());
         let df = r.finish().map_err(|e| format!("unreadable: {e}"))?;
+        w.start(g as u64);
         if raw {
-            return raw_rows(&df, &names, &raw_keys, &wanted).map(|rows| {
-                rows.into_iter()
-                    .enumerate()
-                    .map(|(row, m)| {
-                        let r = schema::raw_record(&m);
-                        Outcome::of(r, &source, row as u64 + 1, None, interner, fields)
-                    })
-                    .collect()
-            });
+            for (row, m) in raw_rows(&df, &names, &raw_keys, &wanted)?
+                .into_iter()
+                .enumerate()
+            {
+                w.push(schema::raw_record(&m), row as u64 + 1, None);
+            }
+            return Ok(w.take());
         }
         let mut cells: Vec<Option<Cells>> = (0..names.len()).map(|_| None).collect();
         for &i in &wanted {
             let col = df.column(&names[i]).map_err(|e| e.to_string())?;
             cells[i] = Some(Cells::of(col, &names[i])?);
         }
-        Ok((0..df.height())
-            .map(|row| {
-                let raw = schema.row(|i| {
-                    cells
-                        .get(i)
-                        .and_then(Option::as_ref)
-                        .and_then(|v| v.get(row))
-                });
-                Outcome::of(raw, &source, row as u64 + 1, None, interner, fields)
-            })
-            .collect())
+        for row in 0..df.height() {
+            let raw = schema.row(|i| {
+                cells
+                    .get(i)
+                    .and_then(Option::as_ref)
+                    .and_then(|v| v.get(row))
+            });
+            w.push(raw, row as u64 + 1, None);
+        }
+        Ok(w.take())
     };
     // A record number (across the file) → its row group and row.
     let position = |record: u64, _: Option<u64>| {
@@ -236,13 +232,20 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
         )
     };
     let workers = super::blocks::workers();
+    // Each worker folds its events into a part of the sink when it offers
+    // one, so only what the part passes on crosses threads.
+    let parts = std::sync::Mutex::new((0..workers).map(|_| c.fork()).collect::<Vec<_>>());
+    let (source, fields): (Arc<str>, _) = (Arc::from(c.source()), c.fields());
     // One decoded row group per worker waits to be handed on.
-    super::ordered::map_in_order(
+    let done = super::ordered::map_in_order(
         starts.len(),
         workers,
         workers,
-        Interner::default,
-        |g, interner| group(g, interner),
+        || {
+            let part = parts.lock().ok().and_then(|mut p| p.pop()).flatten();
+            Worker::new(source.clone(), fields, part)
+        },
+        |g, w| group(g, w),
         |g, outcomes| {
             let outcomes = outcomes.map_err(|m| at(c, format!("row group {g}"), m))?;
             for o in outcomes {
@@ -251,6 +254,10 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
             Ok(())
         },
     )?;
+    let unused = parts.into_inner().unwrap_or_default().into_iter().flatten();
+    for part in done.into_iter().filter_map(Worker::into_part).chain(unused) {
+        c.join(part)?;
+    }
     Ok(Shape::Parquet)
 }
 
