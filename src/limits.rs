@@ -16,6 +16,9 @@ pub const CONFIG_FILE: u64 = MIB;
 /// Exports given by a flag: `--baseline`, `--assignments`, `--directory`,
 /// the Graph cache.
 pub const EXPORT_FILE: u64 = 256 * MIB;
+/// Files of a walked tree up to this size are read whole by the file
+/// workers; larger ones by the block reader, which splits them itself.
+pub const SMALL_FILE: u64 = 8 * MIB;
 /// A log input that is one JSON document (an API response, a JSON array),
 /// which is read whole; `KVAUDIT_MAX_DOCUMENT_MIB` changes it.
 pub const DOCUMENT: u64 = 1024 * MIB;

@@ -163,6 +163,8 @@ pub struct DatabricksReads {
     mapped: bool,
     reads: SortedReads,
     objects: Names<(std::sync::Arc<str>, std::sync::Arc<str>)>,
+    /// Items in a cluster before it is cut ([`CLUSTER`]; tests use less).
+    cluster: usize,
     /// The first error writing a run (reported by [`Self::attribute`]).
     error: Option<std::io::Error>,
 }
@@ -189,6 +191,7 @@ impl DatabricksReads {
             mapped,
             reads: SortedReads(Sorter::new(run)),
             objects: Names::default(),
+            cluster: CLUSTER,
             error: None,
         }
     }
@@ -449,17 +452,29 @@ impl DatabricksReads {
         let mut people: HashMap<u32, Acc> = HashMap::new();
         let (mut rc, mut ec): (Vec<ReadRec>, Vec<EventRec>) = (Vec::new(), Vec::new());
         loop {
-            let k = match (reads.head.map(|r| r.key), evs.head.map(|e| e.key)) {
-                (None, None) => break,
-                (Some(a), Some(b)) => a.min(b),
-                (Some(a), None) | (None, Some(a)) => a,
+            // The key of this cluster: that of the items carried over from
+            // a cluster cut at its size limit, else of the next item.
+            let carried = rc.first().map(|r| r.key).or(ec.first().map(|e| e.key));
+            let k = match (carried, reads.head.map(|r| r.key), evs.head.map(|e| e.key)) {
+                (Some(k), _, _) => k,
+                (None, None, None) => break,
+                (None, Some(a), Some(b)) => a.min(b),
+                (None, Some(a), None) | (None, None, Some(a)) => a,
             };
             // One cluster of key k: from its earliest item, while the next
             // is within the tolerance of the previous one.
-            rc.clear();
-            ec.clear();
-            let mut last: Option<i64> = None;
-            while rc.len() + ec.len() < CLUSTER {
+            let mut last: Option<i64> = rc
+                .last()
+                .map(|r| r.micros)
+                .into_iter()
+                .chain(ec.last().map(|e| e.micros))
+                .max();
+            let mut cut = false;
+            loop {
+                if rc.len() + ec.len() >= self.cluster {
+                    cut = true;
+                    break;
+                }
                 let next_r = reads.head.filter(|r| r.key == k).map(|r| r.micros);
                 let next_e = evs.head.filter(|e| e.key == k).map(|e| e.micros);
                 let (t, is_read) = match (next_r, next_e) {
@@ -468,7 +483,7 @@ impl DatabricksReads {
                     (_, Some(b)) => (b, false),
                     (None, None) => break,
                 };
-                if last.is_some_and(|l| t - l > tol) {
+                if last.is_some_and(|l| t.saturating_sub(l) > tol) {
                     break;
                 }
                 last = Some(t);
@@ -480,22 +495,48 @@ impl DatabricksReads {
                         duplicates += 1;
                         continue;
                     }
+                    total += 1;
                     rc.push(r);
                 } else if let Some(e) = evs.head {
                     ec.push(e);
                     evs.advance()?;
                 }
             }
-            total += rc.len() as u64;
-            if rc.is_empty() || ec.is_empty() {
-                continue;
-            }
-            let rt: Vec<(i64, usize)> = rc.iter().enumerate().map(|(i, r)| (r.micros, i)).collect();
-            let et: Vec<(i64, usize)> = ec.iter().enumerate().map(|(i, e)| (e.micros, i)).collect();
-            let (pairs, amb) = match_cluster(&rt, &et, &|e| ec[e].user, tol);
-            ambiguous += amb;
+            // A cluster cut at its size limit (a job reading one secret
+            // every second for a day): reads within twice the tolerance of
+            // its end, and the events they could take, start the next one.
+            let edge = match (cut, last) {
+                (true, Some(l)) => {
+                    let edge = l.saturating_sub(tol.saturating_mul(2));
+                    let tail = rc.iter().filter(|r| r.micros > edge).count()
+                        + ec.iter().filter(|e| e.micros > edge).count();
+                    // A tail as large as a cluster (thousands of reads in
+                    // one instant) is matched as it is, not carried.
+                    if tail < self.cluster / 2 {
+                        edge
+                    } else {
+                        i64::MAX
+                    }
+                }
+                _ => i64::MAX,
+            };
+            let (pairs, amb) = if rc.is_empty() || ec.is_empty() {
+                (Vec::new(), Vec::new())
+            } else {
+                let rt: Vec<(i64, usize)> =
+                    rc.iter().enumerate().map(|(i, r)| (r.micros, i)).collect();
+                let et: Vec<(i64, usize)> =
+                    ec.iter().enumerate().map(|(i, e)| (e.micros, i)).collect();
+                match_cluster(&rt, &et, &|e| ec[e].user, tol)
+            };
+            ambiguous += amb.iter().filter(|&&r| rc[r].micros <= edge).count() as u64;
+            let mut taken = vec![false; ec.len()];
             for (ri, ei) in pairs {
                 let (r, e) = (rc[ri], ec[ei]);
+                if r.micros > edge {
+                    continue;
+                }
+                taken[ei] = true;
                 matched += 1;
                 let a = people.entry(e.user).or_default();
                 let x = a.objects.entry(r.object).or_insert((0, i64::MAX, i64::MIN));
@@ -513,6 +554,18 @@ impl DatabricksReads {
                     })
                     .map_err(spill_error)?;
                 }
+            }
+            // What is carried into the next cluster (nothing unless cut).
+            if edge == i64::MAX {
+                rc.clear();
+                ec.clear();
+            } else {
+                rc.retain(|r| r.micros > edge);
+                let mut i = 0;
+                ec.retain(|e| {
+                    i += 1;
+                    !taken[i - 1] && e.micros > edge.saturating_sub(tol)
+                });
             }
         }
         let objects: std::sync::Arc<[(String, String)]> = self
@@ -562,7 +615,7 @@ impl DatabricksReads {
         people.sort_by(|a, b| b.reads.cmp(&a.reads).then_with(|| a.user.cmp(&b.user)));
         let attribution = Attribution {
             people,
-            unattributed: total - matched - ambiguous,
+            unattributed: total.saturating_sub(matched + ambiguous),
             ambiguous,
             matched_share: (total > 0)
                 .then(|| ((matched as f64 / total as f64) * 1000.0).round() / 1000.0),
@@ -689,26 +742,26 @@ pub fn split_callers(rows: &mut Vec<crate::analyze::callers::CallerRow>, a: &Att
 /// the matching that pairs the most reads, then with the least total
 /// distance, keeping order (a later read never gets an earlier event than
 /// an earlier read); a matched read is ambiguous when a free event as
-/// close names another person, or a free read is as close to its event.
-/// Returns the (read, event) pairs kept and the ambiguous reads (left
-/// unmatched).
+/// close names another person, or a free read is as close to its event
+/// (then both reads are). Returns the (read, event) pairs kept and the
+/// ambiguous reads (each once; left unmatched), as payload indices.
 fn match_cluster(
     rc: &[(i64, usize)],
     ec: &[(i64, usize)],
     user: &dyn Fn(usize) -> u32,
     tol: i64,
-) -> (Vec<(usize, usize)>, u64) {
-    let mut ambiguous = 0;
+) -> (Vec<(usize, usize)>, Vec<usize>) {
+    let mut ambiguous = std::collections::BTreeSet::new();
     let mut kept = Vec::new();
     let pairs = best_pairs(rc, ec, tol);
     let used: std::collections::HashSet<usize> = pairs.iter().map(|p| p.1).collect();
     let matched: std::collections::HashSet<usize> = pairs.iter().map(|p| p.0).collect();
     for (r, e) in pairs {
         let (rt, et) = (rc[r].0, ec[e].0);
-        let d = (rt - et).abs();
+        let d = dist(rt, et);
         // Items exactly d away, found by time (both sides are sorted).
         let near = |v: &[(i64, usize)], t: i64| -> Vec<usize> {
-            [t - d, t + d]
+            [t.saturating_sub(d), t.saturating_add(d)]
                 .into_iter()
                 .flat_map(|at| {
                     let from = v.partition_point(|x| x.0 < at);
@@ -720,45 +773,52 @@ fn match_cluster(
         let other_event = near(ec, rt)
             .into_iter()
             .any(|k| k != e && !used.contains(&k) && user(ec[k].1) != user(ec[e].1));
-        let other_read = near(rc, et)
+        let other_reads: Vec<usize> = near(rc, et)
             .into_iter()
-            .any(|k| k != r && !matched.contains(&k));
-        if other_event || other_read {
-            ambiguous += 1 + u64::from(other_read);
+            .filter(|&k| k != r && !matched.contains(&k))
+            .collect();
+        if other_event || !other_reads.is_empty() {
+            ambiguous.insert(rc[r].1);
+            ambiguous.extend(other_reads.into_iter().map(|k| rc[k].1));
             continue;
         }
         kept.push((rc[r].1, ec[e].1));
     }
-    (kept, ambiguous)
+    (kept, ambiguous.into_iter().collect())
+}
+
+/// How far apart two times are (saturating: times at chrono's extremes).
+fn dist(a: i64, b: i64) -> i64 {
+    i64::try_from(a.abs_diff(b)).unwrap_or(i64::MAX)
 }
 
 /// The order-keeping matching of a cluster with the most pairs within
 /// `tol`, then the least total distance: (read, event) indices. Large
 /// clusters (a job reading one secret every second for hours) fall back to
-/// nearest-first pairing to bound the work.
+/// pairing each read, in order, with the nearest free event after the one
+/// the read before took: linear work and memory.
 fn best_pairs(reads: &[(i64, usize)], events: &[(i64, usize)], tol: i64) -> Vec<(usize, usize)> {
     let (n, m) = (reads.len(), events.len());
     if n.saturating_mul(m) > 1_000_000 {
-        // Only the events within the tolerance of each read (both sorted).
-        let mut all = Vec::new();
+        let mut out = Vec::new();
+        let mut floor = 0usize;
         for (i, r) in reads.iter().enumerate() {
-            let from = events.partition_point(|e| e.0 < r.0 - tol);
-            for (j, e) in events.iter().enumerate().skip(from) {
-                let d = e.0 - r.0;
-                if d > tol {
+            let p = floor + events[floor..].partition_point(|e| e.0 < r.0);
+            let near = [
+                p.checked_sub(1).filter(|&j| j >= floor),
+                (p < m).then_some(p),
+            ]
+            .into_iter()
+            .flatten()
+            .map(|j| (events[j].0.abs_diff(r.0), j))
+            .filter(|&(d, _)| d <= tol.unsigned_abs())
+            .min();
+            if let Some((_, j)) = near {
+                out.push((i, j));
+                floor = j + 1;
+                if floor >= m {
                     break;
                 }
-                all.push((d.abs(), i, j));
-            }
-        }
-        all.sort_unstable();
-        let (mut ru, mut eu) = (vec![false; n], vec![false; m]);
-        let mut out = Vec::new();
-        for (_, i, j) in all {
-            if !ru[i] && !eu[j] {
-                ru[i] = true;
-                eu[j] = true;
-                out.push((i, j));
             }
         }
         return out;
@@ -780,7 +840,7 @@ fn best_pairs(reads: &[(i64, usize)], events: &[(i64, usize)], tol: i64) -> Vec<
                 best = f[i * w + j - 1];
             }
             if i > 0 && j > 0 {
-                let d = (reads[i - 1].0 - events[j - 1].0).abs();
+                let d = dist(reads[i - 1].0, events[j - 1].0);
                 if d <= tol {
                     let prev = f[(i - 1) * w + j - 1];
                     let cand = (prev.0 + 1, prev.1 - d);
@@ -796,7 +856,7 @@ fn best_pairs(reads: &[(i64, usize)], events: &[(i64, usize)], tol: i64) -> Vec<
     let (mut i, mut j) = (n, m);
     while i > 0 && j > 0 {
         let here = f[i * w + j];
-        let d = (reads[i - 1].0 - events[j - 1].0).abs();
+        let d = dist(reads[i - 1].0, events[j - 1].0);
         if d <= tol
             && f[(i - 1) * w + j - 1].0 + 1 == here.0
             && f[(i - 1) * w + j - 1].1 - d == here.1
@@ -977,5 +1037,79 @@ mod tests {
         for size in [1, 2, 3] {
             assert_eq!(run(size), (a.clone(), m.clone()), "runs of {size}");
         }
+    }
+
+    /// Three reads at one instant and two people's events equally close:
+    /// each read is counted once (ambiguous), and nothing wraps.
+    #[test]
+    fn equally_close_reads_are_each_ambiguous_once() {
+        let scopes = vec![Scope {
+            name: "s".into(),
+            vault: "kv".into(),
+        }];
+        let mut r = DatabricksReads::new(true);
+        for c in ["a", "b", "c"] {
+            r.keep(&read("kv", "k", 10.0, Some(c)));
+        }
+        let mut w = WorkspaceEvents::new(&scopes);
+        w.add(&event("alice@x", "s", "k", 9.0)).unwrap();
+        w.add(&event("bob@x", "s", "k", 11.0)).unwrap();
+        let (a, _) = r.attribute(w, 5.0, false).unwrap();
+        assert_eq!((a.reads, a.ambiguous, a.unattributed), (3, 3, 0), "{a:?}");
+    }
+
+    /// A chain of reads 2 s apart, each with its event 0.5 s after, is one
+    /// cluster; cut every 64 items, the reads at a cut go on to the next
+    /// cluster with the events they could take: the same answer as uncut,
+    /// and a duplicate record at a cut is still one read.
+    #[test]
+    fn a_cut_cluster_loses_no_match() {
+        let scopes = vec![Scope {
+            name: "s".into(),
+            vault: "kv".into(),
+        }];
+        let run = |cluster: usize| {
+            let mut r = DatabricksReads::new(true);
+            r.cluster = cluster;
+            r.keep(&read("kv", "k", -1.0, None)); // no event: unattributed
+            for i in 0..400 {
+                let t = f64::from(i) * 2.0;
+                r.keep(&read("kv", "k", t, Some(&format!("c{i}"))));
+                if i % 50 == 7 {
+                    r.keep(&read("kv", "k", t, Some(&format!("c{i}"))));
+                }
+            }
+            let mut w = WorkspaceEvents::new(&scopes);
+            for i in 0..400 {
+                let user = format!("u{}@x", i % 7);
+                w.add(&event(&user, "s", "k", f64::from(i) * 2.0 + 0.5))
+                    .unwrap();
+            }
+            r.attribute(w, 5.0, false).unwrap().0
+        };
+        let whole = run(CLUSTER);
+        assert_eq!(
+            (whole.reads, whole.unattributed, whole.ambiguous),
+            (401, 1, 0)
+        );
+        assert_eq!(whole.duplicate_reads, 8);
+        assert_eq!(run(64), whole);
+    }
+
+    /// Past a million read x event pairs the linear fallback pairs each
+    /// read with the nearest free event after the previous one's.
+    #[test]
+    fn large_clusters_pair_in_order_without_all_pairs() {
+        let reads: Vec<i64> = (0..1500).map(|i| i * 1000).collect();
+        let events: Vec<i64> = (0..1500).map(|i| i * 1000 + 300).collect();
+        let p = pairs(&reads, &events, 5000);
+        assert_eq!(p.len(), 1500);
+        assert!(p.iter().all(|(r, e)| r == e), "{:?}", &p[..5]);
+        // An event missing in the middle: its read is left, the rest pair.
+        let mut gap = events.clone();
+        gap.remove(700);
+        let p = pairs(&reads, &gap, 400);
+        assert_eq!(p.len(), 1499);
+        assert!(!p.iter().any(|(r, _)| *r == 700));
     }
 }

@@ -44,6 +44,30 @@ pub struct Read {
     pub first_skipped: Option<String>,
 }
 
+/// The columns the three shapes' records are read from (any case).
+const COLUMNS: &[&str] = &[
+    // system.access.audit
+    "event_time",
+    "workspace_id",
+    "service_name",
+    "action_name",
+    "user_identity",
+    "request_params",
+    "response",
+    // DatabricksSecrets
+    "TimeGenerated",
+    "ActionName",
+    "Identity",
+    "RequestParams",
+    "_ResourceId",
+    // raw diagnostic records
+    "time",
+    "category",
+    "properties",
+    "resourceId",
+    "operationName",
+];
+
 /// Where each `getSecret` goes as it is read.
 pub type EventSink<'a> = dyn FnMut(SecretEvent) -> Result<()> + 'a;
 
@@ -242,7 +266,7 @@ pub fn read(path: &str, skip_invalid: bool, sink: &mut EventSink<'_>) -> Result<
     };
     match head_kind(path)? {
         Head::Parquet => {
-            super::parquet::rows(path, |at, m| c.one(|| at, Ok(m), json_record))?;
+            super::parquet::rows(path, COLUMNS, |at, m| c.one(|| at, Ok(m), json_record))?;
             return Ok(c.out);
         }
         Head::JsonLines => {
@@ -317,7 +341,7 @@ fn json_lines(path: &str, c: &mut Collect<'_, '_>) -> Result<()> {
     loop {
         buf.clear();
         let got = (&mut r)
-            .take(LINE + 1)
+            .take(LINE + 2)
             .read_until(b'\n', &mut buf)
             .map_err(|e| Error::io(path, e))?;
         if got == 0 {
@@ -325,7 +349,7 @@ fn json_lines(path: &str, c: &mut Collect<'_, '_>) -> Result<()> {
         }
         n += 1;
         let at = || format!("line {n}");
-        if buf.len() as u64 > LINE {
+        if buf.len() as u64 > LINE && !(buf.len() as u64 == LINE + 1 && buf.ends_with(b"\n")) {
             return Err(malformed(
                 path,
                 &at(),
@@ -445,7 +469,12 @@ fn csv_rows(
             }
             // A ragged row is bad (counted with --skip-invalid); a read
             // error ends the file.
-            Err(e) if matches!(e.kind(), csv::ErrorKind::UnequalLengths { .. }) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }
+                ) =>
+            {
                 each(at, Err(format!("invalid CSV: {e}")))?;
             }
             Err(e) => return Err(malformed(path, &at, &format!("invalid CSV: {e}"))),
@@ -460,8 +489,10 @@ enum Head {
 }
 
 /// What the file's head says it is: Parquet (its magic), JSON Lines (a
-/// first line that is a JSON object of its own, not a table), or another
-/// shape.
+/// first non-blank line that opens an object and is not the start of a
+/// pretty-printed document or a whole `tables`/`value` response; a first
+/// line that is long, broken or not UTF-8 is still JSON Lines, for the
+/// line reader to name), or another shape.
 fn head_kind(path: &str) -> Result<Head> {
     if path == "-" || !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
         return Ok(Head::Other);
@@ -475,19 +506,23 @@ fn head_kind(path: &str) -> Result<Head> {
     {
         return Ok(Head::Parquet);
     }
-    let mut line = String::new();
-    // A first line that is not UTF-8 is not JSON Lines.
-    if r.read_line(&mut line).is_err() {
+    let mut head = Vec::new();
+    r.read_to_end(&mut head).map_err(|e| Error::io(path, e))?;
+    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&head);
+    let Some(line) = head
+        .split(|&b| b == b'\n')
+        .map(<[u8]>::trim_ascii)
+        .find(|l| !l.is_empty())
+    else {
+        return Ok(Head::Other);
+    };
+    if line.first() != Some(&b'{') || line == b"{" {
         return Ok(Head::Other);
     }
-    Ok(
-        match serde_json::from_str::<Value>(line.trim_start_matches('\u{feff}').trim()) {
-            Ok(Value::Object(o)) if !o.contains_key("tables") && !o.contains_key("value") => {
-                Head::JsonLines
-            }
-            _ => Head::Other,
-        },
-    )
+    Ok(match serde_json::from_slice::<Value>(line) {
+        Ok(Value::Object(o)) if o.contains_key("tables") || o.contains_key("value") => Head::Other,
+        _ => Head::JsonLines,
+    })
 }
 
 /// A Key Vault-backed scope and its vault (lower-case name).

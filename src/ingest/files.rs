@@ -15,7 +15,7 @@ use crate::pipeline::ThreadFold;
 
 /// Files up to this size are read by the file workers; larger ones by the
 /// block reader, which splits them across cores itself.
-pub(super) const SMALL: u64 = 8 << 20;
+pub(super) const SMALL: u64 = crate::limits::SMALL_FILE;
 
 /// One file read by a worker: its accounting and events, or its error;
 /// None: it is larger than [`SMALL`] (the caller reads it).
@@ -64,7 +64,17 @@ pub(super) fn read_in_order(
             batches[b]
                 .iter()
                 .map(|&i| {
-                    let read = read_file(&paths[i].0, &inline, interner);
+                    let path = &paths[i].0;
+                    let read = super::ordered::caught(|| read_file(path, &inline, interner))
+                        .unwrap_or_else(|m| {
+                            Some(Err(Error::Malformed {
+                                at: crate::error::Location {
+                                    source: path.clone(),
+                                    position: "file".into(),
+                                },
+                                message: m,
+                            }))
+                        });
                     (i, fold(read, i, part.as_mut()))
                 })
                 .collect::<Vec<_>>()

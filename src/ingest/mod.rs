@@ -58,7 +58,11 @@ pub fn read_all(args: &[String], opts: &ReadOptions) -> Result<Ingested> {
 /// Reads all inputs, handing each event to `sink` as it is read (the
 /// returned `events` is empty): large CSV and JSON Lines files stream.
 pub fn read_into(args: &[String], opts: &ReadOptions, sink: &mut dyn Sink) -> Result<Ingested> {
-    let Expanded { paths, unreadable } = expand_paths(args, opts.skip_invalid)?;
+    let Expanded {
+        paths,
+        unreadable,
+        all_small,
+    } = expand_paths(args, opts.skip_invalid)?;
     let mut interner = Interner::default();
     let mut progress = Progress::new();
     let mut out = Ingested {
@@ -97,11 +101,12 @@ pub fn read_into(args: &[String], opts: &ReadOptions, sink: &mut dyn Sink) -> Re
         .map(|(i, _)| i)
         .collect();
     let jobs = if jobs.len() >= 2 { jobs } else { Vec::new() };
-    // When every input is a small-file job (an archive tree), the sink's
-    // folds run on the workers too; with a large file among them it reads
-    // with parts of its own, so the folds stay on this thread.
+    // When every input is a small file of a tree (an archive), the sink's
+    // folds run on the workers too, events ordered by file and record; a
+    // large file among them is read here with parts of its own, whose
+    // order would not compare, so then the folds stay on this thread.
     let parts: Vec<Box<dyn crate::pipeline::ThreadFold>> =
-        if !jobs.is_empty() && jobs.len() == paths.len() {
+        if all_small && !jobs.is_empty() && jobs.len() == paths.len() {
             let parts: Vec<_> = (0..blocks::workers()).map_while(|_| sink.fork()).collect();
             parts
         } else {

@@ -10,6 +10,52 @@ fn failed(e: PolarsError) -> String {
     e.to_string()
 }
 
+/// Deepest nesting of structs, lists and maps read (decoders recurse per
+/// level; a crafted file of hundreds of levels would exhaust the stack).
+const MAX_DEPTH: usize = 32;
+
+/// Why a Parquet column of type `dt` cannot be read (a type kvaudit has no
+/// use for and the Parquet decoder it is built with cannot take, such as a
+/// decimal, or nesting deeper than [`MAX_DEPTH`]); None when it can.
+/// Checked from the footer, before any row is decoded.
+pub(super) fn unreadable(dt: &ArrowDataType) -> Option<String> {
+    check(dt, 0)
+}
+
+fn check(dt: &ArrowDataType, depth: usize) -> Option<String> {
+    use ArrowDataType as D;
+    if depth > MAX_DEPTH {
+        return Some(format!("nests more than {MAX_DEPTH} levels"));
+    }
+    match dt {
+        D::Null
+        | D::Boolean
+        | D::Int8
+        | D::Int16
+        | D::Int32
+        | D::Int64
+        | D::UInt8
+        | D::UInt16
+        | D::UInt32
+        | D::UInt64
+        | D::Float16
+        | D::Float32
+        | D::Float64
+        | D::Timestamp(..)
+        | D::Date32
+        | D::Utf8
+        | D::LargeUtf8
+        | D::Utf8View
+        | D::Binary
+        | D::LargeBinary
+        | D::BinaryView => None,
+        D::List(f) | D::LargeList(f) | D::Map(f, _) => check(&f.dtype, depth + 1),
+        D::Struct(fields) => fields.iter().find_map(|f| check(&f.dtype, depth + 1)),
+        D::Dictionary(_, v, _) => check(v, depth),
+        other => Some(format!("holds {other:?}")),
+    }
+}
+
 /// A timestamp column as RFC 3339 text in UTC with microseconds.
 pub(super) fn datetime_texts(s: &Series) -> Result<Vec<Option<String>>, String> {
     let DataType::Datetime(unit, _) = s.dtype() else {

@@ -25,7 +25,7 @@ pub(super) fn map_in_order<S: Send, T: Send>(
 ) -> Result<Vec<S>> {
     let workers = workers.clamp(1, jobs.max(1));
     let in_flight = in_flight.max(1);
-    let (res_tx, res_rx) = mpsc::channel::<(usize, T)>();
+    let (res_tx, res_rx) = mpsc::channel::<(usize, std::thread::Result<T>)>();
     let (tok_tx, tok_rx) = mpsc::sync_channel::<()>(in_flight);
     for _ in 0..in_flight {
         let _ = tok_tx.send(());
@@ -58,7 +58,12 @@ pub(super) fn map_in_order<S: Send, T: Send>(
                         if job >= jobs {
                             return state;
                         }
-                        let result = work(job, &mut state);
+                        // A panic in a reader (a library meeting what it
+                        // cannot decode) is sent on as the job's result: the
+                        // calling thread would otherwise wait for it forever.
+                        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            work(job, &mut state)
+                        }));
                         if res_tx.send((job, result)).is_err() {
                             return state;
                         }
@@ -68,7 +73,7 @@ pub(super) fn map_in_order<S: Send, T: Send>(
             handles.push(h);
         }
         drop(res_tx);
-        let mut pending: BTreeMap<usize, T> = BTreeMap::new();
+        let mut pending: BTreeMap<usize, std::thread::Result<T>> = BTreeMap::new();
         for job in 0..jobs {
             let result = loop {
                 if let Some(r) = pending.remove(&job) {
@@ -82,6 +87,12 @@ pub(super) fn map_in_order<S: Send, T: Send>(
                 }
             };
             let _ = tok_tx.send(());
+            let result = result.map_err(|panic| {
+                Error::Other(format!(
+                    "a reading thread failed on input it could not decode ({})",
+                    panic_message(&*panic)
+                ))
+            })?;
             each(job, result)?;
         }
         // Every job was handed on: the workers end at their next token.
@@ -94,4 +105,20 @@ pub(super) fn map_in_order<S: Send, T: Send>(
             })
             .collect())
     })
+}
+
+/// What a caught panic said.
+pub(super) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
+}
+
+/// Runs `f`, a panic in it (a library meeting input it cannot decode)
+/// becoming an error message.
+pub(super) fn caught<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .map_err(|p| format!("could not be decoded ({})", panic_message(&*p)))
 }

@@ -153,18 +153,14 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
         .get_metadata()
         .map_err(|e| at(c, "footer".into(), format!("expected a Parquet file: {e}")))?
         .clone();
-    let names: Vec<String> = head
-        .schema()
-        .map_err(|e| {
-            at(
-                c,
-                "footer".into(),
-                format!("unreadable Parquet schema: {e}"),
-            )
-        })?
-        .iter_names()
-        .map(PlSmallStr::to_string)
-        .collect();
+    let arrow = head.schema().map_err(|e| {
+        at(
+            c,
+            "footer".into(),
+            format!("unreadable Parquet schema: {e}"),
+        )
+    })?;
+    let names: Vec<String> = arrow.iter_names().map(PlSmallStr::to_string).collect();
     // Raw diagnostic records as an Event Hub pipeline lands them
     // (`time`, `operationName`, `identity`, `properties`, ...), or an
     // exported table's flat columns.
@@ -182,6 +178,21 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
         require_columns(&schema, c.source())?;
         schema.columns()
     };
+    for &i in &wanted {
+        let why = arrow
+            .get(names[i].as_str())
+            .and_then(|f| super::nested::unreadable(&f.dtype));
+        if let Some(why) = why {
+            return Err(at(
+                c,
+                "footer".into(),
+                format!(
+                    "column {} {why}: kvaudit reads strings, numbers, booleans, timestamps, dates and nested columns (structs, lists, maps) up to 32 levels",
+                    names[i]
+                ),
+            ));
+        }
+    }
     // Where each row group starts (rows before it).
     let mut starts = Vec::with_capacity(metadata.row_groups.len());
     let mut offset = 0usize;
@@ -245,7 +256,7 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
             let part = parts.lock().ok().and_then(|mut p| p.pop()).flatten();
             Worker::new(source.clone(), fields, part)
         },
-        |g, w| group(g, w),
+        |g, w| super::ordered::caught(|| group(g, w)).and_then(|r| r),
         |g, outcomes| {
             let outcomes = outcomes.map_err(|m| at(c, format!("row group {g}"), m))?;
             for o in outcomes {
@@ -261,11 +272,14 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
     Ok(Shape::Parquet)
 }
 
-/// Each row of the Parquet file at `path` as a JSON object (nested columns
-/// as JSON values), one row group at a time, with where it is (`row group
-/// g, row r`): for inputs read record by record (a workspace's audit).
+/// Each row of the Parquet file at `path` as a JSON object of the columns
+/// named in `columns` (any case; nested columns as JSON values), one row
+/// group at a time, with where it is (`row group g, row r`): for inputs
+/// read record by record (a workspace's audit). Other columns are not
+/// decoded; one of `columns` of a type that cannot be read is an error.
 pub(super) fn rows(
     path: &str,
+    columns: &[&str],
     mut each: impl FnMut(String, serde_json::Map<String, serde_json::Value>) -> Result<()>,
 ) -> Result<()> {
     let open = || std::fs::File::open(path).map_err(|e| Error::io(path, e));
@@ -281,22 +295,38 @@ pub(super) fn rows(
         .get_metadata()
         .map_err(|e| bad("footer".into(), format!("expected a Parquet file: {e}")))?
         .clone();
+    let arrow = head
+        .schema()
+        .map_err(|e| bad("footer".into(), format!("unreadable Parquet schema: {e}")))?;
+    let mut wanted = Vec::new();
+    for (name, field) in arrow.iter() {
+        if !columns.iter().any(|c| c.eq_ignore_ascii_case(name)) {
+            continue;
+        }
+        if let Some(why) = super::nested::unreadable(&field.dtype) {
+            return Err(bad(
+                "footer".into(),
+                format!("column {name} {why}: expected strings, numbers, timestamps and nested columns up to 32 levels"),
+            ));
+        }
+        wanted.push(name.to_string());
+    }
     let mut start = 0usize;
     for (g, rg) in metadata.row_groups.iter().enumerate() {
         let n = rg.num_rows();
-        let mut r = ParquetReader::new(open()?).with_slice(Some((start, n)));
+        let mut r = ParquetReader::new(open()?)
+            .with_slice(Some((start, n)))
+            .with_columns(Some(wanted.clone()));
         r.set_metadata(metadata.clone());
         start += n;
-        let df = r
-            .finish()
+        let df = super::ordered::caught(|| r.finish())
+            .map_err(|m| bad(format!("row group {g}"), m))?
             .map_err(|e| bad(format!("row group {g}"), format!("unreadable: {e}")))?;
         let mut cols = Vec::with_capacity(df.width());
         for c in df.columns() {
-            // A column of a type kvaudit has no use for (binary, decimal)
-            // is left out; a record missing what it needs says so.
-            if let Ok(v) = super::nested::values(c.as_materialized_series()) {
-                cols.push((c.name().to_string(), v));
-            }
+            let v = super::nested::values(c.as_materialized_series())
+                .map_err(|m| bad(format!("row group {g}"), m))?;
+            cols.push((c.name().to_string(), v));
         }
         for row in 0..df.height() {
             let mut m = serde_json::Map::new();

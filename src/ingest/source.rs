@@ -18,8 +18,12 @@ pub fn expand_paths(args: &[String], skip_unreadable: bool) -> Result<Expanded> 
     }
     let mut out = Vec::new();
     let mut skipped = Vec::new();
+    // Whether every input is a file of a plain tree no larger than the file
+    // workers take (their folds then run on those workers).
+    let mut all_small = true;
     for a in args {
         if a == "-" {
+            all_small = false;
             out.push((a.clone(), false, None));
             continue;
         }
@@ -45,13 +49,15 @@ pub fn expand_paths(args: &[String], skip_unreadable: bool) -> Result<Expanded> 
                 if found.is_empty() {
                     return Err(Error::Other(format!("{a}: the directory holds no files")));
                 }
+                all_small &= found.iter().all(|f| f.2 <= crate::limits::SMALL_FILE);
                 out.extend(
                     found
                         .into_iter()
-                        .map(|(f, id)| (f.to_string_lossy().into_owned(), true, Some(id))),
+                        .map(|(f, id, _)| (f.to_string_lossy().into_owned(), true, Some(id))),
                 );
                 continue;
             }
+            all_small = false;
             let mut files = Vec::new();
             for entry in walkdir::WalkDir::new(p)
                 .follow_links(true)
@@ -85,12 +91,14 @@ pub fn expand_paths(args: &[String], skip_unreadable: bool) -> Result<Expanded> 
             }
             out.extend(files.into_iter().map(|f| (f, true, None)));
         } else {
+            all_small = false;
             out.push((a.clone(), false, None));
         }
     }
     Ok(Expanded {
         paths: once_each(out),
         unreadable: skipped,
+        all_small,
     })
 }
 
@@ -141,6 +149,9 @@ pub struct Expanded {
     pub paths: Vec<(String, bool)>,
     /// Entries of walked directories that could not be read (skipped).
     pub unreadable: Vec<String>,
+    /// Every path is a file of a plain walked tree of at most
+    /// [`crate::limits::SMALL_FILE`] bytes.
+    pub all_small: bool,
 }
 
 /// An input: a file on disk (read by path, so large CSV files are not

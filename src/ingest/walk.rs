@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::sync::{Condvar, Mutex};
 
 /// A regular file found, with its (device, inode) so that a file reached
-/// twice (a hard link) is read once.
-pub(super) type Found = (PathBuf, (u64, u64));
+/// twice (a hard link) is read once, and its size.
+pub(super) type Found = (PathBuf, (u64, u64), u64);
 
 #[derive(Default)]
 struct Shared {
@@ -37,7 +37,7 @@ fn list(dir: &std::path::Path) -> Option<(Vec<Found>, Vec<PathBuf>)> {
             dirs.push(entry.path());
         } else if kind.is_file() && !entry.file_name().to_string_lossy().starts_with('.') {
             let m = entry.metadata().ok()?;
-            files.push((entry.path(), (m.dev(), m.ino())));
+            files.push((entry.path(), (m.dev(), m.ino()), m.len()));
         }
     }
     Some((files, dirs))
