@@ -278,14 +278,7 @@ where
             let spawned = std::thread::Builder::new()
                 .name("kvaudit-parse".into())
                 .spawn_scoped(scope, move || {
-                    let mut w = Worker {
-                        source,
-                        detail,
-                        interner: Interner::default(),
-                        out: Vec::new(),
-                        part,
-                        seq: 0,
-                    };
+                    let mut w = Worker::new(source, detail, part);
                     loop {
                         let next = work_rx.lock().map(|rx| rx.recv());
                         let Ok(Ok((seq, block))) = next else {
