@@ -4,13 +4,14 @@
 //! them. One place, so every shape normalises the same way.
 
 use super::interner::Interner;
-use super::schema::RawRow;
+use super::schema::{Field, RawRow};
 use crate::event::{Event, VaultKind};
 use crate::parse::{
     clean, object_from_uri, object_type_from_operation, parse_bool, parse_duration, parse_status,
     parse_time, tenant_from_description, truncate, vault_of_resource_id, vault_of_uri,
 };
 use crate::pipeline::Fields;
+use chrono::DateTime;
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -93,15 +94,24 @@ pub(super) fn normalize(
             return Err(Rejection::Skip("other log category"));
         }
     }
-    let time_raw = clean(row.time.as_deref()).ok_or_else(|| {
-        Rejection::Invalid("expected a time (TimeGenerated / time), found none".into())
-    })?;
-    let time = parse_time(time_raw).ok_or_else(|| {
-        Rejection::Invalid(format!(
-            "expected a time like 2024-04-02T08:20:49.268Z or 5/25/2023, 4:32:49.469 AM, found {:?}",
-            truncate(time_raw)
-        ))
-    })?;
+    let time = match (clean(row.time.as_deref()), row.time_micros) {
+        (Some(raw), _) => parse_time(raw).ok_or_else(|| {
+            Rejection::Invalid(format!(
+                "expected a time like 2024-04-02T08:20:49.268Z or 5/25/2023, 4:32:49.469 AM, found {:?}",
+                truncate(raw)
+            ))
+        })?,
+        (None, Some(micros)) => DateTime::from_timestamp_micros(micros).ok_or_else(|| {
+            Rejection::Invalid(format!(
+                "expected a time between the years -262143 and 262142, found {micros} microseconds since 1970"
+            ))
+        })?,
+        (None, None) => {
+            return Err(Rejection::Invalid(
+                "expected a time (TimeGenerated / time), found none".into(),
+            ))
+        }
+    };
     let operation = clean(row.operation.as_deref()).ok_or_else(|| {
         Rejection::Invalid("expected an operation name (OperationName), found none".into())
     })?;
@@ -165,7 +175,8 @@ pub(super) fn normalize(
             Some(interner.lower(r)),
             clean(row.resource_type.as_deref()).map_or_else(
                 || is_managed_hsm(row),
-                |t| t.eq_ignore_ascii_case("MANAGEDHSMS"),
+                // `ResourceType` of exports, or kvaudit's own `vault_kind`.
+                |t| t.eq_ignore_ascii_case("MANAGEDHSMS") || t == "managed_hsm",
             ),
         ),
         None => match resource_id
@@ -181,9 +192,11 @@ pub(super) fn normalize(
     let object = object_uri
         .and_then(object_from_uri)
         .or_else(|| request_uri.and_then(object_from_uri));
-    let (object_type, object_name) = match object {
-        Some((t, n)) => (Some(t), n),
-        None => (
+    // No URI: kvaudit's own object columns, else the operation's type.
+    let (object_type, object_name) = match (object, clean(row.object_type.as_deref())) {
+        (Some((t, n)), _) => (Some(t), n),
+        (None, Some(t)) => (Some(Cow::Borrowed(t)), clean(row.object_name.as_deref())),
+        (None, None) => (
             object_type_from_operation(operation).map(Cow::Borrowed),
             None,
         ),
@@ -300,4 +313,23 @@ fn is_managed_hsm(row: &RawRow<'_>) -> bool {
         .or_else(|| of_uri(&row.request_uri))
         .or_else(|| of_uri(&row.object_uri))
         .is_some_and(|(_, hsm)| hsm)
+}
+
+/// Whether normalising for `fields` reads `f` from an input whose columns
+/// feed the fields `has` says: what a columnar reader (Parquet) decodes.
+/// kvaudit's own events carry the object, vault and vault kind in columns
+/// of their own, so the URIs and the resource id they were derived from
+/// are not needed for them unless kept in the event.
+pub(super) fn reads(f: Field, fields: Fields, has: impl Fn(Field) -> bool) -> bool {
+    use Field as F;
+    let own = has(F::ObjectType) && has(F::Resource) && has(F::ResourceType);
+    match (f, fields) {
+        (_, Fields::Full) => true,
+        (F::Signature | F::Appidacr, _) => false,
+        (F::Description | F::Assignment | F::Ip, Fields::Callers | Fields::Usage) => false,
+        (F::Correlation, Fields::Analysis) => false,
+        (F::RequestUri | F::ObjectUri, _) => !own,
+        (F::ResourceId, Fields::Callers) => !own,
+        _ => true,
+    }
 }

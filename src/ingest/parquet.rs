@@ -9,8 +9,8 @@
 
 use super::blocks::Worker;
 use super::collector::Collector;
-use super::normalize::Outcome;
-use super::schema::{self, require_columns, FlatSchema};
+use super::normalize::{reads, Outcome};
+use super::schema::{self, require_columns, Field, FlatSchema};
 use super::shape::Shape;
 use crate::error::{Error, Location, Result};
 use polars::prelude::*;
@@ -22,33 +22,95 @@ fn strings(ca: &StringChunked) -> Vec<Option<String>> {
         .collect()
 }
 
-/// A column of a row group as the rows take it: text columns borrowed as
-/// they are, others turned into text once.
-enum Cells {
-    Borrowed(StringChunked),
-    Owned(Vec<Option<String>>),
+/// The one array of a rechunked text column.
+type TextArray = <StringType as PolarsDataType>::Array;
+
+/// A column of a row group as the rows take it, without a copy or an
+/// allocation per cell.
+enum Cells<'a> {
+    /// Text, read in place.
+    Text(&'a TextArray),
+    /// Numbers, booleans and nested values as text, packed in one buffer.
+    Packed(Packed),
+    /// A timestamp, in microseconds since 1970 UTC (given to the row as it
+    /// is, not as text).
+    Micros(Vec<Option<i64>>),
 }
 
-impl Cells {
-    fn of(c: &Column, name: &str) -> std::result::Result<Cells, String> {
-        match c.dtype() {
-            DataType::String => Ok(Cells::Borrowed(
-                c.as_materialized_series()
-                    .str()
-                    .map_err(|e| e.to_string())?
-                    .rechunk()
-                    .into_owned(),
-            )),
-            _ => texts(c, name).map(Cells::Owned),
-        }
-    }
+/// Texts of a column end to end, with where each row's lies.
+#[derive(Default)]
+struct Packed {
+    text: String,
+    spans: Vec<Option<(usize, usize)>>,
+}
 
+impl Packed {
+    fn push(&mut self, v: Option<impl std::fmt::Display>) {
+        use std::fmt::Write;
+        self.spans.push(v.map(|v| {
+            let from = self.text.len();
+            // Writing to a String cannot fail.
+            let _ = write!(self.text, "{v}");
+            (from, self.text.len())
+        }));
+    }
+}
+
+impl Cells<'_> {
     fn get(&self, row: usize) -> Option<&str> {
         match self {
-            Cells::Borrowed(ca) => ca.get(row),
-            Cells::Owned(v) => v.get(row).and_then(Option::as_deref),
+            Cells::Text(a) => a.get(row),
+            Cells::Packed(p) => p
+                .spans
+                .get(row)
+                .copied()
+                .flatten()
+                .and_then(|(from, to)| p.text.get(from..to)),
+            Cells::Micros(_) => None,
         }
     }
+}
+
+/// A column that is not text, as [`Cells`]: integers and booleans written
+/// straight into one buffer, timestamps kept as numbers, others (floats,
+/// nested values) through [`texts`].
+fn other_cells(c: &Column, name: &str) -> std::result::Result<Cells<'static>, String> {
+    let s = c.as_materialized_series();
+    let failed = |e: PolarsError| e.to_string();
+    let mut p = Packed::default();
+    match s.dtype() {
+        DataType::Datetime(unit, _) => {
+            let unit = *unit;
+            let raw = s.cast(&DataType::Int64).map_err(failed)?;
+            return Ok(Cells::Micros(
+                raw.i64()
+                    .map_err(failed)?
+                    .iter()
+                    .map(|v| {
+                        v.map(|v| match unit {
+                            TimeUnit::Nanoseconds => v.div_euclid(1000),
+                            TimeUnit::Microseconds => v,
+                            TimeUnit::Milliseconds => v.saturating_mul(1000),
+                        })
+                    })
+                    .collect(),
+            ));
+        }
+        DataType::Boolean => s.bool().map_err(failed)?.iter().for_each(|v| p.push(v)),
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32 => {
+            let wide = s.cast(&DataType::Int64).map_err(failed)?;
+            wide.i64().map_err(failed)?.iter().for_each(|v| p.push(v));
+        }
+        DataType::UInt64 => s.u64().map_err(failed)?.iter().for_each(|v| p.push(v)),
+        _ => texts(c, name)?.iter().for_each(|v| p.push(v.as_deref())),
+    }
+    Ok(Cells::Packed(p))
 }
 
 /// One column's values as text, the way the flat readers take them;
@@ -169,13 +231,15 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
         .map(|n| RAW_KEYS.iter().copied().find(|k| k.eq_ignore_ascii_case(n)))
         .collect();
     let raw = raw_keys.contains(&Some("properties")) || names.iter().any(|n| n == "operationName");
-    let schema = FlatSchema::resolve(names.iter().map(String::as_str));
+    let mut schema = FlatSchema::resolve(names.iter().map(String::as_str));
     let wanted: Vec<usize> = if raw {
         (0..names.len())
             .filter(|&i| raw_keys[i].is_some())
             .collect()
     } else {
         require_columns(&schema, c.source())?;
+        // Only the columns normalising for this command reads are decoded.
+        schema = schema.only(|f| reads(f, c.fields(), |g| schema.has(g)));
         schema.columns()
     };
     for &i in &wanted {
@@ -217,18 +281,48 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
             }
             return Ok(w.take());
         }
-        let mut cells: Vec<Option<Cells>> = (0..names.len()).map(|_| None).collect();
+        // Text columns rechunked (one array each), then read in place.
+        let mut text: Vec<Option<StringChunked>> = (0..names.len()).map(|_| None).collect();
+        let mut other: Vec<Option<Cells<'static>>> = (0..names.len()).map(|_| None).collect();
         for &i in &wanted {
             let col = df.column(&names[i]).map_err(|e| e.to_string())?;
-            cells[i] = Some(Cells::of(col, &names[i])?);
+            if col.dtype() == &DataType::String {
+                let ca = col
+                    .as_materialized_series()
+                    .str()
+                    .map_err(|e| e.to_string())?;
+                text[i] = Some(ca.rechunk().into_owned());
+            } else {
+                other[i] = Some(other_cells(col, &names[i])?);
+            }
         }
+        let cells: Vec<Option<Cells>> = text
+            .iter()
+            .zip(other)
+            .map(|(t, o)| o.or_else(|| t.as_ref().map(|ca| Cells::Text(ca.downcast_as_array()))))
+            .collect();
+        // Timestamp columns that feed the time, in the schema's order.
+        let times: Vec<&Vec<Option<i64>>> = schema
+            .slots
+            .iter()
+            .filter(|(f, _)| *f == Field::Time)
+            .filter_map(|(_, i)| match cells.get(*i) {
+                Some(Some(Cells::Micros(v))) => Some(v),
+                _ => None,
+            })
+            .collect();
         for row in 0..df.height() {
-            let raw = schema.row(|i| {
+            let mut raw = schema.row(|i| {
                 cells
                     .get(i)
                     .and_then(Option::as_ref)
                     .and_then(|v| v.get(row))
             });
+            if let Ok(r) = &mut raw {
+                if r.time.is_none() {
+                    r.time_micros = times.iter().find_map(|t| t.get(row).copied().flatten());
+                }
+            }
             w.push(raw, row as u64 + 1, None);
         }
         Ok(w.take())

@@ -42,6 +42,13 @@ pub struct RawRow<'a> {
     pub duration_ms: Option<Cow<'a, str>>,
     pub request_uri: Option<Cow<'a, str>>,
     pub object_uri: Option<Cow<'a, str>>,
+    /// kvaudit's own `object_type` and `object_name` columns: the object
+    /// when no URI names it.
+    pub object_type: Option<Cow<'a, str>>,
+    pub object_name: Option<Cow<'a, str>>,
+    /// The time already parsed (a typed timestamp column), in microseconds
+    /// since 1970 UTC: used when `time` holds no text.
+    pub time_micros: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -74,6 +81,8 @@ pub enum Field {
     Duration,
     RequestUri,
     ObjectUri,
+    ObjectType,
+    ObjectName,
     /// AZKVAuditLogs `Identity`: the raw identity object as JSON text.
     IdentityJson,
     /// AzureDiagnostics overflow column: JSON text of further columns.
@@ -112,6 +121,8 @@ impl<'a> RawRow<'a> {
             Field::Duration => &mut self.duration_ms,
             Field::RequestUri => &mut self.request_uri,
             Field::ObjectUri => &mut self.object_uri,
+            Field::ObjectType => &mut self.object_type,
+            Field::ObjectName => &mut self.object_name,
             Field::IdentityJson | Field::AdditionalFields => return,
         };
         if slot.is_none() && !crate::parse::trim(&v).is_empty() {
@@ -171,7 +182,7 @@ const COLUMNS: &[(Field, &[&str])] = &[
     ),
     (Field::Provider, &["resourceprovider"]),
     (Field::Table, &["type"]),
-    (Field::ResourceType, &["resourcetype"]),
+    (Field::ResourceType, &["resourcetype", "vault_kind"]),
     (Field::Category, &["category"]),
     (Field::Operation, &["operationname", "operation"]),
     (
@@ -216,6 +227,8 @@ const COLUMNS: &[(Field, &[&str])] = &[
         &["requesturi_s", "requesturi", "request_uri"],
     ),
     (Field::ObjectUri, &["id_s", "id"]),
+    (Field::ObjectType, &["object_type"]),
+    (Field::ObjectName, &["object_name"]),
     (Field::IdentityJson, &["identity"]),
     (Field::AdditionalFields, &["additionalfields"]),
 ];
@@ -294,6 +307,18 @@ impl FlatSchema {
         found.sort_by_key(|(p, _, i)| (*p, *i));
         FlatSchema {
             slots: found.into_iter().map(|(_, f, i)| (f, i)).collect(),
+        }
+    }
+
+    /// This schema with only the fields `keep` keeps.
+    pub fn only(&self, keep: impl Fn(Field) -> bool) -> FlatSchema {
+        FlatSchema {
+            slots: self
+                .slots
+                .iter()
+                .copied()
+                .filter(|(f, _)| keep(*f))
+                .collect(),
         }
     }
 
