@@ -69,6 +69,18 @@ pub trait ThreadFold: Send {
     /// ([`Sink::forwarded`]). By reference: most events are only folded,
     /// and an event is large enough for moves to cost.
     fn add(&mut self, e: &Event, order: u64) -> bool;
+    /// Whether the part folds many like events at once
+    /// ([`ThreadFold::add_like`]): only parts that never pass an event on
+    /// and use no field that differs between them (a columnar reader then
+    /// normalises each distinct row once).
+    fn takes_like(&self) -> bool {
+        false
+    }
+    /// Folds `n` events that are all `e` but for their times and places in
+    /// the input: `times` are the earliest and latest of their times (in
+    /// microseconds), `orders` the first and last of their orders. Only
+    /// called when [`ThreadFold::takes_like`] says so.
+    fn add_like(&mut self, _e: &Event, _n: u64, _times: (i64, i64), _orders: (u64, u64)) {}
     /// The part as `Any`, for the sink to take back its own type.
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any>;
 }

@@ -185,6 +185,15 @@ impl crate::pipeline::ThreadFold for CallerFold {
         false
     }
 
+    /// Callers are counts, sets and extremes: like events fold at once.
+    fn takes_like(&self) -> bool {
+        true
+    }
+
+    fn add_like(&mut self, e: &Event, n: u64, times: (i64, i64), orders: (u64, u64)) {
+        self.add_range(e, n, times, (self.base + orders.0, self.base + orders.1));
+    }
+
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
         self
     }
@@ -243,19 +252,27 @@ impl CallerFold {
     /// of an access inventory; `n` may be 0 for a row's first or last
     /// time).
     pub fn add_weighted(&mut self, e: &Event, order: u64, n: u64) -> usize {
-        self.seen = self.seen.max(order + 1);
         let t = e.time.timestamp_micros();
+        self.add_range(e, n, (t, t), (order, order))
+    }
+
+    /// Folds in `n` events that are all `e` but for their times, the
+    /// earliest and latest of which are `times` (microseconds), and their
+    /// orders, the first and last of which are `orders`.
+    fn add_range(&mut self, e: &Event, n: u64, times: (i64, i64), orders: (u64, u64)) -> usize {
+        let (order, last_order) = orders;
+        self.seen = self.seen.max(last_order + 1);
         let at = match self.map.find(e) {
             Some(i) => i,
-            None => self.map.insert(e, Acc::new(t, t)),
+            None => self.map.insert(e, Acc::new(times.0, times.1)),
         };
         let a = self.map.slot(at);
         a.events += n;
         if e.status == Some(403) {
             a.denied += n;
         }
-        a.first = a.first.min(t);
-        a.last = a.last.max(t);
+        a.first = a.first.min(times.0);
+        a.last = a.last.max(times.1);
         if let Some(v) = &e.vault {
             a.vaults.insert(v);
         }

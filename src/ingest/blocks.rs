@@ -106,6 +106,49 @@ impl Worker {
         }
     }
 
+    /// Whether the sink's part folds like events at once (see
+    /// [`crate::pipeline::ThreadFold::takes_like`]).
+    pub(crate) fn takes_like(&self) -> bool {
+        self.part.as_ref().is_some_and(|p| p.takes_like())
+    }
+
+    /// What normalising one row (record `record` of the piece) gives,
+    /// neither folded nor kept.
+    pub(super) fn normalise(
+        &mut self,
+        row: std::result::Result<RawRow<'_>, String>,
+        record: u64,
+    ) -> Outcome {
+        Outcome::of(
+            row,
+            &self.source,
+            record,
+            None,
+            &mut self.interner,
+            self.detail,
+        )
+    }
+
+    /// Folds `n` events like `e` at once (see
+    /// [`crate::pipeline::ThreadFold::add_like`]): `records` are the first
+    /// and last of their record numbers in the piece. Only when
+    /// [`Worker::takes_like`] says so.
+    pub(super) fn fold_like(
+        &mut self,
+        e: &crate::event::Event,
+        n: u64,
+        times: (i64, i64),
+        records: (u64, u64),
+    ) {
+        let Some(part) = &mut self.part else { return };
+        let orders = ((self.seq << 32) | records.0, (self.seq << 32) | records.1);
+        part.add_like(e, n, times, orders);
+        match self.out.last_mut() {
+            Some(Outcome::Folded(m)) => *m += n,
+            _ => self.out.push(Outcome::Folded(n)),
+        }
+    }
+
     /// A record that is not even a row.
     pub(super) fn invalid(&mut self, record: u64, byte: Option<u64>, message: String) {
         self.out.push(Outcome::Invalid {

@@ -15,6 +15,7 @@ mod files;
 mod interner;
 pub mod inventory;
 mod json;
+mod like;
 mod nested;
 mod normalize;
 pub mod objects;

@@ -13,6 +13,7 @@ use super::normalize::{reads, Outcome};
 use super::schema::{self, require_columns, Field, FlatSchema};
 use super::shape::Shape;
 use crate::error::{Error, Location, Result};
+use crate::pipeline::Fields;
 use polars::prelude::*;
 use std::sync::Arc;
 
@@ -28,8 +29,8 @@ type TextArray = <StringType as PolarsDataType>::Array;
 /// A column of a row group as the rows take it, without a copy or an
 /// allocation per cell.
 enum Cells<'a> {
-    /// Text, read in place.
-    Text(&'a TextArray),
+    /// Text, read in place, and whether any row has none.
+    Text(&'a TextArray, bool),
     /// Numbers, booleans and nested values as text, packed in one buffer.
     Packed(Packed),
     /// A timestamp, in microseconds since 1970 UTC (given to the row as it
@@ -42,6 +43,17 @@ enum Cells<'a> {
 struct Packed {
     text: String,
     spans: Vec<Option<(usize, usize)>>,
+    /// What the texts were written from.
+    from: Typed,
+}
+
+/// The type of the column a [`Packed`] was written from.
+#[derive(Default, Clone, Copy, PartialEq, Eq)]
+enum Typed {
+    Integer,
+    Boolean,
+    #[default]
+    Other,
 }
 
 impl Packed {
@@ -59,13 +71,66 @@ impl Packed {
 impl Cells<'_> {
     fn get(&self, row: usize) -> Option<&str> {
         match self {
-            Cells::Text(a) => a.get(row),
+            Cells::Text(a, _) => a.get(row),
             Cells::Packed(p) => p
                 .spans
                 .get(row)
                 .copied()
                 .flatten()
                 .and_then(|(from, to)| p.text.get(from..to)),
+            Cells::Micros(_) => None,
+        }
+    }
+
+    /// For each of `rows`, in `out` (one in `step`), a value that is equal
+    /// for two rows only when their texts are (absent and empty may share
+    /// one); false when a row has none short enough to give (a long packed
+    /// text, a timestamp).
+    fn keys(&self, rows: std::ops::Range<usize>, out: &mut [u128], step: usize) -> bool {
+        let slots = out.iter_mut().step_by(step);
+        match self {
+            // The view: length and prefix, then the text itself when it is
+            // short, else where in which buffer it lies.
+            Cells::Text(a, false) => {
+                let views = a.views();
+                for (row, slot) in rows.zip(slots) {
+                    match views.get(row) {
+                        Some(v) => *slot = v.as_u128(),
+                        None => return false,
+                    }
+                }
+            }
+            Cells::Text(a, true) => {
+                for (row, slot) in rows.zip(slots) {
+                    *slot = a.get(row).map_or(0, |_| a.views()[row].as_u128());
+                }
+            }
+            _ => {
+                for (row, slot) in rows.zip(slots) {
+                    match self.key(row) {
+                        Some(v) => *slot = v,
+                        None => return false,
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// [`Cells::keys`] of one row of packed text.
+    fn key(&self, row: usize) -> Option<u128> {
+        match self {
+            Cells::Text(..) => None,
+            Cells::Packed(p) => match p.spans.get(row).copied().flatten() {
+                None => Some(0),
+                Some((from, to)) if to - from < 16 => {
+                    let mut b = [0u8; 16];
+                    b[..to - from].copy_from_slice(p.text.as_bytes().get(from..to)?);
+                    b[15] = (to - from + 1) as u8;
+                    Some(u128::from_le_bytes(b))
+                }
+                Some(_) => None,
+            },
             Cells::Micros(_) => None,
         }
     }
@@ -96,7 +161,10 @@ fn other_cells(c: &Column, name: &str) -> std::result::Result<Cells<'static>, St
                     .collect(),
             ));
         }
-        DataType::Boolean => s.bool().map_err(failed)?.iter().for_each(|v| p.push(v)),
+        DataType::Boolean => {
+            p.from = Typed::Boolean;
+            s.bool().map_err(failed)?.iter().for_each(|v| p.push(v));
+        }
         DataType::Int8
         | DataType::Int16
         | DataType::Int32
@@ -104,10 +172,14 @@ fn other_cells(c: &Column, name: &str) -> std::result::Result<Cells<'static>, St
         | DataType::UInt8
         | DataType::UInt16
         | DataType::UInt32 => {
+            p.from = Typed::Integer;
             let wide = s.cast(&DataType::Int64).map_err(failed)?;
             wide.i64().map_err(failed)?.iter().for_each(|v| p.push(v));
         }
-        DataType::UInt64 => s.u64().map_err(failed)?.iter().for_each(|v| p.push(v)),
+        DataType::UInt64 => {
+            p.from = Typed::Integer;
+            s.u64().map_err(failed)?.iter().for_each(|v| p.push(v));
+        }
         _ => texts(c, name)?.iter().for_each(|v| p.push(v.as_deref())),
     }
     Ok(Cells::Packed(p))
@@ -192,6 +264,82 @@ fn raw_rows(
     Ok(rows)
 }
 
+/// Folds the row group's alike rows at once (see [`super::like`]), when
+/// the sink's part takes like events: true when it did, false to read row
+/// by row (a time that is not a timestamp, a row without one, a value that
+/// cannot be keyed, too many distinct rows, or a row that does not
+/// normalise, whose error is then that of reading row by row).
+fn fold_alike(schema: &FlatSchema, cells: &[Option<Cells>], rows: usize, w: &mut Worker) -> bool {
+    let cell = |i: usize| cells.get(i).and_then(Option::as_ref);
+    let mut times = Vec::new();
+    let mut keyed = Vec::new();
+    for i in schema.columns() {
+        let Some(c) = cell(i) else { continue };
+        let fields = || {
+            schema
+                .slots
+                .iter()
+                .filter(move |(_, j)| *j == i)
+                .map(|(f, _)| *f)
+        };
+        if fields().any(|f| f == Field::Time) {
+            match c {
+                Cells::Micros(v) => times.push(v),
+                _ => return false,
+            }
+            continue;
+        }
+        // Values a part taking like events does not fold, which normalise
+        // whatever they are: left out of the key.
+        let free = |f: Field| match (f, c) {
+            (Field::Correlation, _) => true,
+            (Field::Duration, Cells::Packed(p)) => p.from == Typed::Integer,
+            (Field::Rbac | Field::AccessPolicy, Cells::Packed(p)) => p.from == Typed::Boolean,
+            _ => false,
+        };
+        if !fields().all(free) {
+            keyed.push(c);
+        }
+    }
+    if times.is_empty() {
+        return false;
+    }
+    let likes = super::like::group(
+        rows,
+        keyed.len(),
+        |range, keys| {
+            // A column at a time, each row's value at its place in the row.
+            let width = keyed.len();
+            keyed
+                .iter()
+                .enumerate()
+                .all(|(at, c)| c.keys(range.clone(), &mut keys[at..], width))
+        },
+        |row| times.iter().find_map(|t| t.get(row).copied().flatten()),
+    );
+    let Some(likes) = likes else { return false };
+    // Each distinct row normalised once, at its earliest time (the
+    // latest checked too: a time out of range is an error of its row).
+    let mut events = Vec::with_capacity(likes.len());
+    for l in &likes {
+        if chrono::DateTime::from_timestamp_micros(l.times.1).is_none() {
+            return false;
+        }
+        let mut raw = schema.row(|i| cell(i).and_then(|v| v.get(l.first)));
+        if let Ok(r) = &mut raw {
+            r.time_micros = Some(l.times.0);
+        }
+        match w.normalise(raw, l.first as u64 + 1) {
+            Outcome::Event(e) => events.push(e),
+            _ => return false,
+        }
+    }
+    for (e, l) in events.iter().zip(&likes) {
+        w.fold_like(e, l.n, l.times, (l.first as u64 + 1, l.last as u64 + 1));
+    }
+    true
+}
+
 fn at(c: &Collector, position: String, message: String) -> Error {
     Error::Malformed {
         at: Location {
@@ -238,8 +386,39 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
             .collect()
     } else {
         require_columns(&schema, c.source())?;
-        // Only the columns normalising for this command reads are decoded.
-        schema = schema.only(|f| reads(f, c.fields(), |g| schema.has(g)));
+        // Only the columns normalising for this command reads are decoded;
+        // the caller inventory keeps no duration or authorisation flag, so
+        // those are not decoded either when typed (they cannot be wrong).
+        let typed = |f: Field, t: fn(&ArrowDataType) -> bool| {
+            schema
+                .slots
+                .iter()
+                .filter(|(g, _)| *g == f)
+                .all(|(_, i)| arrow.get(names[*i].as_str()).is_some_and(|a| t(&a.dtype)))
+        };
+        let unused = |f: Field| {
+            c.fields() == Fields::Callers
+                && match f {
+                    Field::Duration => typed(f, |t| {
+                        use ArrowDataType as A;
+                        matches!(
+                            t,
+                            A::Int8
+                                | A::Int16
+                                | A::Int32
+                                | A::Int64
+                                | A::UInt8
+                                | A::UInt16
+                                | A::UInt32
+                        )
+                    }),
+                    Field::Rbac | Field::AccessPolicy => {
+                        typed(f, |t| matches!(t, ArrowDataType::Boolean))
+                    }
+                    _ => false,
+                }
+        };
+        schema = schema.only(|f| reads(f, c.fields(), |g| schema.has(g)) && !unused(f));
         schema.columns()
     };
     for &i in &wanted {
@@ -299,7 +478,12 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
         let cells: Vec<Option<Cells>> = text
             .iter()
             .zip(other)
-            .map(|(t, o)| o.or_else(|| t.as_ref().map(|ca| Cells::Text(ca.downcast_as_array()))))
+            .map(|(t, o)| {
+                o.or_else(|| {
+                    t.as_ref()
+                        .map(|ca| Cells::Text(ca.downcast_as_array(), ca.null_count() > 0))
+                })
+            })
             .collect();
         // Timestamp columns that feed the time, in the schema's order.
         let times: Vec<&Vec<Option<i64>>> = schema
@@ -311,6 +495,9 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
                 _ => None,
             })
             .collect();
+        if w.takes_like() && fold_alike(&schema, &cells, df.height(), w) {
+            return Ok(w.take());
+        }
         for row in 0..df.height() {
             let mut raw = schema.row(|i| {
                 cells

@@ -283,3 +283,87 @@ fn every_command_reads_its_own_parquet_as_the_source() {
         }
     }
 }
+
+/// kvaudit's own events written 100 times over as one Parquet file: the
+/// callers fold each distinct row once for all its copies (every count a
+/// hundredfold, every set and time as once); a row without a time among
+/// them is named as when rows are read one by one, and skipped and counted
+/// with `--skip-invalid`.
+#[test]
+fn alike_rows_fold_at_once_and_a_bad_one_is_still_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("scenarios/s1-s9-three-weeks.jsonl");
+    let pq = dir
+        .path()
+        .join("events.parquet")
+        .to_string_lossy()
+        .into_owned();
+    assert_eq!(kvaudit(&["events", &input, "-o", &pq]).code, 0);
+    let once = ParquetReader::new(std::fs::File::open(&pq).unwrap())
+        .finish()
+        .unwrap();
+    let mut many = once.clone();
+    for _ in 1..100 {
+        many.vstack_mut(&once).unwrap();
+    }
+    let save = |name: &str, df: &mut DataFrame| {
+        let p = dir.path().join(name);
+        ParquetWriter::new(std::fs::File::create(&p).unwrap())
+            .finish(df)
+            .unwrap();
+        p.to_string_lossy().into_owned()
+    };
+    let callers = |p: &str, extra: &[&str]| {
+        let out = kvaudit(&[&["callers", p, "--format", "json"], extra].concat());
+        (
+            out.code,
+            out.stderr,
+            serde_json::from_str::<Value>(&out.stdout).ok(),
+        )
+    };
+    let (_, _, Some(Value::Array(one))) = callers(&pq, &[]) else {
+        panic!("callers of {pq}")
+    };
+    let big = save("many.parquet", &mut many);
+    let (code, err, Some(Value::Array(hundred))) = callers(&big, &[]) else {
+        panic!("callers of {big}")
+    };
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(hundred.len(), one.len());
+    for (a, b) in one.iter().zip(&hundred) {
+        let mut want = a.clone();
+        for n in ["events", "denied"] {
+            want[n] = Value::from(a[n].as_u64().unwrap() * 100);
+        }
+        assert_eq!(&want, b);
+    }
+
+    // Row 5,001 without a time.
+    let dtype = once.column("time").unwrap().dtype().clone();
+    let mut hole = many.slice(5000, 1);
+    hole.with_column(Column::full_null("time".into(), 1, &dtype))
+        .unwrap();
+    let mut holed = many.slice(0, 5000);
+    holed.vstack_mut(&hole).unwrap();
+    holed
+        .vstack_mut(&many.slice(5001, many.height() - 5001))
+        .unwrap();
+    let bad = save("holed.parquet", &mut holed);
+    let (code, err, _) = callers(&bad, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("holed.parquet") && err.contains("row 5001"),
+        "{err}"
+    );
+    assert!(err.contains("expected a time"), "{err}");
+    let (code, err, Some(Value::Array(skipped))) = callers(&bad, &["--skip-invalid"]) else {
+        panic!("callers --skip-invalid of {bad}")
+    };
+    assert_eq!(code, 0, "{err}");
+    let events: u64 = skipped.iter().map(|c| c["events"].as_u64().unwrap()).sum();
+    assert_eq!(events, 100 * 117 - 1);
+    assert!(
+        err.contains("1 invalid") || err.contains("skipped 1"),
+        "{err}"
+    );
+}

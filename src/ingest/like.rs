@@ -1,0 +1,165 @@
+//! Finds the rows of a columnar row group that are alike (equal in every
+//! column a command reads but the time), so that a fold that only counts,
+//! collects and takes extremes (`callers`) normalises each distinct row
+//! once and folds its rows at once: a lakehouse table then costs a hash of
+//! each row's column values rather than an event per row.
+
+/// Rows alike: the first and last (their indices in the row group), how
+/// many, and the earliest and latest of their times (microseconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Like {
+    pub first: usize,
+    pub last: usize,
+    pub n: u64,
+    pub times: (i64, i64),
+}
+
+/// Past one distinct row in this many, grouping costs more than it saves.
+const DISTINCT: usize = 4;
+
+/// Rows keyed at a time (their keys stay in the caches).
+const CHUNK: usize = 2048;
+
+/// Groups `rows` rows by their keys, in the order of their first rows:
+/// `fill(rows, keys)` writes the `width` key values of each of `rows`, row
+/// after row (equal keys must mean equal values; false when a row cannot be
+/// keyed), `time(row)` a row's time. None when a row cannot be keyed or has
+/// no time, or when more than one row in [`DISTINCT`] is distinct.
+pub(super) fn group(
+    rows: usize,
+    width: usize,
+    mut fill: impl FnMut(std::ops::Range<usize>, &mut [u128]) -> bool,
+    time: impl Fn(usize) -> Option<i64>,
+) -> Option<Vec<Like>> {
+    // Rows without a key column are all alike: one zero stands for it.
+    let (width, keyless) = (width.max(1), width == 0);
+    let mut table: hashbrown::HashTable<usize> = hashbrown::HashTable::new();
+    // The key of each group, `width` values each, and its hash.
+    let mut known: Vec<u128> = Vec::new();
+    let mut hashes: Vec<u64> = Vec::new();
+    let mut likes: Vec<Like> = Vec::new();
+    let mut chunk = vec![0u128; CHUNK * width];
+    let most = rows / DISTINCT + 16;
+    let mut start = 0;
+    while start < rows {
+        let end = (start + CHUNK).min(rows);
+        let keys = &mut chunk[..(end - start) * width];
+        if !keyless && !fill(start..end, keys) {
+            return None;
+        }
+        for (row, k) in (start..end).zip(keys.chunks_exact(width)) {
+            let t = time(row)?;
+            let h = hash(k);
+            let same = |g: &usize| known.get(g * width..(g + 1) * width) == Some(k);
+            if let Some(&g) = table.find(h, same) {
+                let l = &mut likes[g];
+                l.last = row;
+                l.n += 1;
+                l.times = (l.times.0.min(t), l.times.1.max(t));
+                continue;
+            }
+            if likes.len() >= most {
+                return None;
+            }
+            known.extend_from_slice(k);
+            hashes.push(h);
+            table.insert_unique(h, likes.len(), |g| hashes[*g]);
+            likes.push(Like {
+                first: row,
+                last: row,
+                n: 1,
+                times: (t, t),
+            });
+        }
+        start = end;
+    }
+    Some(likes)
+}
+
+/// A row's key hashed a value at a time.
+fn hash(k: &[u128]) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = crate::collections::State::default().build_hasher();
+    for v in k {
+        h.write_u128(*v);
+    }
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A filler writing each row's key as `key` gives it.
+    fn fill(
+        key: impl Fn(usize) -> Vec<u128>,
+    ) -> impl FnMut(std::ops::Range<usize>, &mut [u128]) -> bool {
+        move |rows, out| {
+            let keys: Vec<u128> = rows.flat_map(&key).collect();
+            out.copy_from_slice(&keys);
+            true
+        }
+    }
+
+    #[test]
+    fn rows_alike_are_counted_with_their_extremes_in_first_row_order() {
+        let keys = [
+            [1u128, 2],
+            [3, 4],
+            [1, 2],
+            [1, 2],
+            [3, 4],
+            [5, 6],
+            [3, 4],
+            [1, 2],
+        ];
+        // 5000 rows: more than one chunk.
+        let times = [50i64, 10, 20, 70, 5, 1, 30, 60];
+        let mut rows = (0..5000).map(|i| (keys[i % 8], times[i % 8] + i as i64));
+        let all: Vec<_> = rows.by_ref().collect();
+        let likes = group(all.len(), 2, fill(|r| all[r].0.to_vec()), |r| {
+            Some(all[r].1)
+        })
+        .unwrap();
+        assert_eq!(likes.len(), 3);
+        assert_eq!(likes.iter().map(|l| l.n).sum::<u64>(), 5000);
+        for l in &likes {
+            let mine: Vec<usize> = (0..all.len())
+                .filter(|&r| all[r].0 == all[l.first].0)
+                .collect();
+            assert_eq!(l.first, mine[0]);
+            assert_eq!(l.last, *mine.last().unwrap());
+            assert_eq!(l.n, mine.len() as u64);
+            let ts: Vec<i64> = mine.iter().map(|&r| all[r].1).collect();
+            assert_eq!(
+                l.times,
+                (*ts.iter().min().unwrap(), *ts.iter().max().unwrap())
+            );
+        }
+        assert!(likes.windows(2).all(|w| w[0].first < w[1].first));
+    }
+
+    #[test]
+    fn a_row_without_key_or_time_or_too_many_distinct_rows_give_up() {
+        let no_key = |rows: std::ops::Range<usize>, k: &mut [u128]| {
+            k.fill(1);
+            !rows.contains(&7)
+        };
+        assert_eq!(group(10, 1, no_key, |_| Some(0)), None);
+        let no_time = group(10, 1, fill(|_| vec![1]), |r| (r != 3).then_some(0));
+        assert_eq!(no_time, None);
+        let distinct = group(1000, 1, fill(|r| vec![r as u128]), |_| Some(0));
+        assert_eq!(distinct, None);
+        // Keyless rows are one group; chunks cut nowhere in particular.
+        let one = group(5000, 0, fill(|_| vec![]), |r| Some(r as i64)).unwrap();
+        assert_eq!(
+            one,
+            vec![Like {
+                first: 0,
+                last: 4999,
+                n: 5000,
+                times: (0, 4999)
+            }]
+        );
+    }
+}
