@@ -11,7 +11,7 @@ use super::rights::vault_scope;
 use super::usage::Usage;
 use crate::error::{Error, Result};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// One vault's plan (the public contract of `plan-rbac`).
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -159,6 +159,17 @@ fn principal_type(w: &Who) -> &'static str {
 /// whose records carry `isRbacAuthorized`, nor of a Managed HSM).
 pub fn plan(usage: &Usage, vault_json: &[VaultJson]) -> Vec<VaultPlan> {
     let k = knowledge();
+    // The least role covering each set of actions, found once per set:
+    // thousands of principals share a handful of sets.
+    let mut least: HashMap<Vec<String>, Option<String>> = HashMap::new();
+    let mut least_role = |actions: &[String]| {
+        let mut key = actions.to_vec();
+        key.sort_unstable();
+        least
+            .entry(key)
+            .or_insert_with(|| k.least_role_covering(actions).map(|r| r.name.clone()))
+            .clone()
+    };
     let mut out = Vec::new();
     for (name, facts) in &usage.vaults {
         let Some(name) = name else { continue };
@@ -219,15 +230,15 @@ pub fn plan(usage: &Usage, vault_json: &[VaultJson]) -> Vec<VaultPlan> {
                 continue;
             }
             let all: Vec<String> = groups.values().flat_map(|g| g.1.clone()).collect();
-            let merged = k.least_role_covering(&all).map(|r| {
+            let merged = least_role(&all).map(|r| {
                 let ops = groups.values().flat_map(|g| g.0.clone()).collect();
-                vec![(ops, all.clone(), Some(r.name.clone()))]
+                vec![(ops, all.clone(), Some(r))]
             });
             let rows = merged.unwrap_or_else(|| {
                 groups
                     .into_values()
                     .map(|(ops, actions)| {
-                        let role = k.least_role_covering(&actions).map(|r| r.name.clone());
+                        let role = least_role(&actions);
                         (ops, actions, role)
                     })
                     .collect()
