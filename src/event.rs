@@ -23,6 +23,13 @@ pub fn caller_id(e: &Event) -> CallerId {
     )
 }
 
+/// The key and value in the metadata of a Parquet file that say kvaudit
+/// wrote its events (`events --format parquet`): the object, vault and
+/// vault kind columns are then those it derived from the URIs and the
+/// resource id, which readers may skip.
+pub const PARQUET_KEY: &str = "kvaudit";
+pub const PARQUET_VALUE: &str = "canonical-events";
+
 /// The canonical column names, in output order.
 pub const COLUMNS: &[&str] = &[
     "time",

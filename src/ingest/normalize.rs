@@ -315,14 +315,13 @@ fn is_managed_hsm(row: &RawRow<'_>) -> bool {
         .is_some_and(|(_, hsm)| hsm)
 }
 
-/// Whether normalising for `fields` reads `f` from an input whose columns
-/// feed the fields `has` says: what a columnar reader (Parquet) decodes.
-/// kvaudit's own events carry the object, vault and vault kind in columns
-/// of their own, so the URIs and the resource id they were derived from
-/// are not needed for them unless kept in the event.
-pub(super) fn reads(f: Field, fields: Fields, has: impl Fn(Field) -> bool) -> bool {
+/// Whether normalising for `fields` reads `f`: what a columnar reader
+/// (Parquet) decodes. `own`: the input is kvaudit's own events (marked so
+/// by the writer, with object, vault and vault kind columns), whose URIs
+/// and resource id those columns were derived from, so they are not needed
+/// unless kept in the event.
+pub(super) fn reads(f: Field, fields: Fields, own: bool) -> bool {
     use Field as F;
-    let own = has(F::ObjectType) && has(F::Resource) && has(F::ResourceType);
     match (f, fields) {
         (_, Fields::Full) => true,
         (F::Signature | F::Appidacr, _) => false,

@@ -137,14 +137,15 @@ impl Cells<'_> {
 }
 
 /// A column that is not text, as [`Cells`]: integers and booleans written
-/// straight into one buffer, timestamps kept as numbers, others (floats,
-/// nested values) through [`texts`].
-fn other_cells(c: &Column, name: &str) -> std::result::Result<Cells<'static>, String> {
+/// straight into one buffer, timestamps that give the time (`time`) kept
+/// as numbers, others (floats, other timestamps, nested values) through
+/// [`texts`].
+fn other_cells(c: &Column, name: &str, time: bool) -> std::result::Result<Cells<'static>, String> {
     let s = c.as_materialized_series();
     let failed = |e: PolarsError| e.to_string();
     let mut p = Packed::default();
     match s.dtype() {
-        DataType::Datetime(unit, _) => {
+        DataType::Datetime(unit, _) if time => {
             let unit = *unit;
             let raw = s.cast(&DataType::Int64).map_err(failed)?;
             return Ok(Cells::Micros(
@@ -271,6 +272,11 @@ fn raw_rows(
 /// normalise, whose error is then that of reading row by row).
 fn fold_alike(schema: &FlatSchema, cells: &[Option<Cells>], rows: usize, w: &mut Worker) -> bool {
     let cell = |i: usize| cells.get(i).and_then(Option::as_ref);
+    // Overflow columns can fill any field (the time among them).
+    if schema.has(Field::AdditionalFields) {
+        return false;
+    }
+    let only_source = |f: Field| schema.slots.iter().filter(|(g, _)| *g == f).count() == 1;
     let mut times = Vec::new();
     let mut keyed = Vec::new();
     for i in schema.columns() {
@@ -290,11 +296,14 @@ fn fold_alike(schema: &FlatSchema, cells: &[Option<Cells>], rows: usize, w: &mut
             continue;
         }
         // Values a part taking like events does not fold, which normalise
-        // whatever they are: left out of the key.
+        // whatever they are (a typed value, when no other column could
+        // stand in for it where it is absent): left out of the key.
         let free = |f: Field| match (f, c) {
             (Field::Correlation, _) => true,
-            (Field::Duration, Cells::Packed(p)) => p.from == Typed::Integer,
-            (Field::Rbac | Field::AccessPolicy, Cells::Packed(p)) => p.from == Typed::Boolean,
+            (Field::Duration, Cells::Packed(p)) => p.from == Typed::Integer && only_source(f),
+            (Field::Rbac | Field::AccessPolicy, Cells::Packed(p)) => {
+                p.from == Typed::Boolean && only_source(f)
+            }
             _ => false,
         };
         if !fields().all(free) {
@@ -398,6 +407,7 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
         };
         let unused = |f: Field| {
             c.fields() == Fields::Callers
+                && !schema.has(Field::AdditionalFields)
                 && match f {
                     Field::Duration => typed(f, |t| {
                         use ArrowDataType as A;
@@ -418,7 +428,16 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
                     _ => false,
                 }
         };
-        schema = schema.only(|f| reads(f, c.fields(), |g| schema.has(g)) && !unused(f));
+        // kvaudit's own events, marked so by the writer.
+        let own = metadata.key_value_metadata().as_ref().is_some_and(|kv| {
+            kv.iter().any(|e| {
+                e.key == crate::event::PARQUET_KEY
+                    && e.value.as_deref() == Some(crate::event::PARQUET_VALUE)
+            })
+        }) && [Field::ObjectType, Field::Resource, Field::ResourceType]
+            .iter()
+            .all(|f| schema.has(*f));
+        schema = schema.only(|f| reads(f, c.fields(), own) && !unused(f));
         schema.columns()
     };
     for &i in &wanted {
@@ -472,7 +491,15 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
                     .map_err(|e| e.to_string())?;
                 text[i] = Some(ca.rechunk().into_owned());
             } else {
-                other[i] = Some(other_cells(col, &names[i])?);
+                let time = schema
+                    .slots
+                    .iter()
+                    .any(|(f, j)| *j == i && *f == Field::Time)
+                    && schema
+                        .slots
+                        .iter()
+                        .all(|(f, j)| *j != i || *f == Field::Time);
+                other[i] = Some(other_cells(col, &names[i], time)?);
             }
         }
         let cells: Vec<Option<Cells>> = text
@@ -485,15 +512,12 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
                 })
             })
             .collect();
-        // Timestamp columns that feed the time, in the schema's order.
-        let times: Vec<&Vec<Option<i64>>> = schema
+        // The columns that feed the time, in the schema's order.
+        let times: Vec<&Cells> = schema
             .slots
             .iter()
             .filter(|(f, _)| *f == Field::Time)
-            .filter_map(|(_, i)| match cells.get(*i) {
-                Some(Some(Cells::Micros(v))) => Some(v),
-                _ => None,
-            })
+            .filter_map(|(_, i)| cells.get(*i).and_then(Option::as_ref))
             .collect();
         if w.takes_like() && fold_alike(&schema, &cells, df.height(), w) {
             return Ok(w.take());
@@ -506,8 +530,26 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
                     .and_then(|v| v.get(row))
             });
             if let Ok(r) = &mut raw {
-                if r.time.is_none() {
-                    r.time_micros = times.iter().find_map(|t| t.get(row).copied().flatten());
+                // The first time column with a value gives the time, as
+                // when every column is text: a timestamp replaces a text
+                // of a later column or of the overflow column.
+                for t in &times {
+                    match t {
+                        Cells::Micros(v) => {
+                            if let Some(m) = v.get(row).copied().flatten() {
+                                r.time = None;
+                                r.time_micros = Some(m);
+                                break;
+                            }
+                        }
+                        t if t
+                            .get(row)
+                            .is_some_and(|v| !crate::parse::trim(v).is_empty()) =>
+                        {
+                            break
+                        }
+                        _ => {}
+                    }
                 }
             }
             w.push(raw, row as u64 + 1, None);

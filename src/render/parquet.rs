@@ -146,6 +146,10 @@ impl<'w> ParquetEvents<'w> {
         // The schema, from an empty row group.
         let schema = Columns::default().take().map_err(io)?.schema().clone();
         let writer = ParquetWriter::new(w)
+            .with_key_value_metadata(Some(KeyValueMetadata::from_static(vec![(
+                crate::event::PARQUET_KEY.to_string(),
+                crate::event::PARQUET_VALUE.to_string(),
+            )])))
             .with_compression(ParquetCompression::Zstd(None))
             .with_statistics(StatisticsOptions::default())
             .batched(&schema)

@@ -367,3 +367,91 @@ fn alike_rows_fold_at_once_and_a_bad_one_is_still_named() {
         "{err}"
     );
 }
+
+/// Tables that only look like kvaudit's own or whose typed columns have
+/// stand-ins (found by a review of the columnar reader): a typed duration
+/// absent where a text one is junk, a vault and object only in the URIs
+/// of a file kvaudit did not write, and a timestamp where an id is
+/// expected are all read as they would be as text.
+#[test]
+fn typed_columns_are_read_as_their_text_would_be() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 100;
+    let micros: Vec<i64> = (0..n)
+        .map(|i| 1_740_823_200_000_000 + i * 1_000_000)
+        .collect();
+    let time = Column::new("TimeGenerated".into(), micros)
+        .cast(&DataType::Datetime(
+            TimeUnit::Microseconds,
+            Some(TimeZone::UTC),
+        ))
+        .unwrap();
+    let text = |name: &str, v: Option<&str>| Column::new(name.into(), vec![v; n as usize]);
+    let save = |name: &str, mut df: DataFrame| {
+        let p = dir.path().join(name);
+        ParquetWriter::new(std::fs::File::create(&p).unwrap())
+            .finish(&mut df)
+            .unwrap();
+        p.to_string_lossy().into_owned()
+    };
+    let base = || {
+        vec![
+            time.clone(),
+            text("OperationName", Some("SecretGet")),
+            text("caller_appid", Some("app1")),
+        ]
+    };
+
+    // DurationMs typed but given on the first row only; duration_ms junk.
+    let mut cols = base();
+    cols.push(text("Resource", Some("kv1")));
+    let mut dur: Vec<Option<i64>> = vec![None; n as usize];
+    dur[0] = Some(5);
+    cols.push(Column::new("DurationMs".into(), dur));
+    cols.push(text("duration_ms", Some("junk")));
+    let p = save("dur.parquet", DataFrame::new_infer_height(cols).unwrap());
+    let out = kvaudit(&["callers", &p, "--format", "json"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("row group 0, row 2"), "{}", out.stderr);
+
+    // Canonical names, not written by kvaudit: the vault and the secret
+    // are in the resource id and the request URI only.
+    let mut cols = base();
+    cols.extend([
+        text("vault", None),
+        text("vault_kind", None),
+        text("object_type", Some("secret")),
+        text("object_name", None),
+        text(
+            "resource_id",
+            Some("/subscriptions/s/resourcegroups/rg/providers/microsoft.keyvault/vaults/kv1"),
+        ),
+        text(
+            "request_uri",
+            Some("https://kv1.vault.azure.net/secrets/db-pass?api-version=7.4"),
+        ),
+    ]);
+    let p = save("own.parquet", DataFrame::new_infer_height(cols).unwrap());
+    for (command, object) in [("callers", "\"secrets\": 1"), ("access", "db-pass")] {
+        let out = kvaudit(&[command, &p, "--format", "json"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(
+            out.stdout.contains("kv1") && out.stdout.contains(object),
+            "{command}: {}",
+            out.stdout
+        );
+    }
+
+    // A timestamp where the appid is expected: its text.
+    let mut cols = vec![time.clone(), text("OperationName", Some("SecretGet"))];
+    cols.push(text("Resource", Some("kv1")));
+    cols.push(time.clone().with_name("caller_appid".into()));
+    let p = save("ts.parquet", DataFrame::new_infer_height(cols).unwrap());
+    let out = kvaudit(&["callers", &p, "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("\"appid\": \"2025-03-01T10:00:00"),
+        "{}",
+        out.stdout
+    );
+}
