@@ -111,7 +111,10 @@ fn other_delimiter(head: &[u8]) -> Option<&'static str> {
 fn header(head: &[u8]) -> Option<Vec<String>> {
     let line_end = head.iter().position(|b| *b == b'\n').unwrap_or(head.len());
     let line = std::str::from_utf8(&head[..line_end]).ok()?;
-    if !line.contains(',') || !line.to_ascii_lowercase().contains("operationname") {
+    let lower = line.to_ascii_lowercase();
+    // An export, or kvaudit's own canonical events (`events --format csv`).
+    let own = lower.starts_with("time,") && lower.split(',').any(|c| c == "operation");
+    if !line.contains(',') || !(lower.contains("operationname") || own) {
         return None;
     }
     let mut r = csv::ReaderBuilder::new()

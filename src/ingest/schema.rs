@@ -947,7 +947,11 @@ pub fn is_raw_record(m: &Map<String, Value>) -> bool {
 
 /// True when the object looks like an exported table row.
 pub fn is_flat_row(m: &Map<String, Value>) -> bool {
+    // Or kvaudit's own canonical events (`events`, JSON Lines or JSON).
     m.keys().any(|k| k.eq_ignore_ascii_case("OperationName"))
+        || (m.contains_key("operation")
+            && m.contains_key("time")
+            && m.contains_key("source_record"))
 }
 
 /// The columns without which no event can be built.

@@ -455,3 +455,29 @@ fn typed_columns_are_read_as_their_text_would_be() {
         out.stdout
     );
 }
+
+/// `events` is the canonical pipe: its JSON Lines, JSON and CSV read back
+/// to the same callers as the logs they were written from.
+#[test]
+fn canonical_events_in_every_format_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("scenarios/s1-s9-three-weeks.jsonl");
+    let callers = |p: &str| {
+        let out = kvaudit(&["callers", p, "--format", "json"]);
+        assert_eq!(out.code, 0, "{p}: {}", out.stderr);
+        out.stdout
+    };
+    let want = callers(&input);
+    for ext in ["jsonl", "json", "csv"] {
+        let p = dir.path().join(format!("events.{ext}"));
+        let p = p.to_string_lossy().into_owned();
+        assert_eq!(kvaudit(&["events", &input, "-o", &p]).code, 0);
+        assert_eq!(callers(&p), want, "{ext}");
+    }
+    let piped = kvaudit_stdin(
+        &["callers", "-", "--format", "json"],
+        Some(kvaudit(&["events", &input]).stdout.as_bytes()),
+    );
+    assert_eq!(piped.code, 0, "{}", piped.stderr);
+    assert_eq!(piped.stdout, want);
+}
