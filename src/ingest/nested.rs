@@ -145,13 +145,7 @@ pub(super) fn values(s: &Series) -> Result<Vec<Value>, String> {
             .iter()
             .map(|v| v.map_or(Value::Null, Value::Bool))
             .collect(),
-        DataType::Int8
-        | DataType::Int16
-        | DataType::Int32
-        | DataType::Int64
-        | DataType::UInt8
-        | DataType::UInt16
-        | DataType::UInt32 => {
+        t if widens_to_i64(t) => {
             let c = s.cast(&DataType::Int64).map_err(failed)?;
             c.i64()
                 .map_err(failed)?
@@ -217,4 +211,19 @@ pub(super) fn texts(s: &Series) -> Result<Vec<Option<String>>, String> {
             other => Some(other.to_string()),
         })
         .collect())
+}
+
+/// Whether a column of this type is read as 64-bit signed integers
+/// without loss (every integer type but `UInt64`).
+pub(super) fn widens_to_i64(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+    )
 }

@@ -166,13 +166,7 @@ fn other_cells(c: &Column, name: &str, time: bool) -> std::result::Result<Cells<
             p.from = Typed::Boolean;
             s.bool().map_err(failed)?.iter().for_each(|v| p.push(v));
         }
-        DataType::Int8
-        | DataType::Int16
-        | DataType::Int32
-        | DataType::Int64
-        | DataType::UInt8
-        | DataType::UInt16
-        | DataType::UInt32 => {
+        t if super::nested::widens_to_i64(t) => {
             p.from = Typed::Integer;
             let wide = s.cast(&DataType::Int64).map_err(failed)?;
             wide.i64().map_err(failed)?.iter().for_each(|v| p.push(v));
