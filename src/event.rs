@@ -23,6 +23,10 @@ pub fn caller_id(e: &Event) -> CallerId {
     )
 }
 
+/// The application id of AzureDatabricks (Microsoft's first-party app):
+/// its reads of a Key Vault-backed secret scope are matched one by one.
+pub const DATABRICKS_APPID: &str = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d";
+
 /// The key and value in the metadata of a Parquet file that say kvaudit
 /// wrote its events (`events --format parquet`): the object, vault and
 /// vault kind columns are then those it derived from the URIs and the

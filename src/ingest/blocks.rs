@@ -90,19 +90,50 @@ impl Worker {
             &mut self.interner,
             self.detail,
         );
-        match (o, &mut self.part) {
-            (Outcome::Event(e), Some(part)) => {
-                // Blocks hold far fewer than 2^32 records.
-                if part.add(&e, (self.seq << 32) | record) {
+        match o {
+            Outcome::Event(e) if self.part.is_some() => {
+                if self.add(&e, record) {
                     self.out.push(Outcome::Forwarded(e));
-                } else {
-                    match self.out.last_mut() {
-                        Some(Outcome::Folded(n)) => *n += 1,
-                        _ => self.out.push(Outcome::Folded(1)),
-                    }
                 }
             }
-            (o, _) => self.out.push(o),
+            o => self.out.push(o),
+        }
+    }
+
+    /// Folds `e` (record `record` of the piece) into the part, counted as
+    /// folded; true when the part passes it on (not yet pushed).
+    fn add(&mut self, e: &crate::event::Event, record: u64) -> bool {
+        let Some(part) = &mut self.part else {
+            return false;
+        };
+        // Blocks hold far fewer than 2^32 records.
+        if part.add(e, (self.seq << 32) | record) {
+            return true;
+        }
+        match self.out.last_mut() {
+            Some(Outcome::Folded(n)) => *n += 1,
+            _ => self.out.push(Outcome::Folded(1)),
+        }
+        false
+    }
+
+    /// Whether the sink has a part on this thread (events can be folded
+    /// here rather than handed back).
+    pub(crate) fn folds(&self) -> bool {
+        self.part.is_some()
+    }
+
+    /// Whether events keep every field (`kvaudit events`).
+    pub(crate) fn full(&self) -> bool {
+        self.detail == crate::pipeline::Fields::Full
+    }
+
+    /// Folds an event normalised elsewhere (record `record` of the piece)
+    /// as [`Worker::push`] folds the one it normalises. Only when
+    /// [`Worker::folds`] says so.
+    pub(super) fn fold(&mut self, e: &crate::event::Event, record: u64) {
+        if self.add(e, record) {
+            self.out.push(Outcome::Forwarded(e.clone()));
         }
     }
 

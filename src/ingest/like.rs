@@ -1,8 +1,10 @@
 //! Finds the rows of a columnar row group that are alike (equal in every
 //! column a command reads but the time), so that a fold that only counts,
 //! collects and takes extremes (`callers`) normalises each distinct row
-//! once and folds its rows at once: a lakehouse table then costs a hash of
-//! each row's column values rather than an event per row.
+//! once and folds its rows at once, and a fold that needs every event
+//! (`report`) takes each row as its distinct row's event with the row's
+//! own time: a lakehouse table then costs a hash of each row's column
+//! values rather than normalising each row.
 
 /// Rows alike: the first and last (their indices in the row group), how
 /// many, and the earliest and latest of their times (microseconds).
@@ -24,13 +26,17 @@ const CHUNK: usize = 2048;
 /// `fill(rows, keys)` writes the `width` key values of each of `rows`, row
 /// after row (equal keys must mean equal values; false when a row cannot be
 /// keyed), `time(row)` a row's time. None when a row cannot be keyed or has
-/// no time, or when more than one row in [`DISTINCT`] is distinct.
+/// no time, or when more than one row in [`DISTINCT`] is distinct. `of_row`
+/// is filled with each row's group (its index in the result).
 pub(super) fn group(
     rows: usize,
     width: usize,
     mut fill: impl FnMut(std::ops::Range<usize>, &mut [u128]) -> bool,
     time: impl Fn(usize) -> Option<i64>,
+    of_row: &mut Vec<u32>,
 ) -> Option<Vec<Like>> {
+    of_row.clear();
+    of_row.reserve(rows);
     // Rows without a key column are all alike: one zero stands for it.
     let (width, keyless) = (width.max(1), width == 0);
     let mut table: hashbrown::HashTable<usize> = hashbrown::HashTable::new();
@@ -52,6 +58,9 @@ pub(super) fn group(
             let h = hash(k);
             let same = |g: &usize| known.get(g * width..(g + 1) * width) == Some(k);
             if let Some(&g) = table.find(h, same) {
+                // Fewer groups than rows, and row groups hold far fewer
+                // than 2^32 rows.
+                of_row.push(g as u32);
                 let l = &mut likes[g];
                 l.last = row;
                 l.n += 1;
@@ -61,6 +70,7 @@ pub(super) fn group(
             if likes.len() >= most {
                 return None;
             }
+            of_row.push(likes.len() as u32);
             known.extend_from_slice(k);
             hashes.push(h);
             table.insert_unique(h, likes.len(), |g| hashes[*g]);
@@ -117,10 +127,19 @@ mod tests {
         let times = [50i64, 10, 20, 70, 5, 1, 30, 60];
         let mut rows = (0..5000).map(|i| (keys[i % 8], times[i % 8] + i as i64));
         let all: Vec<_> = rows.by_ref().collect();
-        let likes = group(all.len(), 2, fill(|r| all[r].0.to_vec()), |r| {
-            Some(all[r].1)
-        })
+        let mut of_row = Vec::new();
+        let likes = group(
+            all.len(),
+            2,
+            fill(|r| all[r].0.to_vec()),
+            |r| Some(all[r].1),
+            &mut of_row,
+        )
         .unwrap();
+        assert_eq!(of_row.len(), all.len());
+        for (r, &g) in of_row.iter().enumerate() {
+            assert_eq!(all[r].0, all[likes[g as usize].first].0);
+        }
         assert_eq!(likes.len(), 3);
         assert_eq!(likes.iter().map(|l| l.n).sum::<u64>(), 5000);
         for l in &likes {
@@ -145,13 +164,15 @@ mod tests {
             k.fill(1);
             !rows.contains(&7)
         };
-        assert_eq!(group(10, 1, no_key, |_| Some(0)), None);
-        let no_time = group(10, 1, fill(|_| vec![1]), |r| (r != 3).then_some(0));
+        let o = &mut Vec::new();
+        assert_eq!(group(10, 1, no_key, |_| Some(0), o), None);
+        let no_time = group(10, 1, fill(|_| vec![1]), |r| (r != 3).then_some(0), o);
         assert_eq!(no_time, None);
-        let distinct = group(1000, 1, fill(|r| vec![r as u128]), |_| Some(0));
+        let distinct = group(1000, 1, fill(|r| vec![r as u128]), |_| Some(0), o);
         assert_eq!(distinct, None);
         // Keyless rows are one group; chunks cut nowhere in particular.
-        let one = group(5000, 0, fill(|_| vec![]), |r| Some(r as i64)).unwrap();
+        let one = group(5000, 0, fill(|_| vec![]), |r| Some(r as i64), o).unwrap();
+        assert!(o.len() == 5000 && o.iter().all(|&g| g == 0));
         assert_eq!(
             one,
             vec![Like {

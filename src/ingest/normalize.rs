@@ -211,8 +211,6 @@ pub(super) fn normalize(
     let description = clean(row.result_description.as_deref());
     let upn = clean(row.upn.as_deref()).or(clean(row.unique_name.as_deref()));
 
-    /// The AzureDatabricks first-party application.
-    const DATABRICKS_APPID: &str = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d";
     if lean {
         return Ok(Event {
             time,
@@ -245,7 +243,7 @@ pub(super) fn normalize(
             // Kept for the AzureDatabricks application alone: its reads are
             // matched one by one (`attribute`), and a record delivered
             // twice is told by its correlation id.
-            correlation_id: if row.appid.as_deref() == Some(DATABRICKS_APPID) {
+            correlation_id: if row.appid.as_deref() == Some(crate::event::DATABRICKS_APPID) {
                 clean(row.correlation_id.as_deref()).map(Arc::from)
             } else {
                 None

@@ -259,20 +259,34 @@ fn raw_rows(
     Ok(rows)
 }
 
-/// Folds the row group's alike rows at once (see [`super::like`]), when
-/// the sink's part takes like events: true when it did, false to read row
-/// by row (a time that is not a timestamp, a row without one, a value that
-/// cannot be keyed, too many distinct rows, or a row that does not
-/// normalise, whose error is then that of reading row by row).
-fn fold_alike(schema: &FlatSchema, cells: &[Option<Cells>], rows: usize, w: &mut Worker) -> bool {
+/// Folds the row group's alike rows (see [`super::like`]) when the sink
+/// has a part: all at once when the part takes like events, else each row
+/// in order as its distinct row's event with the row's own time, record
+/// and duration (the same event reading it alone would give, without
+/// normalising it again). True when it did, false to read row by row (a
+/// time that is not a timestamp, a row without one, a value that cannot
+/// be keyed, too many distinct rows, or a row that does not normalise,
+/// whose error is then that of reading row by row). `sources` are the
+/// columns that feed the time, in the schema's order.
+fn fold_alike(
+    schema: &FlatSchema,
+    cells: &[Option<Cells>],
+    sources: &[&Cells],
+    rows: usize,
+    w: &mut Worker,
+) -> bool {
     let cell = |i: usize| cells.get(i).and_then(Option::as_ref);
     // Overflow columns can fill any field (the time among them).
     if schema.has(Field::AdditionalFields) {
         return false;
     }
+    let at_once = w.takes_like();
     let only_source = |f: Field| schema.slots.iter().filter(|(g, _)| *g == f).count() == 1;
     let mut times = Vec::new();
     let mut keyed = Vec::new();
+    // The duration's column when it is left out of the key (each row's
+    // value is then put in its event).
+    let mut duration = None;
     for i in schema.columns() {
         let Some(c) = cell(i) else { continue };
         let fields = || {
@@ -289,24 +303,29 @@ fn fold_alike(schema: &FlatSchema, cells: &[Option<Cells>], rows: usize, w: &mut
             }
             continue;
         }
-        // Values a part taking like events does not fold, which normalise
-        // whatever they are (a typed value, when no other column could
-        // stand in for it where it is absent): left out of the key.
+        // Values that normalise whatever they are (a typed value, when no
+        // other column could stand in for it where it is absent) and that
+        // a part taking like events does not fold, or that are put in each
+        // row's event: left out of the key.
         let free = |f: Field| match (f, c) {
             (Field::Correlation, _) => true,
             (Field::Duration, Cells::Packed(p)) => p.from == Typed::Integer && only_source(f),
             (Field::Rbac | Field::AccessPolicy, Cells::Packed(p)) => {
-                p.from == Typed::Boolean && only_source(f)
+                at_once && p.from == Typed::Boolean && only_source(f)
             }
             _ => false,
         };
         if !fields().all(free) {
             keyed.push(c);
+        } else if fields().any(|f| f == Field::Duration) {
+            duration = Some(c);
         }
     }
     if times.is_empty() {
         return false;
     }
+    let time = |row: usize| times.iter().find_map(|t| t.get(row).copied().flatten());
+    let mut of_row = Vec::new();
     let likes = super::like::group(
         rows,
         keyed.len(),
@@ -318,7 +337,8 @@ fn fold_alike(schema: &FlatSchema, cells: &[Option<Cells>], rows: usize, w: &mut
                 .enumerate()
                 .all(|(at, c)| c.keys(range.clone(), &mut keys[at..], width))
         },
-        |row| times.iter().find_map(|t| t.get(row).copied().flatten()),
+        time,
+        &mut of_row,
     );
     let Some(likes) = likes else { return false };
     // Each distinct row normalised once, at its earliest time (the
@@ -333,14 +353,87 @@ fn fold_alike(schema: &FlatSchema, cells: &[Option<Cells>], rows: usize, w: &mut
             r.time_micros = Some(l.times.0);
         }
         match w.normalise(raw, l.first as u64 + 1) {
-            Outcome::Event(e) => events.push(e),
+            // The correlation id is kept (for AzureDatabricks) and then
+            // differs from row to row.
+            Outcome::Event(e) if at_once || !w.full() => events.push(e),
             _ => return false,
         }
     }
-    for (e, l) in events.iter().zip(&likes) {
-        w.fold_like(e, l.n, l.times, (l.first as u64 + 1, l.last as u64 + 1));
+    if at_once {
+        for (e, l) in events.iter().zip(&likes) {
+            w.fold_like(e, l.n, l.times, (l.first as u64 + 1, l.last as u64 + 1));
+        }
+        return true;
+    }
+    // The rows whose correlation ids are kept are read alone.
+    let alone: Vec<bool> = events.iter().map(keeps_correlation).collect();
+    // Every time is in range: it lies between its group's extremes.
+    for (row, &g) in of_row.iter().enumerate() {
+        if alone[g as usize] {
+            w.push(row_of(schema, cells, sources, row), row as u64 + 1, None);
+            continue;
+        }
+        let e = &mut events[g as usize];
+        let Some(t) = time(row).and_then(chrono::DateTime::from_timestamp_micros) else {
+            return false;
+        };
+        e.time = t;
+        e.source_record = row as u64 + 1;
+        if let Some(d) = duration {
+            e.duration_ms = d.get(row).and_then(crate::parse::parse_duration);
+        }
+        w.fold(e, row as u64 + 1);
     }
     true
+}
+
+/// Row `row` of a row group as the normaliser takes it; `times` are the
+/// columns that feed the time, in the schema's order.
+fn row_of<'a>(
+    schema: &FlatSchema,
+    cells: &'a [Option<Cells>],
+    times: &[&Cells],
+    row: usize,
+) -> std::result::Result<schema::RawRow<'a>, String> {
+    let mut raw = schema.row(|i| {
+        cells
+            .get(i)
+            .and_then(Option::as_ref)
+            .and_then(|v| v.get(row))
+    });
+    if let Ok(r) = &mut raw {
+        // The first time column with a value gives the time, as when
+        // every column is text: a timestamp replaces a text of a later
+        // column or of the overflow column.
+        for t in times {
+            match t {
+                Cells::Micros(v) => {
+                    if let Some(m) = v.get(row).copied().flatten() {
+                        r.time = None;
+                        r.time_micros = Some(m);
+                        break;
+                    }
+                }
+                t if t
+                    .get(row)
+                    .is_some_and(|v| !crate::parse::trim(v).is_empty()) =>
+                {
+                    break
+                }
+                _ => {}
+            }
+        }
+    }
+    raw
+}
+
+/// Whether normalising keeps the correlation ids of events like `e` (the
+/// reads of AzureDatabricks, matched one by one).
+fn keeps_correlation(e: &crate::event::Event) -> bool {
+    e.correlation_id.is_some()
+        || e.caller_appid
+            .as_deref()
+            .is_some_and(|a| a.eq_ignore_ascii_case(crate::event::DATABRICKS_APPID))
 }
 
 fn at(c: &Collector, position: String, message: String) -> Error {
@@ -513,40 +606,11 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
             .filter(|(f, _)| *f == Field::Time)
             .filter_map(|(_, i)| cells.get(*i).and_then(Option::as_ref))
             .collect();
-        if w.takes_like() && fold_alike(&schema, &cells, df.height(), w) {
+        if w.folds() && fold_alike(&schema, &cells, &times, df.height(), w) {
             return Ok(w.take());
         }
         for row in 0..df.height() {
-            let mut raw = schema.row(|i| {
-                cells
-                    .get(i)
-                    .and_then(Option::as_ref)
-                    .and_then(|v| v.get(row))
-            });
-            if let Ok(r) = &mut raw {
-                // The first time column with a value gives the time, as
-                // when every column is text: a timestamp replaces a text
-                // of a later column or of the overflow column.
-                for t in &times {
-                    match t {
-                        Cells::Micros(v) => {
-                            if let Some(m) = v.get(row).copied().flatten() {
-                                r.time = None;
-                                r.time_micros = Some(m);
-                                break;
-                            }
-                        }
-                        t if t
-                            .get(row)
-                            .is_some_and(|v| !crate::parse::trim(v).is_empty()) =>
-                        {
-                            break
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            w.push(raw, row as u64 + 1, None);
+            w.push(row_of(&schema, &cells, &times, row), row as u64 + 1, None);
         }
         Ok(w.take())
     };

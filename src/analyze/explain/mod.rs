@@ -21,7 +21,7 @@ use command::{shown, Check, ShellCommand};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
-pub const DATABRICKS_APPID: &str = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d";
+pub use crate::event::DATABRICKS_APPID;
 
 /// The narrowest ARM scope: the object, else the vault.
 fn scope(
