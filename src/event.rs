@@ -23,6 +23,104 @@ pub fn caller_id(e: &Event) -> CallerId {
     )
 }
 
+/// What differs between events alike in every other field (see
+/// [`Event::alike`]): when, where in the input, and how long it took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Occurrence {
+    /// Microseconds since 1970 UTC (the time of an event, so in range).
+    pub time: i64,
+    pub order: u64,
+    pub record: u64,
+    pub duration_ms: Option<i64>,
+}
+
+impl Occurrence {
+    pub fn of(e: &Event, order: u64) -> Self {
+        Occurrence {
+            time: e.time.timestamp_micros(),
+            order,
+            record: e.source_record,
+            duration_ms: e.duration_ms,
+        }
+    }
+
+    /// Makes `e` this occurrence of itself.
+    pub fn apply(&self, e: &mut Event) {
+        e.time = DateTime::from_timestamp_micros(self.time).unwrap_or(e.time);
+        e.source_record = self.record;
+        e.duration_ms = self.duration_ms;
+    }
+}
+
+impl Event {
+    /// Whether `self` and `o` are alike but for their [`Occurrence`]s:
+    /// each text the same allocation (so the same text; equal texts from
+    /// two allocations count as different), every other field equal.
+    pub fn alike(&self, o: &Event) -> bool {
+        fn same(a: &Text, b: &Text) -> bool {
+            match (a, b) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                _ => false,
+            }
+        }
+        fn texts(e: &Event) -> [&Text; 19] {
+            [
+                &e.vault,
+                &e.resource_id,
+                &e.object_type,
+                &e.object_name,
+                &e.result_signature,
+                &e.result_description,
+                &e.caller_appid,
+                &e.caller_oid,
+                &e.caller_upn,
+                &e.caller_idtyp,
+                &e.caller_appidacr,
+                &e.caller_mirid,
+                &e.caller_tenant,
+                &e.caller_ip,
+                &e.client_info,
+                &e.correlation_id,
+                &e.applied_assignment_id,
+                &e.caller_scp,
+                &e.request_uri,
+            ]
+        }
+        Arc::ptr_eq(&self.operation, &o.operation)
+            && Arc::ptr_eq(&self.source, &o.source)
+            && self.status == o.status
+            && self.rbac_authorized == o.rbac_authorized
+            && self.access_policy_match == o.access_policy_match
+            && self.vault_kind == o.vault_kind
+            && texts(self).iter().zip(texts(o)).all(|(a, b)| same(a, b))
+    }
+
+    /// A hash of what [`Event::alike`] compares (the texts' addresses).
+    pub fn alike_hash(&self) -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = crate::collections::State::default().build_hasher();
+        let addr = |t: &Text| {
+            t.as_ref()
+                .map_or(0, |a| Arc::as_ptr(a) as *const u8 as usize)
+        };
+        for t in [
+            &self.vault,
+            &self.object_name,
+            &self.caller_appid,
+            &self.caller_oid,
+            &self.caller_upn,
+            &self.caller_ip,
+            &self.client_info,
+        ] {
+            h.write_usize(addr(t));
+        }
+        h.write_usize(Arc::as_ptr(&self.operation) as *const u8 as usize);
+        h.write_u16(self.status.unwrap_or(0));
+        h.finish()
+    }
+}
+
 /// The application id of AzureDatabricks (Microsoft's first-party app):
 /// its reads of a Key Vault-backed secret scope are matched one by one.
 pub const DATABRICKS_APPID: &str = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d";

@@ -81,6 +81,10 @@ pub trait ThreadFold: Send {
     /// microseconds), `orders` the first and last of their orders. Only
     /// called when [`ThreadFold::takes_like`] says so.
     fn add_like(&mut self, _e: &Event, _n: u64, _times: (i64, i64), _orders: (u64, u64)) {}
+    /// Called on the part's thread once it has every event it will get:
+    /// what is left to fold is best folded there, not where parts are
+    /// joined one after another.
+    fn done(&mut self) {}
     /// The part as `Any`, for the sink to take back its own type.
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any>;
 }

@@ -171,6 +171,13 @@ impl AccessFold {
 
     /// [`AccessFold::add`] for `n` events like `e` (access inventories).
     pub fn add_n(&mut self, slot: usize, e: &Event, n: u64) {
+        let t = e.time.timestamp_micros();
+        self.add_range(slot, e, n, (t, t));
+    }
+
+    /// [`AccessFold::add_n`] for `n` events like `e` whose earliest and
+    /// latest times are `times` (microseconds).
+    pub fn add_range(&mut self, slot: usize, e: &Event, n: u64, times: (i64, i64)) {
         if n == 0 {
             return;
         }
@@ -200,28 +207,27 @@ impl AccessFold {
             a.readers.entry(slot).or_default().denied += n;
             return;
         }
-        let t = e.time.timestamp_micros();
         match class {
             Access::Value | Access::Public | Access::Use => {
                 a.reads += n;
                 if class == Access::Public {
                     a.public_reads += n;
                 }
-                a.first_read = min(a.first_read, Some(t));
-                a.last_read = max(a.last_read, Some(t));
+                a.first_read = min(a.first_read, Some(times.0));
+                a.last_read = max(a.last_read, Some(times.1));
                 let r = a.readers.entry(slot).or_default();
                 r.reads += n;
-                r.last_read = r.last_read.max(t);
+                r.last_read = r.last_read.max(times.1);
             }
             Access::Metadata => a.metadata += n,
             Access::Write => {
                 a.writes += n;
-                a.last_write = max(a.last_write, Some(t));
+                a.last_write = max(a.last_write, Some(times.1));
                 a.readers.entry(slot).or_default().writes += n;
             }
             Access::Delete => {
                 a.deletes += n;
-                a.last_write = max(a.last_write, Some(t));
+                a.last_write = max(a.last_write, Some(times.1));
                 a.readers.entry(slot).or_default().writes += n;
             }
             Access::None => {}

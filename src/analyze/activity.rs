@@ -60,6 +60,24 @@ impl ActivityFold {
         }
     }
 
+    /// Folds in successful requests like `e` of the caller in `slot`:
+    /// `days` are how many fell on each UTC day.
+    pub fn add_days(&mut self, slot: usize, e: &Event, days: &[(chrono::NaiveDate, u64)]) {
+        if slot >= self.callers.len() {
+            self.callers.resize_with(slot + 1, Acc::default);
+        }
+        let a = &mut self.callers[slot];
+        let denied = u64::from(e.status == Some(403));
+        for &(day, n) in days {
+            let d = a.per_day.entry(day).or_default();
+            d.requests += n;
+            d.denied += n * denied;
+        }
+        if let Some(ip) = &e.caller_ip {
+            a.ips.insert(ip);
+        }
+    }
+
     /// Merges another part in: `to` maps each of its slots to one here.
     pub fn merge(&mut self, other: ActivityFold, to: &[usize]) {
         for (acc, &i) in other.callers.into_iter().zip(to) {

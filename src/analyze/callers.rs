@@ -259,7 +259,7 @@ impl CallerFold {
     /// Folds in `n` events that are all `e` but for their times, the
     /// earliest and latest of which are `times` (microseconds), and their
     /// orders, the first and last of which are `orders`.
-    fn add_range(&mut self, e: &Event, n: u64, times: (i64, i64), orders: (u64, u64)) -> usize {
+    pub fn add_range(&mut self, e: &Event, n: u64, times: (i64, i64), orders: (u64, u64)) -> usize {
         let (order, last_order) = orders;
         self.seen = self.seen.max(last_order + 1);
         let at = match self.map.find(e) {

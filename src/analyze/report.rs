@@ -8,7 +8,10 @@ use crate::analyze::explain;
 use crate::analyze::findings::{self, Finding, Policy, Severity};
 use crate::analyze::redact::Redactor;
 use crate::error::{Error, Result};
-use crate::event::{format_time, Event};
+use crate::event::{format_time, Event, Occurrence};
+
+/// Microseconds in a day.
+const MICROS_PER_DAY: i64 = 86_400_000_000;
 use crate::identify::Catalog;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -172,6 +175,64 @@ struct ReportPart {
     base: u64,
     /// Pass AzureDatabricks reads on too (`report --databricks`).
     databricks: bool,
+    /// A part's successes not yet folded, gathered by what they share.
+    pending: Pending,
+}
+
+/// Successes alike but for their [`Occurrence`]s (see [`Event::alike`]),
+/// gathered so that each set is folded at once: a lookup of its caller,
+/// object and vault for all of them rather than one per event. The folds
+/// take events in any order (they keep the first by its order), so the
+/// successes may come after later failures.
+#[derive(Default)]
+struct Pending {
+    index: hashbrown::HashTable<usize>,
+    sets: Vec<(Event, Vec<Occurrence>)>,
+    hashes: Vec<u64>,
+    events: usize,
+}
+
+/// Successes held at most (then folded).
+const PENDING: usize = 1 << 18;
+
+/// How many successes a part holds before folding them:
+/// `KVAUDIT_PENDING` lowers it (tests compare 0, folding each at once,
+/// with small and large sets).
+fn pending_bound() -> usize {
+    static BOUND: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *BOUND.get_or_init(|| {
+        std::env::var("KVAUDIT_PENDING")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map_or(PENDING, |n: usize| n.min(PENDING))
+    })
+}
+
+impl Pending {
+    /// Holds `e` (at `order`); true when it is time to fold.
+    fn push(&mut self, e: &Event, order: u64) -> bool {
+        let h = e.alike_hash();
+        let sets = &self.sets;
+        let o = Occurrence::of(e, order);
+        match self.index.find(h, |&i| sets[i].0.alike(e)) {
+            Some(&i) => self.sets[i].1.push(o),
+            None => {
+                let hashes = &self.hashes;
+                self.index.insert_unique(h, self.sets.len(), |&i| hashes[i]);
+                self.hashes.push(h);
+                self.sets.push((e.clone(), vec![o]));
+            }
+        }
+        self.events += 1;
+        self.events >= pending_bound()
+    }
+
+    fn take(&mut self) -> Vec<(Event, Vec<Occurrence>)> {
+        self.index.clear();
+        self.hashes.clear();
+        self.events = 0;
+        std::mem::take(&mut self.sets)
+    }
 }
 
 impl ReportPart {
@@ -192,7 +253,69 @@ impl ReportPart {
             seen: base,
             base,
             databricks: false,
+            pending: Pending::default(),
         }
+    }
+
+    /// Folds in the successes held (see [`Pending`]).
+    fn flush(&mut self) {
+        for (mut e, rows) in self.pending.take() {
+            self.fold_alike(&mut e, &rows);
+        }
+    }
+
+    /// [`ReportPart::fold`] for successes like `e`, each of `rows` (in
+    /// input order) making one of them.
+    fn fold_alike(&mut self, e: &mut Event, rows: &[Occurrence]) {
+        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+            return;
+        };
+        let n = rows.len() as u64;
+        let (mut early, mut late) = (first.time, first.time);
+        // How many on each day, a day at a time as they come.
+        let mut days: Vec<(chrono::NaiveDate, u64)> = Vec::new();
+        // The day of the last row and its place in `days`.
+        let (mut day, mut at_day) = (i64::MIN, 0);
+        for r in rows {
+            early = early.min(r.time);
+            late = late.max(r.time);
+            let d = r.time.div_euclid(MICROS_PER_DAY);
+            if d != day {
+                day = d;
+                let date = DateTime::from_timestamp_micros(r.time)
+                    .map_or(e.time, |t| t)
+                    .date_naive();
+                at_day = match days.iter().position(|(x, _)| *x == date) {
+                    Some(i) => i,
+                    None => {
+                        days.push((date, 0));
+                        days.len() - 1
+                    }
+                };
+            }
+            days[at_day].1 += 1;
+        }
+        days.sort_unstable_by_key(|d| d.0);
+        self.seen = self.seen.max(last.order + 1);
+        self.events += n;
+        let now = e.time;
+        let at = |t: i64| DateTime::from_timestamp_micros(t).unwrap_or(now);
+        self.first = Some(self.first.map_or(at(early), |t| t.min(at(early))));
+        self.last = Some(self.last.map_or(at(late), |t| t.max(at(late))));
+        for &(d, k) in &days {
+            self.per_day.entry(d).or_default().requests += k;
+        }
+        let slot = self
+            .callers
+            .add_range(e, n, (early, late), (first.order, last.order));
+        self.access.add_range(slot, e, n, (early, late));
+        self.activity.add_days(slot, e, &days);
+        e.time = at(early);
+        self.uses.add_n(slot, e, n);
+        e.time = at(late);
+        self.uses.add_n(slot, e, 0);
+        self.findings.add_rows(slot, e, rows, &days);
+        self.successes.add_rows(e, rows);
     }
 
     /// Whether `e` falls in the period (counted as outside when not).
@@ -234,7 +357,8 @@ impl ReportPart {
         }
     }
 
-    fn merge(&mut self, o: ReportPart) {
+    fn merge(&mut self, mut o: ReportPart) {
+        o.flush();
         let to = self.callers.merge(o.callers);
         self.findings.merge(o.findings, &to);
         self.access.merge(o.access, &to);
@@ -264,8 +388,21 @@ impl crate::pipeline::ThreadFold for ReportPart {
         if !self.in_window(e) {
             return false;
         }
-        self.fold(e, self.base + order);
-        !succeeded(e) || (self.databricks && super::attribute::is_databricks_read(e))
+        let order = self.base + order;
+        let databricks = self.databricks && super::attribute::is_databricks_read(e);
+        if succeeded(e) && !databricks && pending_bound() > 0 {
+            self.seen = self.seen.max(order + 1);
+            if self.pending.push(e, order) {
+                self.flush();
+            }
+            return false;
+        }
+        self.fold(e, order);
+        !succeeded(e) || databricks
+    }
+
+    fn done(&mut self) {
+        self.flush();
     }
 
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {

@@ -70,6 +70,14 @@ impl Worker {
         std::mem::take(&mut self.out)
     }
 
+    /// Ends the part's work on this thread (see
+    /// [`crate::pipeline::ThreadFold::done`]).
+    pub(crate) fn finish(&mut self) {
+        if let Some(p) = &mut self.part {
+            p.done();
+        }
+    }
+
     /// The sink's part, to be joined once every piece is applied.
     pub(crate) fn into_part(self) -> Option<Box<dyn ThreadFold>> {
         self.part
@@ -356,6 +364,7 @@ where
                     loop {
                         let next = work_rx.lock().map(|rx| rx.recv());
                         let Ok(Ok((seq, block))) = next else {
+                            w.finish();
                             return w.part;
                         };
                         w.seq = seq;

@@ -79,6 +79,11 @@ pub(super) fn read_in_order(
                 })
                 .collect::<Vec<_>>()
         },
+        |(_, part)| {
+            if let Some(p) = part {
+                p.done();
+            }
+        },
         |_, reads| {
             for (i, read) in reads {
                 caller_reads(jobs, &mut done, i, &mut each)?;

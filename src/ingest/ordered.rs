@@ -21,6 +21,7 @@ pub(super) fn map_in_order<S: Send, T: Send>(
     in_flight: usize,
     init: impl Fn() -> S + Sync,
     work: impl Fn(usize, &mut S) -> T + Sync,
+    finish: impl Fn(&mut S) + Sync,
     mut each: impl FnMut(usize, T) -> Result<()>,
 ) -> Result<Vec<S>> {
     let workers = workers.clamp(1, jobs.max(1));
@@ -39,7 +40,7 @@ pub(super) fn map_in_order<S: Send, T: Send>(
         let mut handles = Vec::with_capacity(workers);
         for _ in 0..workers {
             let res_tx = res_tx.clone();
-            let (tok_rx, next, init, work) = (&tok_rx, &next, &init, &work);
+            let (tok_rx, next, init, work, finish) = (&tok_rx, &next, &init, &work, &finish);
             let h = std::thread::Builder::new()
                 .name("kvaudit-read".into())
                 .spawn_scoped(scope, move || {
@@ -56,6 +57,7 @@ pub(super) fn map_in_order<S: Send, T: Send>(
                         }
                         let job = next.fetch_add(1, Ordering::Relaxed);
                         if job >= jobs {
+                            finish(&mut state);
                             return state;
                         }
                         // A panic in a reader (a library meeting what it

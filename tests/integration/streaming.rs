@@ -282,6 +282,60 @@ fn output_is_the_same_when_success_times_spill() {
     assert_eq!(run("report", Some("100")), run("report", None));
 }
 
+/// A parsing thread's share of `report` holds successes alike but for
+/// their times and folds each set at once, after later failures: the
+/// report is the same as when each is folded as it comes (0), or when a
+/// few at a time are held (7), on the heavy mix and on S1-S9's users
+/// read over and over, months and hours apart.
+#[test]
+fn report_is_the_same_however_many_successes_are_held() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("log.jsonl").to_string_lossy().into_owned();
+    let out = kvaudit(&[
+        "synth",
+        "--rows",
+        "30000",
+        "--seed",
+        "5",
+        "--profile",
+        "denials",
+        "--shape",
+        "raw-jsonl",
+        "-o",
+        &p,
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let s1 = std::fs::read_to_string(fixture("scenarios/s1-s9-three-weeks.jsonl")).unwrap();
+    let days: String = (0..40)
+        .map(|day| {
+            s1.replace("2025-03-", &format!("2025-{:02}-", 4 + day / 9))
+                .replace("T0", if day % 2 == 0 { "T0" } else { "T1" })
+        })
+        .collect();
+    let again = write(d.path(), "again.jsonl", days.as_bytes());
+    for input in [&p, &again] {
+        let run = |held: &str| {
+            let o = std::process::Command::new(env!("CARGO_BIN_EXE_kvaudit"))
+                .args(["report", "--format", "json", input])
+                .env("KVAUDIT_PENDING", held)
+                .output()
+                .unwrap();
+            assert!(
+                matches!(o.status.code(), Some(0 | 3)),
+                "{}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            let mut v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            v.as_object_mut().unwrap().remove("generated_at");
+            v
+        };
+        let each = run("0");
+        assert!(each["summary"]["events"].as_u64().unwrap() > 4000);
+        assert_eq!(run("7"), each, "{input}");
+        assert_eq!(run("1000000000"), each, "{input}");
+    }
+}
+
 /// `callers` folds on every parsing thread and merges the parts: on inputs
 /// of many blocks (CSV and JSON Lines), read after and before small files
 /// that are read on the calling thread, the callers are exactly those of

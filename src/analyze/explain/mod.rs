@@ -664,6 +664,25 @@ impl SuccessFold {
         }
     }
 
+    /// [`SuccessFold::add`] for events like `e`, each of `rows` making
+    /// one of them (in input order).
+    pub fn add_rows(&mut self, e: &mut Event, rows: &[crate::event::Occurrence]) {
+        let Some(first) = rows.first() else { return };
+        first.apply(e);
+        self.add(e, first.order);
+        let principal = e.caller_oid.as_deref().or(e.caller_appid.as_deref());
+        let key = success_key(
+            principal,
+            &e.operation,
+            e.vault.as_deref(),
+            e.object_name.as_deref(),
+        );
+        for r in &rows[1..] {
+            let t = chrono::DateTime::from_timestamp_micros(r.time).unwrap_or(e.time);
+            self.successes.add(key, nanos(t));
+        }
+    }
+
     /// Merges another part's successes in.
     pub fn merge(&mut self, other: SuccessFold) {
         self.merged.push(other.successes);

@@ -407,6 +407,9 @@ impl FindingsAcc {
                 })
             }
         };
+        if order < a.first.0 {
+            a.first = (order, Box::new(e.clone()));
+        }
         a.events += 1;
         if !ok(e) {
             return;
@@ -426,6 +429,50 @@ impl FindingsAcc {
             }
         }
         a.sensitive.add(e, order);
+    }
+
+    /// [`FindingsAcc::add`] for events like `e` (which each `rows` makes
+    /// one of, in input order), `days` how many fell on each UTC day.
+    pub fn add_rows(
+        &mut self,
+        slot: usize,
+        e: &mut Event,
+        rows: &[crate::event::Occurrence],
+        days: &[(chrono::NaiveDate, u64)],
+    ) {
+        let Some(first) = rows.first() else { return };
+        first.apply(e);
+        self.add(slot, e, first.order);
+        let Some(Some(a)) = self.callers.get_mut(slot) else {
+            return;
+        };
+        let more = rows.len() as u64 - 1;
+        a.events += more;
+        if !ok(e) {
+            return;
+        }
+        if e.operation.as_ref() == "SecretGet" {
+            a.read_count += more;
+            if identify::delegated(e) {
+                for r in &rows[1..] {
+                    r.apply(e);
+                    a.reads.add(e, r.order);
+                }
+            } else {
+                a.undetailed += more;
+            }
+            if let Some(n) = e.object_name.as_deref() {
+                for &(day, _) in days {
+                    a.per_day.add(day, &e.vault, n);
+                }
+            }
+        }
+        if sensitive_operation::sensitive_op(&e.operation) {
+            for r in &rows[1..] {
+                r.apply(e);
+                a.sensitive.add(e, r.order);
+            }
+        }
     }
 
     /// Merges another part's callers in: `to` maps each of its slots to

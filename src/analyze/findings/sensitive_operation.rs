@@ -46,7 +46,7 @@ impl Touches {
     }
 }
 
-fn sensitive_op(op: &str) -> bool {
+pub(super) fn sensitive_op(op: &str) -> bool {
     let data = ["Secret", "Key", "Certificate"]
         .iter()
         .any(|p| op.starts_with(p))
