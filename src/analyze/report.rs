@@ -378,6 +378,35 @@ impl ReportPart {
     }
 }
 
+/// The callers, objects, use and activity of the tally, the activity in
+/// the order of the callers' rows.
+fn tabled(
+    tally: &ReportPart,
+    catalog: &Catalog,
+    ids: &std::collections::HashMap<crate::identify::CallerKey, crate::identify::Identity>,
+) -> (
+    Vec<CallerRow>,
+    Vec<access::ObjectAccess>,
+    super::usage::Usage,
+    Vec<activity::CallerActivity>,
+) {
+    let callers = tally.callers.rows(catalog);
+    let who = access::who_with(&tally.callers, ids);
+    let objects = tally.access.rows(&who);
+    let usage = tally.uses.usage(who);
+    let mut by_key: std::collections::HashMap<_, _> = tally
+        .activity
+        .rows(tally.callers.keys())
+        .into_iter()
+        .map(|a| ((a.appid.clone(), a.oid.clone(), a.upn.clone()), a))
+        .collect();
+    let activity = callers
+        .iter()
+        .filter_map(|c| by_key.remove(&(c.appid.clone(), c.oid.clone(), c.upn.clone())))
+        .collect();
+    (callers, objects, usage, activity)
+}
+
 /// A 2xx response: folded with the successes, never explained.
 fn succeeded(e: &Event) -> bool {
     e.succeeded()
@@ -480,28 +509,22 @@ impl<'p> ReportFold<'p> {
         self.flush();
         let (mut explain, denials_by_kind) = self.explain.join();
         let mut tally = self.tally;
-        explain.add_successes(tally.successes);
+        explain.add_successes(std::mem::take(&mut tally.successes));
         // The callers fold saw the same events as the explaining one.
         let ids = tally.callers.identities(catalog);
-        let ex = explain.finish_with(catalog, &ids);
-        let callers = tally.callers.rows(catalog);
-        let who = access::who_with(&tally.callers, &ids);
         if let Some(l) = opts.listed {
             tally.access.add_listed(l);
         }
-        let objects = tally.access.rows(&who);
-        let usage = tally.uses.usage(who);
-        // In the order of the callers' rows.
-        let mut by_key: std::collections::HashMap<_, _> = tally
-            .activity
-            .rows(tally.callers.keys())
-            .into_iter()
-            .map(|a| ((a.appid.clone(), a.oid.clone(), a.upn.clone()), a))
-            .collect();
-        let activity = callers
-            .iter()
-            .filter_map(|c| by_key.remove(&(c.appid.clone(), c.oid.clone(), c.upn.clone())))
-            .collect();
+        // The denials are explained while the rest is tabled (each needs
+        // only the folds and the identities).
+        let (ex, (callers, objects, usage, activity)) = std::thread::scope(|s| {
+            let explained = s.spawn(|| explain.finish_with(catalog, &ids));
+            let tabled = tabled(&tally, catalog, &ids);
+            let ex = explained
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (ex, tabled)
+        });
         let mut found = findings::FindingsFold::with(
             self.policy,
             tally.findings,

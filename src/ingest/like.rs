@@ -16,8 +16,16 @@ pub(super) struct Like {
     pub times: (i64, i64),
 }
 
-/// Past one distinct row in this many, grouping costs more than it saves.
-const DISTINCT: usize = 4;
+/// The most distinct rows worth grouping `rows` rows for a fold that
+/// takes them at once: past one in four, grouping costs more than it saves.
+pub(super) fn most_at_once(rows: usize) -> usize {
+    rows / 4 + 16
+}
+
+/// The same for a fold that takes each row (only normalising is saved).
+pub(super) fn most_each(rows: usize) -> usize {
+    rows / 4 * 3 + 16
+}
 
 /// Rows keyed at a time (their keys stay in the caches).
 const CHUNK: usize = 2048;
@@ -26,7 +34,7 @@ const CHUNK: usize = 2048;
 /// `fill(rows, keys)` writes the `width` key values of each of `rows`, row
 /// after row (equal keys must mean equal values; false when a row cannot be
 /// keyed), `time(row)` a row's time. None when a row cannot be keyed or has
-/// no time, or when more than one row in [`DISTINCT`] is distinct. `of_row`
+/// no time, or when more than `most` rows are distinct. `of_row`
 /// is filled with each row's group (its index in the result).
 pub(super) fn group(
     rows: usize,
@@ -34,6 +42,7 @@ pub(super) fn group(
     mut fill: impl FnMut(std::ops::Range<usize>, &mut [u128]) -> bool,
     time: impl Fn(usize) -> Option<i64>,
     of_row: &mut Vec<u32>,
+    most: usize,
 ) -> Option<Vec<Like>> {
     of_row.clear();
     of_row.reserve(rows);
@@ -45,7 +54,6 @@ pub(super) fn group(
     let mut hashes: Vec<u64> = Vec::new();
     let mut likes: Vec<Like> = Vec::new();
     let mut chunk = vec![0u128; CHUNK * width];
-    let most = rows / DISTINCT + 16;
     let mut start = 0;
     while start < rows {
         let end = (start + CHUNK).min(rows);
@@ -134,6 +142,7 @@ mod tests {
             fill(|r| all[r].0.to_vec()),
             |r| Some(all[r].1),
             &mut of_row,
+            most_at_once(5000),
         )
         .unwrap();
         assert_eq!(of_row.len(), all.len());
@@ -165,13 +174,20 @@ mod tests {
             !rows.contains(&7)
         };
         let o = &mut Vec::new();
-        assert_eq!(group(10, 1, no_key, |_| Some(0), o), None);
-        let no_time = group(10, 1, fill(|_| vec![1]), |r| (r != 3).then_some(0), o);
+        assert_eq!(group(10, 1, no_key, |_| Some(0), o, 256), None);
+        let no_time = group(10, 1, fill(|_| vec![1]), |r| (r != 3).then_some(0), o, 256);
         assert_eq!(no_time, None);
-        let distinct = group(1000, 1, fill(|r| vec![r as u128]), |_| Some(0), o);
+        let distinct = group(
+            1000,
+            1,
+            fill(|r| vec![r as u128]),
+            |_| Some(0),
+            o,
+            most_at_once(1000),
+        );
         assert_eq!(distinct, None);
         // Keyless rows are one group; chunks cut nowhere in particular.
-        let one = group(5000, 0, fill(|_| vec![]), |r| Some(r as i64), o).unwrap();
+        let one = group(5000, 0, fill(|_| vec![]), |r| Some(r as i64), o, 16).unwrap();
         assert!(o.len() == 5000 && o.iter().all(|&g| g == 0));
         assert_eq!(
             one,
