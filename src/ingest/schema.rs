@@ -727,8 +727,9 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for ClaimText<'a> {
 }
 
 /// Per slot of [`CLAIMS`]: the claim was present, with its text.
-/// On the stack: one per record, no allocation.
-type Slots<'a> = [Option<Option<Cow<'a, str>>>; SLOTS];
+/// Boxed: one allocation per record, where moving the array through the
+/// parser's layers copied hundreds of bytes several times.
+type Slots<'a> = Box<[Option<Option<Cow<'a, str>>>; SLOTS]>;
 
 /// Every (field, spelling) of [`CLAIMS`].
 const SLOTS: usize = CLAIMS.len() * CLAIM_NAMES;
@@ -738,7 +739,7 @@ fn read_claims<'de, A: serde::de::MapAccess<'de>>(
     mut map: A,
     mut on_claim: impl FnMut(&mut A) -> Result<(), A::Error>,
 ) -> Result<Slots<'de>, A::Error> {
-    let mut slots: Slots<'de> = std::array::from_fn(|_| None);
+    let mut slots: Slots<'de> = Box::new(std::array::from_fn(|_| None));
     while let Some(k) = map.next_key::<Key>()? {
         match k {
             Key::Slot(i) => {
