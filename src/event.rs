@@ -24,12 +24,14 @@ pub fn caller_id(e: &Event) -> CallerId {
 }
 
 /// What differs between events alike in every other field (see
-/// [`Event::alike`]): when, where in the input, and how long it took.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// [`Event::alike`]): when, where in the input (the file too: an archive
+/// tree's blobs hold the same callers), and how long it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Occurrence {
     /// Microseconds since 1970 UTC (the time of an event, so in range).
     pub time: i64,
     pub order: u64,
+    pub source: Arc<str>,
     pub record: u64,
     pub duration_ms: Option<i64>,
 }
@@ -39,6 +41,7 @@ impl Occurrence {
         Occurrence {
             time: e.time.timestamp_micros(),
             order,
+            source: e.source.clone(),
             record: e.source_record,
             duration_ms: e.duration_ms,
         }
@@ -47,6 +50,7 @@ impl Occurrence {
     /// Makes `e` this occurrence of itself.
     pub fn apply(&self, e: &mut Event) {
         e.time = DateTime::from_timestamp_micros(self.time).unwrap_or(e.time);
+        e.source = self.source.clone();
         e.source_record = self.record;
         e.duration_ms = self.duration_ms;
     }
@@ -88,7 +92,6 @@ impl Event {
             ]
         }
         Arc::ptr_eq(&self.operation, &o.operation)
-            && Arc::ptr_eq(&self.source, &o.source)
             && self.status == o.status
             && self.rbac_authorized == o.rbac_authorized
             && self.access_policy_match == o.access_policy_match

@@ -193,7 +193,7 @@ struct Pending {
 }
 
 /// Successes held at most (then folded).
-const PENDING: usize = 1 << 18;
+const PENDING: usize = 1 << 17;
 
 /// How many successes a part holds before folding them:
 /// `KVAUDIT_PENDING` lowers it (tests compare 0, folding each at once,
