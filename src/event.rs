@@ -28,8 +28,7 @@ pub fn caller_id(e: &Event) -> CallerId {
 /// tree's blobs hold the same callers), and how long it took.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Occurrence {
-    /// Microseconds since 1970 UTC (the time of an event, so in range).
-    pub time: i64,
+    pub time: DateTime<Utc>,
     pub order: u64,
     pub source: Arc<str>,
     pub record: u64,
@@ -39,7 +38,7 @@ pub struct Occurrence {
 impl Occurrence {
     pub fn of(e: &Event, order: u64) -> Self {
         Occurrence {
-            time: e.time.timestamp_micros(),
+            time: e.time,
             order,
             source: e.source.clone(),
             record: e.source_record,
@@ -49,7 +48,7 @@ impl Occurrence {
 
     /// Makes `e` this occurrence of itself.
     pub fn apply(&self, e: &mut Event) {
-        e.time = DateTime::from_timestamp_micros(self.time).unwrap_or(e.time);
+        e.time = self.time;
         e.source = self.source.clone();
         e.source_record = self.record;
         e.duration_ms = self.duration_ms;

@@ -89,9 +89,13 @@ impl Acc {
             .zip(claims)
             .enumerate()
         {
-            if let (None, Some(v)) = (&slot, v) {
-                *slot = Some(text(v));
-                self.claims_at[i] = order;
+            // The earliest by order, whatever order events come in (a
+            // part may fold held successes after later failures).
+            if let Some(v) = v {
+                if slot.is_none() || order < self.claims_at[i] {
+                    *slot = Some(text(v));
+                    self.claims_at[i] = order;
+                }
             }
         }
     }

@@ -10,8 +10,6 @@ use crate::analyze::redact::Redactor;
 use crate::error::{Error, Result};
 use crate::event::{format_time, Event, Occurrence};
 
-/// Microseconds in a day.
-const MICROS_PER_DAY: i64 = 86_400_000_000;
 use crate::identify::Catalog;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -272,47 +270,42 @@ impl ReportPart {
         };
         let n = rows.len() as u64;
         let (mut early, mut late) = (first.time, first.time);
-        // How many on each day, a day at a time as they come.
-        let mut days: Vec<(chrono::NaiveDate, u64)> = Vec::new();
-        // The day of the last row and its place in `days`.
-        let (mut day, mut at_day) = (i64::MIN, 0);
+        // How many on each day; a run of one day looked up once.
+        let mut days: BTreeMap<chrono::NaiveDate, u64> = BTreeMap::new();
+        let mut run: Option<(chrono::NaiveDate, u64)> = None;
         for r in rows {
             early = early.min(r.time);
             late = late.max(r.time);
-            let d = r.time.div_euclid(MICROS_PER_DAY);
-            if d != day {
-                day = d;
-                let date = DateTime::from_timestamp_micros(r.time)
-                    .map_or(e.time, |t| t)
-                    .date_naive();
-                at_day = match days.iter().position(|(x, _)| *x == date) {
-                    Some(i) => i,
-                    None => {
-                        days.push((date, 0));
-                        days.len() - 1
+            let date = r.time.date_naive();
+            match &mut run {
+                Some((d, k)) if *d == date => *k += 1,
+                _ => {
+                    if let Some((d, k)) = run.replace((date, 1)) {
+                        *days.entry(d).or_default() += k;
                     }
-                };
+                }
             }
-            days[at_day].1 += 1;
         }
-        days.sort_unstable_by_key(|d| d.0);
+        if let Some((d, k)) = run {
+            *days.entry(d).or_default() += k;
+        }
+        let days: Vec<(chrono::NaiveDate, u64)> = days.into_iter().collect();
         self.seen = self.seen.max(last.order + 1);
         self.events += n;
-        let now = e.time;
-        let at = |t: i64| DateTime::from_timestamp_micros(t).unwrap_or(now);
-        self.first = Some(self.first.map_or(at(early), |t| t.min(at(early))));
-        self.last = Some(self.last.map_or(at(late), |t| t.max(at(late))));
+        self.first = Some(self.first.map_or(early, |t| t.min(early)));
+        self.last = Some(self.last.map_or(late, |t| t.max(late)));
         for &(d, k) in &days {
             self.per_day.entry(d).or_default().requests += k;
         }
+        let micros = (early.timestamp_micros(), late.timestamp_micros());
         let slot = self
             .callers
-            .add_range(e, n, (early, late), (first.order, last.order));
-        self.access.add_range(slot, e, n, (early, late));
+            .add_range(e, n, micros, (first.order, last.order));
+        self.access.add_range(slot, e, n, micros);
         self.activity.add_days(slot, e, &days);
-        e.time = at(early);
+        e.time = early;
         self.uses.add_n(slot, e, n);
-        e.time = at(late);
+        e.time = late;
         self.uses.add_n(slot, e, 0);
         self.findings.add_rows(slot, e, rows, &days);
         self.successes.add_rows(e, rows);
@@ -518,11 +511,18 @@ impl<'p> ReportFold<'p> {
         // The denials are explained while the rest is tabled (each needs
         // only the folds and the identities).
         let (ex, (callers, objects, usage, activity)) = std::thread::scope(|s| {
-            let explained = s.spawn(|| explain.finish_with(catalog, &ids));
-            let tabled = tabled(&tally, catalog, &ids);
-            let ex = explained
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            let table = || tabled(&tally, catalog, &ids);
+            let tabling = std::thread::Builder::new()
+                .name("kvaudit-table".into())
+                .spawn_scoped(s, table);
+            let ex = explain.finish_with(catalog, &ids);
+            // No thread to be had: tabled here.
+            let tabled = match tabling {
+                Ok(h) => h
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                Err(_) => table(),
+            };
             (ex, tabled)
         });
         let mut found = findings::FindingsFold::with(

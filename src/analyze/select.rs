@@ -253,6 +253,9 @@ impl ThreadFold for SelectedPart {
         }
         self.inner.add(e, order)
     }
+    fn done(&mut self) {
+        self.inner.done();
+    }
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
         self
     }

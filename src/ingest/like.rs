@@ -22,10 +22,15 @@ pub(super) fn most_at_once(rows: usize) -> usize {
     rows / 4 + 16
 }
 
-/// The same for a fold that takes each row (only normalising is saved).
+/// The same for a fold that takes each row (only normalising is saved),
+/// and no more than [`MOST_EACH`]: each distinct row's event is held while
+/// its row group is read.
 pub(super) fn most_each(rows: usize) -> usize {
-    rows / 4 * 3 + 16
+    (rows / 4 * 3 + 16).min(MOST_EACH)
 }
+
+/// Distinct rows' events held at most (a row group can be of any size).
+const MOST_EACH: usize = 1 << 18;
 
 /// Rows keyed at a time (their keys stay in the caches).
 const CHUNK: usize = 2048;

@@ -297,9 +297,8 @@ fn fold_alike(
                 .map(|(f, _)| *f)
         };
         if fields().any(|f| f == Field::Time) {
-            match c {
-                Cells::Micros(v) => times.push(v),
-                _ => return false,
+            if !matches!(c, Cells::Micros(_)) {
+                return false;
             }
             continue;
         }
@@ -319,6 +318,14 @@ fn fold_alike(
             keyed.push(c);
         } else if fields().any(|f| f == Field::Duration) {
             duration = Some(c);
+        }
+    }
+    // The time columns in the order they give the time (the first with a
+    // value wins, as reading row by row).
+    for c in sources {
+        match c {
+            Cells::Micros(v) => times.push(v),
+            _ => return false,
         }
     }
     if times.is_empty() {

@@ -486,7 +486,8 @@ fn canonical_events_in_every_format_read_back() {
 /// by one with their own times by the commands whose folds need every
 /// event (`report`, `explain`, `access`): each answer is the one given on
 /// the same events as JSON Lines, read row by row. The copies are an hour
-/// apart, so rows alike but for the time span days and hours.
+/// apart, so rows alike but for the time span days and hours; a second
+/// timestamp column gives the time.
 #[test]
 fn alike_rows_replayed_give_every_command_the_same_answer() {
     let dir = tempfile::tempdir().unwrap();
@@ -517,6 +518,15 @@ fn alike_rows_replayed_give_every_command_the_same_answer() {
                 .unwrap();
             many.vstack_mut(&shifted).unwrap();
         }
+        // A TimeGenerated five minutes later, after `time` in the file: it
+        // gives the time (as an export's TimeGenerated does), whatever the
+        // order of the columns.
+        let micros = many.column("time").unwrap().cast(&DataType::Int64).unwrap();
+        let generated = (micros.as_materialized_series() + 300_000_000i64)
+            .cast(&dtype)
+            .unwrap();
+        many.with_column(generated.with_name("TimeGenerated".into()).into())
+            .unwrap();
         let big = path("many.parquet");
         let _ = std::fs::remove_file(&big);
         ParquetWriter::new(std::fs::File::create(&big).unwrap())

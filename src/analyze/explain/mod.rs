@@ -678,8 +678,7 @@ impl SuccessFold {
             e.object_name.as_deref(),
         );
         for r in &rows[1..] {
-            let t = chrono::DateTime::from_timestamp_micros(r.time).unwrap_or(e.time);
-            self.successes.add(key, nanos(t));
+            self.successes.add(key, nanos(r.time));
         }
     }
 
