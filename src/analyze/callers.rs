@@ -73,6 +73,8 @@ struct Acc {
     /// first that carried one; `u64::MAX` while none has), so that merging
     /// parts keeps the value a sequential fold would.
     claims_at: [u64; 3],
+    /// The order of the caller's first event (`u64::MAX`: none given).
+    order: u64,
 }
 
 impl Acc {
@@ -118,6 +120,7 @@ impl Acc {
             scp: None,
             mirid: None,
             claims_at: [u64::MAX; 3],
+            order: u64::MAX,
         }
     }
 
@@ -143,6 +146,7 @@ impl Acc {
         self.denied += o.denied;
         self.first = self.first.min(o.first);
         self.last = self.last.max(o.last);
+        self.order = self.order.min(o.order);
         self.vaults.merge(o.vaults);
         self.secrets.merge(o.secrets);
         self.keys.merge(o.keys);
@@ -244,6 +248,13 @@ impl CallerFold {
         self.map.keys()
     }
 
+    /// The order of each slot's first event (`u64::MAX` where none was
+    /// given), in slot order: which caller came first, however the events
+    /// were split between threads or held.
+    pub fn first_orders(&self) -> Vec<u64> {
+        self.map.iter().map(|(_, a)| a.order).collect()
+    }
+
     /// Folds in one event whose place in the input is `order` (orders grow
     /// with the input; every event of a fold has its own). The caller's
     /// slot: callers are numbered 0, 1, 2… as first seen, so that other
@@ -277,6 +288,7 @@ impl CallerFold {
         }
         a.first = a.first.min(times.0);
         a.last = a.last.max(times.1);
+        a.order = a.order.min(order);
         if let Some(v) = &e.vault {
             a.vaults.insert(v);
         }

@@ -386,7 +386,7 @@ fn tabled(
     let callers = tally.callers.rows(catalog);
     let who = access::who_with(&tally.callers, ids);
     let objects = tally.access.rows(&who);
-    let usage = tally.uses.usage(who);
+    let usage = tally.uses.usage(who, tally.callers.first_orders());
     let mut by_key: std::collections::HashMap<_, _> = tally
         .activity
         .rows(tally.callers.keys())

@@ -282,7 +282,11 @@ pub fn rights(
             })
             .map(|(i, _)| i)
             .collect();
-        let who = slots.first().map_or_else(
+        // The caller of the principal first seen (of several apps).
+        let earliest = slots
+            .iter()
+            .min_by_key(|&&s| usage.first_order.get(s).copied().unwrap_or(u64::MAX));
+        let who = earliest.map_or_else(
             || Who {
                 oid: Some(pid.to_string()),
                 kind: match a.principal_type.as_deref() {

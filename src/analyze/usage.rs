@@ -156,8 +156,9 @@ impl UsesFold {
         self.last = self.last.into_iter().chain(o.last).max();
     }
 
-    /// What was seen, with `who` naming each caller slot.
-    pub fn usage(&self, who: Vec<Who>) -> Usage {
+    /// What was seen, with `who` naming each caller slot and `first_order`
+    /// the order of its first event.
+    pub fn usage(&self, who: Vec<Who>, first_order: Vec<u64>) -> Usage {
         let mut uses: Vec<(usize, Option<String>, VaultUse)> = self
             .uses
             .iter()
@@ -174,6 +175,7 @@ impl UsesFold {
         };
         Usage {
             who,
+            first_order,
             uses,
             vaults: self
                 .vaults
@@ -284,6 +286,9 @@ impl Usage {
 pub struct Usage {
     /// Each caller slot, named.
     pub who: Vec<Who>,
+    /// The order of each slot's first event
+    /// ([`crate::analyze::callers::CallerFold::first_orders`]).
+    pub first_order: Vec<u64>,
     /// Per (caller slot, vault).
     pub uses: Vec<(usize, Option<String>, VaultUse)>,
     pub vaults: BTreeMap<Option<String>, VaultFacts>,
@@ -308,7 +313,9 @@ impl UsageFold {
     /// Names every caller and returns what was seen.
     pub fn finish(&self, catalog: &Catalog) -> Usage {
         let who = super::access::who(&self.whole.callers, catalog);
-        self.whole.uses.usage(who)
+        self.whole
+            .uses
+            .usage(who, self.whole.callers.first_orders())
     }
 
     /// Folds in one row of an access inventory (`queries/access-inventory.kql`):

@@ -337,16 +337,43 @@ fn report_is_the_same_however_many_successes_are_held() {
     let mut user = denied.clone();
     user["identity"]["claim"] = app["identity"]["claim"].clone();
     user["identity"]["claim"]["idtyp"] = "user".into();
+    // The same object id through the Azure CLI (a success, first) and the
+    // portal (a 403, after): its role assignment is judged as the CLI's.
+    let oid = "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9";
+    let mut cli = success.clone();
+    cli["identity"]["claim"]["appid"] = "04b07795-8ddb-461a-bbee-02f9e1bf7b46".into();
+    cli["identity"]["claim"]["oid"] = oid.into();
+    let mut portal = denied.clone();
+    portal["identity"]["claim"]["appid"] = "c44b4083-3bb0-49c1-b47d-974e53cbdf3c".into();
+    portal["identity"]["claim"]["oid"] = oid.into();
+    let vault = "/subscriptions/7d3b2c1a-5e4f-4a3b-9c8d-1e2f3a4b5c6d/resourceGroups/rg-data-prod/providers/Microsoft.KeyVault/vaults/kv-data-prod";
+    let assignments = serde_json::json!([{
+        "createdOn": "2025-01-15T09:00:00.000000+00:00",
+        "id": format!("{vault}/providers/Microsoft.Authorization/roleAssignments/20000000-0000-4000-8000-000000000002"),
+        "name": "20000000-0000-4000-8000-000000000002",
+        "principalId": oid,
+        "principalType": "User",
+        "roleDefinitionName": "Key Vault Secrets Officer",
+        "scope": vault,
+        "type": "Microsoft.Authorization/roleAssignments"
+    }]);
+    let held_roles = write(d.path(), "roles.json", assignments.to_string().as_bytes());
     let mut heavy = std::fs::read_to_string(&p).unwrap();
-    for v in [&denied, &success, &success, &app, &user] {
+    for v in [&denied, &success, &success, &app, &user, &cli, &portal] {
         heavy.push_str(&v.to_string());
         heavy.push('\n');
     }
     let tail = write(d.path(), "tail.jsonl", heavy.as_bytes());
     for input in [&p, &again, &tail] {
+        let roles: &[&str] = if input == &tail {
+            &["--assignments", &held_roles]
+        } else {
+            &[]
+        };
         let run = |held: &str| {
             let o = std::process::Command::new(env!("CARGO_BIN_EXE_kvaudit"))
                 .args(["report", "--format", "json", input])
+                .args(roles)
                 .env("KVAUDIT_PENDING", held)
                 .output()
                 .unwrap();
@@ -364,7 +391,14 @@ fn report_is_the_same_however_many_successes_are_held() {
         if input == &tail {
             // Resolved 400 ns later: no denied_access finding for it.
             let findings = each["findings"].to_string();
-            assert!(!findings.contains("fabric-sql-conn"), "S2 resolves");
+            assert!(
+                !findings.contains("3a9c5e7f-1b2d-4e6f-8a0c-7d9e1f3a5b55"),
+                "S2 resolves"
+            );
+            assert!(
+                findings.contains("04b07795-8ddb-461a-bbee-02f9e1bf7b46"),
+                "{findings:.2000}"
+            );
         }
         assert_eq!(run("7"), each, "{input}");
         assert_eq!(run("1000000000"), each, "{input}");
