@@ -270,26 +270,28 @@ impl ReportPart {
         };
         let n = rows.len() as u64;
         let (mut early, mut late) = (first.time, first.time);
-        // How many on each day; a run of one day looked up once.
-        let mut days: BTreeMap<chrono::NaiveDate, u64> = BTreeMap::new();
-        let mut run: Option<(chrono::NaiveDate, u64)> = None;
+        // How many on each day: a count per run of one day, then the runs
+        // of a day added up (sorting: a set may span many days).
+        let mut days: Vec<(chrono::NaiveDate, u64)> = Vec::new();
         for r in rows {
             early = early.min(r.time);
             late = late.max(r.time);
             let date = r.time.date_naive();
-            match &mut run {
+            match days.last_mut() {
                 Some((d, k)) if *d == date => *k += 1,
-                _ => {
-                    if let Some((d, k)) = run.replace((date, 1)) {
-                        *days.entry(d).or_default() += k;
-                    }
-                }
+                _ => days.push((date, 1)),
             }
         }
-        if let Some((d, k)) = run {
-            *days.entry(d).or_default() += k;
+        if days.len() > 1 {
+            days.sort_unstable_by_key(|d| d.0);
+            days.dedup_by(|later, kept| {
+                let same = later.0 == kept.0;
+                if same {
+                    kept.1 += later.1;
+                }
+                same
+            });
         }
-        let days: Vec<(chrono::NaiveDate, u64)> = days.into_iter().collect();
         self.seen = self.seen.max(last.order + 1);
         self.events += n;
         self.first = Some(self.first.map_or(early, |t| t.min(early)));
