@@ -56,6 +56,33 @@ impl Occurrence {
 }
 
 impl Event {
+    /// Every optional text of the event: those of [`COLUMNS`] after
+    /// `time` in their order (operation and source apart), then
+    /// `caller_scp` and `request_uri`.
+    pub fn texts(&self) -> [&Text; 19] {
+        [
+            &self.vault,
+            &self.resource_id,
+            &self.object_type,
+            &self.object_name,
+            &self.result_signature,
+            &self.result_description,
+            &self.caller_appid,
+            &self.caller_oid,
+            &self.caller_upn,
+            &self.caller_idtyp,
+            &self.caller_appidacr,
+            &self.caller_mirid,
+            &self.caller_tenant,
+            &self.caller_ip,
+            &self.client_info,
+            &self.correlation_id,
+            &self.applied_assignment_id,
+            &self.caller_scp,
+            &self.request_uri,
+        ]
+    }
+
     /// Whether `self` and `o` are alike but for their [`Occurrence`]s:
     /// each text the same allocation (so the same text; equal texts from
     /// two allocations count as different), every other field equal.
@@ -67,35 +94,12 @@ impl Event {
                 _ => false,
             }
         }
-        fn texts(e: &Event) -> [&Text; 19] {
-            [
-                &e.vault,
-                &e.resource_id,
-                &e.object_type,
-                &e.object_name,
-                &e.result_signature,
-                &e.result_description,
-                &e.caller_appid,
-                &e.caller_oid,
-                &e.caller_upn,
-                &e.caller_idtyp,
-                &e.caller_appidacr,
-                &e.caller_mirid,
-                &e.caller_tenant,
-                &e.caller_ip,
-                &e.client_info,
-                &e.correlation_id,
-                &e.applied_assignment_id,
-                &e.caller_scp,
-                &e.request_uri,
-            ]
-        }
         Arc::ptr_eq(&self.operation, &o.operation)
             && self.status == o.status
             && self.rbac_authorized == o.rbac_authorized
             && self.access_policy_match == o.access_policy_match
             && self.vault_kind == o.vault_kind
-            && texts(self).iter().zip(texts(o)).all(|(a, b)| same(a, b))
+            && self.texts().iter().zip(o.texts()).all(|(a, b)| same(a, b))
     }
 
     /// A hash of what [`Event::alike`] compares (the texts' addresses).

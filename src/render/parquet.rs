@@ -13,31 +13,8 @@ use std::io::Write;
 /// Events per row group.
 const ROW_GROUP: usize = 128 * 1024;
 
-/// The string columns, in the order of [`crate::event::COLUMNS`] after
-/// `time` (the others are typed apart).
-fn text_columns(e: &Event) -> [&Text; TEXTS] {
-    [
-        &e.vault,
-        &e.resource_id,
-        &e.object_type,
-        &e.object_name,
-        &e.result_signature,
-        &e.result_description,
-        &e.caller_appid,
-        &e.caller_oid,
-        &e.caller_upn,
-        &e.caller_idtyp,
-        &e.caller_appidacr,
-        &e.caller_mirid,
-        &e.caller_tenant,
-        &e.caller_ip,
-        &e.client_info,
-        &e.correlation_id,
-        &e.applied_assignment_id,
-    ]
-}
-
-/// How many string columns [`text_columns`] gives.
+/// How many of [`Event::texts`] are string columns of their own (the
+/// rest, `caller_scp` and `request_uri`, come after `source_record`).
 const TEXTS: usize = 17;
 
 /// One row group's columns, filled event by event.
@@ -66,7 +43,7 @@ impl Columns {
         self.time.push(e.time.timestamp_micros());
         self.operation.push(e.operation.to_string());
         self.status.push(e.status.map(i32::from));
-        for (col, v) in self.texts.iter_mut().zip(text_columns(e)) {
+        for (col, v) in self.texts.iter_mut().zip(&e.texts()[..TEXTS]) {
             col.push(s(v));
         }
         self.rbac_authorized.push(e.rbac_authorized);

@@ -250,6 +250,17 @@ fn without_inputs(v: Value) -> Value {
     }
 }
 
+/// `command`'s JSON answer on `path`, without what names the input.
+fn answer(command: &str, path: &str) -> Value {
+    let out = kvaudit(&[command, path, "--format", "json"]);
+    assert!(
+        out.code == 0 || out.code == 3,
+        "{command} {path}: {}",
+        out.stderr
+    );
+    without_inputs(serde_json::from_str(&out.stdout).unwrap())
+}
+
 /// kvaudit's own Parquet is read by each command with only the columns it
 /// needs (the object, vault and vault kind from their own columns rather
 /// than the URIs): every command's answer is the one it gives on the
@@ -268,16 +279,7 @@ fn every_command_reads_its_own_parquet_as_the_source() {
         let pq = pq.to_string_lossy().into_owned();
         assert_eq!(kvaudit(&["events", &input, "-o", &pq]).code, 0);
         for command in ["callers", "access", "explain", "report", "events"] {
-            let run = |p: &str| {
-                let out = kvaudit(&[command, p, "--format", "json"]);
-                assert!(
-                    out.code == 0 || out.code == 3,
-                    "{command} {p}: {}",
-                    out.stderr
-                );
-                without_inputs(serde_json::from_str(&out.stdout).unwrap())
-            };
-            let (a, b) = (run(&input), run(&pq));
+            let (a, b) = (answer(command, &input), answer(command, &pq));
             assert_ne!(a, Value::Array(vec![]), "{command} {input}");
             assert_eq!(a, b, "{command} on {input} and on its Parquet");
         }
@@ -537,16 +539,7 @@ fn alike_rows_replayed_give_every_command_the_same_answer() {
         let out = kvaudit(&["events", &big, "--format", "jsonl", "-o", &lines]);
         assert_eq!(out.code, 0, "{}", out.stderr);
         for command in ["report", "explain", "access", "callers"] {
-            let run = |p: &str| {
-                let out = kvaudit(&[command, p, "--format", "json"]);
-                assert!(
-                    out.code == 0 || out.code == 3,
-                    "{command} {p}: {}",
-                    out.stderr
-                );
-                without_inputs(serde_json::from_str(&out.stdout).unwrap())
-            };
-            let (a, b) = (run(&lines), run(&big));
+            let (a, b) = (answer(command, &lines), answer(command, &big));
             assert_ne!(a, Value::Array(vec![]), "{command} {input}");
             assert_eq!(
                 a, b,
