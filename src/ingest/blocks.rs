@@ -50,7 +50,9 @@ impl Worker {
     /// groups), folding into `part` when the sink offers one.
     pub(crate) fn new(source: Arc<str>, detail: Fields, part: Option<Box<dyn ThreadFold>>) -> Self {
         Worker {
-            source,
+            // A copy of its own: every event clones the name, and a count
+            // shared by all workers would bounce between their cores.
+            source: Arc::from(&*source),
             detail,
             interner: Interner::default(),
             out: Vec::new(),
