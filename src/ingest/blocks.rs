@@ -431,21 +431,32 @@ pub(super) fn run_owned<P>(
 where
     P: Fn(&Block, &mut Worker) -> u64,
 {
-    // The collector's interner (the file worker's, kept across its files).
+    // The collector's interner (the file worker's, kept across its files),
+    // and the sink's part when it lends one (a file worker's, whose events
+    // then fold as they are parsed, ordered by the file's place).
+    let part = c.fork();
     let mut w = Worker {
         source: Arc::from(c.source()),
         detail: c.fields(),
         interner: std::mem::take(c.interner),
         out: Vec::new(),
-        part: None,
-        seq: 0,
+        part,
+        seq: c.opts.file,
     };
     parse(&Block { data, start: 0 }, &mut w);
     *c.interner = std::mem::take(&mut w.interner);
+    let part = w.part.take();
+    let mut applied = Ok(());
     for o in w.out {
-        c.apply(o, 0, position)?;
+        applied = c.apply(o, 0, position);
+        if applied.is_err() {
+            break;
+        }
     }
-    Ok(())
+    if let Some(p) = part {
+        c.join(p)?;
+    }
+    applied
 }
 
 /// Emptied vectors, for reuse.

@@ -65,17 +65,33 @@ pub(super) fn read_in_order(
                 .iter()
                 .map(|&i| {
                     let path = &paths[i].0;
-                    let read = super::ordered::caught(|| read_file(path, &inline, interner))
-                        .unwrap_or_else(|m| {
-                            Some(Err(Error::Malformed {
-                                at: crate::error::Location {
-                                    source: path.clone(),
-                                    position: "file".into(),
-                                },
-                                message: m,
-                            }))
-                        });
-                    (i, fold(read, i, part.as_mut()))
+                    let opts = ReadOptions {
+                        file: i as u64,
+                        ..inline.clone()
+                    };
+                    // Without --skip-invalid a file either reads whole or
+                    // ends the run, so its events fold as they are read;
+                    // with it, only once the file has read without error.
+                    let direct = !opts.skip_invalid;
+                    let read =
+                        super::ordered::caught(|| read_file(path, &opts, interner, part, direct))
+                            .unwrap_or_else(|m| {
+                                Some(Err(Error::Malformed {
+                                    at: crate::error::Location {
+                                        source: path.clone(),
+                                        position: "file".into(),
+                                    },
+                                    message: m,
+                                }))
+                            });
+                    (
+                        i,
+                        if direct {
+                            read
+                        } else {
+                            fold(read, i, part.as_mut())
+                        },
+                    )
                 })
                 .collect::<Vec<_>>()
         },
@@ -107,10 +123,10 @@ fn fold(read: FileRead, file: usize, part: Option<&mut Box<dyn ThreadFold>>) -> 
     match (read, part) {
         (Some(Ok((stats, events))), Some(part)) => {
             let base = (file as u64) << 32;
-            let passed = events
-                .into_iter()
-                .filter(|e| part.add(e, base | (e.source_record & 0xffff_ffff)))
-                .collect();
+            // In place: an event is large, and moving each out costs more
+            // than folding it.
+            let mut passed = events;
+            passed.retain(|e| part.add(e, base | (e.source_record & 0xffff_ffff)));
             Some(Ok((stats, passed)))
         }
         (read, _) => read,
@@ -134,8 +150,15 @@ fn caller_reads(
 
 /// Reads one small file whole (one open, one size check on it, one read)
 /// and parses it on this thread into events; None when it is larger than
-/// [`SMALL`].
-fn read_file(path: &str, opts: &ReadOptions, interner: &mut Interner) -> FileRead {
+/// [`SMALL`]. With `direct` (and a part), its events fold into the part as
+/// they are read and only those it passes on are returned.
+fn read_file(
+    path: &str,
+    opts: &ReadOptions,
+    interner: &mut Interner,
+    part: &mut Option<Box<dyn ThreadFold>>,
+    direct: bool,
+) -> FileRead {
     use std::io::Read;
     let read = || -> std::io::Result<Option<Vec<u8>>> {
         let mut f = std::fs::File::open(path)?;
@@ -143,8 +166,26 @@ fn read_file(path: &str, opts: &ReadOptions, interner: &mut Interner) -> FileRea
         if len > SMALL {
             return Ok(None);
         }
-        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0) + 1);
-        f.read_to_end(&mut bytes)?;
+        // Read into a buffer of the size found, in one call for a file
+        // that does not grow meanwhile (`File::read_to_end` would look at
+        // the size and the position again; `take` would read 8 KiB first).
+        let mut bytes = vec![0; usize::try_from(len).unwrap_or(0) + 1];
+        let mut got = 0;
+        loop {
+            if got == bytes.len() {
+                if got as u64 > SMALL {
+                    return Ok(None);
+                }
+                bytes.resize(got * 2, 0);
+            }
+            match f.read(&mut bytes[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        bytes.truncate(got);
         Ok(Some(bytes))
     };
     let bytes = match read() {
@@ -152,7 +193,26 @@ fn read_file(path: &str, opts: &ReadOptions, interner: &mut Interner) -> FileRea
         Ok(None) => return None,
         Err(e) => return Some(Err(Error::io(path, e))),
     };
-    let mut events: Vec<Event> = Vec::new();
+    // Room for a record every 512 bytes (raw records and export rows are
+    // larger), so that the events are not moved as the list grows.
+    if direct && part.is_some() {
+        let mut sink = Folding {
+            part: part.take(),
+            base: opts.file << 32,
+            passed: Vec::new(),
+        };
+        let read = super::detect::read_source(
+            path,
+            Source::Bytes(bytes),
+            opts,
+            interner,
+            &mut sink,
+            &mut Progress::hidden(),
+        );
+        *part = sink.part.take();
+        return Some(read.map(|stats| (stats, sink.passed)));
+    }
+    let mut events: Vec<Event> = Vec::with_capacity(bytes.len() / 512 + 8);
     Some(
         super::detect::read_source(
             path,
@@ -164,6 +224,41 @@ fn read_file(path: &str, opts: &ReadOptions, interner: &mut Interner) -> FileRea
         )
         .map(|stats| (stats, events)),
     )
+}
+
+/// A file worker's sink when its events fold as they are read: the
+/// worker's part, lent to the parser (see [`super::blocks::run_owned`])
+/// or given each event, ordered as (file, record); what the part passes
+/// on is kept to be handed on in order.
+struct Folding {
+    part: Option<Box<dyn ThreadFold>>,
+    base: u64,
+    passed: Vec<Event>,
+}
+
+impl crate::pipeline::Sink for Folding {
+    fn event(&mut self, e: Event) -> Result<()> {
+        let order = self.base | (e.source_record & 0xffff_ffff);
+        let folded = match &mut self.part {
+            Some(p) => !p.add(&e, order),
+            None => false,
+        };
+        if !folded {
+            self.passed.push(e);
+        }
+        Ok(())
+    }
+    fn forwarded(&mut self, e: Event) -> Result<()> {
+        self.passed.push(e);
+        Ok(())
+    }
+    fn fork(&mut self) -> Option<Box<dyn ThreadFold>> {
+        self.part.take()
+    }
+    fn join(&mut self, part: Box<dyn ThreadFold>) -> Result<()> {
+        self.part = Some(part);
+        Ok(())
+    }
 }
 
 /// The hour a blob of an Azure Monitor storage archive holds, from its

@@ -17,4 +17,8 @@ pub struct ReadOptions {
     pub period: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
     /// Parse on the calling thread (a file read among many at once).
     pub inline: bool,
+    /// With `inline`: the file's place among those read at once, which
+    /// orders the events folded on the calling thread (see
+    /// [`crate::pipeline::ThreadFold::add`]).
+    pub file: u64,
 }

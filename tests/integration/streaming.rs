@@ -580,3 +580,113 @@ fn a_closed_pipe_stops_the_file_and_row_group_readers() {
         assert_eq!(status.code(), Some(0), "{input}");
     }
 }
+
+/// An archive tree (hourly blobs, folded on the file workers as they are
+/// read, or with --skip-invalid once each blob has read whole) answers as
+/// its records in one file, in the walk's order; a file that is not a log
+/// among the blobs is passed over.
+#[test]
+fn an_archive_tree_answers_as_its_records_in_one_file() {
+    let d = tempfile::tempdir().unwrap();
+    let lines = synth(d.path(), "raw-jsonl", 6000, 5);
+    let mut text = std::fs::read_to_string(&lines).unwrap();
+    text.push_str(
+        &std::fs::read_to_string(fixture("scenarios/s2-airflow-spn-forbidden.jsonl")).unwrap(),
+    );
+    // One caller whose kind is its first event's (by place in the input,
+    // not by time): an app token at line 2 of vault A's blob, a user token
+    // at line 1 of vault B's, at the same time (blobs of two lines, read as
+    // JSON Lines). Read in order, the caller is a service principal.
+    let s2: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let record = |vault: &str, oid: &str, idtyp: &str| {
+        let mut r = s2.clone();
+        r["time"] = "2025-03-11T05:00:00.000Z".into();
+        r["identity"]["claim"] = serde_json::json!({
+            "oid": oid, "appid": "0badc0de-0000-4000-8000-000000000002", "idtyp": idtyp
+        });
+        r["resourceId"] = format!(
+            "/SUBSCRIPTIONS/7D3B2C1A-5E4F-4A3B-9C8D-1E2F3A4B5C6D/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/{vault}"
+        )
+        .into();
+        r["properties"]["httpStatusCode"] = 200.into();
+        format!("{r}\n")
+    };
+    let oid = "0badc0de-0000-4000-8000-000000000001";
+    text.push_str(&record(
+        "KV-A",
+        "0badc0de-0000-4000-8000-000000000009",
+        "app",
+    ));
+    text.push_str(&record("KV-A", oid, "app"));
+    text.push_str(&record("KV-B", oid, "user"));
+    text.push_str(&record(
+        "KV-B",
+        "0badc0de-0000-4000-8000-000000000009",
+        "app",
+    ));
+    // Blobs by vault and hour, as Azure Monitor archives them.
+    let tree = d.path().join("tree");
+    let mut blobs: std::collections::BTreeMap<std::path::PathBuf, String> = Default::default();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        let t = r["time"].as_str().unwrap();
+        let id = r["resourceId"].as_str().unwrap().trim_start_matches('/');
+        let p = tree.join(format!(
+            "insights-logs-auditevent/resourceId={id}/y={}/m={}/d={}/h={}/m=00/PT1H.json",
+            &t[0..4],
+            &t[5..7],
+            &t[8..10],
+            &t[11..13]
+        ));
+        let blob = blobs.entry(p).or_default();
+        blob.push_str(line);
+        blob.push('\n');
+    }
+    assert!(blobs.len() > 20, "{} blobs", blobs.len());
+    for (p, body) in &blobs {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    }
+    std::fs::write(tree.join("README.md"), "not a log\n").unwrap();
+    // The same records in one file, in the walk's order (paths compare by
+    // component, as `BTreeMap` keeps them).
+    let one = write(
+        d.path(),
+        "one.jsonl",
+        blobs.values().cloned().collect::<String>().as_bytes(),
+    );
+    let tree = tree.to_string_lossy().into_owned();
+    let answer = |args: &[&str]| {
+        let out = kvaudit(args);
+        assert!(matches!(out.code, 0 | 3), "{args:?}: {}", out.stderr);
+        let mut v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        if let Some(m) = v.as_object_mut() {
+            m.remove("generated_at");
+            m.remove("inputs");
+            // The README, in the tree only.
+            if let Some(s) = m.get_mut("summary").and_then(|s| s.as_object_mut()) {
+                let skipped = s.remove("files_skipped").unwrap_or_default();
+                let named = skipped.to_string().contains("README.md");
+                assert_eq!(named, args.contains(&tree.as_str()), "{skipped}");
+            }
+        }
+        v
+    };
+    let callers = answer(&["callers", "--format", "json", &tree]);
+    let kind = callers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["oid"] == oid)
+        .map(|c| c["kind"].clone());
+    assert_eq!(kind, Some("service_principal".into()));
+    for cmd in ["report", "callers", "access", "explain"] {
+        let want = answer(&[cmd, "--format", "json", &one]);
+        assert_eq!(answer(&[cmd, "--format", "json", &tree]), want, "{cmd}");
+        assert_eq!(
+            answer(&[cmd, "--format", "json", "--skip-invalid", &tree]),
+            want,
+            "{cmd} --skip-invalid"
+        );
+    }
+}
