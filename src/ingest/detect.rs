@@ -27,9 +27,16 @@ pub(super) fn read_source(
         if let Source::Bytes(b) = &src {
             let body = strip_bom(b);
             let start = body.iter().position(|c| !c.is_ascii_whitespace());
-            let lines = start.filter(|&f| body[f] == b'{' && json::looks_like_lines(&body[f..]));
-            if let Some(f) = lines {
-                let shape = json::lines_shape(&body[f..body.len().min(f + (1 << 16))]);
+            let lines = start.filter(|&f| body[f] == b'{').and_then(|f| {
+                if json::starts_with_raw_record(&body[f..]) {
+                    Some(Shape::RawJsonLines)
+                } else if json::looks_like_lines(&body[f..]) {
+                    Some(json::lines_shape(&body[f..body.len().min(f + (1 << 16))]))
+                } else {
+                    None
+                }
+            });
+            if let Some(shape) = lines {
                 let Source::Bytes(all) = src else {
                     unreachable!("matched above")
                 };

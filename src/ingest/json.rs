@@ -54,6 +54,28 @@ pub(super) fn read(body: &[u8], c: &mut Collector) -> Result<Shape> {
     }
 }
 
+/// True when `body` starts with a whole line that is a raw record and
+/// names no wrapper key anywhere: then [`looks_like_lines`] holds and
+/// [`lines_shape`] is raw records, found with one parse of the line (an
+/// archive's blobs are each detected).
+pub(super) fn starts_with_raw_record(body: &[u8]) -> bool {
+    let Some(end) = memchr::memchr(b'\n', body) else {
+        return false;
+    };
+    let line = &body[..end];
+    let wrapper = [&b"\"records\""[..], b"\"tables\"", b"\"value\""]
+        .iter()
+        .any(|k| memchr::memmem::find(line, k).is_some());
+    // Valid UTF-8 as a whole (the parse below skips unread values).
+    !wrapper
+        && body[end..].iter().any(|b| !b.is_ascii_whitespace())
+        && simdutf8::basic::from_utf8(line).is_ok()
+        && serde_json::from_slice::<schema::FastRaw>(line)
+            .ok()
+            .and_then(schema::FastRaw::into_row)
+            .is_some()
+}
+
 /// True when the first non-empty line of `head` is a whole JSON object that
 /// is not a wrapper (`records`, `tables`, `value`): JSON Lines.
 pub(super) fn looks_like_lines(head: &[u8]) -> bool {
@@ -399,6 +421,46 @@ mod tests {
             let ours: Vec<&[u8]> = super::lines(&data).map(|r| &data[r]).collect();
             let std: Vec<&[u8]> = data.split_inclusive(|b| *b == b'\n').collect();
             prop_assert_eq!(ours, std);
+        }
+    }
+
+    /// The quick test of a blob agrees with the full one whenever it says
+    /// raw records, and says so for an archive's blob.
+    #[test]
+    fn a_raw_record_first_is_raw_json_lines_either_way() {
+        let a = r#"{"time": "2025-03-10T08:00:01.123Z", "category": "AuditEvent", "operationName": "SecretGet", "resourceId": "/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV", "identity": {"claim": {"appid": "a"}}, "properties": {"httpStatusCode": 200}}"#;
+        let mut bad_utf8 = a
+            .replace("\"category\"", "\"x\": \"\u{1}\", \"category\"")
+            .into_bytes();
+        let at = bad_utf8.iter().position(|b| *b == 1).unwrap();
+        bad_utf8[at] = 0xff;
+        let cases: Vec<(Vec<u8>, bool)> = vec![
+            (format!("{a}\n{a}\n").into_bytes(), true),
+            (format!("{a}\r\n{a}").into_bytes(), true),
+            // One record: a document, not lines.
+            (format!("{a}\n \n").into_bytes(), false),
+            (a.as_bytes().to_vec(), false),
+            (format!("{{\"records\": [{a}]}}\n{a}\n").into_bytes(), false),
+            (
+                format!("{}\n{a}\n", a.replace("\"time\"", "\"value\": 1, \"time\"")).into_bytes(),
+                false,
+            ),
+            ([&bad_utf8[..], b"\n", a.as_bytes()].concat(), false),
+            (
+                format!("{{\"TimeGenerated\": \"x\"}}\n{a}\n").into_bytes(),
+                false,
+            ),
+        ];
+        for (body, quick) in cases {
+            let text = String::from_utf8_lossy(&body).into_owned();
+            assert_eq!(super::starts_with_raw_record(&body), quick, "{text}");
+            if quick {
+                assert!(super::looks_like_lines(&body), "{text}");
+                assert_eq!(
+                    super::lines_shape(&body),
+                    crate::ingest::shape::Shape::RawJsonLines
+                );
+            }
         }
     }
 }
