@@ -51,6 +51,17 @@ pub trait Sink {
     fn forwarded(&mut self, e: Event) -> Result<()> {
         self.event(e)
     }
+
+    /// The part this sink folds into, lent to a parser on the same thread
+    /// that folds the events of one input into it directly (a file worker
+    /// reading a small file whole), ordered by the input's place; given
+    /// back with [`Sink::give_back`]. Only a file worker's sink lends one.
+    fn lend(&mut self) -> Option<Box<dyn ThreadFold>> {
+        None
+    }
+
+    /// Takes back the part [`Sink::lend`] lent.
+    fn give_back(&mut self, _part: Box<dyn ThreadFold>) {}
 }
 
 /// Takes back a part as the type its sink made it.

@@ -434,7 +434,7 @@ where
     // The collector's interner (the file worker's, kept across its files),
     // and the sink's part when it lends one (a file worker's, whose events
     // then fold as they are parsed, ordered by the file's place).
-    let part = c.fork();
+    let part = c.lend();
     let mut w = Worker {
         source: Arc::from(c.source()),
         detail: c.fields(),
@@ -454,7 +454,7 @@ where
         }
     }
     if let Some(p) = part {
-        c.join(p)?;
+        c.give_back(p);
     }
     applied
 }

@@ -159,6 +159,17 @@ impl<'a> Collector<'a> {
         self.events.join(part)
     }
 
+    /// The sink's own part, lent to a parser on this thread (see
+    /// [`crate::pipeline::Sink::lend`]).
+    pub(crate) fn lend(&mut self) -> Option<Box<dyn ThreadFold>> {
+        self.events.lend()
+    }
+
+    /// Gives back a part [`Collector::lend`] lent.
+    pub(crate) fn give_back(&mut self, part: Box<dyn ThreadFold>) {
+        self.events.give_back(part);
+    }
+
     pub(super) fn source(&self) -> &str {
         &self.source
     }

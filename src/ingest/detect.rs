@@ -83,7 +83,7 @@ pub(super) fn read_source(
         // JSON Lines in a file stream line by line; other JSON is one
         // document and is read whole.
         b'{' if matches!(src, Source::File(_) | Source::Stream { .. })
-            && json::looks_like_lines(&head_body[first..]) =>
+            && json::is_lines(&head_body[first..]) =>
         {
             json::read_lines(src.reader()?, &head_body[first..], &mut c)?
         }

@@ -127,6 +127,8 @@ fn fold(read: FileRead, file: usize, part: Option<&mut Box<dyn ThreadFold>>) -> 
             // than folding it.
             let mut passed = events;
             passed.retain(|e| part.add(e, base | (e.source_record & 0xffff_ffff)));
+            // The list was sized for every event; few are passed on.
+            passed.shrink_to_fit();
             Some(Ok((stats, passed)))
         }
         (read, _) => read,
@@ -173,10 +175,18 @@ fn read_file(
         let mut got = 0;
         loop {
             if got == bytes.len() {
+                // Its size was looked at when opened: a file written to
+                // meanwhile is read up to the limit of a file read whole.
                 if got as u64 > SMALL {
-                    return Ok(None);
+                    return Err(std::io::Error::other(format!(
+                        "grew past {} MiB while it was read (a file among many is read whole)",
+                        SMALL >> 20
+                    )));
                 }
-                bytes.resize(got * 2, 0);
+                bytes.resize(
+                    (got * 2).min(usize::try_from(SMALL).unwrap_or(usize::MAX) + 1),
+                    0,
+                );
             }
             match f.read(&mut bytes[got..]) {
                 Ok(0) => break,
@@ -229,7 +239,8 @@ fn read_file(
 /// A file worker's sink when its events fold as they are read: the
 /// worker's part, lent to the parser (see [`super::blocks::run_owned`])
 /// or given each event, ordered as (file, record); what the part passes
-/// on is kept to be handed on in order.
+/// on is kept to be handed on in order. It forks no part: a reader that
+/// splits its input between threads (Parquet) gives it every event.
 struct Folding {
     part: Option<Box<dyn ThreadFold>>,
     base: u64,
@@ -252,12 +263,11 @@ impl crate::pipeline::Sink for Folding {
         self.passed.push(e);
         Ok(())
     }
-    fn fork(&mut self) -> Option<Box<dyn ThreadFold>> {
+    fn lend(&mut self) -> Option<Box<dyn ThreadFold>> {
         self.part.take()
     }
-    fn join(&mut self, part: Box<dyn ThreadFold>) -> Result<()> {
+    fn give_back(&mut self, part: Box<dyn ThreadFold>) {
         self.part = Some(part);
-        Ok(())
     }
 }
 

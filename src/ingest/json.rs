@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 pub(super) fn read(body: &[u8], c: &mut Collector) -> Result<Shape> {
     // JSON Lines: the first non-empty line is a whole object on its own.
-    if looks_like_lines(body) {
+    if is_lines(body) {
         return read_lines(Box::new(body), body, c);
     }
     let value: Value = match serde_json::from_slice(body) {
@@ -54,10 +54,14 @@ pub(super) fn read(body: &[u8], c: &mut Collector) -> Result<Shape> {
     }
 }
 
-/// True when `body` starts with a whole line that is a raw record and
-/// names no wrapper key anywhere: then [`looks_like_lines`] holds and
-/// [`lines_shape`] is raw records, found with one parse of the line (an
-/// archive's blobs are each detected).
+/// True when `body` starts with a whole line that is a raw record, valid
+/// UTF-8, naming no wrapper key anywhere, with more after it: raw records
+/// as JSON Lines, found with one parse of the line (an archive's blobs are
+/// each detected). The line is parsed as every line of JSON Lines is: the
+/// values kvaudit does not read are checked for syntax only (a number too
+/// large for a float, a lone surrogate escape pass, as on later lines),
+/// where [`looks_like_lines`] parses them whole; files and trees both ask
+/// this first, so a blob reads as the same file read alone.
 pub(super) fn starts_with_raw_record(body: &[u8]) -> bool {
     let Some(end) = memchr::memchr(b'\n', body) else {
         return false;
@@ -74,6 +78,16 @@ pub(super) fn starts_with_raw_record(body: &[u8]) -> bool {
             .ok()
             .and_then(schema::FastRaw::into_row)
             .is_some()
+}
+
+/// Whether `head` (an input's start) is JSON Lines: a raw record first
+/// (see [`starts_with_raw_record`]), else as [`looks_like_lines`] says.
+pub(super) fn is_lines(head: &[u8]) -> bool {
+    let at = head
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(head.len());
+    starts_with_raw_record(&head[at..]) || looks_like_lines(head)
 }
 
 /// True when the first non-empty line of `head` is a whole JSON object that
@@ -424,8 +438,9 @@ mod tests {
         }
     }
 
-    /// The quick test of a blob agrees with the full one whenever it says
-    /// raw records, and says so for an archive's blob.
+    /// The quick test of a blob says raw records for an archive's blob and
+    /// declines a wrapper, a single record, invalid UTF-8 and bad syntax;
+    /// what it accepts reads as raw JSON Lines.
     #[test]
     fn a_raw_record_first_is_raw_json_lines_either_way() {
         let a = r#"{"time": "2025-03-10T08:00:01.123Z", "category": "AuditEvent", "operationName": "SecretGet", "resourceId": "/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV", "identity": {"claim": {"appid": "a"}}, "properties": {"httpStatusCode": 200}}"#;
@@ -434,6 +449,11 @@ mod tests {
             .into_bytes();
         let at = bad_utf8.iter().position(|b| *b == 1).unwrap();
         bad_utf8[at] = 0xff;
+        // A first line with `extra` before its time, then a record.
+        let with = |extra: &str| {
+            let first = a.replace("\"time\"", &format!("{extra} \"time\""));
+            format!("{first}\n{a}\n").into_bytes()
+        };
         let cases: Vec<(Vec<u8>, bool)> = vec![
             (format!("{a}\n{a}\n").into_bytes(), true),
             (format!("{a}\r\n{a}").into_bytes(), true),
@@ -450,12 +470,22 @@ mod tests {
                 format!("{{\"TimeGenerated\": \"x\"}}\n{a}\n").into_bytes(),
                 false,
             ),
+            (with("\"tables\": 1,"), false),
+            (with("\"x\": [,"), false),
+            // Values kvaudit skips are checked for syntax only, as on every
+            // later line of JSON Lines.
+            (with("\"x\": 1e400,"), true),
+            (with("\"x\": \"\\ud800\","), true),
+            (
+                with(&format!("\"x\": {}{},", "[".repeat(200), "]".repeat(200))),
+                true,
+            ),
         ];
         for (body, quick) in cases {
             let text = String::from_utf8_lossy(&body).into_owned();
             assert_eq!(super::starts_with_raw_record(&body), quick, "{text}");
             if quick {
-                assert!(super::looks_like_lines(&body), "{text}");
+                assert!(super::is_lines(&body), "{text}");
                 assert_eq!(
                     super::lines_shape(&body),
                     crate::ingest::shape::Shape::RawJsonLines

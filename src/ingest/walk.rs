@@ -152,6 +152,7 @@ pub(super) fn files(root: &std::path::Path, threads: usize) -> Option<Vec<Found>
         }
         if started < threads {
             // The walk cannot end without every thread waiting.
+            stop.store(true, Ordering::Relaxed);
             if let Ok(mut s) = state.lock() {
                 s.give_up = true;
                 s.over = true;

@@ -690,3 +690,41 @@ fn an_archive_tree_answers_as_its_records_in_one_file() {
         );
     }
 }
+
+/// Parquet files among an archive's blobs are read by their own reader,
+/// which splits them between threads: their events reach the file
+/// worker's part all the same, in the file's place (the same report as
+/// folding each file once it has read, with --skip-invalid).
+#[test]
+fn parquet_files_in_a_tree_fold_like_the_other_files() {
+    let d = tempfile::tempdir().unwrap();
+    let tree = d.path().join("tree");
+    for (i, f) in ["azkvauditlogs-nested.parquet", "raw-nested.parquet"]
+        .iter()
+        .enumerate()
+    {
+        let sub = tree.join(format!("p{i}"));
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::copy(fixture(&format!("lakehouse/{f}")), sub.join(f)).unwrap();
+    }
+    for (i, s) in ["s11-denial-classes.jsonl", "s2-airflow-spn-forbidden.jsonl"]
+        .iter()
+        .enumerate()
+    {
+        let sub = tree.join(format!("j{i}"));
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::copy(fixture(&format!("scenarios/{s}")), sub.join("PT1H.json")).unwrap();
+    }
+    let tree = tree.to_string_lossy().into_owned();
+    let report = |extra: &[&str]| {
+        let out = kvaudit(&[&["report", "--format", "json", &tree], extra].concat());
+        assert!(matches!(out.code, 0 | 3), "{}", out.stderr);
+        let mut v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        v.as_object_mut().unwrap().remove("generated_at");
+        v
+    };
+    let direct = report(&[]);
+    let s = &direct["summary"];
+    assert_eq!(s["events"], s["rows_kept"], "{s}");
+    assert_eq!(direct, report(&["--skip-invalid"]));
+}
