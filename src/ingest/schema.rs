@@ -807,10 +807,54 @@ impl<'a> Scalar<'a> {
     fn text(self) -> Cow<'a, str> {
         match self {
             Scalar::Str(s) => s,
-            Scalar::Num(n) => Cow::Owned(n.to_string()),
+            // An HTTP status (every raw record has one) or a short
+            // duration: shared text rather than a string per record.
+            Scalar::Num(n) => match n.as_u64().and_then(small_number) {
+                Some(t) => Cow::Borrowed(t),
+                None => Cow::Owned(n.to_string()),
+            },
             Scalar::Bool(b) => Cow::Borrowed(if b { "true" } else { "false" }),
         }
     }
+}
+
+/// The decimal text of `n` below 1000, written once.
+fn small_number(n: u64) -> Option<&'static str> {
+    static TEXTS: std::sync::OnceLock<Box<[String]>> = std::sync::OnceLock::new();
+    let texts = TEXTS.get_or_init(|| (0..1000).map(|i: u32| i.to_string()).collect());
+    texts.get(usize::try_from(n).ok()?).map(String::as_str)
+}
+
+/// A text field of the fast path, borrowed from the line when it has no
+/// escapes: serde's own `Option<Cow<str>>` copies every value into a new
+/// string, even with `#[serde(borrow)]`. Null is None; anything but a
+/// string is an error, as before.
+fn borrowed_text<'de: 'a, 'a, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Cow<'a, str>>, D::Error> {
+    struct V<'a>(std::marker::PhantomData<&'a ()>);
+    impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+        type Value = Option<Cow<'a, str>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string or null")
+        }
+        fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Borrowed(v)))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v.to_owned())))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v)))
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(V(std::marker::PhantomData))
 }
 
 #[derive(serde::Deserialize)]
@@ -818,17 +862,17 @@ impl<'a> Scalar<'a> {
 struct FastProps<'a> {
     #[serde(borrow, default)]
     http_status_code: Option<Scalar<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     client_info: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     is_rbac_authorized: Option<Scalar<'a>>,
     #[serde(borrow, default)]
     is_access_policy_match: Option<Scalar<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     applied_assignment_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     request_uri: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     id: Option<Cow<'a, str>>,
 }
 
@@ -839,21 +883,21 @@ struct FastProps<'a> {
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FastRaw<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     time: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     resource_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     category: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     operation_name: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     result_signature: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     result_description: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     caller_ip_address: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     correlation_id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     duration_ms: Option<Scalar<'a>>,
@@ -862,9 +906,9 @@ pub struct FastRaw<'a> {
     /// Managed HSM: at the top, not under `properties`.
     #[serde(borrow, default)]
     http_status_code: Option<Scalar<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     client_info: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     request_uri: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     identity: Option<FastIdentity<'a>>,
