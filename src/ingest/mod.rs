@@ -72,11 +72,13 @@ pub fn read_into(args: &[String], opts: &ReadOptions, sink: &mut dyn Sink) -> Re
     };
     let mut empty = Vec::new();
     // Blobs of an archive tree whose hour lies outside the period are not
-    // opened (counted).
+    // opened (counted). Without a period no path is looked at.
+    let period = opts.period.0.is_some() || opts.period.1.is_some();
     let paths: Vec<(String, bool)> = paths
         .into_iter()
         .filter(|(p, walked)| {
-            let outside = *walked
+            let outside = period
+                && *walked
                 && files::blob_hour(p).is_some_and(|h| !files::blob_in_period(h, &opts.period));
             if outside {
                 out.blobs_outside_period += 1;

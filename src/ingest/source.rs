@@ -112,9 +112,10 @@ type Listed = (String, bool, Option<(u64, u64)>);
 /// inode) is not looked at again.
 fn once_each(paths: Vec<Listed>) -> Vec<(String, bool)> {
     use std::os::unix::fs::MetadataExt;
-    let mut seen: std::collections::HashMap<(u64, u64), String> = Default::default();
+    // Each file's place in `out`.
+    let mut seen: std::collections::HashMap<(u64, u64), usize> = Default::default();
     let mut stdin = false;
-    let mut out = Vec::with_capacity(paths.len());
+    let mut out: Vec<(String, bool)> = Vec::with_capacity(paths.len());
     for (p, walked, id) in paths {
         if p == "-" {
             if std::mem::replace(&mut stdin, true) {
@@ -129,13 +130,14 @@ fn once_each(paths: Vec<Listed>) -> Vec<(String, bool)> {
                 .filter(std::fs::Metadata::is_file)
                 .map(|m| (m.dev(), m.ino()))
         }) {
-            if let Some(first) = seen.get(&id) {
+            if let Some(first) = seen.get(&id).and_then(|&i| out.get(i)) {
                 crate::output::note!(
-                    "kvaudit: warning: {p} is the same file as {first}; read once"
+                    "kvaudit: warning: {p} is the same file as {}; read once",
+                    first.0
                 );
                 continue;
             }
-            seen.insert(id, p.clone());
+            seen.insert(id, out.len());
         }
         out.push((p, walked));
     }
