@@ -346,11 +346,7 @@ fn fold_alike(
         },
         time,
         &mut of_row,
-        if at_once {
-            super::like::most_at_once(rows)
-        } else {
-            super::like::most_each(rows)
-        },
+        super::like::most(rows),
     );
     let Some(likes) = likes else { return false };
     // Each distinct row normalised once, at its earliest time (the
