@@ -57,6 +57,30 @@ enum Typed {
 }
 
 impl Packed {
+    /// An integer: a value below 1000 (an HTTP status, a short duration)
+    /// is written once and its text shared by every row that holds it.
+    fn push_int(&mut self, v: Option<i64>, small: &mut [Option<(usize, usize)>]) {
+        let slot = v
+            .and_then(|v| usize::try_from(v).ok())
+            .filter(|&v| v < small.len());
+        match slot {
+            Some(i) => {
+                let span = match small[i] {
+                    Some(span) => span,
+                    None => {
+                        let from = self.text.len();
+                        self.text.push_str(&i.to_string());
+                        let span = (from, self.text.len());
+                        small[i] = Some(span);
+                        span
+                    }
+                };
+                self.spans.push(Some(span));
+            }
+            None => self.push(v),
+        }
+    }
+
     fn push(&mut self, v: Option<impl std::fmt::Display>) {
         use std::fmt::Write;
         self.spans.push(v.map(|v| {
@@ -169,7 +193,11 @@ fn other_cells(c: &Column, name: &str, time: bool) -> std::result::Result<Cells<
         t if super::nested::widens_to_i64(t) => {
             p.from = Typed::Integer;
             let wide = s.cast(&DataType::Int64).map_err(failed)?;
-            wide.i64().map_err(failed)?.iter().for_each(|v| p.push(v));
+            let mut small = vec![None; 1000];
+            wide.i64()
+                .map_err(failed)?
+                .iter()
+                .for_each(|v| p.push_int(v, &mut small));
         }
         DataType::UInt64 => {
             p.from = Typed::Integer;
