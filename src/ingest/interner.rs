@@ -12,6 +12,9 @@ pub(super) struct Interner {
     map: Set<Arc<str>>,
     /// Text as given → its interned lower-case form (see [`Interner::lower`]).
     lowered: Map<Box<str>, Arc<str>>,
+    /// An ARM resource id as given → its vault and whether it is a Managed
+    /// HSM (see [`Interner::vault_of_resource_id`]).
+    vaults: Map<Box<str>, Option<(Arc<str>, bool)>>,
     bytes: usize,
 }
 
@@ -48,6 +51,21 @@ impl Interner {
         }
         v
     }
+    /// The interned vault of an ARM resource id (lower case) and whether
+    /// it is a Managed HSM, found once per distinct id: every raw record
+    /// carries one, and a few vaults repeat.
+    pub(super) fn vault_of_resource_id(&mut self, id: &str) -> Option<(Arc<str>, bool)> {
+        if let Some(v) = self.vaults.get(id) {
+            return v.clone();
+        }
+        let v = crate::parse::vault_of_resource_id(id).map(|(v, hsm)| (self.get(&v), hsm));
+        if self.bytes < INTERNER_BYTES {
+            self.bytes += id.len() + 64;
+            self.vaults.insert(Box::from(id), v.clone());
+        }
+        v
+    }
+
     pub(super) fn text(&mut self, s: Option<&str>) -> Text {
         clean(s).map(|s| self.get(s))
     }

@@ -159,12 +159,13 @@ pub(super) fn normalize(
     }
     let from_resource =
         clean(row.resource.as_deref()).filter(|r| memchr::memchr(b'/', r.as_bytes()).is_none());
-    // The resource id is only needed for the vault when `Resource` is
-    // missing, unless the full event is kept.
-    let resource_id = if lean && from_resource.is_some() && fields != Fields::Usage {
+    // The resource id as the event keeps it (lower case): not in a lean
+    // event but `usage`'s. The vault is found from the text as given.
+    let raw_id = clean(row.resource_id.as_deref());
+    let resource_id = if lean && fields != Fields::Usage {
         None
     } else {
-        clean(row.resource_id.as_deref()).map(lower)
+        raw_id.map(lower)
     };
     let request_uri = clean(row.request_uri.as_deref());
     let object_uri = clean(row.object_uri.as_deref());
@@ -179,14 +180,15 @@ pub(super) fn normalize(
                 |t| t.eq_ignore_ascii_case("MANAGEDHSMS") || t == "managed_hsm",
             ),
         ),
-        None => match resource_id
-            .as_deref()
-            .and_then(vault_of_resource_id)
-            .or_else(|| request_uri.and_then(vault_of_uri))
-            .or_else(|| object_uri.and_then(vault_of_uri))
-        {
-            Some((v, hsm)) => (Some(interner.get(&v)), hsm),
-            None => (None, false),
+        None => match raw_id.and_then(|id| interner.vault_of_resource_id(id)) {
+            Some((v, hsm)) => (Some(v), hsm),
+            None => match request_uri
+                .and_then(vault_of_uri)
+                .or_else(|| object_uri.and_then(vault_of_uri))
+            {
+                Some((v, hsm)) => (Some(interner.get(&v)), hsm),
+                None => (None, false),
+            },
         },
     };
     let object = object_uri
