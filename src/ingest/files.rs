@@ -307,8 +307,14 @@ pub(super) fn blob_in_period(
         Option<chrono::DateTime<chrono::Utc>>,
     ),
 ) -> bool {
-    let margin = chrono::Duration::hours(1);
-    let (start, end) = (hour - margin, hour + chrono::Duration::hours(1) + margin);
+    // At the ends of the calendar the margin is cut short (a path may name
+    // any year chrono can hold).
+    let start = hour
+        .checked_sub_signed(chrono::Duration::hours(1))
+        .unwrap_or(hour);
+    let end = hour
+        .checked_add_signed(chrono::Duration::hours(2))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
     period.0.is_none_or(|f| end > f) && period.1.is_none_or(|t| start < t)
 }
 
@@ -329,5 +335,9 @@ mod tests {
         assert!(!blob_in_period(h, &(t("2026-03-10T16:00:00Z"), None)));
         assert!(blob_in_period(h, &(None, t("2026-03-10T13:00:01Z"))));
         assert!(!blob_in_period(h, &(None, t("2026-03-10T13:00:00Z"))));
+        // The last hour chrono holds: no overflow.
+        let edge = blob_hour("y=262142/m=12/d=31/h=23/x.json").unwrap();
+        assert!(blob_in_period(edge, &(t("2026-03-10T13:00:00Z"), None)));
+        assert!(!blob_in_period(edge, &(None, t("2026-03-10T13:00:00Z"))));
     }
 }

@@ -18,15 +18,18 @@ pub(super) struct Like {
 
 /// The most distinct rows worth grouping `rows` rows: past three in four,
 /// grouping costs more than it saves (measured on the heavy mix, 36%
-/// distinct, where `callers` took 0.31 s grouped and 0.44 s row by row),
-/// and no more than [`MOST`]: each distinct row's event is held while its
-/// row group is read.
-pub(super) fn most(rows: usize) -> usize {
-    (rows / 4 * 3 + 16).min(MOST)
+/// distinct, where `callers` took 0.31 s grouped and 0.44 s row by row).
+/// Each distinct row's event is held while its row group is read: at most
+/// [`MOST`] for a fold that takes each row, [`MOST_AT_ONCE`] for one that
+/// takes them at once (its memory as when it grouped at most a quarter of
+/// a 262,144-row group).
+pub(super) fn most(rows: usize, at_once: bool) -> usize {
+    (rows / 4 * 3 + 16).min(if at_once { MOST_AT_ONCE } else { MOST })
 }
 
 /// Distinct rows' events held at most (a row group can be of any size).
 const MOST: usize = 1 << 18;
+const MOST_AT_ONCE: usize = 1 << 16;
 
 /// Rows keyed at a time (their keys stay in the caches).
 const CHUNK: usize = 2048;
@@ -143,7 +146,7 @@ mod tests {
             fill(|r| all[r].0.to_vec()),
             |r| Some(all[r].1),
             &mut of_row,
-            most(5000),
+            most(5000, true),
         )
         .unwrap();
         assert_eq!(of_row.len(), all.len());
@@ -184,9 +187,24 @@ mod tests {
             fill(|r| vec![r as u128]),
             |_| Some(0),
             o,
-            most(1000),
+            most(1000, true),
         );
         assert_eq!(distinct, None);
+        // Up to three rows in four distinct are grouped (766 of 1000).
+        assert_eq!(most(1000, true), 766);
+        for (distinct, grouped) in [(766, true), (767, false)] {
+            let g = group(
+                1000,
+                1,
+                fill(move |r| vec![(r % distinct) as u128]),
+                |_| Some(0),
+                o,
+                most(1000, false),
+            );
+            assert_eq!(g.map(|l| l.len()), grouped.then_some(distinct));
+        }
+        assert_eq!(most(1 << 20, true), 1 << 16);
+        assert_eq!(most(1 << 20, false), 1 << 18);
         // Keyless rows are one group; chunks cut nowhere in particular.
         let one = group(5000, 0, fill(|_| vec![]), |r| Some(r as i64), o, 16).unwrap();
         assert!(o.len() == 5000 && o.iter().all(|&g| g == 0));

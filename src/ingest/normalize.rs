@@ -332,3 +332,59 @@ pub(super) fn reads(f: Field, fields: Fields, own: bool) -> bool {
         _ => true,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::VaultKind;
+
+    /// A row without a `Resource` column takes its vault from its ARM id,
+    /// whatever its case, with or without the id kept, and the same again
+    /// when the id is found in the interner's cache.
+    #[test]
+    fn the_vault_of_a_resource_id_in_every_case() {
+        let source: Arc<str> = Arc::from("t");
+        let mut interner = Interner::default();
+        let cases = [
+            ("/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV-A", Some(("kv-a", VaultKind::Vault))),
+            ("/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/managedHSMs/Hsm1?x=1", Some(("hsm1", VaultKind::ManagedHsm))),
+            ("/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/", None),
+            ("/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG", None),
+        ];
+        for fields in [Fields::Callers, Fields::Usage, Fields::Report, Fields::Full] {
+            for _ in 0..2 {
+                for (id, want) in cases {
+                    let row = RawRow {
+                        time: Some(Cow::Borrowed("2025-03-10T08:00:00Z")),
+                        operation: Some(Cow::Borrowed("SecretGet")),
+                        status: Some(Cow::Borrowed("200")),
+                        resource_id: Some(Cow::Borrowed(id)),
+                        ..RawRow::default()
+                    };
+                    let e = normalize(&row, &source, 1, &mut interner, fields).unwrap();
+                    let got = e.vault.as_deref().zip(e.vault_kind);
+                    assert_eq!(got, want, "{id} {fields:?}");
+                    let kept = matches!(fields, Fields::Usage | Fields::Full);
+                    let lowered = id.to_ascii_lowercase();
+                    assert_eq!(
+                        e.resource_id.as_deref(),
+                        kept.then_some(lowered.as_str()),
+                        "{id} {fields:?}"
+                    );
+                }
+            }
+        }
+        // Without one, the request URI names the vault.
+        let row = RawRow {
+            time: Some(Cow::Borrowed("2025-03-10T08:00:00Z")),
+            operation: Some(Cow::Borrowed("SecretGet")),
+            resource_id: Some(Cow::Borrowed("/SUBSCRIPTIONS/S")),
+            request_uri: Some(Cow::Borrowed(
+                "https://kv-b.vault.azure.net/secrets/x?api-version=7.4",
+            )),
+            ..RawRow::default()
+        };
+        let e = normalize(&row, &source, 1, &mut interner, Fields::Callers).unwrap();
+        assert_eq!(e.vault.as_deref(), Some("kv-b"));
+    }
+}

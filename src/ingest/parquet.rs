@@ -374,7 +374,7 @@ fn fold_alike(
         },
         time,
         &mut of_row,
-        super::like::most(rows),
+        super::like::most(rows, at_once),
     );
     let Some(likes) = likes else { return false };
     // Each distinct row normalised once, at its earliest time (the
@@ -755,4 +755,48 @@ pub(super) fn rows(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Integers below 1000 share their text; others, negatives and nulls
+    /// read and key as their own text.
+    #[test]
+    fn small_integers_share_their_text() {
+        let values = [
+            Some(200),
+            Some(-5),
+            None,
+            Some(1000),
+            Some(200),
+            Some(0),
+            Some(999),
+        ];
+        let mut p = Packed {
+            from: Typed::Integer,
+            ..Default::default()
+        };
+        let mut small = vec![None; 1000];
+        for v in values {
+            p.push_int(v, &mut small);
+        }
+        let cells = Cells::Packed(p);
+        for (row, v) in values.iter().enumerate() {
+            let text = v.map(|v| v.to_string());
+            assert_eq!(cells.get(row), text.as_deref(), "row {row}");
+            let mut key = [0u8; 16];
+            if let Some(t) = &text {
+                key[..t.len()].copy_from_slice(t.as_bytes());
+                key[15] = t.len() as u8 + 1;
+            }
+            assert_eq!(cells.key(row), Some(u128::from_le_bytes(key)), "row {row}");
+        }
+        // The second 200 is the first's text.
+        let Cells::Packed(p) = &cells else {
+            unreachable!()
+        };
+        assert_eq!(p.spans[0], p.spans[4]);
+    }
 }

@@ -1059,6 +1059,17 @@ mod tests {
                     .replacen("\"12\"", "", 1),
             );
             variants.push(l.replace("\"httpStatusCode\": 403", "\"httpStatusCode\": \"403.0\""));
+            // Numbers on either side of the shared texts (below 1000).
+            for n in ["0", "999", "1000", "-5", "403.0", "18446744073709551616"] {
+                variants.push(l.replace(
+                    "\"httpStatusCode\": 200",
+                    &format!("\"httpStatusCode\": {n}"),
+                ));
+                variants.push(l.replace(
+                    "\"httpStatusCode\": 403",
+                    &format!("\"httpStatusCode\": {n}"),
+                ));
+            }
             variants.push(l.replace("\"operationName\": \"", "\"operationName\": 5, \"x\": \""));
             variants.push(l.replace("\"category\": \"AuditEvent\"", "\"category\": null"));
             variants.push(l.replace(
