@@ -203,43 +203,34 @@ fn read_file(
         Ok(None) => return None,
         Err(e) => return Some(Err(Error::io(path, e))),
     };
-    // Room for a record every 512 bytes (raw records and export rows are
-    // larger), so that the events are not moved as the list grows.
-    if direct && part.is_some() {
-        let mut sink = Folding {
-            part: part.take(),
-            base: opts.file << 32,
-            passed: Vec::new(),
-        };
-        let read = super::detect::read_source(
-            path,
-            Source::Bytes(bytes),
-            opts,
-            interner,
-            &mut sink,
-            &mut Progress::hidden(),
-        );
-        *part = sink.part.take();
-        return Some(read.map(|stats| (stats, sink.passed)));
+    // Folding as they are read, the events the part passes on are kept;
+    // else every event, with room for a record every 512 bytes (raw
+    // records and export rows are larger) so that none is moved as the
+    // list grows.
+    let direct = direct && part.is_some();
+    let mut sink = Folding {
+        part: if direct { part.take() } else { None },
+        base: opts.file << 32,
+        passed: Vec::with_capacity(if direct { 0 } else { bytes.len() / 512 + 8 }),
+    };
+    let read = super::detect::read_source(
+        path,
+        Source::Bytes(bytes),
+        opts,
+        interner,
+        &mut sink,
+        &mut Progress::hidden(),
+    );
+    if let Some(p) = sink.part.take() {
+        *part = Some(p);
     }
-    let mut events: Vec<Event> = Vec::with_capacity(bytes.len() / 512 + 8);
-    Some(
-        super::detect::read_source(
-            path,
-            Source::Bytes(bytes),
-            opts,
-            interner,
-            &mut events,
-            &mut Progress::hidden(),
-        )
-        .map(|stats| (stats, events)),
-    )
+    Some(read.map(|stats| (stats, sink.passed)))
 }
 
-/// A file worker's sink when its events fold as they are read: the
-/// worker's part, lent to the parser (see [`super::blocks::run_owned`])
-/// or given each event, ordered as (file, record); what the part passes
-/// on is kept to be handed on in order. It forks no part: a reader that
+/// A file worker's sink: with the worker's part, events fold as they are
+/// read, the part lent to the parser (see [`super::blocks::run_owned`])
+/// or given each event, ordered as (file, record), and what it passes on
+/// is kept to be handed on in order; without one, every event is kept. It forks no part: a reader that
 /// splits its input between threads (Parquet) gives it every event.
 struct Folding {
     part: Option<Box<dyn ThreadFold>>,
