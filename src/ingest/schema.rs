@@ -923,48 +923,50 @@ impl<'a> FastRaw<'a> {
         if !raw {
             return None;
         }
-        let mut row = RawRow::default();
-        let top = [
-            (Field::Time, self.time),
-            (Field::ResourceId, self.resource_id),
-            (Field::Category, self.category),
-            (Field::Operation, self.operation_name),
-            (Field::Signature, self.result_signature),
-            (Field::Description, self.result_description),
-            (Field::Ip, self.caller_ip_address),
-            (Field::Correlation, self.correlation_id),
-            (Field::Duration, self.duration_ms.map(Scalar::text)),
-        ];
-        for (f, v) in top {
-            if let Some(v) = v {
-                if v.len() > MAX_FIELD_BYTES {
-                    return None;
-                }
-                row.set(f, v);
+        // A value: None when blank (a later spelling may give it), an
+        // error past the limit (the general path explains it).
+        fn take(v: Option<Cow<'_, str>>) -> Option<Option<Cow<'_, str>>> {
+            match v {
+                Some(v) if v.len() > MAX_FIELD_BYTES => None,
+                Some(v) if crate::parse::trim(&v).is_empty() => Some(None),
+                v => Some(v),
             }
         }
-        if let Some(p) = self.properties {
-            let props = [
-                (Field::Status, p.http_status_code.map(Scalar::text)),
-                (Field::Client, p.client_info),
-                (Field::Rbac, p.is_rbac_authorized.map(Scalar::text)),
-                (
-                    Field::AccessPolicy,
-                    p.is_access_policy_match.map(Scalar::text),
-                ),
-                (Field::Assignment, p.applied_assignment_id),
-                (Field::RequestUri, p.request_uri),
-                (Field::ObjectUri, p.id),
-            ];
-            for (f, v) in props {
-                if let Some(v) = v {
-                    if v.len() > MAX_FIELD_BYTES {
-                        return None;
-                    }
-                    row.set(f, v);
-                }
-            }
-        }
+        // Each field straight into its place: the top-level fields, then
+        // those of `properties` (no field is given by both).
+        let p = self.properties;
+        let (status, client, rbac, policy, assignment, uri, id) = match p {
+            Some(p) => (
+                p.http_status_code.map(Scalar::text),
+                p.client_info,
+                p.is_rbac_authorized.map(Scalar::text),
+                p.is_access_policy_match.map(Scalar::text),
+                p.applied_assignment_id,
+                p.request_uri,
+                p.id,
+            ),
+            None => Default::default(),
+        };
+        let mut row = RawRow {
+            time: take(self.time)?,
+            resource_id: take(self.resource_id)?,
+            category: take(self.category)?,
+            operation: take(self.operation_name)?,
+            result_signature: take(self.result_signature)?,
+            result_description: take(self.result_description)?,
+            caller_ip: take(self.caller_ip_address)?,
+            correlation_id: take(self.correlation_id)?,
+            duration_ms: take(self.duration_ms.map(Scalar::text))?,
+            status: take(status)?,
+            client_info: take(client)?,
+            rbac_authorized: take(rbac)?,
+            access_policy_match: take(policy)?,
+            applied_assignment_id: take(assignment)?,
+            request_uri: take(uri)?,
+            object_uri: take(id)?,
+            ..RawRow::default()
+        };
+        // Managed HSM's top-level spellings, where `properties` gave none.
         let top = [
             (Field::Status, self.http_status_code.map(Scalar::text)),
             (Field::Client, self.client_info),
