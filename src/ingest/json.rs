@@ -278,7 +278,7 @@ fn parse_lines(block: &Block, shape: Shape, w: &mut Worker) -> u64 {
             lines(data).map(|r| text[r].trim_ascii()),
             shape,
             w,
-            serde_json::from_str::<schema::FastRaw>,
+            |line| super::raw_line::raw_record(line).map_or_else(|| serde_json::from_str(line), Ok),
             serde_json::from_str::<Value>,
         ),
         Err(_) => parse_lines_of(

@@ -23,6 +23,7 @@ mod options;
 mod ordered;
 mod parquet;
 mod progress;
+mod raw_line;
 pub mod schema;
 mod shape;
 mod source;

@@ -651,7 +651,7 @@ const CLAIM_NAMES: usize = 3;
 /// of [`claims_from_identity`] on a parsed `Value`.
 pub struct FastIdentity<'a> {
     /// Per slot: the claim was present, with its text (None for null).
-    slots: Slots<'a>,
+    pub(super) slots: Slots<'a>,
 }
 
 impl<'a> FastIdentity<'a> {
@@ -671,7 +671,7 @@ impl<'a> FastIdentity<'a> {
 }
 
 /// Which slot a key names, if any.
-fn claim_slot(key: &str) -> Option<usize> {
+pub(super) fn claim_slot(key: &str) -> Option<usize> {
     CLAIMS.iter().enumerate().find_map(|(i, (_, names))| {
         names
             .iter()
@@ -729,10 +729,10 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for ClaimText<'a> {
 /// Per slot of [`CLAIMS`]: the claim was present, with its text.
 /// Boxed: one allocation per record, where moving the array through the
 /// parser's layers copied hundreds of bytes several times.
-type Slots<'a> = Box<[Option<Option<Cow<'a, str>>>; SLOTS]>;
+pub(super) type Slots<'a> = Box<[Option<Option<Cow<'a, str>>>; SLOTS]>;
 
 /// Every (field, spelling) of [`CLAIMS`].
-const SLOTS: usize = CLAIMS.len() * CLAIM_NAMES;
+pub(super) const SLOTS: usize = CLAIMS.len() * CLAIM_NAMES;
 
 /// Claims read from a map, last of duplicate keys winning (as in `Value`).
 fn read_claims<'de, A: serde::de::MapAccess<'de>>(
@@ -857,61 +857,61 @@ fn borrowed_text<'de: 'a, 'a, D: serde::Deserializer<'de>>(
     d.deserialize_any(V(std::marker::PhantomData))
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-struct FastProps<'a> {
+pub struct FastProps<'a> {
     #[serde(borrow, default)]
-    http_status_code: Option<Scalar<'a>>,
+    pub(super) http_status_code: Option<Scalar<'a>>,
     #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    client_info: Option<Cow<'a, str>>,
+    pub(super) client_info: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    is_rbac_authorized: Option<Scalar<'a>>,
+    pub(super) is_rbac_authorized: Option<Scalar<'a>>,
     #[serde(borrow, default)]
-    is_access_policy_match: Option<Scalar<'a>>,
+    pub(super) is_access_policy_match: Option<Scalar<'a>>,
     #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    applied_assignment_id: Option<Cow<'a, str>>,
+    pub(super) applied_assignment_id: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    request_uri: Option<Cow<'a, str>>,
+    pub(super) request_uri: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    id: Option<Cow<'a, str>>,
+    pub(super) id: Option<Cow<'a, str>>,
 }
 
 /// A raw diagnostic record parsed straight into borrowed fields (no
 /// `serde_json::Value` per field): the fast path for large JSON Lines files.
 /// Anything it cannot take (a number where text is expected, a duplicate
 /// key) goes through [`raw_record`], which explains the problem.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct FastRaw<'a> {
     #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    time: Option<Cow<'a, str>>,
+    pub(super) time: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    resource_id: Option<Cow<'a, str>>,
+    pub(super) resource_id: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    category: Option<Cow<'a, str>>,
+    pub(super) category: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    operation_name: Option<Cow<'a, str>>,
+    pub(super) operation_name: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    result_signature: Option<Cow<'a, str>>,
+    pub(super) result_signature: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    result_description: Option<Cow<'a, str>>,
+    pub(super) result_description: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    caller_ip_address: Option<Cow<'a, str>>,
+    pub(super) caller_ip_address: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    correlation_id: Option<Cow<'a, str>>,
+    pub(super) correlation_id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    duration_ms: Option<Scalar<'a>>,
+    pub(super) duration_ms: Option<Scalar<'a>>,
     #[serde(borrow, default)]
-    properties: Option<FastProps<'a>>,
+    pub(super) properties: Option<FastProps<'a>>,
     /// Managed HSM: at the top, not under `properties`.
     #[serde(borrow, default)]
-    http_status_code: Option<Scalar<'a>>,
+    pub(super) http_status_code: Option<Scalar<'a>>,
     #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    client_info: Option<Cow<'a, str>>,
+    pub(super) client_info: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    request_uri: Option<Cow<'a, str>>,
+    pub(super) request_uri: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    identity: Option<FastIdentity<'a>>,
+    pub(super) identity: Option<FastIdentity<'a>>,
 }
 
 impl<'a> FastRaw<'a> {
