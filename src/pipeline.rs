@@ -92,6 +92,16 @@ pub trait ThreadFold: Send {
     /// microseconds), `orders` the first and last of their orders. Only
     /// called when [`ThreadFold::takes_like`] says so.
     fn add_like(&mut self, _e: &Event, _n: u64, _times: (i64, i64), _orders: (u64, u64)) {}
+    /// Folds events that are all `e` but for their [`Occurrence`]s
+    /// (`rows`, in input order, their orders as [`ThreadFold::add`]
+    /// takes them), when the part would only fold each of them, never
+    /// pass one on: true when it did, false (and `rows` untouched) to
+    /// have them added one by one. A columnar reader's rows alike.
+    ///
+    /// [`Occurrence`]: crate::event::Occurrence
+    fn add_rows(&mut self, _e: &Event, _rows: &mut Vec<crate::event::Occurrence>) -> bool {
+        false
+    }
     /// Called on the part's thread once it has every event it will get:
     /// what is left to fold is best folded there, not where parts are
     /// joined one after another.

@@ -228,6 +228,27 @@ impl Pending {
         self.events >= pending_bound()
     }
 
+    /// Holds the events like `e` of `rows` (taken from it, in input
+    /// order, not empty); true when it is time to fold.
+    fn extend(&mut self, e: &Event, rows: &mut Vec<Occurrence>) -> bool {
+        let h = e.alike_hash();
+        let sets = &self.sets;
+        self.events += rows.len();
+        match self.index.find(h, |&i| sets[i].0.alike(e)) {
+            Some(&i) => self.sets[i].1.append(rows),
+            None => {
+                let hashes = &self.hashes;
+                self.index.insert_unique(h, self.sets.len(), |&i| hashes[i]);
+                self.hashes.push(h);
+                // The set's event as `push` holds it: its first.
+                let mut first = e.clone();
+                rows[0].apply(&mut first);
+                self.sets.push((first, std::mem::take(rows)));
+            }
+        }
+        self.events >= pending_bound()
+    }
+
     fn take(&mut self) -> Vec<(Event, Vec<Occurrence>)> {
         self.index.clear();
         self.hashes.clear();
@@ -260,7 +281,12 @@ impl ReportPart {
 
     /// Folds in the successes held (see [`Pending`]).
     fn flush(&mut self) {
-        for (mut e, rows) in self.pending.take() {
+        for (mut e, mut rows) in self.pending.take() {
+            // A set's rows come in input order but from a columnar
+            // reader's groups, which may interleave.
+            if !rows.is_sorted_by_key(|o| o.order) {
+                rows.sort_by_key(|o| o.order);
+            }
             self.fold_alike(&mut e, &rows);
         }
     }
@@ -426,6 +452,29 @@ impl crate::pipeline::ThreadFold for ReportPart {
         }
         self.fold(e, order);
         !succeeded(e) || databricks
+    }
+
+    fn add_rows(&mut self, e: &Event, rows: &mut Vec<Occurrence>) -> bool {
+        // What `add` holds, folded as a set at once.
+        let databricks = self.databricks && super::attribute::is_databricks_read(e);
+        if !succeeded(e) || databricks || pending_bound() == 0 {
+            return false;
+        }
+        let w = self.window;
+        let n = rows.len();
+        rows.retain(|o| w.from.is_none_or(|f| o.time >= f) && w.to.is_none_or(|t| o.time < t));
+        self.outside += (n - rows.len()) as u64;
+        let Some(last) = rows.last() else {
+            return true;
+        };
+        self.seen = self.seen.max(self.base + last.order + 1);
+        for o in rows.iter_mut() {
+            o.order += self.base;
+        }
+        if self.pending.extend(e, rows) {
+            self.flush();
+        }
+        true
     }
 
     fn done(&mut self) {

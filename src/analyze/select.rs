@@ -253,6 +253,35 @@ impl ThreadFold for SelectedPart {
         }
         self.inner.add(e, order)
     }
+    // Events alike but for their times are selected or not together: the
+    // selection but for the window reads only what they share.
+    fn takes_like(&self) -> bool {
+        (!self.window || self.sel.window.is_all()) && self.inner.takes_like()
+    }
+    fn add_like(&mut self, e: &Event, n: u64, times: (i64, i64), orders: (u64, u64)) {
+        if self.sel.matches(e, false) {
+            self.inner.add_like(e, n, times, orders);
+        } else {
+            self.outside += n;
+        }
+    }
+    fn add_rows(&mut self, e: &Event, rows: &mut Vec<crate::event::Occurrence>) -> bool {
+        if !self.sel.matches(e, false) {
+            self.outside += rows.len() as u64;
+            return true;
+        }
+        let before = rows.len();
+        if self.window {
+            rows.retain(|o| self.sel.window.contains(o.time));
+        }
+        let outside = (before - rows.len()) as u64;
+        // Declined: the rows are added one by one, and counted then.
+        if !rows.is_empty() && !self.inner.add_rows(e, rows) {
+            return false;
+        }
+        self.outside += outside;
+        true
+    }
     fn done(&mut self) {
         self.inner.done();
     }

@@ -147,6 +147,33 @@ impl Worker {
         }
     }
 
+    /// Folds the events that are all `e` but for `rows` (their records
+    /// in the piece as orders), as [`Worker::fold`] would fold each, when
+    /// the part takes them at once (see
+    /// [`crate::pipeline::ThreadFold::add_rows`]): true when it did.
+    /// `rows` are spent either way.
+    pub(super) fn fold_rows(
+        &mut self,
+        e: &crate::event::Event,
+        rows: &mut Vec<crate::event::Occurrence>,
+    ) -> bool {
+        let Some(part) = &mut self.part else {
+            return false;
+        };
+        let n = rows.len() as u64;
+        for o in rows.iter_mut() {
+            o.order |= self.seq << 32;
+        }
+        if !part.add_rows(e, rows) {
+            return false;
+        }
+        match self.out.last_mut() {
+            Some(Outcome::Folded(m)) => *m += n,
+            _ => self.out.push(Outcome::Folded(n)),
+        }
+        true
+    }
+
     /// Whether the sink's part folds like events at once (see
     /// [`crate::pipeline::ThreadFold::takes_like`]).
     pub(crate) fn takes_like(&self) -> bool {

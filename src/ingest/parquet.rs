@@ -403,8 +403,14 @@ fn fold_alike(
     }
     // The rows whose correlation ids are kept are read alone.
     let alone: Vec<bool> = events.iter().map(keeps_correlation).collect();
+    // Groups the part folds at once (the successes `report` holds), each
+    // row with its own time, record and duration; the others row by row.
+    let taken = fold_groups(&events, &likes, &of_row, &alone, &time, duration, w);
     // Every time is in range: it lies between its group's extremes.
     for (row, &g) in of_row.iter().enumerate() {
+        if taken[g as usize] {
+            continue;
+        }
         if alone[g as usize] {
             w.push(row_of(schema, cells, sources, row), row as u64 + 1, None);
             continue;
@@ -421,6 +427,66 @@ fn fold_alike(
         w.fold(e, row as u64 + 1);
     }
     true
+}
+
+/// Offers each group of alike rows to the part whole (see
+/// [`Worker::fold_rows`]); which groups it took.
+fn fold_groups(
+    events: &[crate::event::Event],
+    likes: &[super::like::Like],
+    of_row: &[u32],
+    alone: &[bool],
+    time: &dyn Fn(usize) -> Option<i64>,
+    duration: Option<&Cells>,
+    w: &mut Worker,
+) -> Vec<bool> {
+    let mut taken = vec![false; likes.len()];
+    // Only groups of several rows are worth it.
+    if !likes.iter().zip(alone).any(|(l, &a)| l.n > 1 && !a) {
+        return taken;
+    }
+    // Each group's rows, in order: where each group's start in `members`.
+    let mut starts = Vec::with_capacity(likes.len() + 1);
+    let mut at = 0;
+    for l in likes {
+        starts.push(at);
+        at += l.n as usize;
+    }
+    let mut next = starts.clone();
+    let mut members = vec![0u32; of_row.len()];
+    for (row, &g) in of_row.iter().enumerate() {
+        members[next[g as usize]] = row as u32;
+        next[g as usize] += 1;
+    }
+    starts.push(at);
+    let mut rows = Vec::new();
+    for (g, e) in events.iter().enumerate() {
+        if alone[g] || likes[g].n < 2 {
+            continue;
+        }
+        rows.clear();
+        for &row in &members[starts[g]..starts[g + 1]] {
+            let row = row as usize;
+            // Every time of a group is in range (checked at its extremes).
+            let Some(t) = time(row).and_then(chrono::DateTime::from_timestamp_micros) else {
+                break;
+            };
+            rows.push(crate::event::Occurrence {
+                time: t,
+                order: row as u64 + 1,
+                source: e.source.clone(),
+                record: row as u64 + 1,
+                duration_ms: match duration {
+                    Some(d) => d.get(row).and_then(crate::parse::parse_duration),
+                    None => e.duration_ms,
+                },
+            });
+        }
+        if rows.len() == likes[g].n as usize {
+            taken[g] = w.fold_rows(e, &mut rows);
+        }
+    }
+    taken
 }
 
 /// Row `row` of a row group as the normaliser takes it; `times` are the

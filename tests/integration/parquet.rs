@@ -546,5 +546,40 @@ fn alike_rows_replayed_give_every_command_the_same_answer() {
                 "{command} on {input} 60 times, as JSON Lines and as Parquet"
             );
         }
+        // A period that cuts through the copies (rows alike but for the
+        // time, some inside it and some outside, held together), a
+        // selection of what alike rows share, and both.
+        let period = [
+            "--from",
+            "2025-03-13T05:30:00Z",
+            "--to",
+            "2025-03-20T00:00:00Z",
+        ];
+        let operation = ["--operation", "SecretGet"];
+        for command in ["report", "callers"] {
+            for selection in [
+                &period[..],
+                &operation[..],
+                &[&period[..], &operation[..]].concat(),
+            ] {
+                let selected = |path: &str| {
+                    let out =
+                        kvaudit(&[&[command, path, "--format", "json"][..], selection].concat());
+                    assert!(out.code == 0 || out.code == 3, "{}", out.stderr);
+                    without_inputs(serde_json::from_str(&out.stdout).unwrap())
+                };
+                let (a, b) = (selected(&lines), selected(&big));
+                assert_ne!(
+                    a,
+                    answer(command, &lines),
+                    "{command} {selection:?}: some left out"
+                );
+                if command == "report" {
+                    assert!(a["summary"]["rows_outside_period"].as_u64() > Some(0));
+                    assert!(a["summary"]["events"].as_u64() > Some(0));
+                }
+                assert_eq!(a, b, "{command} {selection:?} on {input}");
+            }
+        }
     }
 }
