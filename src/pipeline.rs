@@ -102,6 +102,11 @@ pub trait ThreadFold: Send {
     fn add_rows(&mut self, _e: &Event, _rows: &mut Vec<crate::event::Occurrence>) -> bool {
         false
     }
+    /// Whether [`ThreadFold::add_rows`] would take rows of events like
+    /// `e` (asked before they are gathered).
+    fn takes_rows(&self, _e: &Event) -> bool {
+        false
+    }
     /// Called on the part's thread once it has every event it will get:
     /// what is left to fold is best folded there, not where parts are
     /// joined one after another.

@@ -190,22 +190,29 @@ struct Pending {
     events: usize,
 }
 
-/// Successes held at most (then folded). The more are held, the larger
-/// each set and the fewer folds: 2^19 rather than 2^17 made `report` 8-12%
-/// faster on 1M rows (the heavy mix's many distinct sets most), for about
-/// 40 MiB more at most.
-const PENDING: usize = 1 << 19;
+/// Successes held at most, by all parts together (then folded). The more
+/// are held, the larger each set and the fewer folds: 2^19 per part rather
+/// than 2^17 made `report` 8-12% faster on 1M rows with two parts (the
+/// heavy mix's many distinct sets most); peak RSS of the 1M CSV `report`
+/// 191-210 MiB -> 227-233 MiB. An occurrence takes 64 bytes.
+const PENDING: usize = 1 << 20;
 
-/// How many successes a part holds before folding them:
+/// Held at most by one part, however many there are.
+const PENDING_MIN: usize = 1 << 17;
+
+/// How many successes a part holds before folding them: [`PENDING`]
+/// shared by one part per core (as many as read at once, at most 8);
 /// `KVAUDIT_PENDING` lowers it (tests compare 0, folding each at once,
 /// with small and large sets).
 fn pending_bound() -> usize {
     static BOUND: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *BOUND.get_or_init(|| {
+        let parts = std::thread::available_parallelism().map_or(1, usize::from);
+        let each = (PENDING / parts.clamp(1, 8)).max(PENDING_MIN);
         std::env::var("KVAUDIT_PENDING")
             .ok()
             .and_then(|v| v.parse().ok())
-            .map_or(PENDING, |n: usize| n.min(PENDING))
+            .map_or(each, |n: usize| n.min(each))
     })
 }
 
@@ -454,10 +461,14 @@ impl crate::pipeline::ThreadFold for ReportPart {
         !succeeded(e) || databricks
     }
 
-    fn add_rows(&mut self, e: &Event, rows: &mut Vec<Occurrence>) -> bool {
+    fn takes_rows(&self, e: &Event) -> bool {
         // What `add` holds, folded as a set at once.
         let databricks = self.databricks && super::attribute::is_databricks_read(e);
-        if !succeeded(e) || databricks || pending_bound() == 0 {
+        succeeded(e) && !databricks && pending_bound() > 0
+    }
+
+    fn add_rows(&mut self, e: &Event, rows: &mut Vec<Occurrence>) -> bool {
+        if !self.takes_rows(e) {
             return false;
         }
         let w = self.window;

@@ -265,22 +265,19 @@ impl ThreadFold for SelectedPart {
             self.outside += n;
         }
     }
+    fn takes_rows(&self, e: &Event) -> bool {
+        // The window is checked row by row.
+        !self.window && (!self.sel.matches(e, false) || self.inner.takes_rows(e))
+    }
     fn add_rows(&mut self, e: &Event, rows: &mut Vec<crate::event::Occurrence>) -> bool {
+        if self.window {
+            return false;
+        }
         if !self.sel.matches(e, false) {
             self.outside += rows.len() as u64;
             return true;
         }
-        let before = rows.len();
-        if self.window {
-            rows.retain(|o| self.sel.window.contains(o.time));
-        }
-        let outside = (before - rows.len()) as u64;
-        // Declined: the rows are added one by one, and counted then.
-        if !rows.is_empty() && !self.inner.add_rows(e, rows) {
-            return false;
-        }
-        self.outside += outside;
-        true
+        self.inner.add_rows(e, rows)
     }
     fn done(&mut self) {
         self.inner.done();

@@ -174,6 +174,12 @@ impl Worker {
         true
     }
 
+    /// Whether the part takes rows like `e` at once (see
+    /// [`crate::pipeline::ThreadFold::takes_rows`]).
+    pub(super) fn takes_rows(&self, e: &crate::event::Event) -> bool {
+        self.part.as_ref().is_some_and(|p| p.takes_rows(e))
+    }
+
     /// Whether the sink's part folds like events at once (see
     /// [`crate::pipeline::ThreadFold::takes_like`]).
     pub(crate) fn takes_like(&self) -> bool {

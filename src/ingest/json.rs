@@ -74,8 +74,7 @@ pub(super) fn starts_with_raw_record(body: &[u8]) -> bool {
     !wrapper
         && body[end..].iter().any(|b| !b.is_ascii_whitespace())
         && simdutf8::basic::from_utf8(line).is_ok()
-        && serde_json::from_slice::<schema::FastRaw>(line)
-            .ok()
+        && schema::FastRaw::of_line(line.trim_ascii())
             .and_then(schema::FastRaw::into_row)
             .is_some()
 }
@@ -250,8 +249,7 @@ pub(super) fn lines_shape(head: &[u8]) -> Shape {
         if line.is_empty() {
             continue;
         }
-        if serde_json::from_slice::<schema::FastRaw>(line)
-            .ok()
+        if schema::FastRaw::of_line(line)
             .and_then(schema::FastRaw::into_row)
             .is_some()
         {
@@ -278,14 +276,14 @@ fn parse_lines(block: &Block, shape: Shape, w: &mut Worker) -> u64 {
             lines(data).map(|r| text[r].trim_ascii()),
             shape,
             w,
-            |line| super::raw_line::raw_record(line).map_or_else(|| serde_json::from_str(line), Ok),
+            |line| super::raw_line::raw_record(line).or_else(|| schema::FastRaw::of_text(line)),
             serde_json::from_str::<Value>,
         ),
         Err(_) => parse_lines_of(
             lines(data).map(|r| data[r].trim_ascii()),
             shape,
             w,
-            serde_json::from_slice::<schema::FastRaw>,
+            schema::FastRaw::of_line,
             serde_json::from_slice::<Value>,
         ),
     }
@@ -308,7 +306,7 @@ fn parse_lines_of<'a, L: AsRef<[u8]> + ?Sized + 'a>(
     lines: impl Iterator<Item = &'a L>,
     shape: Shape,
     w: &mut Worker,
-    fast: impl Fn(&'a L) -> serde_json::Result<schema::FastRaw<'a>>,
+    fast: impl Fn(&'a L) -> Option<schema::FastRaw<'a>>,
     general: impl Fn(&'a L) -> serde_json::Result<Value>,
 ) -> u64 {
     let mut n = 0u64;
@@ -319,7 +317,7 @@ fn parse_lines_of<'a, L: AsRef<[u8]> + ?Sized + 'a>(
         }
         // Fast path for raw records (the shape of large exports).
         if shape == Shape::RawJsonLines {
-            if let Some(row) = fast(line).ok().and_then(schema::FastRaw::into_row) {
+            if let Some(row) = fast(line).and_then(schema::FastRaw::into_row) {
                 w.push(Ok(row), n, None);
                 continue;
             }

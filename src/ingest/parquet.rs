@@ -441,8 +441,14 @@ fn fold_groups(
     w: &mut Worker,
 ) -> Vec<bool> {
     let mut taken = vec![false; likes.len()];
-    // Only groups of several rows are worth it.
-    if !likes.iter().zip(alone).any(|(l, &a)| l.n > 1 && !a) {
+    // Only groups of several rows the part takes are worth it.
+    let wanted: Vec<bool> = events
+        .iter()
+        .zip(likes)
+        .zip(alone)
+        .map(|((e, l), &a)| l.n > 1 && !a && w.takes_rows(e))
+        .collect();
+    if !wanted.contains(&true) {
         return taken;
     }
     // Each group's rows, in order: where each group's start in `members`.
@@ -461,7 +467,7 @@ fn fold_groups(
     starts.push(at);
     let mut rows = Vec::new();
     for (g, e) in events.iter().enumerate() {
-        if alone[g] || likes[g].n < 2 {
+        if !wanted[g] {
             continue;
         }
         rows.clear();

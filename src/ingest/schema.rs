@@ -601,6 +601,7 @@ pub fn raw_record(m: &Map<String, Value>) -> Result<RawRow<'static>, String> {
 /// A JSON scalar of a field that may be a string, number or boolean (read
 /// by one visitor: an untagged enum would buffer the value and build an
 /// error for every number).
+#[cfg_attr(test, derive(Debug, PartialEq))]
 pub enum Scalar<'a> {
     Str(Cow<'a, str>),
     Num(serde_json::Number),
@@ -649,6 +650,7 @@ const CLAIM_NAMES: usize = 3;
 /// The claims of a raw record's `identity` (`{"claim": {...}}`, or the
 /// claims at its top), borrowed from the line: the fast path's equivalent
 /// of [`claims_from_identity`] on a parsed `Value`.
+#[cfg_attr(test, derive(Debug, PartialEq))]
 pub struct FastIdentity<'a> {
     /// Per slot: the claim was present, with its text (None for null).
     pub(super) slots: Slots<'a>,
@@ -857,7 +859,34 @@ fn borrowed_text<'de: 'a, 'a, D: serde::Deserializer<'de>>(
     d.deserialize_any(V(std::marker::PhantomData))
 }
 
+/// `properties` as an object or null only: serde's derived reader of a
+/// struct also takes an array (its fields in order), which the general
+/// path, and so every other line, reads as no properties at all.
+fn props_object<'de: 'a, 'a, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<FastProps<'a>>, D::Error> {
+    struct V<'a>(std::marker::PhantomData<&'a ()>);
+    impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+        type Value = Option<FastProps<'a>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object or null")
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            use serde::Deserialize;
+            FastProps::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Some)
+        }
+    }
+    d.deserialize_any(V(std::marker::PhantomData))
+}
+
 #[derive(serde::Deserialize, Default)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 #[serde(rename_all = "camelCase")]
 pub struct FastProps<'a> {
     #[serde(borrow, default)]
@@ -881,6 +910,7 @@ pub struct FastProps<'a> {
 /// Anything it cannot take (a number where text is expected, a duplicate
 /// key) goes through [`raw_record`], which explains the problem.
 #[derive(serde::Deserialize, Default)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 #[serde(rename_all = "camelCase")]
 pub struct FastRaw<'a> {
     #[serde(borrow, default, deserialize_with = "borrowed_text")]
@@ -901,7 +931,7 @@ pub struct FastRaw<'a> {
     pub(super) correlation_id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub(super) duration_ms: Option<Scalar<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "props_object")]
     pub(super) properties: Option<FastProps<'a>>,
     /// Managed HSM: at the top, not under `properties`.
     #[serde(borrow, default)]
@@ -915,6 +945,24 @@ pub struct FastRaw<'a> {
 }
 
 impl<'a> FastRaw<'a> {
+    /// serde's reading of a line (trimmed) that is an object: its derived
+    /// reader of a struct also takes an array, which the general path
+    /// refuses as not an object.
+    pub fn of_line(line: &'a [u8]) -> Option<FastRaw<'a>> {
+        if line.first() != Some(&b'{') {
+            return None;
+        }
+        serde_json::from_slice(line).ok()
+    }
+
+    /// [`FastRaw::of_line`] of text already checked for UTF-8.
+    pub fn of_text(line: &'a str) -> Option<FastRaw<'a>> {
+        if !line.starts_with('{') {
+            return None;
+        }
+        serde_json::from_str(line).ok()
+    }
+
     /// The row, when this is a raw record whose fields all fit (None: use
     /// the general path).
     pub fn into_row(self) -> Option<RawRow<'a>> {

@@ -240,3 +240,35 @@ fn unterminated_quote_in_a_large_csv_is_refused() {
         "{err}"
     );
 }
+
+/// A JSON Lines line that is an array is not a record, and `properties`
+/// that is not an object gives no properties, on the fast path as on the
+/// general one (serde's derived reader of a struct takes an array too).
+#[test]
+fn arrays_in_raw_json_lines_are_not_records() {
+    let text = std::fs::read_to_string(fixture("shapes/raw-records.jsonl")).unwrap();
+    let first = text.lines().next().unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let array = r#"["2025-03-01T00:00:00Z",null,null,"SecretGet"]"#;
+    let mut v: serde_json::Value = serde_json::from_str(first).unwrap();
+    let status = v["properties"]["httpStatusCode"].clone();
+    assert!(!status.is_null(), "{first}");
+    v["properties"] = serde_json::json!([status]);
+    let lines = format!("{first}\n{array}\n{v}\n");
+    let p = write(d.path(), "arrays.jsonl", lines.as_bytes());
+    let e = fails(&["events", &p, "--format", "jsonl"]);
+    assert!(
+        e.contains("arrays.jsonl: line 2") && e.contains("expected a JSON object"),
+        "{e}"
+    );
+    let out = kvaudit(&["events", &p, "--format", "jsonl", "--skip-invalid"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let events: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 2, "{}", out.stdout);
+    assert!(!events[0]["status"].is_null());
+    assert!(events[1]["status"].is_null(), "{}", events[1]);
+}
