@@ -264,7 +264,9 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
         vaults,
         attributed: attributed.as_deref(),
     };
-    let mut report = fold.finish(&ing, &catalog, &opts);
+    // Never freed: the process ends once it is written, and freeing a
+    // large report's millions of strings one by one only delays the exit.
+    let mut report = std::mem::ManuallyDrop::new(fold.finish(&ing, &catalog, &opts));
     report.attribution = attribution;
     // Outside the selection flags counts as outside the period.
     report.summary.rows_outside_period += ing.selected_out;
@@ -276,7 +278,7 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
     }
     // Redacted as data, before any format escapes it.
     if let Some(r) = &redactor {
-        report = report.redacted(r)?;
+        *report = report.redacted(r)?;
     }
     for (target, format) in &outputs {
         let bytes = match format {
