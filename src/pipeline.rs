@@ -15,10 +15,12 @@ pub enum Fields {
     /// correlation id, result signature and appidacr.
     Analysis,
     /// What the caller inventory needs (identity, vault, object, operation,
-    /// status, client, time).
+    /// status, client, time): no correlation id, which a lakehouse table
+    /// holds as its largest column.
     Callers,
-    /// What `access`, `rights` and `plan-rbac` read: [`Fields::Callers`]
-    /// plus the resource id (the vault's scope).
+    /// What `access`, `rights`, `plan-rbac`, `attribute` and `callers
+    /// --databricks` read: [`Fields::Callers`] plus the resource id (the
+    /// vault's scope) and the correlation ids of AzureDatabricks reads.
     Usage,
     /// What `report` (without `--redact`) reads: [`Fields::Analysis`] for
     /// failed requests, [`Fields::Callers`] for successful ones (it folds

@@ -101,7 +101,9 @@ pub(super) fn run(args: CallersArgs, ctx: &Context) -> Result<Exit> {
                 callers: fold,
                 reads: args.databricks.reads(),
             };
-            read_logs(&logs, &mut both, Fields::Callers)?;
+            // The reads' correlation ids too (a read delivered twice is
+            // told by it), which `Fields::Callers` leaves out.
+            read_logs(&logs, &mut both, Fields::Usage)?;
             fold = both.callers;
             attribution = Some(
                 args.databricks

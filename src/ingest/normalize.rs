@@ -245,7 +245,9 @@ pub(super) fn normalize(
             // Kept for the AzureDatabricks application alone: its reads are
             // matched one by one (`attribute`), and a record delivered
             // twice is told by its correlation id.
-            correlation_id: if row.appid.as_deref() == Some(crate::event::DATABRICKS_APPID) {
+            correlation_id: if fields != Fields::Callers
+                && row.appid.as_deref() == Some(crate::event::DATABRICKS_APPID)
+            {
                 clean(row.correlation_id.as_deref()).map(Arc::from)
             } else {
                 None
@@ -326,7 +328,7 @@ pub(super) fn reads(f: Field, fields: Fields, own: bool) -> bool {
         (_, Fields::Full) => true,
         (F::Signature | F::Appidacr, _) => false,
         (F::Description | F::Assignment | F::Ip, Fields::Callers | Fields::Usage) => false,
-        (F::Correlation, Fields::Analysis) => false,
+        (F::Correlation, Fields::Analysis | Fields::Callers) => false,
         (F::RequestUri | F::ObjectUri, _) => !own,
         (F::ResourceId, Fields::Callers) => !own,
         _ => true,

@@ -522,7 +522,33 @@ fn diagnostic_lines_skip_invalid_and_duplicate_vault_records() {
     assert_eq!(
         (&a["unattributed"], &a["ambiguous"]),
         (&Value::from(1), &Value::from(2))
-    );
+    ); // `callers --databricks` tells the duplicates by their correlation
+       // ids too, from JSON Lines and from Parquet (whose plain `callers`
+       // leaves that column unread).
+    let pq = dir
+        .path()
+        .join("twice.parquet")
+        .to_string_lossy()
+        .into_owned();
+    assert_eq!(kvaudit(&["events", &twice, "-o", &pq]).code, 0);
+    for input in [&twice, &pq] {
+        let out = kvaudit(&[
+            "callers",
+            input,
+            "--databricks",
+            &d,
+            "--scopes",
+            &scopes,
+            "--format",
+            "json",
+        ]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(
+            out.stderr.contains("7 of 10 read(s)"),
+            "{input}: {}",
+            out.stderr
+        );
+    }
 }
 
 /// A system.access.audit CSV is read a row at a time: a ragged row stops
