@@ -264,9 +264,9 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
         vaults,
         attributed: attributed.as_deref(),
     };
-    // Never freed: the process ends once it is written, and freeing a
-    // large report's millions of strings one by one only delays the exit.
-    let mut report = std::mem::ManuallyDrop::new(fold.finish(&ing, &catalog, &opts));
+    // Freed on a thread of its own: freeing a large report's millions of
+    // strings one by one would only delay the exit.
+    let mut report = FreedAside(Some(fold.finish(&ing, &catalog, &opts)));
     report.attribution = attribution;
     // Outside the selection flags counts as outside the period.
     report.summary.rows_outside_period += ing.selected_out;
@@ -345,4 +345,40 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
         note!("kvaudit:   (+{} more)", at.len() - 5);
     }
     Ok(Exit::Findings)
+}
+
+/// A value freed on a thread of its own when dropped, so that whoever
+/// drops it does not wait (the process may end first: a command is done
+/// once its output is written); freed in place when no thread can be
+/// started.
+struct FreedAside<T: Send + 'static>(Option<T>);
+
+impl<T: Send + 'static> Drop for FreedAside<T> {
+    fn drop(&mut self) {
+        if let Some(v) = self.0.take() {
+            // A thread that cannot start drops its closure, and `v` with it.
+            let _ = std::thread::Builder::new()
+                .name("kvaudit-free".into())
+                .spawn(move || drop(v));
+        }
+    }
+}
+
+impl<T: Send + 'static> std::ops::Deref for FreedAside<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        match &self.0 {
+            Some(v) => v,
+            None => unreachable!("taken only when dropped"),
+        }
+    }
+}
+
+impl<T: Send + 'static> std::ops::DerefMut for FreedAside<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        match &mut self.0 {
+            Some(v) => v,
+            None => unreachable!("taken only when dropped"),
+        }
+    }
 }
