@@ -12,7 +12,8 @@ pub enum Fields {
     #[default]
     Full,
     /// What `explain` and `report` read: everything but the request URI,
-    /// correlation id, result signature and appidacr.
+    /// result signature and appidacr, and the correlation id but for
+    /// AzureDatabricks (its reads are told apart by it).
     Analysis,
     /// What the caller inventory needs (identity, vault, object, operation,
     /// status, client, time): no correlation id, which a lakehouse table
@@ -23,8 +24,9 @@ pub enum Fields {
     /// vault's scope) and the correlation ids of AzureDatabricks reads.
     Usage,
     /// What `report` (without `--redact`) reads: [`Fields::Analysis`] for
-    /// failed requests, [`Fields::Callers`] for successful ones (it folds
-    /// no more of them; the explanation of denials needs the rest).
+    /// failed requests; for successful ones [`Fields::Callers`], their
+    /// client addresses and AzureDatabricks' correlation ids (it folds no
+    /// more of them; the explanation of denials needs the rest).
     Report,
 }
 

@@ -184,7 +184,7 @@ impl Selection {
             }
         }
         if !self.kinds.is_empty() {
-            let id = identify::classify(&Claims::of(e), &self.catalog());
+            let id = identify::classify(&Claims::of(e), self.catalog());
             if !self.kinds.contains(&id.kind) {
                 return false;
             }
@@ -192,12 +192,12 @@ impl Selection {
         true
     }
 
-    fn catalog(&self) -> Arc<Catalog> {
+    fn catalog(&self) -> &Catalog {
         // The bundled one built once, not once per event asked about.
-        static BUNDLED: std::sync::OnceLock<Arc<Catalog>> = std::sync::OnceLock::new();
+        static BUNDLED: std::sync::OnceLock<Catalog> = std::sync::OnceLock::new();
         self.catalog
-            .clone()
-            .unwrap_or_else(|| BUNDLED.get_or_init(|| Arc::new(Catalog::bundled())).clone())
+            .as_deref()
+            .unwrap_or_else(|| BUNDLED.get_or_init(Catalog::bundled))
     }
 
     fn principal_matches(&self, e: &Event, p: &str) -> bool {
@@ -212,7 +212,7 @@ impl Selection {
             .any(|v| v.to_lowercase().contains(&lower));
         exact
             || part
-            || identify::classify(&Claims::of(e), &self.catalog())
+            || identify::classify(&Claims::of(e), self.catalog())
                 .name
                 .is_some_and(|n| n.to_lowercase().contains(&lower))
     }
@@ -347,6 +347,6 @@ mod tests {
     #[test]
     fn the_bundled_catalog_is_built_once() {
         let (a, b) = (Selection::default(), Selection::default());
-        assert!(Arc::ptr_eq(&a.catalog(), &b.catalog()));
+        assert!(std::ptr::eq(a.catalog(), b.catalog()));
     }
 }

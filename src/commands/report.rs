@@ -278,7 +278,8 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
     }
     // Redacted as data, before any format escapes it.
     if let Some(r) = &redactor {
-        *report = report.redacted(r)?;
+        let redacted = report.redacted(r)?;
+        drop(FreedAside(Some(std::mem::replace(&mut *report, redacted))));
     }
     for (target, format) in &outputs {
         let bytes = match format {

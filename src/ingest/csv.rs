@@ -9,7 +9,6 @@ use super::schema::{require_columns, Field, FlatSchema};
 use super::shape::Shape;
 use super::source::Source;
 use crate::error::{Error, Location, Result};
-use crate::pipeline::Fields as Kept;
 use std::borrow::Cow;
 
 pub(super) fn read(src: &Source, head: &[u8], c: &mut Collector) -> Result<Shape> {
@@ -144,21 +143,7 @@ fn read_streaming(
     let mut needed = vec![false; width];
     // Columns that feed only fields the command drops are not decoded.
     let detail = c.fields();
-    let dropped = |f: &Field| match detail {
-        Kept::Full => false,
-        Kept::Analysis | Kept::Report => {
-            matches!(f, Field::Correlation | Field::Signature | Field::Appidacr)
-        }
-        Kept::Callers | Kept::Usage => matches!(
-            f,
-            Field::Description
-                | Field::Correlation
-                | Field::Assignment
-                | Field::Signature
-                | Field::Appidacr
-                | Field::Ip
-        ),
-    };
+    let dropped = |f: &Field| !super::normalize::reads(*f, detail, false);
     for (f, i) in &schema.slots {
         if *i < width && !dropped(f) {
             needed[*i] = true;

@@ -290,8 +290,9 @@ pub(super) fn normalize(
         caller_tenant: interner.text(description.and_then(tenant_from_description)),
         caller_ip: interner.text(row.caller_ip.as_deref()),
         client_info: interner.text(row.client_info.as_deref()),
+        // Analysis keeps it for AzureDatabricks alone, as lean events do.
         correlation_id: clean(row.correlation_id.as_deref())
-            .filter(|_| !analysis)
+            .filter(|_| !analysis || row.appid.as_deref() == Some(crate::event::DATABRICKS_APPID))
             .map(Arc::from),
         rbac_authorized,
         access_policy_match,
@@ -328,7 +329,9 @@ pub(super) fn reads(f: Field, fields: Fields, own: bool) -> bool {
         (_, Fields::Full) => true,
         (F::Signature | F::Appidacr, _) => false,
         (F::Description | F::Assignment | F::Ip, Fields::Callers | Fields::Usage) => false,
-        (F::Correlation, Fields::Analysis | Fields::Callers) => false,
+        // AzureDatabricks reads are told apart by it (`attribute`,
+        // `--databricks`); the caller inventory never reads it.
+        (F::Correlation, Fields::Callers) => false,
         (F::RequestUri | F::ObjectUri, _) => !own,
         (F::ResourceId, Fields::Callers) => !own,
         _ => true,

@@ -531,7 +531,53 @@ fn diagnostic_lines_skip_invalid_and_duplicate_vault_records() {
         .to_string_lossy()
         .into_owned();
     assert_eq!(kvaudit(&["events", &twice, "-o", &pq]).code, 0);
-    for input in [&twice, &pq] {
+    let csv = dir.path().join("twice.csv").to_string_lossy().into_owned();
+    assert_eq!(kvaudit(&["events", &twice, "-o", &csv]).code, 0);
+    let roles = fixture("access/assignments.json");
+    for input in [&twice, &pq, &csv] {
+        let out = kvaudit(&[
+            "attribute",
+            input,
+            "--databricks",
+            &d,
+            "--scopes",
+            &scopes,
+            "--format",
+            "json",
+        ]);
+        let a: Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(
+            (&a["reads"], &a["duplicate_reads"]),
+            (&Value::from(10), &Value::from(10)),
+            "{input}"
+        );
+        // `report --databricks`, with `--assignments` too (which reads
+        // every field of every event).
+        for extra in [&[][..], &["--assignments", &roles][..]] {
+            let args = [
+                &[
+                    "report",
+                    input.as_str(),
+                    "--databricks",
+                    &d,
+                    "--scopes",
+                    &scopes,
+                    "--format",
+                    "json",
+                ][..],
+                extra,
+            ]
+            .concat();
+            let out = kvaudit(&args);
+            assert!(matches!(out.code, 0 | 3), "{}", out.stderr);
+            let r: Value = serde_json::from_str(&out.stdout).unwrap();
+            let a = &r["attribution"];
+            assert_eq!(
+                (&a["reads"], &a["duplicate_reads"]),
+                (&Value::from(10), &Value::from(10)),
+                "report {extra:?} {input}"
+            );
+        }
         let out = kvaudit(&[
             "callers",
             input,
