@@ -217,20 +217,30 @@ fn pending_bound() -> usize {
 }
 
 impl Pending {
-    /// Holds `e` (at `order`); true when it is time to fold.
-    fn push(&mut self, e: &Event, order: u64) -> bool {
+    /// The occurrences of the set of events like `e`, the set made when
+    /// there is none (its event `e` as its `first` occurrence).
+    fn set_of(&mut self, e: &Event, first: &Occurrence) -> &mut Vec<Occurrence> {
         let h = e.alike_hash();
         let sets = &self.sets;
-        let o = Occurrence::of(e, order);
-        match self.index.find(h, |&i| sets[i].0.alike(e)) {
-            Some(&i) => self.sets[i].1.push(o),
+        let i = match self.index.find(h, |&i| sets[i].0.alike(e)) {
+            Some(&i) => i,
             None => {
                 let hashes = &self.hashes;
                 self.index.insert_unique(h, self.sets.len(), |&i| hashes[i]);
                 self.hashes.push(h);
-                self.sets.push((e.clone(), vec![o]));
+                let mut held = e.clone();
+                first.apply(&mut held);
+                self.sets.push((held, Vec::new()));
+                self.sets.len() - 1
             }
-        }
+        };
+        &mut self.sets[i].1
+    }
+
+    /// Holds `e` (at `order`); true when it is time to fold.
+    fn push(&mut self, e: &Event, order: u64) -> bool {
+        let o = Occurrence::of(e, order);
+        self.set_of(e, &o).push(o);
         self.events += 1;
         self.events >= pending_bound()
     }
@@ -238,21 +248,11 @@ impl Pending {
     /// Holds the events like `e` of `rows` (taken from it, in input
     /// order, not empty); true when it is time to fold.
     fn extend(&mut self, e: &Event, rows: &mut Vec<Occurrence>) -> bool {
-        let h = e.alike_hash();
-        let sets = &self.sets;
+        let Some(first) = rows.first() else {
+            return false;
+        };
         self.events += rows.len();
-        match self.index.find(h, |&i| sets[i].0.alike(e)) {
-            Some(&i) => self.sets[i].1.append(rows),
-            None => {
-                let hashes = &self.hashes;
-                self.index.insert_unique(h, self.sets.len(), |&i| hashes[i]);
-                self.hashes.push(h);
-                // The set's event as `push` holds it: its first.
-                let mut first = e.clone();
-                rows[0].apply(&mut first);
-                self.sets.push((first, std::mem::take(rows)));
-            }
-        }
+        self.set_of(e, first).append(rows);
         self.events >= pending_bound()
     }
 

@@ -522,9 +522,10 @@ fn diagnostic_lines_skip_invalid_and_duplicate_vault_records() {
     assert_eq!(
         (&a["unattributed"], &a["ambiguous"]),
         (&Value::from(1), &Value::from(2))
-    ); // `callers --databricks` tells the duplicates by their correlation
-       // ids too, from JSON Lines and from Parquet (whose plain `callers`
-       // leaves that column unread).
+    );
+    // `attribute`, `callers --databricks` and `report --databricks` tell
+    // the duplicates by their correlation ids, from JSON Lines, Parquet
+    // (whose plain `callers` leaves that column unread) and CSV.
     let pq = dir
         .path()
         .join("twice.parquet")
