@@ -197,18 +197,16 @@ struct Pending {
 /// 191-210 MiB -> 227-233 MiB. An occurrence takes 64 bytes.
 const PENDING: usize = 1 << 20;
 
-/// Held at most by one part, however many there are.
-const PENDING_MIN: usize = 1 << 17;
-
 /// How many successes a part holds before folding them: [`PENDING`]
-/// shared by one part per core (as many as read at once, at most 8);
+/// shared by one part per core (as many as read at once, at most 8, so
+/// at least 2^17 each);
 /// `KVAUDIT_PENDING` lowers it (tests compare 0, folding each at once,
 /// with small and large sets).
 fn pending_bound() -> usize {
     static BOUND: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *BOUND.get_or_init(|| {
         let parts = std::thread::available_parallelism().map_or(1, usize::from);
-        let each = (PENDING / parts.clamp(1, 8)).max(PENDING_MIN);
+        let each = PENDING / parts.clamp(1, 8);
         std::env::var("KVAUDIT_PENDING")
             .ok()
             .and_then(|v| v.parse().ok())
