@@ -74,7 +74,7 @@ pub(super) fn run(args: AccessArgs, ctx: &Context) -> Result<Exit> {
         listed.retain(|l| vaults.contains(&l.vault));
     }
     let mut fold = UsageFold::default();
-    read_usage(input, &mut fold)?;
+    read_usage(&input.named_by(&catalog), &mut fold)?;
     resolve_into(
         &mut catalog,
         &args.naming.resolve,

@@ -33,6 +33,16 @@ pub(super) struct InputArgs {
     pub window_in_fold: bool,
 }
 
+impl InputArgs {
+    /// These inputs with `--kind` and `--principal` naming principals as
+    /// `catalog` does (with the `--directory` names, as the output does).
+    pub(super) fn named_by(&self, catalog: &Catalog) -> InputArgs {
+        let mut named = self.clone();
+        named.select.catalog = Some(Arc::new(catalog.clone()));
+        named
+    }
+}
+
 /// Which events to look at: the same flags on every command that reads logs.
 #[derive(Debug, Args, Clone, Default)]
 pub(super) struct SelectArgs {
@@ -75,6 +85,11 @@ pub(super) struct SelectArgs {
     /// Only this status: a code (403), a class (4xx) or failed (anything but 2xx).
     #[arg(long, help_heading = "Selection", value_name = "STATUS")]
     pub status: Option<String>,
+    /// Names principals for `--kind` and `--principal`: the `--directory`
+    /// names of the command, set by [`InputArgs::named_by`] (else the
+    /// bundled catalog).
+    #[arg(skip)]
+    pub catalog: Option<Arc<Catalog>>,
 }
 
 /// Identity kinds, as `--kind` takes them.
@@ -175,7 +190,7 @@ impl SelectArgs {
                 .as_deref()
                 .map(StatusFilter::parse)
                 .transpose()?,
-            catalog: None,
+            catalog: self.catalog.clone(),
         })
     }
 }

@@ -92,7 +92,7 @@ pub(super) fn run(args: CallersArgs, ctx: &Context) -> Result<Exit> {
     if !logs.is_empty() || input.paths.is_empty() {
         let logs = InputArgs {
             paths: logs,
-            ..input.clone()
+            ..input.named_by(&catalog)
         };
         if args.databricks.databricks.is_empty() {
             read_logs(&logs, &mut fold, Fields::Callers)?;

@@ -537,3 +537,58 @@ fn perimeter_and_condition_edges() {
     assert_ne!(forged["principal"]["kind"], "managed_identity", "{forged}");
     assert!(!forged.to_string().contains("$(touch"), "{forged}");
 }
+
+/// `--principal` and `--kind` know principals by the `--directory` names,
+/// as the output names them: the service principal the directory calls
+/// "airflow-prod-spn" is selected by that name in every command that takes
+/// both (`rights` and `plan-rbac` refuse a selection of principals), and
+/// by nothing without it.
+#[test]
+fn directory_names_select_principals_in_every_command() {
+    let log = fixture("scenarios/s2-airflow-spn-forbidden.jsonl");
+    let dir = fixture("scenarios/directory-sp-list.json");
+    let appid = "3a9c5e7f-1b2d-4e6f-8a0c-7d9e1f3a5b55";
+    for command in ["callers", "explain", "report", "access"] {
+        let run = |extra: &[&str]| {
+            let mut args = vec![command, "--format", "json", log.as_str()];
+            args.extend_from_slice(extra);
+            let out = kvaudit(&args);
+            assert_eq!(out.code, 0, "{command} {extra:?}: {}", out.stderr);
+            out
+        };
+        let named = run(&["--directory", &dir, "--principal", "airflow-prod"]);
+        assert!(
+            !named.stderr.contains("no event matches"),
+            "{command}: {}",
+            named.stderr
+        );
+        assert!(named.stdout.contains(appid), "{command}: {}", named.stdout);
+        let unnamed = run(&["--principal", "airflow-prod"]);
+        assert!(
+            unnamed.stderr.contains("no event matches"),
+            "{command}: {}",
+            unnamed.stderr
+        );
+        assert!(!unnamed.stdout.contains(appid), "{command}");
+    }
+    // Every event of the log is the service principal's: the selection by
+    // its directory name keeps them all, with the name.
+    let all = kvaudit(&["callers", "--format", "json", &log, "--directory", &dir]);
+    let named = kvaudit(&[
+        "callers",
+        "--format",
+        "json",
+        &log,
+        "--directory",
+        &dir,
+        "--principal",
+        "airflow-prod",
+        "--kind",
+        "service_principal",
+    ]);
+    assert_eq!(named.code, 0, "{}", named.stderr);
+    let all: Value = serde_json::from_str(&all.stdout).unwrap();
+    let named: Value = serde_json::from_str(&named.stdout).unwrap();
+    assert_eq!(all, named);
+    assert_eq!(named[0]["name"], "airflow-prod-spn");
+}
