@@ -23,11 +23,15 @@ pub enum Fields {
     /// --databricks` read: [`Fields::Callers`] plus the resource id (the
     /// vault's scope) and the correlation ids of AzureDatabricks reads.
     Usage,
-    /// What `report` (without `--redact`) reads: [`Fields::Analysis`] for
-    /// failed requests; for successful ones [`Fields::Callers`], their
-    /// client addresses and AzureDatabricks' correlation ids (it folds no
-    /// more of them; the explanation of denials needs the rest).
+    /// What `report` (without `--assignments`) reads: [`Fields::Analysis`]
+    /// for failed requests, for successful ones [`Fields::Callers`] and
+    /// their client addresses (it folds no more of them; the explanation
+    /// of denials needs the rest), and no correlation id: only
+    /// `--databricks` needs them ([`Fields::ReportDatabricks`]).
     Report,
+    /// `report --databricks`: [`Fields::Report`] and the correlation ids
+    /// of AzureDatabricks reads.
+    ReportDatabricks,
 }
 
 /// Where normalised events go: a vector (commands that need every event)

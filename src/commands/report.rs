@@ -231,8 +231,10 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
     // read of successes drops when an export has a Resource column.
     let fields = if held.is_some() {
         Fields::Analysis
-    } else {
+    } else if args.databricks.databricks.is_empty() {
         Fields::Report
+    } else {
+        Fields::ReportDatabricks
     };
     let ing = read_into(&input, &mut fold, fields)?;
     let (attribution, attributed) = match fold.take_databricks() {

@@ -133,6 +133,11 @@ impl Worker {
         self.part.is_some()
     }
 
+    /// The fields events keep.
+    pub(crate) fn fields(&self) -> crate::pipeline::Fields {
+        self.detail
+    }
+
     /// Whether events keep every field (`kvaudit events`).
     pub(crate) fn full(&self) -> bool {
         self.detail == crate::pipeline::Fields::Full

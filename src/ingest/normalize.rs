@@ -78,7 +78,8 @@ pub(super) fn normalize(
     interner: &mut Interner,
     fields: Fields,
 ) -> Result<Event, Rejection> {
-    let analysis = matches!(fields, Fields::Analysis | Fields::Report);
+    let report = matches!(fields, Fields::Report | Fields::ReportDatabricks);
+    let analysis = report || fields == Fields::Analysis;
     if let Some(p) = clean(row.resource_provider.as_deref()) {
         if !p.eq_ignore_ascii_case("MICROSOFT.KEYVAULT") {
             return Err(Rejection::Skip("other resource provider"));
@@ -126,7 +127,7 @@ pub(super) fn normalize(
         })?),
     };
     let lean = matches!(fields, Fields::Callers | Fields::Usage)
-        || (fields == Fields::Report && status.is_none_or(|s| (200..300).contains(&s)));
+        || (report && status.is_none_or(|s| (200..300).contains(&s)));
     let opt_bool = |v: &Option<Cow<'_, str>>, name: &str| -> Result<Option<bool>, Rejection> {
         match clean(v.as_deref()) {
             None => Ok(None),
@@ -236,7 +237,7 @@ pub(super) fn normalize(
             caller_mirid: interner.text(row.mirid.as_deref()),
             caller_tenant: None,
             // The report lists each caller's addresses.
-            caller_ip: if fields == Fields::Report {
+            caller_ip: if report {
                 interner.text(row.caller_ip.as_deref())
             } else {
                 None
@@ -245,7 +246,7 @@ pub(super) fn normalize(
             // Kept for the AzureDatabricks application alone: its reads are
             // matched one by one (`attribute`), and a record delivered
             // twice is told by its correlation id.
-            correlation_id: if fields != Fields::Callers
+            correlation_id: if reads(Field::Correlation, fields, false)
                 && row.appid.as_deref() == Some(crate::event::DATABRICKS_APPID)
             {
                 clean(row.correlation_id.as_deref()).map(Arc::from)
@@ -292,6 +293,7 @@ pub(super) fn normalize(
         client_info: interner.text(row.client_info.as_deref()),
         // Analysis keeps it for AzureDatabricks alone, as lean events do.
         correlation_id: clean(row.correlation_id.as_deref())
+            .filter(|_| reads(Field::Correlation, fields, false))
             .filter(|_| !analysis || row.appid.as_deref() == Some(crate::event::DATABRICKS_APPID))
             .map(Arc::from),
         rbac_authorized,
@@ -330,8 +332,9 @@ pub(super) fn reads(f: Field, fields: Fields, own: bool) -> bool {
         (F::Signature | F::Appidacr, _) => false,
         (F::Description | F::Assignment | F::Ip, Fields::Callers | Fields::Usage) => false,
         // AzureDatabricks reads are told apart by it (`attribute`,
-        // `--databricks`); the caller inventory never reads it.
-        (F::Correlation, Fields::Callers) => false,
+        // `--databricks`); the caller inventory and a report without
+        // `--databricks` never read it.
+        (F::Correlation, Fields::Callers | Fields::Report) => false,
         (F::RequestUri | F::ObjectUri, _) => !own,
         (F::ResourceId, Fields::Callers) => !own,
         _ => true,

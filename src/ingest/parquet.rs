@@ -402,7 +402,10 @@ fn fold_alike(
         return true;
     }
     // The rows whose correlation ids are kept are read alone.
-    let alone: Vec<bool> = events.iter().map(keeps_correlation).collect();
+    let alone: Vec<bool> = events
+        .iter()
+        .map(|e| keeps_correlation(e, w.fields()))
+        .collect();
     // Groups the part folds at once (the successes `report` holds), each
     // row with its own time, record and duration; the others row by row.
     let taken = fold_groups(&events, &likes, &of_row, &alone, &time, duration, w);
@@ -535,13 +538,14 @@ fn row_of<'a>(
     raw
 }
 
-/// Whether normalising keeps the correlation ids of events like `e` (the
-/// reads of AzureDatabricks, matched one by one).
-fn keeps_correlation(e: &crate::event::Event) -> bool {
+/// Whether normalising for `fields` keeps the correlation ids of events
+/// like `e` (the reads of AzureDatabricks, matched one by one).
+fn keeps_correlation(e: &crate::event::Event, fields: Fields) -> bool {
     e.correlation_id.is_some()
-        || e.caller_appid
-            .as_deref()
-            .is_some_and(|a| a.eq_ignore_ascii_case(crate::event::DATABRICKS_APPID))
+        || (reads(Field::Correlation, fields, false)
+            && e.caller_appid
+                .as_deref()
+                .is_some_and(|a| a.eq_ignore_ascii_case(crate::event::DATABRICKS_APPID)))
 }
 
 fn at(c: &Collector, position: String, message: String) -> Error {

@@ -525,7 +525,9 @@ fn report_reads_successes_lean_with_the_same_result() {
         let Some(full) = report(&f, Fields::Analysis) else {
             continue;
         };
-        assert_eq!(report(&f, Fields::Report), Some(full), "{f}");
+        for lean in [Fields::Report, Fields::ReportDatabricks] {
+            assert_eq!(report(&f, lean), Some(full.clone()), "{f} {lean:?}");
+        }
         checked += 1;
     }
     assert!(checked >= 15, "only {checked} fixtures read");
