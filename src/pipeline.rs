@@ -11,9 +11,10 @@ pub enum Fields {
     /// Every field (`events`, `token --logs`).
     #[default]
     Full,
-    /// What `explain` and `report` read: everything but the request URI,
-    /// result signature and appidacr, and the correlation id but for
-    /// AzureDatabricks (its reads are told apart by it).
+    /// What `explain`, `token --logs` and `report --assignments` read:
+    /// everything but the request URI, result signature and appidacr, and
+    /// the correlation id but for AzureDatabricks (its reads are told apart
+    /// by it).
     Analysis,
     /// What the caller inventory needs (identity, vault, object, operation,
     /// status, client, time): no correlation id, which a lakehouse table
@@ -23,7 +24,8 @@ pub enum Fields {
     /// --databricks` read: [`Fields::Callers`] plus the resource id (the
     /// vault's scope) and the correlation ids of AzureDatabricks reads.
     Usage,
-    /// What `report` (without `--assignments`) reads: [`Fields::Analysis`]
+    /// What `report` reads (but with assignments to judge):
+    /// [`Fields::Analysis`]
     /// for failed requests, for successful ones [`Fields::Callers`] and
     /// their client addresses (it folds no more of them; the explanation
     /// of denials needs the rest), and no correlation id: only

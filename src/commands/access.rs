@@ -74,7 +74,10 @@ pub(super) fn run(args: AccessArgs, ctx: &Context) -> Result<Exit> {
         listed.retain(|l| vaults.contains(&l.vault));
     }
     let mut fold = UsageFold::default();
-    read_usage(&input.named_by(&catalog), &mut fold)?;
+    read_usage(
+        &input.named_by(&catalog, args.naming.resolve.resolve),
+        &mut fold,
+    )?;
     resolve_into(
         &mut catalog,
         &args.naming.resolve,

@@ -35,10 +35,18 @@ pub(super) struct InputArgs {
 
 impl InputArgs {
     /// These inputs with `--kind` and `--principal` naming principals as
-    /// `catalog` does (with the `--directory` names, as the output does).
-    pub(super) fn named_by(&self, catalog: &Catalog) -> InputArgs {
+    /// `catalog` does: the bundled names and the `--directory` files. The
+    /// names `--resolve` asks Graph for come after reading, too late to
+    /// select by (a note says so when both are given).
+    pub(super) fn named_by(&self, catalog: &Catalog, resolve: bool) -> InputArgs {
         let mut named = self.clone();
-        named.select.catalog = Some(Arc::new(catalog.clone()));
+        let s = &self.select;
+        if s.principal.is_some() || !s.kind.is_empty() {
+            named.select.catalog = Some(Arc::new(catalog.clone()));
+            if resolve {
+                note!("kvaudit: note: --principal and --kind match the names of --directory and the bundled catalog, not those --resolve asks Graph for after reading");
+            }
+        }
         named
     }
 }
@@ -86,8 +94,8 @@ pub(super) struct SelectArgs {
     #[arg(long, help_heading = "Selection", value_name = "STATUS")]
     pub status: Option<String>,
     /// Names principals for `--kind` and `--principal`: the `--directory`
-    /// names of the command, set by [`InputArgs::named_by`] (else the
-    /// bundled catalog).
+    /// names of the command too, set by [`InputArgs::named_by`] (else the
+    /// bundled catalog alone).
     #[arg(skip)]
     pub catalog: Option<Arc<Catalog>>,
 }

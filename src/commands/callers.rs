@@ -79,6 +79,11 @@ pub(super) fn run(args: CallersArgs, ctx: &Context) -> Result<Exit> {
     for p in &input.paths {
         match inventory::read(p)? {
             Some(rows) => {
+                if !input.select.selection(chrono::Utc::now())?.is_everything() {
+                    return Err(crate::error::Error::Usage(format!(
+                        "{p} is a caller inventory (aggregated by day): the selection flags apply to events; filter in the query instead"
+                    )));
+                }
                 note!(
                     "kvaudit: {p}: caller inventory, {} row(s) (caller x vault x day)",
                     rows.len()
@@ -92,7 +97,7 @@ pub(super) fn run(args: CallersArgs, ctx: &Context) -> Result<Exit> {
     if !logs.is_empty() || input.paths.is_empty() {
         let logs = InputArgs {
             paths: logs,
-            ..input.named_by(&catalog)
+            ..input.named_by(&catalog, args.naming.resolve.resolve)
         };
         if args.databricks.databricks.is_empty() {
             read_logs(&logs, &mut fold, Fields::Callers)?;

@@ -91,7 +91,11 @@ pub(super) fn run(args: ExplainArgs, ctx: &Context) -> Result<Exit> {
         None => {
             // Streams: denials are grouped as they are read.
             let mut fold = ExplainFold::default();
-            read_into(&input.named_by(&catalog), &mut fold, Fields::Analysis)?;
+            read_into(
+                &input.named_by(&catalog, args.naming.resolve.resolve),
+                &mut fold,
+                Fields::Analysis,
+            )?;
             resolve_into(
                 &mut catalog,
                 &args.naming.resolve,

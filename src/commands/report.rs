@@ -198,7 +198,7 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
     }
     let input = InputArgs {
         window_in_fold: true,
-        ..input.named_by(&catalog)
+        ..input.named_by(&catalog, args.naming.resolve.resolve)
     };
     let held = match &args.assignments {
         Some(p) => Some(crate::analyze::explain::assignments::parse(

@@ -55,6 +55,33 @@ fn other_commands_refuse_an_inventory() {
     }
 }
 
+/// An inventory is aggregated by caller, vault and day: a selection of
+/// events cannot apply to it, so it is refused rather than ignored (its
+/// callers were all listed before, whatever the flags).
+#[test]
+fn callers_refuses_a_selection_of_an_inventory() {
+    let inv = fixture("scenarios/caller-inventory.csv");
+    for flag in [
+        &["--principal", "x"][..],
+        &["--kind", "user"],
+        &["--since", "7d"],
+        &["--vault", "kv"],
+    ] {
+        let mut args = vec!["callers", inv.as_str()];
+        args.extend_from_slice(flag);
+        let out = kvaudit(&args);
+        assert_eq!(out.code, 2, "{flag:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(
+                "is a caller inventory (aggregated by day): the selection flags apply to events"
+            ),
+            "{}",
+            out.stderr
+        );
+        assert!(out.stdout.is_empty());
+    }
+}
+
 #[test]
 fn bad_inventory_rows_are_named() {
     let text = std::fs::read_to_string(fixture("scenarios/caller-inventory-api.json")).unwrap();

@@ -591,4 +591,36 @@ fn directory_names_select_principals_in_every_command() {
     let named: Value = serde_json::from_str(&named.stdout).unwrap();
     assert_eq!(all, named);
     assert_eq!(named[0]["name"], "airflow-prod-spn");
+    // A directory that says the principal is a managed identity makes it
+    // one for --kind as for the output; the bundled catalog alone does not.
+    let tmp = tempfile::tempdir().unwrap();
+    let mi = tmp.path().join("mi.json");
+    std::fs::write(
+        &mi,
+        format!(r#"[{{"id": "8e4f1a5d-2c6b-4f9e-a3d1-5b7c9e1f3d44", "appId": "{appid}", "displayName": "airflow-mi", "servicePrincipalType": "ManagedIdentity"}}]"#),
+    )
+    .unwrap();
+    let mi = mi.to_str().unwrap();
+    for command in ["callers", "explain", "report", "access"] {
+        let kind = |extra: &[&str]| {
+            let mut args = vec![
+                command,
+                "--format",
+                "json",
+                &log,
+                "--kind",
+                "managed-identity",
+            ];
+            args.extend_from_slice(extra);
+            let out = kvaudit(&args);
+            assert_eq!(out.code, 0, "{command}: {}", out.stderr);
+            out
+        };
+        let with = kind(&["--directory", mi]);
+        assert!(with.stdout.contains(appid), "{command}: {}", with.stdout);
+        assert!(!with.stderr.contains("no event matches"), "{command}");
+        let without = kind(&[]);
+        assert!(without.stderr.contains("no event matches"), "{command}");
+        assert!(!without.stdout.contains(appid), "{command}");
+    }
 }

@@ -490,8 +490,9 @@ fn report_split_across_parsing_threads_equals_one_thread() {
     assert_eq!(windowed, report(&[&from[..], &[&s2, &whole]].concat()));
 }
 
-/// `report` without `--redact` reads successful requests lean (only what it
-/// folds of them): the same report as reading every field, on every fixture.
+/// `report` reads successful requests lean (only what it folds of them),
+/// with or without the correlation ids of `--databricks`: the same report
+/// as reading every field, on every fixture.
 #[test]
 fn report_reads_successes_lean_with_the_same_result() {
     use kvaudit::analyze::report::{Options, ReportFold, Window};
