@@ -571,14 +571,19 @@ impl<'p> ReportFold<'p> {
         if let Some(l) = opts.listed {
             tally.access.add_listed(l);
         }
-        // The denials are explained while the rest is tabled (each needs
-        // only the folds and the identities).
-        let (ex, (callers, objects, usage, activity)) = std::thread::scope(|s| {
-            let table = || tabled(&tally, catalog, &ids);
+        // The denials are explained and the findings judged while the rest
+        // is tabled (each needs only the folds and the identities).
+        let empty = tally.findings.part();
+        let acc = std::mem::replace(&mut tally.findings, empty);
+        let (ex, mut found, (callers, objects, usage, activity)) = std::thread::scope(|s| {
+            let tally = &tally;
+            let table = || tabled(tally, catalog, &ids);
             let tabling = std::thread::Builder::new()
                 .name("kvaudit-table".into())
                 .spawn_scoped(s, table);
             let ex = explain.finish_with(catalog, &ids);
+            let found = findings::FindingsFold::with(self.policy, acc, tally.callers.keys())
+                .finish(&ex, opts.baseline.as_ref(), opts.redactor, &ids);
             // No thread to be had: tabled here.
             let tabled = match tabling {
                 Ok(h) => h
@@ -586,14 +591,8 @@ impl<'p> ReportFold<'p> {
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
                 Err(_) => table(),
             };
-            (ex, tabled)
+            (ex, found, tabled)
         });
-        let mut found = findings::FindingsFold::with(
-            self.policy,
-            tally.findings,
-            tally.callers.keys(),
-        )
-        .finish(&ex, opts.baseline.as_ref(), opts.redactor, &ids);
         let rights = opts
             .assignments
             .map(|a| super::rights::rights(&usage, a, &opts.vaults).0);
