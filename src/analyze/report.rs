@@ -378,6 +378,14 @@ impl ReportPart {
         }
     }
 
+    /// Whether nothing was folded, held or counted here.
+    fn untouched(&self) -> bool {
+        self.events == 0
+            && self.outside == 0
+            && self.pending.events == 0
+            && self.callers.keys().next().is_none()
+    }
+
     /// An empty part for a parsing thread, its events after those so far.
     fn part(&self) -> ReportPart {
         ReportPart {
@@ -388,6 +396,20 @@ impl ReportPart {
 
     fn merge(&mut self, mut o: ReportPart) {
         o.flush();
+        // Nothing folded here yet (the first part of a read): the part,
+        // whose orders are already the input's, becomes the tally whole
+        // rather than merged into empty folds an entry at a time.
+        if self.untouched() {
+            let seen = self.seen.max(o.seen);
+            *self = ReportPart {
+                window: self.window,
+                base: self.base,
+                databricks: self.databricks,
+                seen,
+                ..o
+            };
+            return;
+        }
         let to = self.callers.merge(o.callers);
         self.findings.merge(o.findings, &to);
         self.access.merge(o.access, &to);
