@@ -152,7 +152,10 @@ pub struct ReportFold<'p> {
 /// that resolve denials. Each merges (sums, unions, extremes, the earliest
 /// or latest by input order), so parsing threads each fold one over their
 /// own events and pass on only the failed requests; the parts are merged at
-/// the end.
+/// the end. Every field but the settings (`window`, `base`, `databricks`)
+/// is filled by folding events only: [`ReportPart::merge`] takes a part
+/// whole into a tally that [`ReportPart::untouched`] says is empty, so a
+/// field filled otherwise must be kept there too.
 struct ReportPart {
     window: Window,
     callers: callers::CallerFold,
