@@ -25,11 +25,10 @@ pub enum Fields {
     /// vault's scope) and the correlation ids of AzureDatabricks reads.
     Usage,
     /// What `report` reads (but with assignments to judge):
-    /// [`Fields::Analysis`]
-    /// for failed requests, for successful ones [`Fields::Callers`] and
-    /// their client addresses (it folds no more of them; the explanation
-    /// of denials needs the rest), and no correlation id: only
-    /// `--databricks` needs them ([`Fields::ReportDatabricks`]).
+    /// [`Fields::Analysis`] for failed requests, for successful ones
+    /// [`Fields::Callers`] and their client addresses (it folds no more of
+    /// them; the explanation of denials needs the rest), and no correlation
+    /// id: only `--databricks` needs them ([`Fields::ReportDatabricks`]).
     Report,
     /// `report --databricks`: [`Fields::Report`] and the correlation ids
     /// of AzureDatabricks reads.

@@ -34,6 +34,17 @@ pub(super) struct InputArgs {
 }
 
 impl InputArgs {
+    /// A usage error when a selection flag is given for `what` (an
+    /// inventory, aggregated by day, which the flags cannot select from).
+    pub(super) fn refuse_selection_of(&self, what: &str) -> Result<()> {
+        if self.select.selection(chrono::Utc::now())?.is_everything() {
+            return Ok(());
+        }
+        Err(Error::Usage(format!(
+            "{what} (aggregated by day): the selection flags apply to events; filter in the query instead"
+        )))
+    }
+
     /// These inputs with `--kind` and `--principal` naming principals as
     /// `catalog` does: the bundled names and the `--directory` files. The
     /// names `--resolve` asks Graph for come after reading, too late to
@@ -377,11 +388,7 @@ pub(super) fn read_usage(
     for p in &input.paths {
         match ingest::access_inventory::read(p)? {
             Some(rows) => {
-                if !input.select.selection(chrono::Utc::now())?.is_everything() {
-                    return Err(Error::Usage(format!(
-                        "{p} is an access inventory (aggregated by day): the selection flags apply to events; filter in the query instead"
-                    )));
-                }
+                input.refuse_selection_of(&format!("{p} is an access inventory"))?;
                 note!(
                     "kvaudit: {p}: access inventory, {} row(s) (day x vault x caller x object x operation)",
                     rows.len()

@@ -79,11 +79,7 @@ pub(super) fn run(args: CallersArgs, ctx: &Context) -> Result<Exit> {
     for p in &input.paths {
         match inventory::read(p)? {
             Some(rows) => {
-                if !input.select.selection(chrono::Utc::now())?.is_everything() {
-                    return Err(crate::error::Error::Usage(format!(
-                        "{p} is a caller inventory (aggregated by day): the selection flags apply to events; filter in the query instead"
-                    )));
-                }
+                input.refuse_selection_of(&format!("{p} is a caller inventory"))?;
                 note!(
                     "kvaudit: {p}: caller inventory, {} row(s) (caller x vault x day)",
                     rows.len()

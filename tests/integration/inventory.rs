@@ -80,6 +80,21 @@ fn callers_refuses_a_selection_of_an_inventory() {
         );
         assert!(out.stdout.is_empty());
     }
+    // `access` refuses its own inventory the same way.
+    let out = kvaudit(&[
+        "access",
+        &fixture("access/access-inventory.csv"),
+        "--vault",
+        "kv",
+    ]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "is an access inventory (aggregated by day): the selection flags apply to events"
+        ),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
