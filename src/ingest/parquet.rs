@@ -141,6 +141,21 @@ impl Cells<'_> {
         true
     }
 
+    /// Whether every one of `rows` rows holds the same value (told by
+    /// [`Cells::keys`]' values: false when one differs or has none).
+    fn constant(&self, rows: usize) -> bool {
+        let key = |row: usize| match self {
+            Cells::Text(a, false) => a.views().get(row).map(|v| v.as_u128()),
+            Cells::Text(a, true) => Some(a.get(row).map_or(0, |_| a.views()[row].as_u128())),
+            _ => self.key(row),
+        };
+        if rows == 0 {
+            return false;
+        }
+        let Some(first) = key(0) else { return false };
+        (1..rows).all(|row| key(row) == Some(first))
+    }
+
     /// [`Cells::keys`] of one row of packed text.
     fn key(&self, row: usize) -> Option<u128> {
         match self {
@@ -287,6 +302,9 @@ fn raw_rows(
     Ok(rows)
 }
 
+/// Distinct rows whose values are gathered at a time (see [`fold_alike`]).
+const GATHER: usize = 512;
+
 /// Folds the row group's alike rows (see [`super::like`]) when the sink
 /// has a part: all at once when the part takes like events, else each row
 /// in order as its distinct row's event with the row's own time, record
@@ -343,7 +361,10 @@ fn fold_alike(
             _ => false,
         };
         if !fields().all(free) {
-            keyed.push(c);
+            // A column with one value in every row tells no rows apart.
+            if !c.constant(rows) {
+                keyed.push(c);
+            }
         } else if fields().any(|f| f == Field::Duration) {
             duration = Some(c);
         }
@@ -380,19 +401,33 @@ fn fold_alike(
     // Each distinct row normalised once, at its earliest time (the
     // latest checked too: a time out of range is an error of its row).
     let mut events = Vec::with_capacity(likes.len());
-    for l in &likes {
-        if chrono::DateTime::from_timestamp_micros(l.times.1).is_none() {
-            return false;
+    // The distinct rows' values are gathered a column at a time, a block
+    // of rows after another: each column is then read in row order rather
+    // than every column at each distinct row.
+    let read: Vec<usize> = (0..cells.len()).filter(|&i| cell(i).is_some()).collect();
+    let mut values: Vec<Option<&str>> = vec![None; cells.len() * GATHER];
+    for block in likes.chunks(GATHER) {
+        for &i in &read {
+            let Some(c) = cell(i) else { continue };
+            let column = &mut values[i * GATHER..][..block.len()];
+            for (v, l) in column.iter_mut().zip(block) {
+                *v = c.get(l.first);
+            }
         }
-        let mut raw = schema.row(|i| cell(i).and_then(|v| v.get(l.first)));
-        if let Ok(r) = &mut raw {
-            r.time_micros = Some(l.times.0);
-        }
-        match w.normalise(raw, l.first as u64 + 1) {
-            // The correlation id is kept (for AzureDatabricks) and then
-            // differs from row to row.
-            Outcome::Event(e) if at_once || !w.full() => events.push(e),
-            _ => return false,
+        for (k, l) in block.iter().enumerate() {
+            if chrono::DateTime::from_timestamp_micros(l.times.1).is_none() {
+                return false;
+            }
+            let mut raw = schema.row(|i| values.get(i * GATHER + k).copied().flatten());
+            if let Ok(r) = &mut raw {
+                r.time_micros = Some(l.times.0);
+            }
+            match w.normalise(raw, l.first as u64 + 1) {
+                // The correlation id is kept (for AzureDatabricks) and then
+                // differs from row to row.
+                Outcome::Event(e) if at_once || !w.full() => events.push(e),
+                _ => return false,
+            }
         }
     }
     if at_once {
