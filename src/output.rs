@@ -30,15 +30,32 @@ impl Target {
 
     /// Writes all bytes: to stdout, or to a temporary file renamed over FILE.
     pub fn write(&self, bytes: &[u8]) -> Result<()> {
+        self.write_with(|w| w.write_all(bytes))
+    }
+
+    /// Writes what `f` writes, through a buffer: to stdout, or to a
+    /// temporary file renamed over FILE. An error of kvaudit's own that `f`
+    /// returns inside the I/O error (`std::io::Error::other`) comes out as
+    /// itself, not as a failure to write.
+    pub fn write_with(&self, f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
         match self {
             Target::Stdout => {
-                let mut out = std::io::stdout().lock();
-                out.write_all(bytes)
+                let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+                f(&mut out)
                     .and_then(|_| out.flush())
-                    .map_err(|e| Error::write("<stdout>", e))
+                    .map_err(|e| write_error(Path::new("<stdout>"), e))
             }
-            Target::File { path, force } => write_atomic(path, *force, |w| w.write_all(bytes)),
+            Target::File { path, force } => write_atomic(path, *force, f),
         }
+    }
+}
+
+/// A failure to write to `path`, or the error of kvaudit's own carried in
+/// `e` (see [`Target::write_with`]).
+fn write_error(path: &Path, e: std::io::Error) -> Error {
+    match e.downcast::<Error>() {
+        Ok(own) => own,
+        Err(e) => Error::write(path, e),
     }
 }
 
@@ -159,7 +176,7 @@ pub fn write_atomic(
             let mut w = std::io::BufWriter::new(file);
             return f(&mut w)
                 .and_then(|_| w.flush())
-                .map_err(|e| Error::write(path, e));
+                .map_err(|e| write_error(path, e));
         }
         Existing::File(_) if !force => {
             return Err(Error::Usage(format!(
@@ -207,7 +224,7 @@ pub fn write_atomic(
         Ok(())
     })();
     drop(guard);
-    result.map_err(|e| Error::write(path, e))
+    result.map_err(|e| write_error(path, e))
 }
 
 /// The I/O error inside a CSV error, kind kept (a closed pipe stays a

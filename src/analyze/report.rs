@@ -651,8 +651,7 @@ impl<'p> ReportFold<'p> {
             callers: callers.len() as u64,
             not_denials: ex.not_denials.clone(),
             denials_by_kind,
-            per_day: tally
-                .per_day
+            per_day: std::mem::take(&mut tally.per_day)
                 .into_iter()
                 .map(|(d, c)| (d.to_string(), c))
                 .collect(),
@@ -666,14 +665,17 @@ impl<'p> ReportFold<'p> {
                 .entry(format!("{:?}", f.severity).to_ascii_lowercase())
                 .or_insert(0) += 1;
         }
+        let period = Period {
+            from: opts.window.from.or(tally.first).map(|t| format_time(&t)),
+            to: opts.window.to.or(tally.last).map(|t| format_time(&t)),
+        };
+        // The folds are freed while the report is written.
+        crate::collections::free_aside((tally, usage, ex, ids, plans, rights));
         Report {
             schema_version: SCHEMA_VERSION,
             generated_at: format_time(&opts.now),
             inputs: opts.inputs.clone(),
-            period: Period {
-                from: opts.window.from.or(tally.first).map(|t| format_time(&t)),
-                to: opts.window.to.or(tally.last).map(|t| format_time(&t)),
-            },
+            period,
             summary: s,
             callers,
             findings: found,

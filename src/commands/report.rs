@@ -8,6 +8,7 @@ use super::Context;
 use crate::analyze::findings::{Policy, Severity};
 use crate::analyze::redact::{key_file, Redactor};
 use crate::analyze::report::{exceeds, load_baseline, Options, ReportFold};
+use crate::collections::FreedAside;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::limits;
@@ -284,19 +285,18 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
         drop(FreedAside(Some(std::mem::replace(&mut *report, redacted))));
     }
     for (target, format) in &outputs {
-        let bytes = match format {
-            Format::Ocsf | Format::OcsfJsonl => Ocsf {
+        let renderer: Box<dyn Renderer> = match format {
+            Format::Ocsf | Format::OcsfJsonl => Box::new(Ocsf {
                 lines: *format == Format::OcsfJsonl,
                 version: match args.ocsf_version {
                     OcsfArg::V15 => OcsfVersion::V1_5,
                     OcsfArg::V16 => OcsfVersion::V1_6,
                 },
-            }
-            .render(&View::Report(&report))?,
-            _ => renderer_for((*format).into(), ctx.human(target, false))
-                .render(&View::Report(&report))?,
+            }),
+            _ => renderer_for((*format).into(), ctx.human(target, false)),
         };
-        target.write(&bytes)?;
+        // Written as it is rendered: a large report is never held as bytes.
+        target.write_with(|w| renderer.render_to(&View::Report(&report), w))?;
     }
     let Some(level) = args.fail_on.map(Severity::from) else {
         return Ok(Exit::Ok);
@@ -348,40 +348,4 @@ pub(super) fn run(args: ReportArgs, ctx: &Context) -> Result<Exit> {
         note!("kvaudit:   (+{} more)", at.len() - 5);
     }
     Ok(Exit::Findings)
-}
-
-/// A value freed on a thread of its own when dropped, so that whoever
-/// drops it does not wait (the process may end first: a command is done
-/// once its output is written); freed in place when no thread can be
-/// started.
-struct FreedAside<T: Send + 'static>(Option<T>);
-
-impl<T: Send + 'static> Drop for FreedAside<T> {
-    fn drop(&mut self) {
-        if let Some(v) = self.0.take() {
-            // A thread that cannot start drops its closure, and `v` with it.
-            let _ = std::thread::Builder::new()
-                .name("kvaudit-free".into())
-                .spawn(move || drop(v));
-        }
-    }
-}
-
-impl<T: Send + 'static> std::ops::Deref for FreedAside<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        match &self.0 {
-            Some(v) => v,
-            None => unreachable!("taken only when dropped"),
-        }
-    }
-}
-
-impl<T: Send + 'static> std::ops::DerefMut for FreedAside<T> {
-    fn deref_mut(&mut self) -> &mut T {
-        match &mut self.0 {
-            Some(v) => v,
-            None => unreachable!("taken only when dropped"),
-        }
-    }
 }

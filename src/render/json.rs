@@ -17,4 +17,19 @@ impl Renderer for Json {
         out.push(b'\n');
         Ok(out)
     }
+
+    fn render_to(&self, view: &View, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let View::Report(r) = view else {
+            let bytes = self.render(view).map_err(std::io::Error::other)?;
+            return out.write_all(&bytes);
+        };
+        serde_json::to_writer_pretty(&mut *out, r).map_err(|e| {
+            if e.is_io() {
+                std::io::Error::from(e)
+            } else {
+                std::io::Error::other(Error::Output(e.to_string()))
+            }
+        })?;
+        out.write_all(b"\n")
+    }
 }

@@ -43,6 +43,15 @@ pub enum View<'a> {
 /// One output format.
 pub trait Renderer {
     fn render(&self, view: &View) -> Result<Vec<u8>>;
+
+    /// Writes the view to `out`. A format that can write as it goes
+    /// overrides it, so that a large report is never held whole as bytes.
+    /// An error of rendering comes back inside the I/O error (see
+    /// [`crate::output::Target::write_with`]).
+    fn render_to(&self, view: &View, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let bytes = self.render(view).map_err(std::io::Error::other)?;
+        out.write_all(&bytes)
+    }
 }
 
 /// The formats views render to (each command offers the ones that fit it).
