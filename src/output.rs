@@ -36,16 +36,31 @@ impl Target {
     /// Writes what `f` writes, through a buffer: to stdout, or to a
     /// temporary file renamed over FILE. An error of kvaudit's own that `f`
     /// returns inside the I/O error (`std::io::Error::other`) comes out as
-    /// itself, not as a failure to write.
+    /// itself, not as a failure to write. When `f` fails, what it wrote
+    /// and is still buffered is dropped; stdout (or a device or FIFO) may
+    /// already hold the part written before, a FILE is left as it was.
     pub fn write_with(&self, f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
         match self {
-            Target::Stdout => {
-                let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-                f(&mut out)
-                    .and_then(|_| out.flush())
-                    .map_err(|e| write_error(Path::new("<stdout>"), e))
-            }
+            Target::Stdout => buffered(std::io::stdout().lock(), Path::new("<stdout>"), f),
             Target::File { path, force } => write_atomic(path, *force, f),
+        }
+    }
+}
+
+/// Writes what `f` writes to `w` through a buffer, flushed only when `f`
+/// succeeds; errors name `path` (see [`write_error`]).
+fn buffered(
+    w: impl Write,
+    path: &Path,
+    f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, w);
+    match f(&mut out) {
+        Ok(()) => out.flush().map_err(|e| write_error(path, e)),
+        Err(e) => {
+            // Dropped unflushed: a failed rendering adds nothing more.
+            drop(out.into_parts());
+            Err(write_error(path, e))
         }
     }
 }
@@ -173,10 +188,7 @@ pub fn write_atomic(
                 .write(true)
                 .open(path)
                 .map_err(|e| Error::write(path, e))?;
-            let mut w = std::io::BufWriter::new(file);
-            return f(&mut w)
-                .and_then(|_| w.flush())
-                .map_err(|e| write_error(path, e));
+            return buffered(file, path, f);
         }
         Existing::File(_) if !force => {
             return Err(Error::Usage(format!(

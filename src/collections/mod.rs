@@ -1,5 +1,6 @@
 //! Hash maps and sets tuned for the per-event folds: fixed fast hashing,
-//! digests as keys, the caller table and interned-text sets.
+//! digests as keys, the caller table and interned-text sets; and large
+//! values freed on a thread of their own.
 
 mod aside;
 mod caller_table;

@@ -20,8 +20,7 @@ impl Renderer for Json {
 
     fn render_to(&self, view: &View, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         let View::Report(r) = view else {
-            let bytes = self.render(view).map_err(std::io::Error::other)?;
-            return out.write_all(&bytes);
+            return super::write_rendered(self, view, out);
         };
         serde_json::to_writer_pretty(&mut *out, r).map_err(|e| {
             if e.is_io() {

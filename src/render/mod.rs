@@ -1,6 +1,7 @@
 //! Renders results for people and for scripts. One renderer per format
 //! behind one trait; each returns bytes so every format can be snapshot
-//! tested and written atomically. `kvaudit events` streams instead
+//! tested and written atomically, and JSON also writes a report as it
+//! renders it ([`Renderer::render_to`]). `kvaudit events` streams
 //! ([`event_stream`]).
 
 mod csv;
@@ -49,9 +50,18 @@ pub trait Renderer {
     /// An error of rendering comes back inside the I/O error (see
     /// [`crate::output::Target::write_with`]).
     fn render_to(&self, view: &View, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-        let bytes = self.render(view).map_err(std::io::Error::other)?;
-        out.write_all(&bytes)
+        write_rendered(self, view, out)
     }
+}
+
+/// [`Renderer::render_to`] for a renderer that renders to bytes first.
+pub fn write_rendered<R: Renderer + ?Sized>(
+    r: &R,
+    view: &View,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    let bytes = r.render(view).map_err(std::io::Error::other)?;
+    out.write_all(&bytes)
 }
 
 /// The formats views render to (each command offers the ones that fit it).
