@@ -141,19 +141,25 @@ impl Cells<'_> {
         true
     }
 
-    /// Whether every one of `rows` rows holds the same value (told by
-    /// [`Cells::keys`]' values: false when one differs or has none).
+    /// Whether every one of `rows` rows holds the same value, by their
+    /// [`Cells::keys`] (false when one differs or cannot be keyed).
     fn constant(&self, rows: usize) -> bool {
-        let key = |row: usize| match self {
-            Cells::Text(a, false) => a.views().get(row).map(|v| v.as_u128()),
-            Cells::Text(a, true) => Some(a.get(row).map_or(0, |_| a.views()[row].as_u128())),
-            _ => self.key(row),
-        };
-        if rows == 0 {
-            return false;
+        let mut keys = [0u128; 256];
+        let mut first = None;
+        let mut start = 0;
+        while start < rows {
+            let end = (start + keys.len()).min(rows);
+            let chunk = &mut keys[..end - start];
+            if !self.keys(start..end, chunk, 1) {
+                return false;
+            }
+            let f = *first.get_or_insert(chunk[0]);
+            if chunk.iter().any(|&k| k != f) {
+                return false;
+            }
+            start = end;
         }
-        let Some(first) = key(0) else { return false };
-        (1..rows).all(|row| key(row) == Some(first))
+        first.is_some()
     }
 
     /// [`Cells::keys`] of one row of packed text.
@@ -404,12 +410,18 @@ fn fold_alike(
     // The distinct rows' values are gathered a column at a time, a block
     // of rows after another: each column is then read in row order rather
     // than every column at each distinct row.
-    let read: Vec<usize> = (0..cells.len()).filter(|&i| cell(i).is_some()).collect();
-    let mut values: Vec<Option<&str>> = vec![None; cells.len() * GATHER];
+    // Where each column read is among those gathered.
+    let mut at = vec![None; cells.len()];
+    let mut read = Vec::new();
+    for (i, c) in cells.iter().enumerate() {
+        if let Some(c) = c {
+            at[i] = Some(read.len());
+            read.push(c);
+        }
+    }
+    let mut values: Vec<Option<&str>> = vec![None; read.len() * GATHER];
     for block in likes.chunks(GATHER) {
-        for &i in &read {
-            let Some(c) = cell(i) else { continue };
-            let column = &mut values[i * GATHER..][..block.len()];
+        for (c, column) in read.iter().zip(values.chunks_exact_mut(GATHER)) {
             for (v, l) in column.iter_mut().zip(block) {
                 *v = c.get(l.first);
             }
@@ -418,7 +430,11 @@ fn fold_alike(
             if chrono::DateTime::from_timestamp_micros(l.times.1).is_none() {
                 return false;
             }
-            let mut raw = schema.row(|i| values.get(i * GATHER + k).copied().flatten());
+            let value = |i: usize| {
+                let p = at.get(i).copied().flatten()?;
+                values.get(p * GATHER + k).copied().flatten()
+            };
+            let mut raw = schema.row(value);
             if let Ok(r) = &mut raw {
                 r.time_micros = Some(l.times.0);
             }

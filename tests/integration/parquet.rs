@@ -286,6 +286,70 @@ fn every_command_reads_its_own_parquet_as_the_source() {
     }
 }
 
+/// One row group of `synth` rows: more distinct rows than the blocks they
+/// are gathered in (512), the last block short, and columns with one value
+/// in the whole group (the vault kind) or none (the assignment id), left
+/// out of the rows' keys. Every row has one client but the last 300,
+/// copies of the first 300 with another: a column alike in most of the
+/// group still tells those apart. Every command answers as it does on the
+/// same events as JSON Lines, read row by row.
+#[test]
+fn a_large_row_group_reads_as_its_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let raw = synth(dir.path(), "raw-jsonl", 6000, 7);
+    let (events, lines, pq) = (
+        path("events.jsonl"),
+        path("lines.jsonl"),
+        path("events.parquet"),
+    );
+    let out = kvaudit(&["events", &raw, "--format", "jsonl", "-o", &events]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let mut rows: Vec<serde_json::Map<String, Value>> = std::fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for r in &mut rows {
+        r.insert("client_info".into(), "kvaudit-test/1.0".into());
+    }
+    let copies: Vec<_> = rows[..300].to_vec();
+    for mut r in copies {
+        r.insert("client_info".into(), "kvaudit-test/2.0".into());
+        rows.push(r);
+    }
+    let text: String = rows
+        .iter()
+        .map(|r| format!("{}\n", Value::Object(r.clone())))
+        .collect();
+    std::fs::write(&lines, &text).unwrap();
+    let out = kvaudit(&["events", &lines, "-o", &pq]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // The premises: distinct rows past a block and a half, one vault
+    // kind, no assignment id.
+    let mut distinct = std::collections::HashSet::new();
+    let (mut kinds, mut assignments) = (std::collections::HashSet::new(), 0);
+    for r in &rows {
+        let mut v = r.clone();
+        for varying in ["time", "correlation_id", "source_record", "duration_ms"] {
+            v.remove(varying);
+        }
+        kinds.insert(v["vault_kind"].clone());
+        assignments += usize::from(!v["applied_assignment_id"].is_null());
+        distinct.insert(Value::Object(v).to_string());
+    }
+    assert!(distinct.len() > 768, "{} distinct rows", distinct.len());
+    assert_eq!((kinds.len(), assignments), (1, 0));
+    for command in ["callers", "report", "explain", "access"] {
+        let (a, b) = (answer(command, &lines), answer(command, &pq));
+        assert_ne!(a, Value::Array(vec![]), "{command}");
+        assert_eq!(
+            a, b,
+            "{command} on 6,300 synth rows as JSON Lines and as Parquet"
+        );
+    }
+}
+
 /// kvaudit's own events written 100 times over as one Parquet file: the
 /// callers fold each distinct row once for all its copies (every count a
 /// hundredfold, every set and time as once); a row without a time among
