@@ -342,10 +342,7 @@ impl ReportPart {
             .add_range(e, n, micros, (first.order, last.order));
         self.access.add_range(slot, e, n, micros);
         self.activity.add_days(slot, e, &days);
-        e.time = early;
-        self.uses.add_n(slot, e, n);
-        e.time = late;
-        self.uses.add_n(slot, e, 0);
+        self.uses.add_range(slot, e, n, micros);
         self.findings.add_rows(slot, e, rows, &days);
         self.successes.add_rows(e, rows);
     }
@@ -580,7 +577,9 @@ impl<'p> ReportFold<'p> {
         self.tally.callers.principals()
     }
 
-    /// The report (redacted by the caller, see [`Report::redacted`]).
+    /// The report (redacted by the caller, see [`Report::redacted`]). The
+    /// folds it is made from are freed on a thread of their own
+    /// ([`crate::collections::free_aside`]).
     pub fn finish(
         mut self,
         files: &crate::ingest::Ingested,

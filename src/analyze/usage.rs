@@ -101,12 +101,18 @@ impl UsesFold {
         self.add_n(slot, e, 1);
     }
 
-    /// [`UsesFold::add`] for `n` events like `e` (access inventories; with
-    /// `n` 0 only the times count).
+    /// [`UsesFold::add`] for `n` events like `e` (access inventories).
     pub fn add_n(&mut self, slot: usize, e: &Event, n: u64) {
         let t = e.time.timestamp_micros();
-        self.first = Some(self.first.map_or(t, |f| f.min(t)));
-        self.last = Some(self.last.map_or(t, |l| l.max(t)));
+        self.add_range(slot, e, n, (t, t));
+    }
+
+    /// [`UsesFold::add_n`] for `n` events like `e` whose earliest and
+    /// latest times are `times` (microseconds).
+    pub fn add_range(&mut self, slot: usize, e: &Event, n: u64, times: (i64, i64)) {
+        let (early, late) = times;
+        self.first = Some(self.first.map_or(early, |f| f.min(early)));
+        self.last = Some(self.last.map_or(late, |l| l.max(late)));
         let v = self.vaults.entry(e.vault.clone()).or_default();
         if v.resource_id.is_none() {
             v.resource_id = e.resource_id.as_deref().map(str::to_string);
@@ -114,8 +120,8 @@ impl UsesFold {
         v.access_policy_records += n * u64::from(e.access_policy_match.is_some());
         v.rbac_records += n * u64::from(e.rbac_authorized.is_some());
         v.managed_hsm |= e.vault_kind == Some(crate::event::VaultKind::ManagedHsm);
-        v.first = Some(v.first.map_or(t, |f| f.min(t)));
-        v.last = Some(v.last.map_or(t, |l| l.max(t)));
+        v.first = Some(v.first.map_or(early, |f| f.min(early)));
+        v.last = Some(v.last.map_or(late, |l| l.max(late)));
         let denied = e.status == Some(403);
         if n == 0 || (!denied && !e.succeeded()) {
             return;
