@@ -69,32 +69,21 @@ fn callers_refuses_a_selection_of_an_inventory() {
     ] {
         let mut args = vec!["callers", inv.as_str()];
         args.extend_from_slice(flag);
-        let out = kvaudit(&args);
-        assert_eq!(out.code, 2, "{flag:?}: {}", out.stderr);
-        assert!(
-            out.stderr.contains(
-                "is a caller inventory (aggregated by day): the selection flags apply to events"
-            ),
-            "{}",
-            out.stderr
-        );
-        assert!(out.stdout.is_empty());
+        refused(&kvaudit(&args), "a caller inventory", &format!("{flag:?}"));
     }
     // `access` refuses its own inventory the same way.
-    let out = kvaudit(&[
-        "access",
-        &fixture("access/access-inventory.csv"),
-        "--vault",
-        "kv",
-    ]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr.contains(
-            "is an access inventory (aggregated by day): the selection flags apply to events"
-        ),
-        "{}",
-        out.stderr
-    );
+    let access = fixture("access/access-inventory.csv");
+    let out = kvaudit(&["access", &access, "--vault", "kv"]);
+    refused(&out, "an access inventory", "access --vault");
+}
+
+/// `out` is the refusal of a selection of `inventory` (exit 2, nothing on
+/// stdout).
+fn refused(out: &Out, inventory: &str, case: &str) {
+    assert_eq!(out.code, 2, "{case}: {}", out.stderr);
+    let why = format!("is {inventory} (aggregated by day): the selection flags apply to events");
+    assert!(out.stderr.contains(&why), "{case}: {}", out.stderr);
+    assert!(out.stdout.is_empty(), "{case}");
 }
 
 #[test]
