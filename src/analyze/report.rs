@@ -185,12 +185,39 @@ struct ReportPart {
 /// object and vault for all of them rather than one per event. The folds
 /// take events in any order (they keep the first by its order), so the
 /// successes may come after later failures.
+///
+/// The occurrences are held in one log, each with its set, and grouped by
+/// set only when folded (a counting sort): no list per set to grow, and
+/// the room of every vector is kept from one fold of them to the next.
 #[derive(Default)]
 struct Pending {
-    index: hashbrown::HashTable<usize>,
-    sets: Vec<(Event, Vec<Occurrence>)>,
+    index: hashbrown::HashTable<u32>,
+    /// Each set's event (its first occurrence applied), hash and size.
+    sets: Vec<Event>,
     hashes: Vec<u64>,
-    events: usize,
+    sizes: Vec<u32>,
+    /// Every occurrence held, in the order held, and its set.
+    log: Vec<Held>,
+    of_set: Vec<u32>,
+    /// The files of the occurrences held ([`Held::source`]), and the last
+    /// one's place among them.
+    sources: Vec<std::sync::Arc<str>>,
+    source_at: crate::collections::Map<usize, u32>,
+    last_source: usize,
+    /// Room for the log's places grouped by set, and for one set's
+    /// occurrences.
+    grouped: Vec<u32>,
+    rows: Vec<Occurrence>,
+}
+
+/// An [`Occurrence`] held: its file by its place in [`Pending::sources`].
+#[derive(Clone, Copy)]
+struct Held {
+    time: DateTime<Utc>,
+    order: u64,
+    record: u64,
+    duration_ms: Option<i64>,
+    source: u32,
 }
 
 /// Successes held at most, by all parts together (then folded). The more
@@ -218,32 +245,75 @@ fn pending_bound() -> usize {
 }
 
 impl Pending {
-    /// The occurrences of the set of events like `e`, the set made when
-    /// there is none (its event `e` as its `first` occurrence).
-    fn set_of(&mut self, e: &Event, first: &Occurrence) -> &mut Vec<Occurrence> {
+    /// How many occurrences are held.
+    fn held(&self) -> usize {
+        self.log.len()
+    }
+
+    /// The set of events like `e`, made when there is none (its event `e`
+    /// as its `first` occurrence).
+    fn set_of(&mut self, e: &Event, first: &Occurrence) -> u32 {
         let h = e.alike_hash();
         let sets = &self.sets;
-        let i = match self.index.find(h, |&i| sets[i].0.alike(e)) {
-            Some(&i) => i,
-            None => {
-                let hashes = &self.hashes;
-                self.index.insert_unique(h, self.sets.len(), |&i| hashes[i]);
-                self.hashes.push(h);
-                let mut held = e.clone();
-                first.apply(&mut held);
-                self.sets.push((held, Vec::new()));
-                self.sets.len() - 1
+        if let Some(&i) = self.index.find(h, |&i| sets[i as usize].alike(e)) {
+            return i;
+        }
+        // Fewer sets than occurrences, held fewer than 2^32 at once.
+        let i = self.sets.len() as u32;
+        let hashes = &self.hashes;
+        self.index.insert_unique(h, i, |&i| hashes[i as usize]);
+        self.hashes.push(h);
+        let mut held = e.clone();
+        first.apply(&mut held);
+        self.sets.push(held);
+        self.sizes.push(0);
+        i
+    }
+
+    /// The place of `source` among the files held, added when new.
+    fn source(&mut self, source: &std::sync::Arc<str>) -> u32 {
+        let last = self.last_source;
+        if !self
+            .sources
+            .get(last)
+            .is_some_and(|s| std::sync::Arc::ptr_eq(s, source))
+        {
+            // Known by its address while it is held here.
+            let address = std::sync::Arc::as_ptr(source) as *const u8 as usize;
+            let next = self.sources.len() as u32;
+            let at = *self.source_at.entry(address).or_insert(next);
+            if at == next {
+                self.sources.push(source.clone());
             }
-        };
-        &mut self.sets[i].1
+            self.last_source = at as usize;
+        }
+        self.last_source as u32
+    }
+
+    fn hold(&mut self, set: u32, o: &Occurrence) {
+        if self.log.capacity() == 0 {
+            // Room for as many as are held before a fold, taken as used.
+            self.log.reserve(pending_bound());
+            self.of_set.reserve(pending_bound());
+        }
+        let source = self.source(&o.source);
+        self.log.push(Held {
+            time: o.time,
+            order: o.order,
+            record: o.record,
+            duration_ms: o.duration_ms,
+            source,
+        });
+        self.of_set.push(set);
+        self.sizes[set as usize] += 1;
     }
 
     /// Holds `e` (at `order`); true when it is time to fold.
     fn push(&mut self, e: &Event, order: u64) -> bool {
         let o = Occurrence::of(e, order);
-        self.set_of(e, &o).push(o);
-        self.events += 1;
-        self.events >= pending_bound()
+        let set = self.set_of(e, &o);
+        self.hold(set, &o);
+        self.held() >= pending_bound()
     }
 
     /// Holds the events like `e` of `rows` (taken from it, in input
@@ -252,16 +322,58 @@ impl Pending {
         let Some(first) = rows.first() else {
             return false;
         };
-        self.events += rows.len();
-        self.set_of(e, first).append(rows);
-        self.events >= pending_bound()
+        let set = self.set_of(e, first);
+        for o in rows.drain(..) {
+            self.hold(set, &o);
+        }
+        self.held() >= pending_bound()
     }
 
-    fn take(&mut self) -> Vec<(Event, Vec<Occurrence>)> {
+    /// Calls `fold` with each set's event and occurrences (in the order
+    /// held), then lets go of them all, keeping the room.
+    fn fold_each(&mut self, mut fold: impl FnMut(&mut Event, &mut Vec<Occurrence>)) {
+        // Where each set's occurrences start in `grouped`.
+        let mut at = 0u32;
+        for n in &mut self.sizes {
+            let size = *n;
+            *n = at;
+            at += size;
+        }
+        self.grouped.clear();
+        self.grouped.resize(self.log.len(), 0);
+        for (i, &set) in self.of_set.iter().enumerate() {
+            let to = &mut self.sizes[set as usize];
+            // Fewer than 2^32 held at once (see `set_of`).
+            self.grouped[*to as usize] = i as u32;
+            *to += 1;
+        }
+        // `sizes` now holds where each set ends.
+        let mut from = 0usize;
+        for (e, &end) in self.sets.iter_mut().zip(&self.sizes) {
+            let end = end as usize;
+            self.rows.extend(self.grouped[from..end].iter().map(|&i| {
+                let h = &self.log[i as usize];
+                Occurrence {
+                    time: h.time,
+                    order: h.order,
+                    source: self.sources[h.source as usize].clone(),
+                    record: h.record,
+                    duration_ms: h.duration_ms,
+                }
+            }));
+            from = end;
+            fold(e, &mut self.rows);
+            self.rows.clear();
+        }
         self.index.clear();
+        self.sets.clear();
         self.hashes.clear();
-        self.events = 0;
-        std::mem::take(&mut self.sets)
+        self.sizes.clear();
+        self.log.clear();
+        self.of_set.clear();
+        self.sources.clear();
+        self.source_at.clear();
+        self.last_source = 0;
     }
 }
 
@@ -289,14 +401,16 @@ impl ReportPart {
 
     /// Folds in the successes held (see [`Pending`]).
     fn flush(&mut self) {
-        for (mut e, mut rows) in self.pending.take() {
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.fold_each(|e, rows| {
             // A set's rows come in input order but from a columnar
             // reader's groups, which may interleave.
             if !rows.is_sorted_by_key(|o| o.order) {
                 rows.sort_by_key(|o| o.order);
             }
-            self.fold_alike(&mut e, &rows);
-        }
+            self.fold_alike(e, rows);
+        });
+        self.pending = pending;
     }
 
     /// [`ReportPart::fold`] for successes like `e`, each of `rows` (in
@@ -382,7 +496,7 @@ impl ReportPart {
     fn untouched(&self) -> bool {
         self.events == 0
             && self.outside == 0
-            && self.pending.events == 0
+            && self.pending.held() == 0
             && self.callers.keys().next().is_none()
     }
 
