@@ -176,15 +176,17 @@ struct ReportPart {
     base: u64,
     /// Pass AzureDatabricks reads on too (`report --databricks`).
     databricks: bool,
-    /// A part's successes not yet folded, gathered by what they share.
+    /// A part's events not yet folded, gathered by what they share.
     pending: Pending,
 }
 
-/// Successes alike but for their [`Occurrence`]s (see [`Event::alike`]),
+/// Events alike but for their [`Occurrence`]s (see [`Event::alike`]),
 /// gathered so that each set is folded at once: a lookup of its caller,
 /// object and vault for all of them rather than one per event. The folds
-/// take events in any order (they keep the first by its order), so the
-/// successes may come after later failures.
+/// take events in any order (they keep the first by its order), so an
+/// event may be folded after later ones. All are held but AzureDatabricks
+/// reads with `--databricks` (matched one by one); failures are also
+/// passed on to be explained.
 ///
 /// The occurrences are held in one log, each with its set, and grouped by
 /// set only when folded (a counting sort): no list per set to grow, and
@@ -220,14 +222,15 @@ struct Held {
     source: u32,
 }
 
-/// Successes held at most, by all parts together (then folded). The more
+/// Events held, by all parts together, before they are folded (between
+/// pieces of the input; within one only at twice as many). The more
 /// are held, the larger each set and the fewer folds: 2^19 per part rather
 /// than 2^17 made `report` 8-12% faster on 1M rows with two parts (the
 /// heavy mix's many distinct sets most); peak RSS of the 1M CSV `report`
-/// 191-210 MiB -> 227-233 MiB. An occurrence takes 64 bytes.
+/// 191-210 MiB -> 227-233 MiB. An occurrence held takes 52 bytes.
 const PENDING: usize = 1 << 20;
 
-/// How many successes a part holds before folding them: [`PENDING`]
+/// How many events a part holds before folding them: [`PENDING`]
 /// shared by one part per core (as many as read at once, at most 8, so
 /// at least 2^17 each);
 /// `KVAUDIT_PENDING` lowers it (tests compare 0, folding each at once,
@@ -292,9 +295,11 @@ impl Pending {
 
     fn hold(&mut self, set: u32, o: &Occurrence) {
         if self.log.capacity() == 0 {
-            // Room for as many as are held before a fold, taken as used.
-            self.log.reserve(pending_bound());
-            self.of_set.reserve(pending_bound());
+            // Room for as many as are held before a fold and a piece more
+            // (most are much smaller), taken as used.
+            let room = pending_bound() + pending_bound() / 4;
+            self.log.reserve(room);
+            self.of_set.reserve(room);
         }
         let source = self.source(&o.source);
         self.log.push(Held {
@@ -308,16 +313,29 @@ impl Pending {
         self.sizes[set as usize] += 1;
     }
 
-    /// Holds `e` (at `order`); true when it is time to fold.
+    /// Holds `e` (at `order`); true when it must be folded now (see
+    /// [`Pending::full`]).
     fn push(&mut self, e: &Event, order: u64) -> bool {
         let o = Occurrence::of(e, order);
         let set = self.set_of(e, &o);
         self.hold(set, &o);
+        self.full()
+    }
+
+    /// Whether it is time to fold, between pieces of the input (see
+    /// [`crate::pipeline::ThreadFold::between`]).
+    fn due(&self) -> bool {
         self.held() >= pending_bound()
     }
 
+    /// Whether it is past time to fold, within a piece: a piece (a row
+    /// group above all) may hold many events, but not without bound.
+    fn full(&self) -> bool {
+        self.held() >= pending_bound() * 2
+    }
+
     /// Holds the events like `e` of `rows` (taken from it, in input
-    /// order, not empty); true when it is time to fold.
+    /// order, not empty); true when they must be folded now.
     fn extend(&mut self, e: &Event, rows: &mut Vec<Occurrence>) -> bool {
         let Some(first) = rows.first() else {
             return false;
@@ -326,7 +344,7 @@ impl Pending {
         for o in rows.drain(..) {
             self.hold(set, &o);
         }
-        self.held() >= pending_bound()
+        self.full()
     }
 
     /// Calls `fold` with each set's event and occurrences (in the order
@@ -413,8 +431,8 @@ impl ReportPart {
         self.pending = pending;
     }
 
-    /// [`ReportPart::fold`] for successes like `e`, each of `rows` (in
-    /// input order) making one of them.
+    /// [`ReportPart::fold`] for events like `e`, each of `rows` (in input
+    /// order) making one of them.
     fn fold_alike(&mut self, e: &mut Event, rows: &[Occurrence]) {
         let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
             return;
@@ -447,8 +465,11 @@ impl ReportPart {
         self.events += n;
         self.first = Some(self.first.map_or(early, |t| t.min(early)));
         self.last = Some(self.last.map_or(late, |t| t.max(late)));
+        let denied = u64::from(e.status == Some(403));
         for &(d, k) in &days {
-            self.per_day.entry(d).or_default().requests += k;
+            let day = self.per_day.entry(d).or_default();
+            day.requests += k;
+            day.denied += k * denied;
         }
         let micros = (early.timestamp_micros(), late.timestamp_micros());
         let slot = self
@@ -458,7 +479,9 @@ impl ReportPart {
         self.activity.add_days(slot, e, &days);
         self.uses.add_range(slot, e, n, micros);
         self.findings.add_rows(slot, e, rows, &days);
-        self.successes.add_rows(e, rows);
+        if succeeded(e) {
+            self.successes.add_rows(e, rows);
+        }
     }
 
     /// Whether `e` falls in the period (counted as outside when not).
@@ -584,12 +607,15 @@ impl crate::pipeline::ThreadFold for ReportPart {
         }
         let order = self.base + order;
         let databricks = self.databricks && super::attribute::is_databricks_read(e);
-        if succeeded(e) && !databricks && pending_bound() > 0 {
+        if !databricks && pending_bound() > 0 {
+            // Held, failures too: what a failure adds to the tally does
+            // not depend on when it is folded (it is explained, in input
+            // order, on the explaining thread).
             self.seen = self.seen.max(order + 1);
             if self.pending.push(e, order) {
                 self.flush();
             }
-            return false;
+            return !succeeded(e);
         }
         self.fold(e, order);
         !succeeded(e) || databricks
@@ -624,6 +650,12 @@ impl crate::pipeline::ThreadFold for ReportPart {
 
     fn done(&mut self) {
         self.flush();
+    }
+
+    fn between(&mut self) {
+        if self.pending.due() {
+            self.flush();
+        }
     }
 
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {

@@ -80,6 +80,13 @@ impl Worker {
         }
     }
 
+    /// Between two pieces (see [`crate::pipeline::ThreadFold::between`]).
+    pub(crate) fn between(&mut self) {
+        if let Some(p) = &mut self.part {
+            p.between();
+        }
+    }
+
     /// The sink's part, to be joined once every piece is applied.
     pub(crate) fn into_part(self) -> Option<Box<dyn ThreadFold>> {
         self.part
@@ -419,6 +426,7 @@ where
                         if res_tx.send((seq, Ok((out, records)))).is_err() {
                             return None;
                         }
+                        w.between();
                     }
                 });
             handles.push(spawned.map_err(|e| Error::Other(format!("cannot start a thread: {e}")))?);

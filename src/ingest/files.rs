@@ -95,10 +95,17 @@ pub(super) fn read_in_order(
                 })
                 .collect::<Vec<_>>()
         },
-        |(_, part)| {
-            if let Some(p) = part {
-                p.done();
-            }
+        super::ordered::Hooks {
+            between: |(_, part): &mut (Interner, Option<Box<dyn ThreadFold>>)| {
+                if let Some(p) = part {
+                    p.between();
+                }
+            },
+            finish: |(_, part): &mut (Interner, Option<Box<dyn ThreadFold>>)| {
+                if let Some(p) = part {
+                    p.done();
+                }
+            },
         },
         |_, reads| {
             for (i, read) in reads {

@@ -10,18 +10,29 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Mutex};
 
+/// What a worker of [`map_in_order`] does with its state besides jobs.
+pub(super) struct Hooks<B, F> {
+    /// After each result it sends (see
+    /// [`crate::pipeline::ThreadFold::between`]).
+    pub between: B,
+    /// Once no job is left.
+    pub finish: F,
+}
+
 /// Runs `work(job, state)` for jobs `0..jobs` on `workers` threads (each
 /// with its own `init()` state), at most `in_flight` results done and not
 /// yet handed on, and calls `each(job, result)` on the calling thread in
-/// job order. Returns the workers' states once every job is handed on, or
-/// the first error `each` returns (the workers then stop).
+/// job order. A worker runs `hooks.between(state)` after each result it
+/// sends, `hooks.finish(state)` once no job is left. Returns the workers'
+/// states once every job is handed on, or the first error `each` returns
+/// (the workers then stop).
 pub(super) fn map_in_order<S: Send, T: Send>(
     jobs: usize,
     workers: usize,
     in_flight: usize,
     init: impl Fn() -> S + Sync,
     work: impl Fn(usize, &mut S) -> T + Sync,
-    finish: impl Fn(&mut S) + Sync,
+    hooks: Hooks<impl Fn(&mut S) + Sync, impl Fn(&mut S) + Sync>,
     mut each: impl FnMut(usize, T) -> Result<()>,
 ) -> Result<Vec<S>> {
     let workers = workers.clamp(1, jobs.max(1));
@@ -40,7 +51,8 @@ pub(super) fn map_in_order<S: Send, T: Send>(
         let mut handles = Vec::with_capacity(workers);
         for _ in 0..workers {
             let res_tx = res_tx.clone();
-            let (tok_rx, next, init, work, finish) = (&tok_rx, &next, &init, &work, &finish);
+            let (tok_rx, next, init, work) = (&tok_rx, &next, &init, &work);
+            let (between, finish) = (&hooks.between, &hooks.finish);
             let h = std::thread::Builder::new()
                 .name("kvaudit-read".into())
                 .spawn_scoped(scope, move || {
@@ -69,6 +81,7 @@ pub(super) fn map_in_order<S: Send, T: Send>(
                         if res_tx.send((job, result)).is_err() {
                             return state;
                         }
+                        between(&mut state);
                     }
                 })
                 .map_err(|e| Error::Other(format!("cannot start a thread: {e}")))?;

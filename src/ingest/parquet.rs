@@ -801,7 +801,10 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
             Worker::new(source.clone(), fields, part)
         },
         |g, w| super::ordered::caught(|| group(g, w)).and_then(|r| r),
-        Worker::finish,
+        super::ordered::Hooks {
+            between: Worker::between,
+            finish: Worker::finish,
+        },
         |g, outcomes| {
             let outcomes = outcomes.map_err(|m| at(c, format!("row group {g}"), m))?;
             for o in outcomes {
