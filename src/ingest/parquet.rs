@@ -791,11 +791,14 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
     // one, so only what the part passes on crosses threads.
     let parts = std::sync::Mutex::new((0..workers).map(|_| c.fork()).collect::<Vec<_>>());
     let (source, fields): (Arc<str>, _) = (Arc::from(c.source()), c.fields());
-    // One decoded row group per worker waits to be handed on.
+    // One decoded row group per worker waits to be handed on; when the
+    // workers fold, what waits is only what their parts pass on.
+    let folding = parts.lock().is_ok_and(|p| p.iter().all(Option::is_some));
+    let in_flight = if folding { 4 * workers } else { workers };
     let done = super::ordered::map_in_order(
         starts.len(),
         workers,
-        workers,
+        in_flight,
         || {
             let part = parts.lock().ok().and_then(|mut p| p.pop()).flatten();
             Worker::new(source.clone(), fields, part)
