@@ -951,7 +951,6 @@ impl ExplainFold {
             self.success.add(e, self.seq);
             return None;
         }
-        let caller = crate::event::caller_id(e);
         let cache = &mut self.parsed;
         let (denial, parsed) = classify_with(e, &mut self.noise, |text| {
             let k = crate::collections::digest(text);
@@ -966,6 +965,8 @@ impl ExplainFold {
             }
             p
         })?;
+        // Only for denials: most failures are noise (401, 404).
+        let caller = crate::event::caller_id(e);
         let appid = e
             .caller_appid
             .as_deref()
