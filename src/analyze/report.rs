@@ -253,9 +253,9 @@ impl Pending {
         self.log.len()
     }
 
-    /// The set of events like `e`, made when there is none (its event `e`
-    /// as its `first` occurrence).
-    fn set_of(&mut self, e: &Event, first: &Occurrence) -> u32 {
+    /// The set of events like `e`, made when there is none (its event `e`,
+    /// as its `first` occurrence when one is given).
+    fn set_of(&mut self, e: &Event, first: Option<&Occurrence>) -> u32 {
         let h = e.alike_hash();
         let sets = &self.sets;
         if let Some(&i) = self.index.find(h, |&i| sets[i as usize].alike(e)) {
@@ -267,7 +267,9 @@ impl Pending {
         self.index.insert_unique(h, i, |&i| hashes[i as usize]);
         self.hashes.push(h);
         let mut held = e.clone();
-        first.apply(&mut held);
+        if let Some(first) = first {
+            first.apply(&mut held);
+        }
         self.sets.push(held);
         self.sizes.push(0);
         i
@@ -293,7 +295,7 @@ impl Pending {
         self.last_source as u32
     }
 
-    fn hold(&mut self, set: u32, o: &Occurrence) {
+    fn hold(&mut self, set: u32, held: Held) {
         if self.log.capacity() == 0 {
             // Room for as many as are held before a fold and a piece more
             // (most are much smaller), taken as used.
@@ -301,14 +303,7 @@ impl Pending {
             self.log.reserve(room);
             self.of_set.reserve(room);
         }
-        let source = self.source(&o.source);
-        self.log.push(Held {
-            time: o.time,
-            order: o.order,
-            record: o.record,
-            duration_ms: o.duration_ms,
-            source,
-        });
+        self.log.push(held);
         self.of_set.push(set);
         self.sizes[set as usize] += 1;
     }
@@ -316,9 +311,15 @@ impl Pending {
     /// Holds `e` (at `order`); true when it must be folded now (see
     /// [`Pending::full`]).
     fn push(&mut self, e: &Event, order: u64) -> bool {
-        let o = Occurrence::of(e, order);
-        let set = self.set_of(e, &o);
-        self.hold(set, &o);
+        let set = self.set_of(e, None);
+        let held = Held {
+            time: e.time,
+            order,
+            record: e.source_record,
+            duration_ms: e.duration_ms,
+            source: self.source(&e.source),
+        };
+        self.hold(set, held);
         self.full()
     }
 
@@ -340,9 +341,16 @@ impl Pending {
         let Some(first) = rows.first() else {
             return false;
         };
-        let set = self.set_of(e, first);
+        let set = self.set_of(e, Some(first));
         for o in rows.drain(..) {
-            self.hold(set, &o);
+            let held = Held {
+                time: o.time,
+                order: o.order,
+                record: o.record,
+                duration_ms: o.duration_ms,
+                source: self.source(&o.source),
+            };
+            self.hold(set, held);
         }
         self.full()
     }
