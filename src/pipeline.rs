@@ -122,8 +122,9 @@ pub trait ThreadFold: Send {
     fn done(&mut self) {}
     /// Called on the part's thread between pieces of the input (blocks,
     /// row groups, batches of files), once the results of the piece before
-    /// are handed on: work put off until then (folding held events) keeps
-    /// no other thread waiting for this one's piece.
+    /// are sent: work put off until then (folding held events) keeps no
+    /// other thread waiting for this one's piece. A part wrapping another
+    /// passes it on.
     fn between(&mut self) {}
     /// The part as `Any`, for the sink to take back its own type.
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any>;

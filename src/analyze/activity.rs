@@ -60,7 +60,7 @@ impl ActivityFold {
         }
     }
 
-    /// Folds in successful requests like `e` of the caller in `slot`:
+    /// Folds in requests like `e` of the caller in `slot`:
     /// `days` are how many fell on each UTC day.
     pub fn add_days(&mut self, slot: usize, e: &Event, days: &[(chrono::NaiveDate, u64)]) {
         if slot >= self.callers.len() {

@@ -227,7 +227,8 @@ struct Held {
 /// are held, the larger each set and the fewer folds: 2^19 per part rather
 /// than 2^17 made `report` 8-12% faster on 1M rows with two parts (the
 /// heavy mix's many distinct sets most); peak RSS of the 1M CSV `report`
-/// 191-210 MiB -> 227-233 MiB. An occurrence held takes 52 bytes.
+/// 191-210 MiB -> 227-233 MiB. An occurrence held takes 52 bytes, and 4 more
+/// while they are folded.
 const PENDING: usize = 1 << 20;
 
 /// How many events a part holds before folding them: [`PENDING`]
@@ -298,8 +299,9 @@ impl Pending {
     fn hold(&mut self, set: u32, held: Held) {
         if self.log.capacity() == 0 {
             // Room for as many as are held before a fold and a piece more
-            // (most are much smaller), taken as used.
-            let room = pending_bound() + pending_bound() / 4;
+            // (a block holds a few thousand rows, a row group often up to
+            // 2^17), taken as used; a larger piece grows it.
+            let room = pending_bound() + (pending_bound() / 4).max(1 << 17);
             self.log.reserve(room);
             self.of_set.reserve(room);
         }
@@ -425,7 +427,7 @@ impl ReportPart {
         }
     }
 
-    /// Folds in the successes held (see [`Pending`]).
+    /// Folds in the events held (see [`Pending`]).
     fn flush(&mut self) {
         let mut pending = std::mem::take(&mut self.pending);
         pending.fold_each(|e, rows| {
@@ -541,6 +543,7 @@ impl ReportPart {
 
     fn merge(&mut self, mut o: ReportPart) {
         o.flush();
+        o.pending = Pending::default();
         // Nothing folded here yet (the first part of a read): the part,
         // whose orders are already the input's, becomes the tally whole
         // rather than merged into empty folds an entry at a time.
@@ -630,7 +633,9 @@ impl crate::pipeline::ThreadFold for ReportPart {
     }
 
     fn takes_rows(&self, e: &Event) -> bool {
-        // What `add` holds, folded as a set at once.
+        // The successes `add` would hold, taken as a set at once. Failures
+        // are held one by one through `add`, which passes each on to be
+        // explained.
         let databricks = self.databricks && super::attribute::is_databricks_read(e);
         succeeded(e) && !databricks && pending_bound() > 0
     }
@@ -658,6 +663,8 @@ impl crate::pipeline::ThreadFold for ReportPart {
 
     fn done(&mut self) {
         self.flush();
+        // Nothing more is held here: the room goes with the thread.
+        self.pending = Pending::default();
     }
 
     fn between(&mut self) {

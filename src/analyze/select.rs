@@ -284,6 +284,9 @@ impl ThreadFold for SelectedPart {
     fn done(&mut self) {
         self.inner.done();
     }
+    fn between(&mut self) {
+        self.inner.between();
+    }
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
         self
     }
@@ -339,6 +342,37 @@ mod tests {
         assert!(StatusFilter::parse("4xx").unwrap().keeps(Some(403)));
         assert!(!StatusFilter::parse("failed").unwrap().keeps(Some(204)));
         assert!(StatusFilter::parse("abc").is_err());
+    }
+
+    /// A selected part passes on the pause between pieces of the input to
+    /// the part it selects for (`report --from` folds its held events
+    /// there, not within a piece).
+    #[test]
+    fn a_selected_part_passes_between_on() {
+        #[derive(Default)]
+        struct Counted(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+        impl ThreadFold for Counted {
+            fn add(&mut self, _: &Event, _: u64) -> bool {
+                false
+            }
+            fn between(&mut self) {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+                self
+            }
+        }
+        let inner = Counted::default();
+        let seen = inner.0.clone();
+        let mut part = SelectedPart {
+            inner: Box::new(inner),
+            sel: Arc::new(Selection::default()),
+            window: true,
+            outside: 0,
+        };
+        part.between();
+        part.between();
+        assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 2);
     }
 
     /// `--kind` and `--principal` ask the catalog about every event: the

@@ -792,7 +792,8 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
     let parts = std::sync::Mutex::new((0..workers).map(|_| c.fork()).collect::<Vec<_>>());
     let (source, fields): (Arc<str>, _) = (Arc::from(c.source()), c.fields());
     // One decoded row group per worker waits to be handed on; when the
-    // workers fold, what waits is only what their parts pass on.
+    // workers fold, what waits is only what their parts pass on (for
+    // `report`, the failures: at most four row groups' worth per worker).
     let folding = parts.lock().is_ok_and(|p| p.iter().all(Option::is_some));
     let in_flight = if folding { 4 * workers } else { workers };
     let done = super::ordered::map_in_order(
