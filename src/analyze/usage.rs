@@ -29,10 +29,22 @@ pub struct VaultUse {
     pub by_policy: u64,
 }
 
+/// Keeps in `kept` the least of it and `id`.
+fn least(kept: &mut Option<String>, id: Option<&str>) {
+    if let Some(id) = id {
+        if kept.as_deref().is_none_or(|k| id < k) {
+            *kept = Some(id.to_string());
+        }
+    }
+}
+
 /// What a vault's records say about it.
 #[derive(Debug, Default, Clone)]
 pub struct VaultFacts {
-    /// The ARM id as logged (`resource_id`), when any record gave it.
+    /// The ARM id as logged (`resource_id`), when any record gave it: of
+    /// its spellings (exports differ in case), the least, so that the
+    /// order events are folded in (which differs between runs on many
+    /// threads) does not change it.
     pub resource_id: Option<String>,
     /// Records carrying `isAccessPolicyMatch` (the access-policy model).
     pub access_policy_records: u64,
@@ -114,9 +126,7 @@ impl UsesFold {
         self.first = Some(self.first.map_or(early, |f| f.min(early)));
         self.last = Some(self.last.map_or(late, |l| l.max(late)));
         let v = self.vaults.entry(e.vault.clone()).or_default();
-        if v.resource_id.is_none() {
-            v.resource_id = e.resource_id.as_deref().map(str::to_string);
-        }
+        least(&mut v.resource_id, e.resource_id.as_deref());
         v.access_policy_records += n * u64::from(e.access_policy_match.is_some());
         v.rbac_records += n * u64::from(e.rbac_authorized.is_some());
         v.managed_hsm |= e.vault_kind == Some(crate::event::VaultKind::ManagedHsm);
@@ -149,9 +159,7 @@ impl UsesFold {
         }
         for (vault, f) in o.vaults {
             let mine = self.vaults.entry(vault).or_default();
-            if mine.resource_id.is_none() {
-                mine.resource_id = f.resource_id;
-            }
+            least(&mut mine.resource_id, f.resource_id.as_deref());
             mine.access_policy_records += f.access_policy_records;
             mine.rbac_records += f.rbac_records;
             mine.managed_hsm |= f.managed_hsm;
@@ -398,5 +406,48 @@ impl UsageFold {
     /// The access rows by caller (see [`AccessFold::by_caller`]).
     pub fn by_caller(&self, who: &[Who]) -> Vec<super::access::CallerObjects> {
         self.whole.access.by_caller(who)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(resource_id: &str) -> Event {
+        serde_json::from_value(serde_json::json!({
+            "time": "2025-03-01T00:00:00.000000Z",
+            "vault": "kv-a",
+            "resource_id": resource_id,
+            "operation": "SecretGet",
+            "status": 200,
+            "source": "test",
+            "source_record": 1,
+        }))
+        .unwrap()
+    }
+
+    /// Two exports spell a vault's ARM id in different cases: whichever
+    /// is folded first, and in whichever part, the same one is kept.
+    #[test]
+    fn a_vaults_resource_id_does_not_depend_on_the_order_folded() {
+        let upper = "/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV-A";
+        let lower = upper.to_ascii_lowercase();
+        let kept = |first: &str, second: &str, parts: bool| {
+            let mut a = UsesFold::default();
+            a.add(0, &ev(first));
+            if parts {
+                let mut b = UsesFold::default();
+                b.add(0, &ev(second));
+                a.merge(b, &[0]);
+            } else {
+                a.add(0, &ev(second));
+            }
+            let u = a.usage(Vec::new(), Vec::new());
+            u.vaults[&Some("kv-a".to_string())].resource_id.clone()
+        };
+        for parts in [false, true] {
+            assert_eq!(kept(upper, &lower, parts), Some(upper.to_string()));
+            assert_eq!(kept(&lower, upper, parts), Some(upper.to_string()));
+        }
     }
 }
