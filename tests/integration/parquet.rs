@@ -648,7 +648,7 @@ fn alike_rows_replayed_give_every_command_the_same_answer() {
                 assert_eq!(a, b, "{command} {selection:?} on {input}");
             }
         }
-        // Events held for none, a few or many at a time; and after
+        // Successes held for none, a few or many at a time; and after
         // another input, the orders starting past its own.
         let want = answer("report", &lines);
         for held in ["0", "7", "100000"] {
