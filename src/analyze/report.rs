@@ -295,6 +295,7 @@ impl Pending {
         self.last_source as u32
     }
 
+    /// Adds `held` to the log, in set `set`.
     fn hold(&mut self, set: u32, held: Held) {
         if self.log.capacity() == 0 {
             // Room for as many as are held before a fold and a piece more
@@ -440,8 +441,8 @@ impl ReportPart {
         self.pending = pending;
     }
 
-    /// [`ReportPart::fold`] for events like `e`, each of `rows` (in input
-    /// order) making one of them.
+    /// [`ReportPart::fold`] for successes like `e`, each of `rows` (in
+    /// input order) making one of them.
     fn fold_alike(&mut self, e: &mut Event, rows: &[Occurrence]) {
         let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
             return;
@@ -474,11 +475,8 @@ impl ReportPart {
         self.events += n;
         self.first = Some(self.first.map_or(early, |t| t.min(early)));
         self.last = Some(self.last.map_or(late, |t| t.max(late)));
-        let denied = u64::from(e.status == Some(403));
         for &(d, k) in &days {
-            let day = self.per_day.entry(d).or_default();
-            day.requests += k;
-            day.denied += k * denied;
+            self.per_day.entry(d).or_default().requests += k;
         }
         let micros = (early.timestamp_micros(), late.timestamp_micros());
         let slot = self
@@ -488,9 +486,7 @@ impl ReportPart {
         self.activity.add_days(slot, e, &days);
         self.uses.add_range(slot, e, n, micros);
         self.findings.add_rows(slot, e, rows, &days);
-        if succeeded(e) {
-            self.successes.add_rows(e, rows);
-        }
+        self.successes.add_rows(e, rows);
     }
 
     /// Whether `e` falls in the period (counted as outside when not).
