@@ -35,40 +35,57 @@ const MOST_AT_ONCE: usize = 1 << 16;
 const CHUNK: usize = 2048;
 
 /// Groups `rows` rows by their keys, in the order of their first rows:
-/// `fill(rows, keys)` writes the `width` key values of each of `rows`, row
-/// after row (equal keys must mean equal values; false when a row cannot be
-/// keyed), `time(row)` a row's time. None when a row cannot be keyed or has
-/// no time, or when more than `most` rows are distinct. `of_row`
-/// is filled with each row's group (its index in the result).
+/// `fill(column, rows, keys)` writes one of the `width` key columns' values
+/// for each of `rows` (equal keys must mean equal values; false when a row
+/// cannot be keyed), `time(row)` a row's time. None when a row cannot be
+/// keyed or has no time, or when more than `most` rows are distinct.
+/// `of_row` is filled with each row's group (its index in the result).
+///
+/// Keys are filled, hashed and compared a column at a time: each column's
+/// values are written and read in order, not scattered across rows.
 pub(super) fn group(
     rows: usize,
     width: usize,
-    mut fill: impl FnMut(std::ops::Range<usize>, &mut [u128]) -> bool,
+    mut fill: impl FnMut(usize, std::ops::Range<usize>, &mut [u128]) -> bool,
     time: impl Fn(usize) -> Option<i64>,
     of_row: &mut Vec<u32>,
     most: usize,
 ) -> Option<Vec<Like>> {
     of_row.clear();
     of_row.reserve(rows);
-    // Rows without a key column are all alike: one zero stands for it.
-    let (width, keyless) = (width.max(1), width == 0);
     let mut table: hashbrown::HashTable<usize> = hashbrown::HashTable::new();
     // The key of each group, `width` values each, and its hash.
     let mut known: Vec<u128> = Vec::new();
     let mut hashes: Vec<u64> = Vec::new();
     let mut likes: Vec<Like> = Vec::new();
+    // A chunk's keys, a column after another, and each row's hash.
     let mut chunk = vec![0u128; CHUNK * width];
+    let mut hashed = [0u64; CHUNK];
     let mut start = 0;
     while start < rows {
         let end = (start + CHUNK).min(rows);
-        let keys = &mut chunk[..(end - start) * width];
-        if !keyless && !fill(start..end, keys) {
-            return None;
+        let n = end - start;
+        hashed[..n].fill(SEED);
+        for (column, keys) in chunk.chunks_exact_mut(CHUNK).enumerate() {
+            let keys = &mut keys[..n];
+            if !fill(column, start..end, keys) {
+                return None;
+            }
+            for (h, k) in hashed.iter_mut().zip(keys.iter()) {
+                *h = mix(*h, *k);
+            }
         }
-        for (row, k) in (start..end).zip(keys.chunks_exact(width)) {
+        for (i, row) in (start..end).enumerate() {
             let t = time(row)?;
-            let h = hash(k);
-            let same = |g: &usize| known.get(g * width..(g + 1) * width) == Some(k);
+            let h = mix(hashed[i], u128::from(SEED));
+            let same = |g: &usize| {
+                let Some(key) = known.get(g * width..(g + 1) * width) else {
+                    return false;
+                };
+                key.iter()
+                    .zip(chunk.chunks_exact(CHUNK))
+                    .all(|(k, column)| column.get(i) == Some(k))
+            };
             if let Some(&g) = table.find(h, same) {
                 // Fewer groups than rows, and row groups hold far fewer
                 // than 2^32 rows.
@@ -83,7 +100,7 @@ pub(super) fn group(
                 return None;
             }
             of_row.push(likes.len() as u32);
-            known.extend_from_slice(k);
+            known.extend(chunk.chunks_exact(CHUNK).map(|column| column[i]));
             hashes.push(h);
             table.insert_unique(h, likes.len(), |g| hashes[*g]);
             likes.push(Like {
@@ -98,26 +115,28 @@ pub(super) fn group(
     Some(likes)
 }
 
-/// A row's key hashed a value at a time.
-fn hash(k: &[u128]) -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = crate::collections::State::default().build_hasher();
-    for v in k {
-        h.write_u128(*v);
-    }
-    h.finish()
+/// Where every row's hash starts (any odd constant).
+const SEED: u64 = 0x243f_6a88_85a3_08d3;
+
+/// A hash `h` taking in one more key value: a folded multiply (as
+/// foldhash's), the value's halves mixed with `h` and a constant.
+fn mix(h: u64, v: u128) -> u64 {
+    let (lo, hi) = (v as u64, (v >> 64) as u64);
+    let m = u128::from(h ^ lo) * u128::from(hi ^ 0x9e37_79b9_7f4a_7c15);
+    (m as u64) ^ ((m >> 64) as u64)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A filler writing each row's key as `key` gives it.
+    /// A filler writing each row's key as `key` gives it, a column at a
+    /// time.
     fn fill(
         key: impl Fn(usize) -> Vec<u128>,
-    ) -> impl FnMut(std::ops::Range<usize>, &mut [u128]) -> bool {
-        move |rows, out| {
-            let keys: Vec<u128> = rows.flat_map(&key).collect();
+    ) -> impl FnMut(usize, std::ops::Range<usize>, &mut [u128]) -> bool {
+        move |column, rows, out| {
+            let keys: Vec<u128> = rows.map(|r| key(r)[column]).collect();
             out.copy_from_slice(&keys);
             true
         }
@@ -173,7 +192,7 @@ mod tests {
 
     #[test]
     fn a_row_without_key_or_time_or_too_many_distinct_rows_give_up() {
-        let no_key = |rows: std::ops::Range<usize>, k: &mut [u128]| {
+        let no_key = |_, rows: std::ops::Range<usize>, k: &mut [u128]| {
             k.fill(1);
             !rows.contains(&7)
         };

@@ -106,12 +106,12 @@ impl Cells<'_> {
         }
     }
 
-    /// For each of `rows`, in `out` (one in `step`), a value that is equal
-    /// for two rows only when their texts are (absent and empty may share
-    /// one); false when a row has none short enough to give (a long packed
-    /// text, a timestamp).
-    fn keys(&self, rows: std::ops::Range<usize>, out: &mut [u128], step: usize) -> bool {
-        let slots = out.iter_mut().step_by(step);
+    /// For each of `rows`, in `out`, a value that is equal for two rows
+    /// only when their texts are (absent and empty may share one); false
+    /// when a row has none short enough to give (a long packed text, a
+    /// timestamp).
+    fn keys(&self, rows: std::ops::Range<usize>, out: &mut [u128]) -> bool {
+        let slots = out.iter_mut();
         match self {
             // The view: length and prefix, then the text itself when it is
             // short, else where in which buffer it lies.
@@ -150,7 +150,7 @@ impl Cells<'_> {
         while start < rows {
             let end = (start + keys.len()).min(rows);
             let chunk = &mut keys[..end - start];
-            if !self.keys(start..end, chunk, 1) {
+            if !self.keys(start..end, chunk) {
                 return false;
             }
             let f = *first.get_or_insert(chunk[0]);
@@ -391,14 +391,7 @@ fn fold_alike(
     let likes = super::like::group(
         rows,
         keyed.len(),
-        |range, keys| {
-            // A column at a time, each row's value at its place in the row.
-            let width = keyed.len();
-            keyed
-                .iter()
-                .enumerate()
-                .all(|(at, c)| c.keys(range.clone(), &mut keys[at..], width))
-        },
+        |column, range, keys| keyed.get(column).is_some_and(|c| c.keys(range, keys)),
         time,
         &mut of_row,
         super::like::most(rows, at_once),
