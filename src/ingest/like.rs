@@ -41,8 +41,9 @@ const CHUNK: usize = 2048;
 /// keyed or has no time, or when more than `most` rows are distinct.
 /// `of_row` is filled with each row's group (its index in the result).
 ///
-/// Keys are filled, hashed and compared a column at a time: each column's
-/// values are written and read in order, not scattered across rows.
+/// Keys are filled and hashed a column at a time (each column's values
+/// written and read in order, not scattered across rows); a row is then
+/// compared with a group's key value by value.
 pub(super) fn group(
     rows: usize,
     width: usize,
@@ -115,7 +116,7 @@ pub(super) fn group(
     Some(likes)
 }
 
-/// Where every row's hash starts (any odd constant).
+/// Where every row's hash starts, and what ends it (any constant).
 const SEED: u64 = 0x243f_6a88_85a3_08d3;
 
 /// A hash `h` taking in one more key value: a folded multiply (as
