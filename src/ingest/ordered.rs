@@ -132,8 +132,30 @@ pub(super) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Runs `f`, a panic in it (a library meeting input it cannot decode)
-/// becoming an error message.
+/// becoming an error message, without the panic's own report on stderr.
 pub(super) fn caught<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
-        .map_err(|p| format!("could not be decoded ({})", panic_message(&*p)))
+    quiet_hook();
+    let was = QUIET.with(|q| q.replace(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET.with(|q| q.set(was));
+    r.map_err(|p| format!("could not be decoded ({})", panic_message(&*p)))
+}
+
+thread_local! {
+    /// Whether this thread is in [`caught`], whose panics are errors.
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Installs, once, a panic hook that stays silent on a thread in
+/// [`caught`] and reports every other panic as before.
+fn quiet_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let before = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(std::cell::Cell::get) {
+                before(info);
+            }
+        }));
+    });
 }

@@ -602,6 +602,27 @@ fn at(c: &Collector, position: String, message: String) -> Error {
     }
 }
 
+/// The footer of the file `head` reads, its metadata and schema, or what
+/// is wrong with it: a damaged footer can make the decoder panic, which is
+/// an error of the file.
+fn footer<R: polars::io::mmap::MmapBytesReader>(
+    head: &mut ParquetReader<R>,
+) -> std::result::Result<
+    (
+        Arc<polars::io::parquet::read::FileMetadata>,
+        Arc<ArrowSchema>,
+    ),
+    String,
+> {
+    let metadata = super::ordered::caught(|| head.get_metadata().map(Arc::clone))
+        .and_then(|m| m.map_err(|e| e.to_string()))
+        .map_err(|e| format!("expected a Parquet file: {e}"))?;
+    let schema = super::ordered::caught(|| head.schema())
+        .and_then(|s| s.map_err(|e| e.to_string()))
+        .map_err(|e| format!("unreadable Parquet schema: {e}"))?;
+    Ok((metadata, schema))
+}
+
 /// Reads the Parquet file `open` opens (once for the footer, then once per
 /// row group): row groups are decoded and normalised on every core and
 /// handed on in order, so events, record numbers and errors are those of
@@ -611,17 +632,7 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
     c: &mut Collector,
 ) -> Result<Shape> {
     let mut head = ParquetReader::new(open().map_err(|e| Error::io(c.source(), e))?);
-    let metadata = head
-        .get_metadata()
-        .map_err(|e| at(c, "footer".into(), format!("expected a Parquet file: {e}")))?
-        .clone();
-    let arrow = head.schema().map_err(|e| {
-        at(
-            c,
-            "footer".into(),
-            format!("unreadable Parquet schema: {e}"),
-        )
-    })?;
+    let (metadata, arrow) = footer(&mut head).map_err(|e| at(c, "footer".into(), e))?;
     let names: Vec<String> = arrow.iter_names().map(PlSmallStr::to_string).collect();
     // Raw diagnostic records as an Event Hub pipeline lands them
     // (`time`, `operationName`, `identity`, `properties`, ...), or an
@@ -836,13 +847,7 @@ pub(super) fn rows(
         message,
     };
     let mut head = ParquetReader::new(open()?);
-    let metadata = head
-        .get_metadata()
-        .map_err(|e| bad("footer".into(), format!("expected a Parquet file: {e}")))?
-        .clone();
-    let arrow = head
-        .schema()
-        .map_err(|e| bad("footer".into(), format!("unreadable Parquet schema: {e}")))?;
+    let (metadata, arrow) = footer(&mut head).map_err(|e| bad("footer".into(), e))?;
     let mut wanted = Vec::new();
     for (name, field) in arrow.iter() {
         if !columns.iter().any(|c| c.eq_ignore_ascii_case(name)) {

@@ -670,3 +670,38 @@ fn alike_rows_replayed_give_every_command_the_same_answer() {
         assert_eq!(after(&big), after(&lines), "after another input: {input}");
     }
 }
+
+/// A damaged footer on which the Parquet decoder panics is an error of
+/// the file, named, without the panic's report; with `--skip-invalid` in a
+/// folder it is skipped like any other unreadable file.
+#[test]
+fn a_damaged_footer_is_an_error_of_its_file_not_a_panic() {
+    let damaged = fixture("lakehouse/damaged-footer.parquet");
+    let out = kvaudit(&["callers", &damaged]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("damaged-footer.parquet: footer: expected a Parquet file"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(&damaged, dir.path().join("damaged.parquet")).unwrap();
+    std::fs::copy(
+        fixture("shapes/azkvauditlogs-portal.csv"),
+        dir.path().join("good.csv"),
+    )
+    .unwrap();
+    let d = dir.path().to_string_lossy().into_owned();
+    let out = kvaudit(&["callers", &d, "--skip-invalid", "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("skipping") && out.stderr.contains("damaged.parquet"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    let callers: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert!(!callers.as_array().unwrap().is_empty());
+}
