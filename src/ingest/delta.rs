@@ -12,6 +12,13 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// Reader features whose tables' files read as plain Parquet from the
+/// JSON commits (Databricks turns the first two on by default):
+/// `vacuumProtocolCheck` only guards VACUUM, `timestampNtz` allows
+/// timestamps without a time zone (read as UTC, as Key Vault logs are),
+/// `v2Checkpoint` changes checkpoints, which kvaudit does not read.
+const PLAIN_FEATURES: &[&str] = &["vacuumProtocolCheck", "timestampNtz", "v2Checkpoint"];
+
 /// Whether `dir` is a Delta table (it holds `_delta_log/`).
 pub(super) fn is_table(dir: &Path) -> bool {
     dir.join("_delta_log").is_dir()
@@ -46,10 +53,13 @@ pub(super) fn active_files(dir: &Path) -> Result<Vec<PathBuf>> {
     for entry in std::fs::read_dir(&log).map_err(|e| Error::io(&log, e))? {
         let entry = entry.map_err(|e| Error::io(&log, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(v) = name
+        // A commit is named by its version in 20 digits (other files of
+        // the log, checkpoints and checksums among them, are not read).
+        let version = name
             .strip_suffix(".json")
-            .and_then(|n| n.parse::<u64>().ok())
-        {
+            .filter(|n| n.len() == 20 && n.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|n| n.parse::<u64>().ok());
+        if let Some(v) = version {
             commits.insert(v, entry.path());
         }
     }
@@ -63,8 +73,18 @@ pub(super) fn active_files(dir: &Path) -> Result<Vec<PathBuf>> {
         }
         _ => {}
     }
-    // Path -> order added; removed paths drop out.
-    let mut files: BTreeMap<String, u64> = BTreeMap::new();
+    // Every version from 0 on: a missing one would give another snapshot.
+    if let Some((expected, _)) = (0u64..).zip(commits.keys()).find(|(e, v)| e != *v) {
+        return Err(refuse(format!(
+            "commit {expected} is missing from its _delta_log (expected every version from 0 to {})",
+            commits.keys().next_back().copied().unwrap_or(0)
+        )));
+    }
+    // Path -> (order added, the commit that added it); removed paths drop
+    // out.
+    let mut files: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    // The table's partition columns, as its latest metadata gives them.
+    let mut partitions: Vec<String> = Vec::new();
     let mut order = 0u64;
     for (version, path) in &commits {
         let text = crate::limits::read_file(
@@ -81,13 +101,29 @@ pub(super) fn active_files(dir: &Path) -> Result<Vec<PathBuf>> {
             let v: Value = serde_json::from_str(line)
                 .map_err(|e| Error::Other(format!("{at}: expected a Delta action (JSON): {e}")))?;
             if let Some(p) = v.get("protocol") {
-                let reader = p["minReaderVersion"].as_u64().unwrap_or(1);
-                let features: Vec<&str> = p["readerFeatures"]
-                    .as_array()
-                    .map(|a| a.iter().filter_map(Value::as_str).collect())
-                    .unwrap_or_default();
+                let reader = match &p["minReaderVersion"] {
+                    Value::Null => 1,
+                    n => n.as_u64().ok_or_else(|| {
+                        Error::Other(format!(
+                            "{at}: minReaderVersion: expected a number, found {n}"
+                        ))
+                    })?,
+                };
+                let features: Vec<&str> = match &p["readerFeatures"] {
+                    Value::Null => Vec::new(),
+                    Value::Array(a) => a.iter().map(|f| f.as_str().unwrap_or("?")).collect(),
+                    other => {
+                        return Err(Error::Other(format!(
+                            "{at}: readerFeatures: expected a list of names, found {other}"
+                        )))
+                    }
+                };
                 // Reader versions 1 (plain) and 3 with no reader feature
-                // read as plain Parquet; 2 is column mapping.
+                // but these read as plain Parquet; 2 is column mapping.
+                let features: Vec<&str> = features
+                    .into_iter()
+                    .filter(|f| !PLAIN_FEATURES.contains(f))
+                    .collect();
                 if reader == 2 || !features.is_empty() || reader > 3 {
                     return Err(refuse(format!(
                         "commit {version} needs reader version {reader}{}; kvaudit reads tables whose files are plain Parquet (no column mapping, deletion vectors or other reader features)",
@@ -104,6 +140,18 @@ pub(super) fn active_files(dir: &Path) -> Result<Vec<PathBuf>> {
                         "commit {version} uses column mapping ({mapping}); kvaudit reads plain Parquet column names"
                     )));
                 }
+                partitions = match &m["partitionColumns"] {
+                    Value::Null => Vec::new(),
+                    Value::Array(a) => a
+                        .iter()
+                        .map(|c| c.as_str().unwrap_or("?").to_string())
+                        .collect(),
+                    other => {
+                        return Err(Error::Other(format!(
+                            "{at}: partitionColumns: expected a list of names, found {other}"
+                        )))
+                    }
+                };
             }
             if let Some(a) = v.get("add") {
                 let p = a["path"]
@@ -114,27 +162,77 @@ pub(super) fn active_files(dir: &Path) -> Result<Vec<PathBuf>> {
                         "{p} has a deletion vector; kvaudit does not apply them"
                     )));
                 }
-                files.insert(unescape(p)?, order);
+                let p = unescape(p).map_err(|e| Error::Other(format!("{at}: {e}")))?;
+                if p.contains("://") || p.starts_with('/') || p.split('/').any(|s| s == "..") {
+                    return Err(refuse(format!(
+                        "the data file {p} is not inside the table directory; kvaudit reads local tables only"
+                    )));
+                }
+                let path = relative(&p)
+                    .ok_or_else(|| Error::Other(format!("{at}: add with an empty path")))?;
+                files.insert(path, (order, *version));
                 order += 1;
             }
             if let Some(r) = v.get("remove") {
                 if let Some(p) = r["path"].as_str() {
-                    files.remove(&unescape(p)?);
+                    let p = unescape(p).map_err(|e| Error::Other(format!("{at}: {e}")))?;
+                    if let Some(path) = relative(&p) {
+                        files.remove(&path);
+                    }
                 }
             }
         }
     }
-    let mut by_order: Vec<(u64, String)> = files.into_iter().map(|(p, o)| (o, p)).collect();
+    // A partition column's values are in the log, not in the files: one
+    // kvaudit reads would be missing from every row.
+    let read: Vec<&str> = partitions
+        .iter()
+        .map(String::as_str)
+        .filter(|c| reads_column(c))
+        .collect();
+    if !read.is_empty() {
+        return Err(refuse(format!(
+            "it is partitioned by {}, which kvaudit reads, and a partitioned table keeps those values in its log, not in its files; kvaudit reads the files only: write the table unpartitioned, or partitioned by a column of its own (a date)",
+            read.join(", ")
+        )));
+    }
+    let root = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
+    let mut by_order: Vec<((u64, u64), String)> = files.into_iter().map(|(p, o)| (o, p)).collect();
     by_order.sort();
     by_order
         .into_iter()
-        .map(|(_, p)| {
-            if p.contains("://") || p.starts_with('/') || p.split('/').any(|s| s == "..") {
+        .map(|((_, added), p)| {
+            // Through links too: the file must resolve inside the table.
+            let file = dir.join(&p);
+            let real = file.canonicalize().map_err(|e| {
+                refuse(format!("the data file {p}, added by commit {added}, cannot be read: {e}"))
+            })?;
+            if !real.starts_with(&root) {
                 return Err(refuse(format!(
-                    "the data file {p} is not inside the table directory; kvaudit reads local tables only"
+                    "the data file {p} leads outside the table directory (through a link); kvaudit reads files inside the table only"
                 )));
             }
-            Ok(dir.join(p))
+            Ok(file)
         })
         .collect()
+}
+
+/// A data file's path as the log gives it, without `.` steps or empty
+/// ones (`./a.parquet` and `a.parquet` are one file); None when nothing
+/// is left.
+fn relative(p: &str) -> Option<String> {
+    let steps: Vec<&str> = p
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != ".")
+        .collect();
+    (!steps.is_empty()).then(|| steps.join("/"))
+}
+
+/// Whether kvaudit reads a column named `name`, as a table's column or a
+/// raw record's key.
+fn reads_column(name: &str) -> bool {
+    !super::schema::FlatSchema::resolve([name]).slots.is_empty()
+        || super::parquet::RAW_KEYS
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(name))
 }

@@ -260,7 +260,7 @@ fn texts(c: &Column, name: &str) -> std::result::Result<Vec<Option<String>>, Str
 
 /// The keys of a raw diagnostic record kvaudit reads (Azure Monitor's
 /// resource log schema; Managed HSM writes the last three at the top).
-const RAW_KEYS: &[&str] = &[
+pub(super) const RAW_KEYS: &[&str] = &[
     "time",
     "resourceId",
     "category",

@@ -30,31 +30,27 @@ pub fn expand_paths(args: &[String], skip_unreadable: bool) -> Result<Expanded> 
         let p = Path::new(a);
         let meta = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
         if meta.is_dir() && super::delta::is_table(p) {
-            // A Delta table: the files of its latest snapshot, each one
-            // named (an error in it is an error, not a skip).
-            let files = super::delta::active_files(p)?;
-            if files.is_empty() {
-                return Err(Error::Other(format!(
-                    "{a}: the Delta table's latest snapshot holds no file"
-                )));
-            }
-            out.extend(
-                files
-                    .into_iter()
-                    .map(|f| (f.to_string_lossy().into_owned(), false, None)),
-            );
+            all_small = false;
+            out.extend(delta_table(p)?);
         } else if meta.is_dir() {
             // A plain tree is listed on every core, with each file's id.
             if let Some(found) = super::walk::files(p, super::blocks::workers()) {
                 if found.is_empty() {
                     return Err(Error::Other(format!("{a}: the directory holds no files")));
                 }
+                // Delta tables in it are read as tables, not as files.
+                let tables = tables_among(found.iter().map(|f| f.0.as_path()));
+                all_small &= tables.is_empty();
                 all_small &= found.iter().all(|f| f.2 <= crate::limits::SMALL_FILE);
                 out.extend(
                     found
                         .into_iter()
+                        .filter(|f| !tables.iter().any(|t| f.0.starts_with(t)))
                         .map(|(f, id, _)| (f.to_string_lossy().into_owned(), true, Some(id))),
                 );
+                for t in &tables {
+                    out.extend(delta_table(t)?);
+                }
                 continue;
             }
             all_small = false;
@@ -89,7 +85,16 @@ pub fn expand_paths(args: &[String], skip_unreadable: bool) -> Result<Expanded> 
             if files.is_empty() {
                 return Err(Error::Other(format!("{a}: the directory holds no files")));
             }
-            out.extend(files.into_iter().map(|f| (f, true, None)));
+            let tables = tables_among(files.iter().map(Path::new));
+            out.extend(
+                files
+                    .into_iter()
+                    .filter(|f| !tables.iter().any(|t| Path::new(f).starts_with(t)))
+                    .map(|f| (f, true, None)),
+            );
+            for t in &tables {
+                out.extend(delta_table(t)?);
+            }
         } else {
             all_small = false;
             out.push((a.clone(), false, None));
@@ -100,6 +105,35 @@ pub fn expand_paths(args: &[String], skip_unreadable: bool) -> Result<Expanded> 
         unreadable: skipped,
         all_small,
     })
+}
+
+/// The files of the latest snapshot of the Delta table `dir`, each one
+/// named (an error in one is an error, not a skip).
+fn delta_table(dir: &Path) -> Result<Vec<Listed>> {
+    let files = super::delta::active_files(dir)?;
+    if files.is_empty() {
+        return Err(Error::Other(format!(
+            "{}: the Delta table's latest snapshot holds no file",
+            dir.display()
+        )));
+    }
+    Ok(files
+        .into_iter()
+        .map(|f| (f.to_string_lossy().into_owned(), false, None))
+        .collect())
+}
+
+/// The Delta tables among the folders of a walk's `files`: each folder
+/// that holds a `_delta_log/` (found by the log's own files).
+fn tables_among<'a>(files: impl Iterator<Item = &'a Path>) -> std::collections::BTreeSet<PathBuf> {
+    files
+        .filter_map(|f| {
+            f.ancestors()
+                .find(|a| a.file_name().is_some_and(|n| n == "_delta_log"))
+                .and_then(Path::parent)
+                .map(Path::to_path_buf)
+        })
+        .collect()
 }
 
 /// A path, whether a directory walk found it, and its (device, inode) when

@@ -705,3 +705,108 @@ fn a_damaged_footer_is_an_error_of_its_file_not_a_panic() {
     let callers: Value = serde_json::from_str(&out.stdout).unwrap();
     assert!(!callers.as_array().unwrap().is_empty());
 }
+
+/// A Delta table's log is checked before its files are read: a missing
+/// commit, a partition column kvaudit reads (its values are in the log,
+/// not the files), a data file that leads out of the table through a
+/// link. A table in a walked folder is read as a table; `./a` and `a` are
+/// one file; features that leave the files plain Parquet are read.
+#[test]
+fn a_delta_log_is_checked_and_a_walked_table_is_read_as_a_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let parent = dir.path().join("lake");
+    let table = parent.join("kv_audit");
+    std::fs::create_dir_all(table.join("_delta_log")).unwrap();
+    let csv = fixture("shapes/azkvauditlogs-portal.csv");
+    let mut df = CsvReadOptions::default()
+        .with_infer_schema_length(Some(0))
+        .try_into_reader_with_file_path(Some(csv.clone().into()))
+        .unwrap()
+        .finish()
+        .unwrap();
+    for name in ["part-0.parquet", "old.parquet"] {
+        ParquetWriter::new(std::fs::File::create(table.join(name)).unwrap())
+            .finish(&mut df)
+            .unwrap();
+    }
+    let commit = |v: u32, lines: &[&str]| {
+        std::fs::write(
+            table.join(format!("_delta_log/{v:020}.json")),
+            lines.join("\n") + "\n",
+        )
+        .unwrap();
+    };
+    let meta = |partitions: &str| {
+        format!(
+            r#"{{"metaData":{{"id":"t","format":{{"provider":"parquet","options":{{}}}},"schemaString":"{{}}","partitionColumns":{partitions},"configuration":{{}}}}}}"#
+        )
+    };
+    let protocol = r#"{"protocol":{"minReaderVersion":3,"minWriterVersion":7,"readerFeatures":["vacuumProtocolCheck","timestampNtz"],"writerFeatures":[]}}"#;
+    let plain = meta(r#"["date"]"#);
+    commit(
+        0,
+        &[
+            protocol,
+            &plain,
+            r#"{"add":{"path":"./old.parquet","partitionValues":{"date":"2025-03-01"},"size":1,"modificationTime":0,"dataChange":true}}"#,
+            r#"{"add":{"path":"part-0.parquet","partitionValues":{"date":"2025-03-01"},"size":1,"modificationTime":0,"dataChange":true}}"#,
+        ],
+    );
+    commit(
+        1,
+        &[r#"{"remove":{"path":"old.parquet","deletionTimestamp":1,"dataChange":true}}"#],
+    );
+    let expected = kvaudit(&["callers", &csv, "--format", "json"]);
+    let t = table.to_string_lossy().into_owned();
+    let out = kvaudit(&["callers", &t, "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, expected.stdout);
+    // In a walked folder: the table's snapshot, not its
+    // files one by one (old.parquet would double every count).
+    let p = parent.to_string_lossy().into_owned();
+    let out = kvaudit(&["callers", &p, "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, expected.stdout);
+    // A commit missing between two others.
+    commit(2, &[r#"{"commitInfo":{}}"#]);
+    std::fs::rename(
+        table.join(format!("_delta_log/{:020}.json", 1)),
+        dir.path().join("one.json"),
+    )
+    .unwrap();
+    let out = kvaudit(&["callers", &t]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("commit 1 is missing"), "{}", out.stderr);
+    std::fs::rename(
+        dir.path().join("one.json"),
+        table.join(format!("_delta_log/{:020}.json", 1)),
+    )
+    .unwrap();
+    // Partitioned by a column kvaudit reads.
+    commit(3, &[&meta(r#"["date","OperationName"]"#)]);
+    let out = kvaudit(&["callers", &t]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("partitioned by OperationName") && !out.stderr.contains("date,"),
+        "{}",
+        out.stderr
+    );
+    commit(3, &[&plain]);
+    // A data file that is a link to a file outside the table.
+    let outside = dir.path().join("outside.parquet");
+    std::fs::copy(table.join("part-0.parquet"), &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, table.join("link.parquet")).unwrap();
+    commit(
+        4,
+        &[
+            r#"{"add":{"path":"link.parquet","partitionValues":{},"size":1,"modificationTime":0,"dataChange":true}}"#,
+        ],
+    );
+    let out = kvaudit(&["callers", &t]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("link.parquet leads outside the table"),
+        "{}",
+        out.stderr
+    );
+}
