@@ -258,6 +258,68 @@ fn texts(c: &Column, name: &str) -> std::result::Result<Vec<Option<String>>, Str
     }
 }
 
+/// Binary columns as the text they hold: those of `uuids` (16 bytes, as
+/// DuckDB writes ids it recognises) in their 8-4-4-4-12 form, others
+/// (DuckDB's JSON type: identity, properties) as the UTF-8 text they must
+/// be. An error names the column and row of bytes that are not.
+fn binary_as_text(df: &mut DataFrame, uuids: &[String]) -> std::result::Result<(), String> {
+    let names: Vec<PlSmallStr> = df
+        .columns()
+        .iter()
+        .filter(|c| matches!(c.dtype(), DataType::Binary | DataType::BinaryOffset))
+        .map(|c| c.name().clone())
+        .collect();
+    for name in names {
+        let uuid = uuids.iter().any(|u| u.as_str() == name.as_str());
+        let col = df.column(&name).map_err(|e| e.to_string())?;
+        let bytes = col
+            .as_materialized_series()
+            .cast(&DataType::Binary)
+            .map_err(|e| e.to_string())?;
+        let bytes = bytes.binary().map_err(|e| e.to_string())?;
+        let mut texts = Vec::with_capacity(bytes.len());
+        for (row, v) in bytes.iter().enumerate() {
+            texts.push(match v {
+                None => None,
+                Some(b) => Some(binary_text(b, uuid).ok_or_else(|| {
+                    format!(
+                        "column {name}, row {}: expected {}, found {} bytes that are not",
+                        row + 1,
+                        if uuid {
+                            "a UUID (16 bytes)"
+                        } else {
+                            "text (UTF-8)"
+                        },
+                        b.len()
+                    )
+                })?),
+            });
+        }
+        let text = StringChunked::from_iter_options(name.clone(), texts.into_iter());
+        df.with_column(text.into_series().into_column())
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// `b` as text: a UUID's 16 bytes in their 8-4-4-4-12 form, else UTF-8
+/// as it is.
+fn binary_text(b: &[u8], uuid: bool) -> Option<String> {
+    if !uuid {
+        return std::str::from_utf8(b).ok().map(str::to_string);
+    }
+    let b: &[u8; 16] = b.try_into().ok()?;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    Some(format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    ))
+}
+
 /// The keys of a raw diagnostic record kvaudit reads (Azure Monitor's
 /// resource log schema; Managed HSM writes the last three at the top).
 pub(super) const RAW_KEYS: &[&str] = &[
@@ -709,6 +771,16 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
             ));
         }
     }
+    // UUID columns (their bytes are read as the UUID's text).
+    let uuids: Vec<String> = wanted
+        .iter()
+        .filter(|&&i| {
+            arrow
+                .get(names[i].as_str())
+                .is_some_and(|f| f.dtype == ArrowDataType::FixedSizeBinary(16))
+        })
+        .map(|&i| names[i].clone())
+        .collect();
     // Where each row group starts (rows before it).
     let mut starts = Vec::with_capacity(metadata.row_groups.len());
     let mut offset = 0usize;
@@ -722,7 +794,8 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
             .with_slice(Some((starts[g], n)))
             .with_columns(Some(wanted.iter().map(|&i| names[i].clone()).collect()));
         r.set_metadata(metadata.clone());
-        let df = r.finish().map_err(|e| format!("unreadable: {e}"))?;
+        let mut df = r.finish().map_err(|e| format!("unreadable: {e}"))?;
+        binary_as_text(&mut df, &uuids)?;
         w.start(g as u64);
         if raw {
             for (row, m) in raw_rows(&df, &names, &raw_keys, &wanted)?

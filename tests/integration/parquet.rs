@@ -205,8 +205,9 @@ fn events_of(path: &str) -> Vec<Value> {
 
 /// Lakehouse tables keep `identity` and `properties` (raw records as an
 /// Event Hub capture lands them) or `Identity` (an AZKVAuditLogs table) as
-/// structs and times as timestamps (fixtures/lakehouse/make.py writes them
-/// with DuckDB from the text fixtures): the same events as the text.
+/// structs or DuckDB's JSON type, times as timestamps, ids as UUIDs
+/// (fixtures/lakehouse/make.py writes them with DuckDB from the text
+/// fixtures): the same events as the text.
 #[test]
 fn nested_columns_read_to_the_same_events_as_their_text() {
     for (parquet, text, n) in [
@@ -218,6 +219,12 @@ fn nested_columns_read_to_the_same_events_as_their_text() {
         (
             "lakehouse/azkvauditlogs-nested.parquet",
             "shapes/azkvauditlogs-azcli.json",
+            13,
+        ),
+        // DuckDB's UUID and JSON types, both bytes in the file.
+        (
+            "lakehouse/raw-duckdb-types.parquet",
+            "lakehouse/raw-duckdb-types.jsonl",
             13,
         ),
     ] {
