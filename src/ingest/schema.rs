@@ -353,6 +353,20 @@ impl FlatSchema {
         if let Some(text) = identity.filter(|t| !t.trim().is_empty()) {
             let v: Value = serde_json::from_str(text)
                 .map_err(|e| format!("expected JSON text in the Identity column: {e}"))?;
+            // Anything but an object (or null) names no caller: the column
+            // is not what its name says, and every row would read as
+            // unauthenticated.
+            if !matches!(v, Value::Object(_) | Value::Null) {
+                let found = match v {
+                    Value::Array(_) => "a list",
+                    Value::String(_) => "a string",
+                    Value::Number(_) => "a number",
+                    _ => "a boolean",
+                };
+                return Err(format!(
+                    "expected a JSON object (the caller's claims) in the Identity column, found {found}"
+                ));
+            }
             claims_from_identity(&mut row, &v);
         }
         if let Some(text) = additional.filter(|t| t.trim().starts_with('{')) {
@@ -1157,6 +1171,23 @@ mod tests {
         let cells = [Some("uri-oid"), None];
         let row = s.row(|i| cells[i]).unwrap();
         assert_eq!(row.oid.as_deref(), Some("uri-oid"));
+    }
+
+    /// An `Identity` column that holds JSON but not an object (a number
+    /// from a mistyped table) is an error of the row, not a row without a
+    /// caller; an object, null or nothing is a row.
+    #[test]
+    fn an_identity_that_is_not_an_object_is_an_error() {
+        let s = FlatSchema::resolve(["Identity"]);
+        for bad in ["42", "[1]", "\"x\"", "true"] {
+            let e = s.row(|_| Some(bad)).err().unwrap_or_default();
+            assert!(e.contains("expected a JSON object"), "{bad}: {e}");
+        }
+        for good in [r#"{"claim":{"appid":"a"}}"#, "{}", "null", ""] {
+            assert!(s.row(|_| Some(good)).is_ok(), "{good}");
+        }
+        let row = s.row(|_| Some(r#"{"claim":{"appid":"a"}}"#)).unwrap();
+        assert_eq!(row.appid.as_deref(), Some("a"));
     }
 }
 
