@@ -22,6 +22,9 @@ pub const SMALL_FILE: u64 = 8 * MIB;
 /// A log input that is one JSON document (an API response, a JSON array),
 /// which is read whole; `KVAUDIT_MAX_DOCUMENT_MIB` changes it.
 pub const DOCUMENT: u64 = 1024 * MIB;
+/// The footer of a Parquet file (its metadata, held whole by the
+/// decoder).
+pub const PARQUET_FOOTER: u64 = 64 * MIB;
 /// An OpenID discovery document or a JWKS.
 pub const HTTP_KEYS: u64 = MIB;
 /// One Microsoft Graph response.

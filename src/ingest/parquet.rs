@@ -664,6 +664,30 @@ fn at(c: &Collector, position: String, message: String) -> Error {
     }
 }
 
+/// `file`, back at its start, when its footer (its length in the last 8
+/// bytes) is within [`crate::limits::PARQUET_FOOTER`]: the decoder holds a
+/// footer whole, and a file of millions of empty row groups has one of
+/// hundreds of megabytes.
+fn bounded<R: std::io::Read + std::io::Seek>(mut file: R) -> std::result::Result<R, String> {
+    use std::io::SeekFrom;
+    let io = |e: std::io::Error| e.to_string();
+    let end = file.seek(SeekFrom::End(0)).map_err(io)?;
+    if end >= 12 {
+        file.seek(SeekFrom::End(-8)).map_err(io)?;
+        let mut tail = [0u8; 8];
+        file.read_exact(&mut tail).map_err(io)?;
+        let length = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+        if length > crate::limits::PARQUET_FOOTER {
+            return Err(format!(
+                "a footer of {length} bytes; kvaudit reads footers of at most {} (tens of thousands of row groups)",
+                crate::limits::shown(crate::limits::PARQUET_FOOTER)
+            ));
+        }
+    }
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
+    Ok(file)
+}
+
 /// The footer of the file `head` reads, its metadata and schema, or what
 /// is wrong with it: a damaged footer can make the decoder panic, which is
 /// an error of the file.
@@ -693,7 +717,9 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
     open: impl Fn() -> std::io::Result<R> + Sync,
     c: &mut Collector,
 ) -> Result<Shape> {
-    let mut head = ParquetReader::new(open().map_err(|e| Error::io(c.source(), e))?);
+    let file = open().map_err(|e| Error::io(c.source(), e))?;
+    let file = bounded(file).map_err(|e| at(c, "footer".into(), e))?;
+    let mut head = ParquetReader::new(file);
     let (metadata, arrow) = footer(&mut head).map_err(|e| at(c, "footer".into(), e))?;
     let names: Vec<String> = arrow.iter_names().map(PlSmallStr::to_string).collect();
     // Raw diagnostic records as an Event Hub pipeline lands them
@@ -919,7 +945,8 @@ pub(super) fn rows(
         },
         message,
     };
-    let mut head = ParquetReader::new(open()?);
+    let file = bounded(open()?).map_err(|e| bad("footer".into(), e))?;
+    let mut head = ParquetReader::new(file);
     let (metadata, arrow) = footer(&mut head).map_err(|e| bad("footer".into(), e))?;
     let mut wanted = Vec::new();
     for (name, field) in arrow.iter() {
@@ -965,6 +992,25 @@ pub(super) fn rows(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A footer longer than the bound is refused from the file's last 8
+    /// bytes alone; a file within it is handed back at its start.
+    #[test]
+    fn a_footer_past_the_bound_is_refused_before_it_is_read() {
+        let with_footer = |length: u32| {
+            let mut b = b"PAR1 rows and footer ".to_vec();
+            b.extend_from_slice(&length.to_le_bytes());
+            b.extend_from_slice(b"PAR1");
+            std::io::Cursor::new(b)
+        };
+        let huge = (crate::limits::PARQUET_FOOTER + 1) as u32;
+        let e = bounded(with_footer(huge)).err().unwrap_or_default();
+        assert!(e.contains(&format!("a footer of {huge} bytes")), "{e}");
+        let ok = bounded(with_footer(12)).unwrap();
+        assert_eq!(ok.position(), 0);
+        // Too short to have a footer: the decoder says what is wrong.
+        assert!(bounded(std::io::Cursor::new(b"PAR1".to_vec())).is_ok());
+    }
 
     /// Integers below 1000 share their text; others, negatives and nulls
     /// read and key as their own text.

@@ -344,6 +344,11 @@ impl FlatSchema {
         let mut additional: Option<&str> = None;
         for (f, i) in &self.slots {
             let Some(v) = cell(*i) else { continue };
+            // A columnar table's cells come whole (the text readers bound
+            // them as they split).
+            if v.len() > MAX_FIELD_BYTES {
+                return Err(too_long(&format!("{f:?}"), v.len()).unwrap_or_default());
+            }
             match f {
                 Field::IdentityJson => identity = identity.or(Some(v)),
                 Field::AdditionalFields => additional = additional.or(Some(v)),

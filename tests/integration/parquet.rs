@@ -817,3 +817,43 @@ fn a_delta_log_is_checked_and_a_walked_table_is_read_as_a_table() {
         out.stderr
     );
 }
+
+/// A Parquet cell is bounded as a text field is (1 MiB): a 2 MiB caller
+/// name is an error of its row, not a table padded to its width.
+#[test]
+fn a_parquet_cell_larger_than_a_field_is_an_error_of_its_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = fixture("shapes/azkvauditlogs-portal.csv");
+    let mut df = CsvReadOptions::default()
+        .with_infer_schema_length(Some(0))
+        .try_into_reader_with_file_path(Some(csv.into()))
+        .unwrap()
+        .finish()
+        .unwrap();
+    let huge = "o".repeat(2 << 20);
+    let ops: Vec<String> = (0..df.height())
+        .map(|i| {
+            if i == 1 {
+                huge.clone()
+            } else {
+                "SecretGet".into()
+            }
+        })
+        .collect();
+    df.with_column(Series::new("OperationName".into(), ops).into_column())
+        .unwrap();
+    let path = dir.path().join("huge.parquet");
+    ParquetWriter::new(std::fs::File::create(&path).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let out = kvaudit(&["callers", &path.to_string_lossy()]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("row 2")
+            && out
+                .stderr
+                .contains("a value of 2097152 bytes; expected at most 1048576"),
+        "{}",
+        out.stderr
+    );
+}
