@@ -42,6 +42,8 @@ pub(super) fn run(args: EventsArgs, ctx: &Context) -> Result<Exit> {
     if chosen == Format::Parquet {
         return parquet(&args, &target);
     }
+    // Values written to a terminal are made printable there.
+    let terminal = target.is_stdout() && std::io::IsTerminal::is_terminal(&std::io::stdout());
     let format = match chosen {
         Format::Jsonl => EventFormat::Jsonl,
         Format::Json => EventFormat::Json,
@@ -52,8 +54,8 @@ pub(super) fn run(args: EventsArgs, ctx: &Context) -> Result<Exit> {
                 color: human.color,
             }
         }
-        Format::Csv => EventFormat::Csv,
-        Format::Tsv => EventFormat::Tsv,
+        Format::Csv => EventFormat::Csv { terminal },
+        Format::Tsv => EventFormat::Tsv { terminal },
         Format::Parquet => unreachable!("written above"),
     };
     // Streams: each event is written as it is read.

@@ -18,9 +18,15 @@ pub enum EventFormat {
         width: Option<usize>,
         color: bool,
     },
-    Csv,
+    /// With `terminal` (written to one), control characters in values are
+    /// shown as escapes rather than sent to it.
+    Csv {
+        terminal: bool,
+    },
     /// Tab-separated; tabs and line breaks in values become spaces.
-    Tsv,
+    Tsv {
+        terminal: bool,
+    },
 }
 
 /// Writes events as they arrive. The first write error stops the reading
@@ -35,8 +41,9 @@ enum Out<'w> {
     Json(&'w mut dyn Write, bool),
     /// The writer and the widths of the columns.
     Table(&'w mut dyn Write, [usize; 6], bool),
-    Csv(Box<csv::Writer<&'w mut dyn Write>>),
-    Tsv(Box<csv::Writer<&'w mut dyn Write>>),
+    /// The writer, and whether it writes to a terminal.
+    Csv(Box<csv::Writer<&'w mut dyn Write>>, bool),
+    Tsv(Box<csv::Writer<&'w mut dyn Write>>, bool),
 }
 
 impl<'w> EventWriter<'w> {
@@ -63,18 +70,18 @@ impl<'w> EventWriter<'w> {
                 w.write_all(format!("{line}\n").as_bytes())?;
                 Out::Table(w, widths, color)
             }
-            EventFormat::Csv => {
+            EventFormat::Csv { terminal } => {
                 let mut cw = csv::Writer::from_writer(w);
                 cw.write_record(COLUMNS)?;
-                Out::Csv(Box::new(cw))
+                Out::Csv(Box::new(cw), terminal)
             }
-            EventFormat::Tsv => {
+            EventFormat::Tsv { terminal } => {
                 let mut cw = csv::WriterBuilder::new()
                     .delimiter(b'\t')
                     .quote_style(csv::QuoteStyle::Never)
                     .from_writer(w);
                 cw.write_record(COLUMNS)?;
-                Out::Tsv(Box::new(cw))
+                Out::Tsv(Box::new(cw), terminal)
             }
         };
         Ok(EventWriter { out })
@@ -88,7 +95,7 @@ impl<'w> EventWriter<'w> {
                 w.write_all(if any { b"\n]\n" } else { b"]\n" })?;
                 w.flush()
             }
-            Out::Csv(mut cw) | Out::Tsv(mut cw) => cw.flush(),
+            Out::Csv(mut cw, _) | Out::Tsv(mut cw, _) => cw.flush(),
         }
     }
 }
@@ -129,15 +136,24 @@ impl Sink for EventWriter<'_> {
                 .write_all(if *any { b",\n" } else { b"\n" })
                 .and_then(|()| serde_json::to_writer(&mut **w, &e).map_err(std::io::Error::from))
                 .map(|()| *any = true),
-            Out::Csv(cw) => cw
-                .write_record(e.csv_cells())
-                .map_err(crate::output::csv_io),
-            Out::Tsv(cw) => cw
-                .write_record(
-                    e.csv_cells()
-                        .into_iter()
-                        .map(|c| c.replace(['\t', '\n', '\r'], " ")),
-                )
+            Out::Csv(cw, terminal) => {
+                let cells = e.csv_cells();
+                if *terminal {
+                    cw.write_record(cells.iter().map(|c| super::escape::printable(c)))
+                } else {
+                    cw.write_record(cells)
+                }
+                .map_err(crate::output::csv_io)
+            }
+            Out::Tsv(cw, terminal) => cw
+                .write_record(e.csv_cells().into_iter().map(|c| {
+                    let c = c.replace(['\t', '\n', '\r'], " ");
+                    if *terminal {
+                        super::escape::printable(&c)
+                    } else {
+                        c
+                    }
+                }))
                 .map_err(crate::output::csv_io),
         };
         r.map_err(|err| Error::write("<output>", err))

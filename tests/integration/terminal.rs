@@ -432,3 +432,36 @@ fn completions_man_and_version() {
         );
     }
 }
+
+/// `events --format csv` and `tsv` written to a terminal show a log's
+/// control characters as escapes (an escape sequence could rewrite the
+/// screen or its title); piped, the values stay as the log gave them.
+#[test]
+fn events_csv_to_a_terminal_escapes_control_characters() {
+    let line = std::fs::read_to_string(fixture("shapes/raw-records.jsonl"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let mut v: Value = serde_json::from_str(&line).unwrap();
+    v["identity"]["claim"]["upn"] = Value::from("evil\u{1b}]0;pwned\u{7}@contoso.com");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hostile.jsonl");
+    std::fs::write(&path, format!("{v}\n")).unwrap();
+    let p = path.to_string_lossy().into_owned();
+    for format in ["csv", "tsv"] {
+        let shown = in_terminal(80, false, &["events", &p, "--format", format]);
+        assert!(
+            !shown.contains('\u{1b}') && !shown.contains('\u{7}'),
+            "{shown}"
+        );
+        assert!(
+            shown.contains(r"evil\u{1b}]0;pwned\u{7}@contoso.com"),
+            "{shown}"
+        );
+        let piped = kvaudit(&["events", &p, "--format", format]);
+        assert_eq!(piped.code, 0, "{}", piped.stderr);
+        assert!(piped.stdout.contains("evil\u{1b}]0;pwned\u{7}@contoso.com"));
+    }
+}
