@@ -861,7 +861,7 @@ fn write_messy_raw(
             }
         }
         Oddity::Drift => {
-            v["time"] = Value::String(time.format("%Y-%m-%dT%H:%M:%S%.f0+00:00").to_string());
+            v["time"] = Value::String(time.format("%Y-%m-%dT%H:%M:%S%.6f0+00:00").to_string());
             let ms: i64 = v["durationMs"]
                 .as_str()
                 .and_then(|d| d.parse().ok())

@@ -405,6 +405,28 @@ fn messy_synth_reads_to_the_same_callers() {
     let out = kvaudit(&["events", messy.to_str().unwrap(), "--stats"]);
     let (read, kept, skipped) = totals(&out.stderr);
     assert!(skipped > 0 && read == kept + skipped);
+    // A drifted time whose milliseconds are 0 keeps its 7 digits (it was
+    // written `18:00:130+00:00`, which no reader takes): seed 3 makes one.
+    let seeded = d.path().join("seed3.jsonl");
+    let m = seeded.to_str().unwrap();
+    let a = [
+        "synth",
+        "--rows",
+        "3000",
+        "--shape",
+        "raw-jsonl",
+        "--messy",
+        "20",
+    ];
+    let out = kvaudit(&[&a[..], &["--seed", "3", "-o", m]].concat());
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let text = std::fs::read_to_string(&seeded).unwrap();
+    assert!(
+        text.contains(".0000000+00:00"),
+        "no whole-second drifted time"
+    );
+    let out = kvaudit(&["events", m, "--stats"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
 }
 
 /// Rows of `AZKVPolicyEvaluationDetailsLogs` exported with AZKVAuditLogs
