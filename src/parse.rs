@@ -36,6 +36,10 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
+    // DuckDB's TIMESTAMPTZ as text: `2025-03-19 08:05:21.448+00`.
+    if let Ok(t) = DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%#z") {
+        return Some(t.with_timezone(&Utc));
+    }
     for fmt in [
         "%m/%d/%Y, %I:%M:%S%.f %p",
         "%m/%d/%Y %I:%M:%S%.f %p",
@@ -424,6 +428,15 @@ mod tests {
         let c = parse_time("2024-02-01T10:34:54.5732801Z").unwrap();
         assert_eq!(crate::event::format_time(&c), "2024-02-01T10:34:54.573280Z");
         assert!(parse_time("yesterday").is_none());
+        // DuckDB's TIMESTAMPTZ cast to text, offset in hours or minutes.
+        for (text, utc) in [
+            ("2025-03-19 08:05:21.448+00", "2025-03-19T08:05:21.448000Z"),
+            ("2025-03-19 10:05:21+02", "2025-03-19T08:05:21.000000Z"),
+            ("2025-03-19 08:35:21.5+00:30", "2025-03-19T08:05:21.500000Z"),
+        ] {
+            let t = parse_time(text).unwrap();
+            assert_eq!(crate::event::format_time(&t), utc, "{text}");
+        }
     }
 
     proptest::proptest! {
