@@ -96,13 +96,7 @@ fn parquet_inputs_read_to_the_same_callers() {
     let stats = kvaudit(&["callers", &pq, "--stats"]);
     assert!(stats.stderr.contains("Parquet"), "{}", stats.stderr);
 
-    let csv = fixture("shapes/azkvauditlogs-portal.csv");
-    let mut df = CsvReadOptions::default()
-        .with_infer_schema_length(Some(0))
-        .try_into_reader_with_file_path(Some(csv.clone().into()))
-        .unwrap()
-        .finish()
-        .unwrap();
+    let (csv, mut df) = portal_frame();
     let table = dir.path().join("azkv.parquet");
     ParquetWriter::new(std::fs::File::create(&table).unwrap())
         .finish(&mut df)
@@ -126,13 +120,7 @@ fn a_delta_tables_latest_snapshot_reads_and_features_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let table = dir.path().join("kv_audit");
     std::fs::create_dir_all(table.join("_delta_log")).unwrap();
-    let csv = fixture("shapes/azkvauditlogs-portal.csv");
-    let df = CsvReadOptions::default()
-        .with_infer_schema_length(Some(0))
-        .try_into_reader_with_file_path(Some(csv.clone().into()))
-        .unwrap()
-        .finish()
-        .unwrap();
+    let (csv, df) = portal_frame();
     let half = df.height() / 2;
     let write = |name: &str, mut part: DataFrame| {
         ParquetWriter::new(std::fs::File::create(table.join(name)).unwrap())
@@ -724,13 +712,7 @@ fn a_delta_log_is_checked_and_a_walked_table_is_read_as_a_table() {
     let parent = dir.path().join("lake");
     let table = parent.join("kv_audit");
     std::fs::create_dir_all(table.join("_delta_log")).unwrap();
-    let csv = fixture("shapes/azkvauditlogs-portal.csv");
-    let mut df = CsvReadOptions::default()
-        .with_infer_schema_length(Some(0))
-        .try_into_reader_with_file_path(Some(csv.clone().into()))
-        .unwrap()
-        .finish()
-        .unwrap();
+    let (csv, mut df) = portal_frame();
     for name in ["part-0.parquet", "old.parquet"] {
         ParquetWriter::new(std::fs::File::create(table.join(name)).unwrap())
             .finish(&mut df)
@@ -823,13 +805,7 @@ fn a_delta_log_is_checked_and_a_walked_table_is_read_as_a_table() {
 #[test]
 fn a_parquet_cell_larger_than_a_field_is_an_error_of_its_row() {
     let dir = tempfile::tempdir().unwrap();
-    let csv = fixture("shapes/azkvauditlogs-portal.csv");
-    let mut df = CsvReadOptions::default()
-        .with_infer_schema_length(Some(0))
-        .try_into_reader_with_file_path(Some(csv.into()))
-        .unwrap()
-        .finish()
-        .unwrap();
+    let (_, mut df) = portal_frame();
     let huge = "o".repeat(2 << 20);
     let ops: Vec<String> = (0..df.height())
         .map(|i| {
@@ -856,4 +832,17 @@ fn a_parquet_cell_larger_than_a_field_is_an_error_of_its_row() {
         "{}",
         out.stderr
     );
+}
+
+/// The AZKVAuditLogs portal export fixture's path, and its rows as text
+/// columns.
+fn portal_frame() -> (String, DataFrame) {
+    let csv = fixture("shapes/azkvauditlogs-portal.csv");
+    let df = CsvReadOptions::default()
+        .with_infer_schema_length(Some(0))
+        .try_into_reader_with_file_path(Some(csv.clone().into()))
+        .unwrap()
+        .finish()
+        .unwrap();
+    (csv, df)
 }
