@@ -23,8 +23,9 @@ pub const SMALL_FILE: u64 = 8 * MIB;
 /// which is read whole; `KVAUDIT_MAX_DOCUMENT_MIB` changes it.
 pub const DOCUMENT: u64 = 1024 * MIB;
 /// The footer of a Parquet file (its metadata, held whole by the
-/// decoder).
-pub const PARQUET_FOOTER: u64 = 64 * MIB;
+/// decoder, in memory ten to twenty times its size): real ones are
+/// kilobytes, a table of thousands of row groups a few megabytes.
+pub const PARQUET_FOOTER: u64 = 16 * MIB;
 /// An OpenID discovery document or a JWKS.
 pub const HTTP_KEYS: u64 = MIB;
 /// One Microsoft Graph response.

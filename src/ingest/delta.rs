@@ -30,8 +30,11 @@ fn unescape(p: &str) -> Result<String> {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("");
+        let hex = b
+            .get(i + 1..i + 3)
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit));
+        if let (b'%', Some(hex)) = (b[i], hex) {
+            let hex = std::str::from_utf8(hex).unwrap_or("");
             if let Ok(v) = u8::from_str_radix(hex, 16) {
                 out.push(v);
                 i += 3;
@@ -170,6 +173,16 @@ pub(super) fn active_files(dir: &Path) -> Result<Vec<PathBuf>> {
                 }
                 let path = relative(&p)
                     .ok_or_else(|| Error::Other(format!("{at}: add with an empty path")))?;
+                // The file's own partition values: one of a column kvaudit
+                // reads is missing from its rows, whatever the metadata said.
+                if let Some(c) = a["partitionValues"]
+                    .as_object()
+                    .and_then(|m| m.keys().find(|k| reads_column(k)))
+                {
+                    return Err(refuse(format!(
+                        "{path} is in a partition by {c}, which kvaudit reads, and a partitioned table keeps those values in its log, not in its files; kvaudit reads the files only: write the table unpartitioned, or partitioned by a column of its own (a date)"
+                    )));
+                }
                 files.insert(path, (order, *version));
                 order += 1;
             }

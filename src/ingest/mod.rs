@@ -165,7 +165,7 @@ pub fn read_into(args: &[String], opts: &ReadOptions, sink: &mut dyn Sink) -> Re
     progress.done();
     // Every blob of an archive tree lying outside the period is what the
     // period asked for, as when a file's rows all lie outside it.
-    if out.files.is_empty() && out.rows_kept() == 0 && out.blobs_outside_period > 0 {
+    if out.files.is_empty() && out.files_skipped.is_empty() && out.blobs_outside_period > 0 {
         return Ok(out);
     }
     if out.files.is_empty() {

@@ -48,9 +48,10 @@ fn check(dt: &ArrowDataType, depth: usize) -> Option<String> {
         | D::Utf8View
         | D::Binary
         | D::LargeBinary
-        | D::BinaryView
-        // A UUID (DuckDB's type for ids it recognises), read as its text.
-        | D::FixedSizeBinary(16) => None,
+        | D::BinaryView => None,
+        // A UUID (DuckDB's type for ids it recognises), read as its text
+        // when it is a column of its own.
+        D::FixedSizeBinary(16) if depth == 0 => None,
         D::List(f) | D::LargeList(f) | D::Map(f, _) => check(&f.dtype, depth + 1),
         D::Struct(fields) => fields.iter().find_map(|f| check(&f.dtype, depth + 1)),
         D::Dictionary(_, v, _) => check(v, depth),

@@ -132,22 +132,31 @@ pub(super) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Runs `f`, a panic in it (a library meeting input it cannot decode)
-/// becoming an error message, without the panic's own report on stderr.
+/// becoming an error message; the panic's own report still goes to
+/// stderr (it may be kvaudit's bug).
 pub(super) fn caught<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .map_err(|p| format!("could not be decoded ({})", panic_message(&*p)))
+}
+
+/// [`caught`] for a decoder's own call alone (polars reading a footer or
+/// a row group), whose panic is the input's fault: its report is not
+/// printed, the error says it all.
+pub(super) fn decoded<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
     quiet_hook();
     let was = QUIET.with(|q| q.replace(true));
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    let r = caught(f);
     QUIET.with(|q| q.set(was));
-    r.map_err(|p| format!("could not be decoded ({})", panic_message(&*p)))
+    r
 }
 
 thread_local! {
-    /// Whether this thread is in [`caught`], whose panics are errors.
+    /// Whether this thread is in [`decoded`], whose panics are errors.
     static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Installs, once, a panic hook that stays silent on a thread in
-/// [`caught`] and reports every other panic as before.
+/// [`decoded`] and reports every other panic as before.
 fn quiet_hook() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {

@@ -679,7 +679,7 @@ fn bounded<R: std::io::Read + std::io::Seek>(mut file: R) -> std::result::Result
         let length = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
         if length > crate::limits::PARQUET_FOOTER {
             return Err(format!(
-                "a footer of {length} bytes; kvaudit reads footers of at most {} (tens of thousands of row groups)",
+                "a footer of {length} bytes; kvaudit reads footers (the file's metadata) of at most {}",
                 crate::limits::shown(crate::limits::PARQUET_FOOTER)
             ));
         }
@@ -700,10 +700,10 @@ fn footer<R: polars::io::mmap::MmapBytesReader>(
     ),
     String,
 > {
-    let metadata = super::ordered::caught(|| head.get_metadata().map(Arc::clone))
+    let metadata = super::ordered::decoded(|| head.get_metadata().map(Arc::clone))
         .and_then(|m| m.map_err(|e| e.to_string()))
         .map_err(|e| format!("expected a Parquet file: {e}"))?;
-    let schema = super::ordered::caught(|| head.schema())
+    let schema = super::ordered::decoded(|| head.schema())
         .and_then(|s| s.map_err(|e| e.to_string()))
         .map_err(|e| format!("unreadable Parquet schema: {e}"))?;
     Ok((metadata, schema))
@@ -820,7 +820,8 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
             .with_slice(Some((starts[g], n)))
             .with_columns(Some(wanted.iter().map(|&i| names[i].clone()).collect()));
         r.set_metadata(metadata.clone());
-        let mut df = r.finish().map_err(|e| format!("unreadable: {e}"))?;
+        let mut df =
+            super::ordered::decoded(|| r.finish())?.map_err(|e| format!("unreadable: {e}"))?;
         binary_as_text(&mut df, &uuids)?;
         w.start(g as u64);
         if raw {
@@ -969,7 +970,7 @@ pub(super) fn rows(
             .with_columns(Some(wanted.clone()));
         r.set_metadata(metadata.clone());
         start += n;
-        let df = super::ordered::caught(|| r.finish())
+        let df = super::ordered::decoded(|| r.finish())
             .map_err(|m| bad(format!("row group {g}"), m))?
             .map_err(|e| bad(format!("row group {g}"), format!("unreadable: {e}")))?;
         let mut cols = Vec::with_capacity(df.width());

@@ -39,7 +39,7 @@ pub fn expand_paths(args: &[String], skip_unreadable: bool) -> Result<Expanded> 
                     return Err(Error::Other(format!("{a}: the directory holds no files")));
                 }
                 // Delta tables in it are read as tables, not as files.
-                let tables = tables_among(found.iter().map(|f| f.0.as_path()));
+                let tables = tables_among(p, found.iter().map(|f| f.0.as_path()));
                 all_small &= tables.is_empty();
                 all_small &= found.iter().all(|f| f.2 <= crate::limits::SMALL_FILE);
                 out.extend(
@@ -85,7 +85,7 @@ pub fn expand_paths(args: &[String], skip_unreadable: bool) -> Result<Expanded> 
             if files.is_empty() {
                 return Err(Error::Other(format!("{a}: the directory holds no files")));
             }
-            let tables = tables_among(files.iter().map(Path::new));
+            let tables = tables_among(p, files.iter().map(Path::new));
             out.extend(
                 files
                     .into_iter()
@@ -123,15 +123,22 @@ fn delta_table(dir: &Path) -> Result<Vec<Listed>> {
         .collect())
 }
 
-/// The Delta tables among the folders of a walk's `files`: each folder
-/// that holds a `_delta_log/` (found by the log's own files).
-fn tables_among<'a>(files: impl Iterator<Item = &'a Path>) -> std::collections::BTreeSet<PathBuf> {
+/// The Delta tables among the folders of the walk of `root` that found
+/// `files`: each folder at or below `root` that holds a `_delta_log/`
+/// directory (found by the log's own files).
+fn tables_among<'a>(
+    root: &Path,
+    files: impl Iterator<Item = &'a Path>,
+) -> std::collections::BTreeSet<PathBuf> {
     files
         .filter_map(|f| {
-            f.ancestors()
-                .find(|a| a.file_name().is_some_and(|n| n == "_delta_log"))
-                .and_then(Path::parent)
-                .map(Path::to_path_buf)
+            let log = f
+                .parent()?
+                .ancestors()
+                .take_while(|a| a.starts_with(root))
+                .find(|a| a.file_name().is_some_and(|n| n == "_delta_log"))?;
+            let table = log.parent()?;
+            (table.starts_with(root) && super::delta::is_table(table)).then(|| table.to_path_buf())
         })
         .collect()
 }

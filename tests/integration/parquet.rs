@@ -751,11 +751,15 @@ fn a_delta_log_is_checked_and_a_walked_table_is_read_as_a_table() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout, expected.stdout);
     // In a walked folder: the table's snapshot, not its
-    // files one by one (old.parquet would double every count).
+    // files one by one (old.parquet would double every count). A file
+    // named `_delta_log` makes no table of its folder.
+    std::fs::create_dir_all(parent.join("notes")).unwrap();
+    std::fs::write(parent.join("notes/_delta_log"), "not a log\n").unwrap();
     let p = parent.to_string_lossy().into_owned();
-    let out = kvaudit(&["callers", &p, "--format", "json"]);
+    let out = kvaudit(&["callers", &p, "--format", "json", "--skip-invalid"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout, expected.stdout);
+    assert!(out.stderr.contains("skipping"), "{}", out.stderr);
     // A commit missing between two others.
     commit(2, &[r#"{"commitInfo":{}}"#]);
     std::fs::rename(
