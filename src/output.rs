@@ -28,6 +28,11 @@ impl Target {
         matches!(self, Target::Stdout)
     }
 
+    /// Whether what is written goes to a terminal (stdout, on one).
+    pub fn is_terminal(&self) -> bool {
+        self.is_stdout() && std::io::IsTerminal::is_terminal(&std::io::stdout())
+    }
+
     /// Writes all bytes: to stdout, or to a temporary file renamed over FILE.
     pub fn write(&self, bytes: &[u8]) -> Result<()> {
         self.write_with(|w| w.write_all(bytes))

@@ -43,7 +43,7 @@ pub(super) fn run(args: EventsArgs, ctx: &Context) -> Result<Exit> {
         return parquet(&args, &target);
     }
     // Values written to a terminal are made printable there.
-    let terminal = target.is_stdout() && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let terminal = target.is_terminal();
     let format = match chosen {
         Format::Jsonl => EventFormat::Jsonl,
         Format::Json => EventFormat::Json,
@@ -77,8 +77,7 @@ pub(super) fn run(args: EventsArgs, ctx: &Context) -> Result<Exit> {
 
 /// `--format parquet`: binary, so never to a terminal.
 fn parquet(args: &EventsArgs, target: &crate::output::Target) -> Result<Exit> {
-    use std::io::IsTerminal;
-    if target.is_stdout() && std::io::stdout().is_terminal() {
+    if target.is_terminal() {
         return Err(Error::Usage(
             "Parquet is binary: write it with -o FILE.parquet, or pipe it".into(),
         ));

@@ -179,9 +179,9 @@ pub(super) fn active_files(dir: &Path) -> Result<Vec<PathBuf>> {
                     .as_object()
                     .and_then(|m| m.keys().find(|k| reads_column(k)))
                 {
-                    return Err(refuse(format!(
-                        "{path} is in a partition by {c}, which kvaudit reads, and a partitioned table keeps those values in its log, not in its files; kvaudit reads the files only: write the table unpartitioned, or partitioned by a column of its own (a date)"
-                    )));
+                    return Err(refuse(partitioned(&format!(
+                        "{path} is in a partition by {c}"
+                    ))));
                 }
                 files.insert(path, (order, *version));
                 order += 1;
@@ -204,10 +204,10 @@ pub(super) fn active_files(dir: &Path) -> Result<Vec<PathBuf>> {
         .filter(|c| reads_column(c))
         .collect();
     if !read.is_empty() {
-        return Err(refuse(format!(
-            "it is partitioned by {}, which kvaudit reads, and a partitioned table keeps those values in its log, not in its files; kvaudit reads the files only: write the table unpartitioned, or partitioned by a column of its own (a date)",
+        return Err(refuse(partitioned(&format!(
+            "it is partitioned by {}",
             read.join(", ")
-        )));
+        ))));
     }
     let root = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
     let mut by_order: Vec<((u64, u64), String)> = files.into_iter().map(|(p, o)| (o, p)).collect();
@@ -239,6 +239,14 @@ fn relative(p: &str) -> Option<String> {
         .filter(|s| !s.is_empty() && *s != ".")
         .collect();
     (!steps.is_empty()).then(|| steps.join("/"))
+}
+
+/// Why a table partitioned by a column kvaudit reads is refused, `what`
+/// saying which column (and file).
+fn partitioned(what: &str) -> String {
+    format!(
+        "{what}, which kvaudit reads, and a partitioned table keeps those values in its log, not in its files; kvaudit reads the files only: write the table unpartitioned, or partitioned by a column of its own (a date)"
+    )
 }
 
 /// Whether kvaudit reads a column named `name`, as a table's column or a

@@ -688,11 +688,11 @@ fn bounded<R: std::io::Read + std::io::Seek>(mut file: R) -> std::result::Result
     Ok(file)
 }
 
-/// The footer of the file `head` reads, its metadata and schema, or what
-/// is wrong with it: a damaged footer can make the decoder panic, which is
-/// an error of the file.
+/// The footer of `file`, its metadata and schema, or what is wrong with
+/// it: past the bound (see [`bounded`]), or damaged, which can make the
+/// decoder panic (an error of the file).
 fn footer<R: polars::io::mmap::MmapBytesReader>(
-    head: &mut ParquetReader<R>,
+    file: R,
 ) -> std::result::Result<
     (
         Arc<polars::io::parquet::read::FileMetadata>,
@@ -700,6 +700,7 @@ fn footer<R: polars::io::mmap::MmapBytesReader>(
     ),
     String,
 > {
+    let mut head = ParquetReader::new(bounded(file)?);
     let metadata = super::ordered::decoded(|| head.get_metadata().map(Arc::clone))
         .and_then(|m| m.map_err(|e| e.to_string()))
         .map_err(|e| format!("expected a Parquet file: {e}"))?;
@@ -718,9 +719,7 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
     c: &mut Collector,
 ) -> Result<Shape> {
     let file = open().map_err(|e| Error::io(c.source(), e))?;
-    let file = bounded(file).map_err(|e| at(c, "footer".into(), e))?;
-    let mut head = ParquetReader::new(file);
-    let (metadata, arrow) = footer(&mut head).map_err(|e| at(c, "footer".into(), e))?;
+    let (metadata, arrow) = footer(file).map_err(|e| at(c, "footer".into(), e))?;
     let names: Vec<String> = arrow.iter_names().map(PlSmallStr::to_string).collect();
     // Raw diagnostic records as an Event Hub pipeline lands them
     // (`time`, `operationName`, `identity`, `properties`, ...), or an
@@ -946,9 +945,7 @@ pub(super) fn rows(
         },
         message,
     };
-    let file = bounded(open()?).map_err(|e| bad("footer".into(), e))?;
-    let mut head = ParquetReader::new(file);
-    let (metadata, arrow) = footer(&mut head).map_err(|e| bad("footer".into(), e))?;
+    let (metadata, arrow) = footer(open()?).map_err(|e| bad("footer".into(), e))?;
     let mut wanted = Vec::new();
     for (name, field) in arrow.iter() {
         if !columns.iter().any(|c| c.eq_ignore_ascii_case(name)) {
