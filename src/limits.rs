@@ -26,6 +26,9 @@ pub const DOCUMENT: u64 = 1024 * MIB;
 /// decoder, in memory ten to twenty times its size): real ones are
 /// kilobytes, a table of thousands of row groups a few megabytes.
 pub const PARQUET_FOOTER: u64 = 16 * MIB;
+/// One action (line) of a Delta log commit, which is read line by line:
+/// an `add` with its statistics is kilobytes.
+pub const DELTA_ACTION: u64 = 16 * MIB;
 /// An OpenID discovery document or a JWKS.
 pub const HTTP_KEYS: u64 = MIB;
 /// One Microsoft Graph response.

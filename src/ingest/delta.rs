@@ -48,7 +48,8 @@ fn unescape(p: &str) -> Result<String> {
 }
 
 /// The data files of the table's latest snapshot, in the order they were
-/// added.
+/// added, each as it lies under `dir` once links inside the table are
+/// resolved.
 pub(super) fn active_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let log = dir.join("_delta_log");
     let shown = dir.display().to_string();
@@ -90,19 +91,7 @@ pub(super) fn active_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut partitions: Vec<String> = Vec::new();
     let mut order = 0u64;
     for (version, path) in &commits {
-        let text = crate::limits::read_file(
-            &path.to_string_lossy(),
-            crate::limits::document(),
-            "a Delta log commit",
-        )?;
-        for (i, line) in text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-        {
-            let at = format!("{}: line {}", path.display(), i + 1);
-            let v: Value = serde_json::from_str(line)
-                .map_err(|e| Error::Other(format!("{at}: expected a Delta action (JSON): {e}")))?;
+        actions(path, |at, v| {
             if let Some(p) = v.get("protocol") {
                 let reader = match &p["minReaderVersion"] {
                     Value::Null => 1,
@@ -194,7 +183,8 @@ pub(super) fn active_files(dir: &Path) -> Result<Vec<PathBuf>> {
                     }
                 }
             }
-        }
+            Ok(())
+        })?;
     }
     // A partition column's values are in the log, not in the files: one
     // kvaudit reads would be missing from every row.
@@ -225,9 +215,56 @@ pub(super) fn active_files(dir: &Path) -> Result<Vec<PathBuf>> {
                     "the data file {p} leads outside the table directory (through a link); kvaudit reads files inside the table only"
                 )));
             }
-            Ok(file)
+            // Read by the path just checked, under the table's path as
+            // given: a link inside the table is not followed again when
+            // the file is opened (a link swapped in later could be).
+            Ok(real
+                .strip_prefix(&root)
+                .map_or(file, |inside| dir.join(inside)))
         })
         .collect()
+}
+
+/// Each action (line) of the commit file `path` as JSON, with where it
+/// is (`path: line n`); blank lines are passed over. Read as a stream,
+/// each line within [`crate::limits::DELTA_ACTION`].
+fn actions(path: &Path, mut each: impl FnMut(&str, Value) -> Result<()>) -> Result<()> {
+    use std::io::{BufRead, Read};
+    let limit = crate::limits::DELTA_ACTION;
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut r = std::io::BufReader::new(file);
+    let mut buf = Vec::new();
+    for n in 1u64.. {
+        buf.clear();
+        let got = (&mut r)
+            .take(limit + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| Error::io(path, e))?;
+        if got == 0 {
+            break;
+        }
+        let at = format!("{}: line {n}", path.display());
+        let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        if line.len() as u64 > limit {
+            return Err(Error::Other(format!(
+                "{at}: a Delta action longer than {}, the limit for one; is this a Delta log?",
+                crate::limits::shown(limit)
+            )));
+        }
+        let line = std::str::from_utf8(line).map_err(|e| {
+            Error::Other(format!(
+                "{at}: expected a Delta action as UTF-8 text; invalid byte at offset {}",
+                e.valid_up_to()
+            ))
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: Value = serde_json::from_str(line)
+            .map_err(|e| Error::Other(format!("{at}: expected a Delta action (JSON): {e}")))?;
+        each(&at, v)?;
+    }
+    Ok(())
 }
 
 /// A data file's path as the log gives it, without `.` steps or empty

@@ -125,22 +125,26 @@ fn delta_table(dir: &Path) -> Result<Vec<Listed>> {
 
 /// The Delta tables among the folders of the walk of `root` that found
 /// `files`: each folder at or below `root` that holds a `_delta_log/`
-/// directory (found by the log's own files).
+/// directory (an empty log too), each folder looked at once.
 fn tables_among<'a>(
     root: &Path,
     files: impl Iterator<Item = &'a Path>,
 ) -> std::collections::BTreeSet<PathBuf> {
-    files
-        .filter_map(|f| {
-            let log = f
-                .parent()?
-                .ancestors()
-                .take_while(|a| a.starts_with(root))
-                .find(|a| a.file_name().is_some_and(|n| n == "_delta_log"))?;
-            let table = log.parent()?;
-            (table.starts_with(root) && super::delta::is_table(table)).then(|| table.to_path_buf())
-        })
-        .collect()
+    let folders: std::collections::BTreeSet<&Path> = files.filter_map(Path::parent).collect();
+    let mut looked = std::collections::HashSet::new();
+    let mut tables = std::collections::BTreeSet::new();
+    for folder in folders {
+        for a in folder.ancestors().take_while(|a| a.starts_with(root)) {
+            // Its own folders above were looked at with it.
+            if !looked.insert(a) {
+                break;
+            }
+            if super::delta::is_table(a) {
+                tables.insert(a.to_path_buf());
+            }
+        }
+    }
+    tables
 }
 
 /// A path, whether a directory walk found it, and its (device, inode) when
