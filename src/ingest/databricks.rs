@@ -266,7 +266,7 @@ pub fn read(path: &str, skip_invalid: bool, sink: &mut EventSink<'_>) -> Result<
     };
     match head_kind(path)? {
         Head::Parquet => {
-            super::parquet::rows(path, COLUMNS, |at, m| c.one(|| at, Ok(m), json_record))?;
+            super::parquet::rows(path, COLUMNS, |at, m| c.one(|| at, m, json_record))?;
             return Ok(c.out);
         }
         Head::JsonLines => {

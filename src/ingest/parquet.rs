@@ -261,8 +261,13 @@ fn texts(c: &Column, name: &str) -> std::result::Result<Vec<Option<String>>, Str
 /// Binary columns as the text they hold: those of `uuids` (16 bytes, as
 /// DuckDB writes ids it recognises) in their 8-4-4-4-12 form, others
 /// (DuckDB's JSON type: identity, properties) as the UTF-8 text they must
-/// be. An error names the column and row of bytes that are not.
-fn binary_as_text(df: &mut DataFrame, uuids: &[String]) -> std::result::Result<(), String> {
+/// be. A cell of bytes that are not is left empty and its row given back
+/// (in order, once) with why, naming the column: an error of that row.
+fn binary_as_text(
+    df: &mut DataFrame,
+    uuids: &[String],
+) -> std::result::Result<Vec<(usize, String)>, String> {
+    let mut bad: Vec<(usize, String)> = Vec::new();
     let names: Vec<PlSmallStr> = df
         .columns()
         .iter()
@@ -279,27 +284,46 @@ fn binary_as_text(df: &mut DataFrame, uuids: &[String]) -> std::result::Result<(
         let bytes = bytes.binary().map_err(|e| e.to_string())?;
         let mut texts = Vec::with_capacity(bytes.len());
         for (row, v) in bytes.iter().enumerate() {
-            texts.push(match v {
-                None => None,
-                Some(b) => Some(binary_text(b, uuid).ok_or_else(|| {
-                    format!(
-                        "column {name}, row {}: expected {}, found {} bytes that are not",
-                        row + 1,
-                        if uuid {
-                            "a UUID (16 bytes)"
-                        } else {
-                            "text (UTF-8)"
-                        },
-                        b.len()
-                    )
-                })?),
+            let text = v.and_then(|b| {
+                let text = binary_text(b, uuid);
+                if text.is_none() {
+                    let expected = if uuid {
+                        "a UUID (16 bytes)"
+                    } else {
+                        "text (UTF-8)"
+                    };
+                    bad.push((
+                        row,
+                        format!(
+                            "column {name}: expected {expected}, found {} bytes that are not",
+                            b.len()
+                        ),
+                    ));
+                }
+                text
             });
+            texts.push(text);
         }
         let text = StringChunked::from_iter_options(name.clone(), texts.into_iter());
         df.with_column(text.into_series().into_column())
             .map_err(|e| e.to_string())?;
     }
-    Ok(())
+    // The first reason of each row, rows in order.
+    bad.sort_by_key(|b| b.0);
+    bad.dedup_by_key(|b| b.0);
+    Ok(bad)
+}
+
+/// `row` as read, or the error [`binary_as_text`] gave it.
+fn unless_bad<'r>(
+    bad: &[(usize, String)],
+    row: usize,
+    read: impl FnOnce() -> std::result::Result<schema::RawRow<'r>, String>,
+) -> std::result::Result<schema::RawRow<'r>, String> {
+    match bad.binary_search_by_key(&row, |b| b.0) {
+        Ok(i) => Err(bad[i].1.clone()),
+        Err(_) => read(),
+    }
 }
 
 /// `b` as text: a UUID's 16 bytes in their 8-4-4-4-12 form, else UTF-8
@@ -821,14 +845,15 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
         r.set_metadata(metadata.clone());
         let mut df =
             super::ordered::decoded(|| r.finish())?.map_err(|e| format!("unreadable: {e}"))?;
-        binary_as_text(&mut df, &uuids)?;
+        let bad = binary_as_text(&mut df, &uuids)?;
         w.start(g as u64);
         if raw {
             for (row, m) in raw_rows(&df, &names, &raw_keys, &wanted)?
                 .into_iter()
                 .enumerate()
             {
-                w.push(schema::raw_record(&m), row as u64 + 1, None);
+                let read = unless_bad(&bad, row, || schema::raw_record(&m));
+                w.push(read, row as u64 + 1, None);
             }
             return Ok(w.take());
         }
@@ -872,11 +897,12 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
             .filter(|(f, _)| *f == Field::Time)
             .filter_map(|(_, i)| cells.get(*i).and_then(Option::as_ref))
             .collect();
-        if w.folds() && fold_alike(&schema, &cells, &times, df.height(), w) {
+        if bad.is_empty() && w.folds() && fold_alike(&schema, &cells, &times, df.height(), w) {
             return Ok(w.take());
         }
         for row in 0..df.height() {
-            w.push(row_of(&schema, &cells, &times, row), row as u64 + 1, None);
+            let read = unless_bad(&bad, row, || row_of(&schema, &cells, &times, row));
+            w.push(read, row as u64 + 1, None);
         }
         Ok(w.take())
     };
@@ -932,10 +958,15 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
 /// group at a time, with where it is (`row group g, row r`): for inputs
 /// read record by record (a workspace's audit). Other columns are not
 /// decoded; one of `columns` of a type that cannot be read is an error.
+/// A row with a cell holding more text than a field may is handed over
+/// as the error of its row.
 pub(super) fn rows(
     path: &str,
     columns: &[&str],
-    mut each: impl FnMut(String, serde_json::Map<String, serde_json::Value>) -> Result<()>,
+    mut each: impl FnMut(
+        String,
+        std::result::Result<serde_json::Map<String, serde_json::Value>, String>,
+    ) -> Result<()>,
 ) -> Result<()> {
     let open = || std::fs::File::open(path).map_err(|e| Error::io(path, e));
     let bad = |position: String, message: String| Error::Malformed {
@@ -978,13 +1009,31 @@ pub(super) fn rows(
         }
         for row in 0..df.height() {
             let mut m = serde_json::Map::new();
+            let mut long = None;
             for (name, v) in &mut cols {
-                m.insert(name.clone(), std::mem::take(&mut v[row]));
+                let v = std::mem::take(&mut v[row]);
+                long = long.or_else(|| schema::too_long(&format!("column {name}"), text_bytes(&v)));
+                m.insert(name.clone(), v);
             }
-            each(format!("row group {g}, row {}", row + 1), m)?;
+            each(
+                format!("row group {g}, row {}", row + 1),
+                long.map_or(Ok(m), Err),
+            )?;
         }
     }
     Ok(())
+}
+
+/// The bytes of text in a cell decoded as JSON (a nested cell's keys and
+/// values together), to bound it as a text field is bounded.
+fn text_bytes(v: &serde_json::Value) -> usize {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => s.len(),
+        Value::Array(a) => a.iter().map(text_bytes).sum(),
+        Value::Object(m) => m.iter().map(|(k, v)| k.len() + text_bytes(v)).sum(),
+        _ => 0,
+    }
 }
 
 #[cfg(test)]

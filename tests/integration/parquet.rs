@@ -224,6 +224,56 @@ fn nested_columns_read_to_the_same_events_as_their_text() {
     }
 }
 
+/// A JSON-typed cell (bytes) that is not UTF-8 is an error of its row,
+/// not of its row group: with `--skip-invalid` the other rows are read.
+#[test]
+fn a_json_cell_that_is_not_text_is_an_error_of_its_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = fixture("lakehouse/raw-duckdb-types.parquet");
+    let df = ParquetReader::new(std::fs::File::open(&source).unwrap())
+        .finish()
+        .unwrap();
+    // The UUID column would not stay a UUID through polars.
+    let mut df = df.drop("correlationId").unwrap();
+    let identity = df.column("identity").unwrap().binary().unwrap().clone();
+    assert!(identity.len() > 3);
+    let broken: Vec<Option<Vec<u8>>> = identity
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            if i == 2 {
+                Some(vec![b'{', 0xff, b'}'])
+            } else {
+                b.map(<[u8]>::to_vec)
+            }
+        })
+        .collect();
+    let broken = BinaryChunked::from_iter_options("identity".into(), broken.into_iter());
+    df.with_column(broken.into_series().into_column()).unwrap();
+    let path = dir.path().join("broken.parquet");
+    ParquetWriter::new(std::fs::File::create(&path).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let p = path.to_string_lossy().into_owned();
+    let out = kvaudit(&["events", &p]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("row group 0, row 3")
+            && out
+                .stderr
+                .contains("column identity: expected text (UTF-8), found 3 bytes"),
+        "{}",
+        out.stderr
+    );
+    let out = kvaudit(&["events", &p, "--skip-invalid"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let read = out.stdout.lines().map(serde_json::from_str::<Value>);
+    assert_eq!(
+        read.map(Result::unwrap).count(),
+        events_of(&source).len() - 1
+    );
+}
+
 /// A JSON document without what names its input (file names, record
 /// numbers, the time it was made): what must not change when the same
 /// events are read from another file.
@@ -830,9 +880,93 @@ fn a_parquet_cell_larger_than_a_field_is_an_error_of_its_row() {
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(
         out.stderr.contains("row 2")
+            && out.stderr.contains(
+                "column OperationName: a value of 2097152 bytes; expected at most 1048576"
+            ),
+        "{}",
+        out.stderr
+    );
+    // A Databricks audit table read for `attribute` is bounded too.
+    let audit = fixture("databricks/audit.parquet");
+    let mut df = ParquetReader::new(std::fs::File::open(&audit).unwrap())
+        .finish()
+        .unwrap();
+    let services: Vec<String> = (0..df.height())
+        .map(|i| {
+            if i == 1 {
+                huge.clone()
+            } else {
+                "secrets".into()
+            }
+        })
+        .collect();
+    df.with_column(Series::new("service_name".into(), services).into_column())
+        .unwrap();
+    let path = dir.path().join("audit.parquet");
+    ParquetWriter::new(std::fs::File::create(&path).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let vault = fixture("databricks/vault.jsonl");
+    let d = path.to_string_lossy().into_owned();
+    let out = kvaudit(&["attribute", &vault, "--databricks", &d]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("row group 0, row 2")
             && out
                 .stderr
-                .contains("a value of 2097152 bytes; expected at most 1048576"),
+                .contains("column service_name: a value of 2097152 bytes"),
+        "{}",
+        out.stderr
+    );
+    let out = kvaudit(&["attribute", &vault, "--databricks", &d, "--skip-invalid"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
+/// A Delta table whose log is empty, in a walked folder, is a table (and
+/// refused), not loose files; a data file reached through a link inside
+/// the table is read; a commit line past its bound is refused by line.
+#[test]
+fn an_empty_delta_log_is_a_table_and_a_commit_line_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("lake/kv_audit");
+    std::fs::create_dir_all(table.join("_delta_log")).unwrap();
+    std::fs::create_dir_all(table.join("data")).unwrap();
+    let (csv, mut df) = portal_frame();
+    ParquetWriter::new(std::fs::File::create(table.join("data/part-0.parquet")).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let lake = dir.path().join("lake").to_string_lossy().into_owned();
+    let out = kvaudit(&["callers", &lake]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("kv_audit: Delta table: its _delta_log holds no JSON commit"),
+        "{}",
+        out.stderr
+    );
+    // A link inside the table to a file inside it.
+    std::os::unix::fs::symlink("data/part-0.parquet", table.join("linked.parquet")).unwrap();
+    let log = table.join(format!("_delta_log/{:020}.json", 0));
+    std::fs::write(
+        &log,
+        r#"{"add":{"path":"linked.parquet","partitionValues":{},"size":1,"modificationTime":0,"dataChange":true}}"#,
+    )
+    .unwrap();
+    let expected = kvaudit(&["callers", &csv, "--format", "json"]);
+    let out = kvaudit(&["callers", &lake, "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, expected.stdout);
+    // A second line of 17 MiB.
+    let mut long = std::fs::read(&log).unwrap();
+    long.extend_from_slice(b"\n{\"commitInfo\":\"");
+    long.resize(long.len() + (17 << 20), b'x');
+    long.extend_from_slice(b"\"}\n");
+    std::fs::write(&log, long).unwrap();
+    let out = kvaudit(&["callers", &lake]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("line 2: a Delta action longer than 16 MiB"),
         "{}",
         out.stderr
     );
