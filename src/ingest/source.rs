@@ -34,12 +34,13 @@ pub fn expand_paths(args: &[String], skip_unreadable: bool) -> Result<Expanded> 
             out.extend(delta_table(p)?);
         } else if meta.is_dir() {
             // A plain tree is listed on every core, with each file's id.
-            if let Some(found) = super::walk::files(p, super::blocks::workers()) {
+            if let Some(walked) = super::walk::files(p, super::blocks::workers()) {
+                let found = walked.files;
                 if found.is_empty() {
                     return Err(Error::Other(format!("{a}: the directory holds no files")));
                 }
                 // Delta tables in it are read as tables, not as files.
-                let tables = tables_among(p, found.iter().map(|f| f.0.as_path()));
+                let tables = tables_among(p, &walked.logs);
                 all_small &= tables.is_empty();
                 all_small &= found.iter().all(|f| f.2 <= crate::limits::SMALL_FILE);
                 out.extend(
@@ -55,6 +56,7 @@ pub fn expand_paths(args: &[String], skip_unreadable: bool) -> Result<Expanded> 
             }
             all_small = false;
             let mut files = Vec::new();
+            let mut logs = Vec::new();
             for entry in walkdir::WalkDir::new(p)
                 .follow_links(true)
                 .sort_by_file_name()
@@ -78,6 +80,9 @@ pub fn expand_paths(args: &[String], skip_unreadable: bool) -> Result<Expanded> 
                     }
                 };
                 let hidden = entry.file_name().to_string_lossy().starts_with('.');
+                if entry.file_type().is_dir() && super::walk::is_log(entry.path()) {
+                    logs.push(entry.path().to_path_buf());
+                }
                 if entry.file_type().is_file() && !hidden {
                     files.push(entry.path().to_string_lossy().into_owned());
                 }
@@ -85,7 +90,7 @@ pub fn expand_paths(args: &[String], skip_unreadable: bool) -> Result<Expanded> 
             if files.is_empty() {
                 return Err(Error::Other(format!("{a}: the directory holds no files")));
             }
-            let tables = tables_among(p, files.iter().map(Path::new));
+            let tables = tables_among(p, &logs);
             out.extend(
                 files
                     .into_iter()
@@ -123,28 +128,15 @@ fn delta_table(dir: &Path) -> Result<Vec<Listed>> {
         .collect())
 }
 
-/// The Delta tables among the folders of the walk of `root` that found
-/// `files`: each folder at or below `root` that holds a `_delta_log/`
-/// directory (an empty log too), each folder looked at once.
-fn tables_among<'a>(
-    root: &Path,
-    files: impl Iterator<Item = &'a Path>,
-) -> std::collections::BTreeSet<PathBuf> {
-    let folders: std::collections::BTreeSet<&Path> = files.filter_map(Path::parent).collect();
-    let mut looked = std::collections::HashSet::new();
-    let mut tables = std::collections::BTreeSet::new();
-    for folder in folders {
-        for a in folder.ancestors().take_while(|a| a.starts_with(root)) {
-            // Its own folders above were looked at with it.
-            if !looked.insert(a) {
-                break;
-            }
-            if super::delta::is_table(a) {
-                tables.insert(a.to_path_buf());
-            }
-        }
-    }
-    tables
+/// The Delta tables of the walk of `root` that found the log folders
+/// `logs` (named `_delta_log`, empty ones too): each one's folder, at or
+/// below `root`.
+fn tables_among(root: &Path, logs: &[PathBuf]) -> std::collections::BTreeSet<PathBuf> {
+    logs.iter()
+        .filter_map(|log| log.parent())
+        .filter(|table| table.starts_with(root))
+        .map(Path::to_path_buf)
+        .collect()
 }
 
 /// A path, whether a directory walk found it, and its (device, inode) when

@@ -77,14 +77,15 @@ fn next_shared(
 /// One walking thread: lists its own folders depth first, and hands half
 /// of those waiting to be listed to the others when one of them is idle
 /// (few hand-overs: a tree of 15,000 folders is mostly one chain per hour).
+/// Gives the files found and the Delta logs (folders named `_delta_log`).
 fn walker(
     state: &Mutex<Shared>,
     wake: &Condvar,
     (waiting, stop): (&AtomicUsize, &AtomicBool),
     threads: usize,
-) -> Vec<Found> {
+) -> Walked {
     let mut own: Vec<PathBuf> = Vec::new();
-    let mut found = Vec::new();
+    let mut found = Walked::default();
     loop {
         // Another thread gave up: the caller walks instead.
         if stop.load(Ordering::Relaxed) {
@@ -105,7 +106,10 @@ fn walker(
             wake.notify_all();
             return found;
         };
-        found.extend(files);
+        found.files.extend(files);
+        found
+            .logs
+            .extend(dirs.iter().filter(|d| is_log(d)).cloned());
         own.extend(dirs);
         if own.len() > 1 && waiting.load(Ordering::Relaxed) > 0 {
             let Ok(mut s) = state.lock() else {
@@ -122,18 +126,32 @@ fn walker(
     }
 }
 
+/// What a walk found: every regular, non-hidden file, and every folder
+/// named `_delta_log` (a Delta table's log, empty ones too).
+#[derive(Default)]
+pub(super) struct Walked {
+    pub files: Vec<Found>,
+    pub logs: Vec<PathBuf>,
+}
+
+/// Whether `dir` is named as a Delta table's log folder.
+pub(super) fn is_log(dir: &std::path::Path) -> bool {
+    dir.file_name().is_some_and(|n| n == "_delta_log")
+}
+
 /// Every regular, non-hidden file under `root`, in the order of a walk
 /// that sorts each folder by name (paths compare component by
-/// component), listed by `threads` threads; None when the tree has a
-/// symbolic link or an entry that cannot be read.
-pub(super) fn files(root: &std::path::Path, threads: usize) -> Option<Vec<Found>> {
+/// component), and the Delta log folders, listed by `threads` threads;
+/// None when the tree has a symbolic link or an entry that cannot be
+/// read.
+pub(super) fn files(root: &std::path::Path, threads: usize) -> Option<Walked> {
     let threads = threads.max(1);
     let state = Mutex::new(Shared {
         queue: vec![root.to_path_buf()],
         ..Default::default()
     });
     let (wake, waiting, stop) = (Condvar::new(), AtomicUsize::new(0), AtomicBool::new(false));
-    let mut files = Vec::new();
+    let mut walked = Walked::default();
     let mut started = 0;
     std::thread::scope(|scope| {
         let mut handles = Vec::new();
@@ -161,7 +179,10 @@ pub(super) fn files(root: &std::path::Path, threads: usize) -> Option<Vec<Found>
         }
         for h in handles {
             match h.join() {
-                Ok(f) => files.extend(f),
+                Ok(w) => {
+                    walked.files.extend(w.files);
+                    walked.logs.extend(w.logs);
+                }
                 Err(_) => started = 0,
             }
         }
@@ -170,8 +191,8 @@ pub(super) fn files(root: &std::path::Path, threads: usize) -> Option<Vec<Found>
     if s.give_up || started < threads {
         return None;
     }
-    files.sort_by_cached_key(|f| component_order(&f.0));
-    Some(files)
+    walked.files.sort_by_cached_key(|f| component_order(&f.0));
+    Some(walked)
 }
 
 /// A path's key for sorting in the order of its components (as
@@ -222,6 +243,7 @@ mod tests {
         for threads in [1, 2, 4] {
             let got: Vec<PathBuf> = files(root, threads)
                 .expect("a plain tree")
+                .files
                 .into_iter()
                 .map(|f| f.0)
                 .collect();
