@@ -72,6 +72,36 @@ pub fn read_to_limit(r: impl Read, limit: u64, label: &str, what: &str) -> Resul
     Ok(buf)
 }
 
+/// Calls `each` with every line of `r` (numbered from 1, without its
+/// `\n`) as it is read, each at most `limit` bytes: a longer one ends the
+/// read with `long(n)`, after at most `limit + 1` bytes of it were read.
+pub fn each_line(
+    mut r: impl std::io::BufRead,
+    limit: u64,
+    label: &str,
+    long: impl Fn(u64) -> Error,
+    mut each: impl FnMut(u64, &[u8]) -> Result<()>,
+) -> Result<()> {
+    use std::io::BufRead;
+    let mut buf = Vec::new();
+    for n in 1u64.. {
+        buf.clear();
+        let got = (&mut r)
+            .take(limit.saturating_add(1))
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| Error::io(label, e))?;
+        if got == 0 {
+            break;
+        }
+        let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        if line.len() as u64 > limit {
+            return Err(long(n));
+        }
+        each(n, line)?;
+    }
+    Ok(())
+}
+
 /// The text of a file, at most `limit` bytes.
 pub fn read_file(path: &str, limit: u64, what: &str) -> Result<String> {
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;

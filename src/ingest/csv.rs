@@ -156,7 +156,7 @@ fn read_streaming(
             .filter(|(_, i)| needed.get(*i).copied().unwrap_or(false))
             .copied()
             .collect(),
-        names: schema.names.clone(),
+        names: Vec::new(),
     };
     let layout = Layout { schema, names };
     let position = |n: u64, byte: Option<u64>| match byte.and_then(|b| line_of(src, b)) {

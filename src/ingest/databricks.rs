@@ -266,7 +266,15 @@ pub fn read(path: &str, skip_invalid: bool, sink: &mut EventSink<'_>) -> Result<
     };
     match head_kind(path)? {
         Head::Parquet => {
-            super::parquet::rows(path, COLUMNS, |at, m| c.one(|| at, m, json_record))?;
+            // A cell past the bound is an error of a getSecret row only: the
+            // table's other actions (a notebook's command text) are not read.
+            super::parquet::rows(path, COLUMNS, |at, m, long| {
+                let parsed = match (json_record(&m), long) {
+                    (Ok(Some(_)), Some(why)) => Err(why),
+                    (parsed, _) => parsed,
+                };
+                c.parsed(|| at, parsed)
+            })?;
             return Ok(c.out);
         }
         Head::JsonLines => {
@@ -333,45 +341,29 @@ fn json_object(line: &str) -> std::result::Result<Map<String, Value>, String> {
 /// JSON Lines, one line at a time (each at most [`LINE`] bytes); a
 /// one-line storage archive document (`{"records": [...]}`) is read whole.
 fn json_lines(path: &str, c: &mut Collect<'_, '_>) -> Result<()> {
-    use std::io::{BufRead, BufReader, Read as _};
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut r = BufReader::with_capacity(1 << 20, f);
-    let mut buf = Vec::new();
-    let mut n = 0u64;
-    loop {
-        buf.clear();
-        let got = (&mut r)
-            .take(LINE + 2)
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| Error::io(path, e))?;
-        if got == 0 {
-            return Ok(());
-        }
-        n += 1;
+    let r = std::io::BufReader::with_capacity(1 << 20, f);
+    let long = |n: u64| {
+        malformed(
+            path,
+            &format!("line {n}"),
+            &format!(
+                "expected a JSON object per line; this line is longer than {}",
+                crate::limits::shown(LINE)
+            ),
+        )
+    };
+    crate::limits::each_line(r, LINE, path, long, |n, bytes| {
         let at = || format!("line {n}");
-        if buf.len() as u64 > LINE && !(buf.len() as u64 == LINE + 1 && buf.ends_with(b"\n")) {
-            return Err(malformed(
-                path,
-                &at(),
-                &format!(
-                    "expected a JSON object per line; this line is longer than {}",
-                    crate::limits::shown(LINE)
-                ),
-            ));
-        }
-        let line = match std::str::from_utf8(&buf) {
+        let line = match std::str::from_utf8(bytes) {
             Ok(l) => l.trim_start_matches('\u{feff}'),
-            Err(e) => {
-                c.one(at, Err(format!("expected UTF-8 text: {e}")), json_record)?;
-                continue;
-            }
+            Err(e) => return c.one(at, Err(format!("expected UTF-8 text: {e}")), json_record),
         };
         if line.trim().is_empty() {
-            continue;
+            return Ok(());
         }
         if let Some(p) = system_audit_line(line) {
-            c.parsed(at, p)?;
-            continue;
+            return c.parsed(at, p);
         }
         let m = json_object(line);
         // A one-line archive document.
@@ -384,11 +376,11 @@ fn json_lines(path: &str, c: &mut Collect<'_, '_>) -> Result<()> {
                         .ok_or_else(|| "expected a JSON object".to_string());
                     c.one(|| format!("{}: records[{i}]", at()), m, json_record)?;
                 }
-                continue;
+                return Ok(());
             }
         }
-        c.one(at, m, json_record)?;
-    }
+        c.one(at, m, json_record)
+    })
 }
 
 /// A `system.access.audit` line as the Databricks export writes it (its

@@ -215,9 +215,9 @@ pub(super) fn active_files(dir: &Path) -> Result<Vec<PathBuf>> {
                     "the data file {p} leads outside the table directory (through a link); kvaudit reads files inside the table only"
                 )));
             }
-            // Read by the path just checked, under the table's path as
-            // given: a link inside the table is not followed again when
-            // the file is opened (a link swapped in later could be).
+            // Read at the path its links led to when checked, under the
+            // table's path as given (a folder swapped for a link after
+            // the check would still be followed).
             Ok(real
                 .strip_prefix(&root)
                 .map_or(file, |inside| dir.join(inside)))
@@ -227,44 +227,45 @@ pub(super) fn active_files(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Each action (line) of the commit file `path` as JSON, with where it
 /// is (`path: line n`); blank lines are passed over. Read as a stream,
-/// each line within [`crate::limits::DELTA_ACTION`].
+/// each line within [`crate::limits::DELTA_ACTION`], the file (a regular
+/// one) within the document bound.
 fn actions(path: &Path, mut each: impl FnMut(&str, Value) -> Result<()>) -> Result<()> {
-    use std::io::{BufRead, Read};
-    let limit = crate::limits::DELTA_ACTION;
+    use std::io::Read;
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut r = std::io::BufReader::new(file);
-    let mut buf = Vec::new();
-    for n in 1u64.. {
-        buf.clear();
-        let got = (&mut r)
-            .take(limit + 1)
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| Error::io(path, e))?;
-        if got == 0 {
-            break;
-        }
-        let at = format!("{}: line {n}", path.display());
-        let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
-        if line.len() as u64 > limit {
-            return Err(Error::Other(format!(
-                "{at}: a Delta action longer than {}, the limit for one; is this a Delta log?",
-                crate::limits::shown(limit)
-            )));
-        }
+    let size = file.metadata().map_err(|e| Error::io(path, e))?;
+    let whole = crate::limits::document();
+    if !size.is_file() || size.len() > whole {
+        return Err(Error::Other(format!(
+            "{}: expected a Delta log commit: a file of at most {}",
+            path.display(),
+            crate::limits::shown(whole)
+        )));
+    }
+    let r = std::io::BufReader::new(file.take(whole));
+    let at = |n: u64| format!("{}: line {n}", path.display());
+    let limit = crate::limits::DELTA_ACTION;
+    let long = |n| {
+        Error::Other(format!(
+            "{}: a Delta action longer than {}, the limit for one; is this a Delta log?",
+            at(n),
+            crate::limits::shown(limit)
+        ))
+    };
+    crate::limits::each_line(r, limit, &path.to_string_lossy(), long, |n, line| {
         let line = std::str::from_utf8(line).map_err(|e| {
             Error::Other(format!(
-                "{at}: expected a Delta action as UTF-8 text; invalid byte at offset {}",
+                "{}: expected a Delta action as UTF-8 text; invalid byte at offset {}",
+                at(n),
                 e.valid_up_to()
             ))
         })?;
         if line.trim().is_empty() {
-            continue;
+            return Ok(());
         }
         let v: Value = serde_json::from_str(line)
-            .map_err(|e| Error::Other(format!("{at}: expected a Delta action (JSON): {e}")))?;
-        each(&at, v)?;
-    }
-    Ok(())
+            .map_err(|e| Error::Other(format!("{}: expected a Delta action (JSON): {e}", at(n))))?;
+        each(&at(n), v)
+    })
 }
 
 /// A data file's path as the log gives it, without `.` steps or empty

@@ -295,7 +295,7 @@ fn binary_as_text(
                     bad.push((
                         row,
                         format!(
-                            "column {name}: expected {expected}, found {} bytes that are not",
+                            "{name}: expected {expected}, found {} bytes that are not",
                             b.len()
                         ),
                     ));
@@ -754,6 +754,7 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
         .collect();
     let raw = raw_keys.contains(&Some("properties")) || names.iter().any(|n| n == "operationName");
     let mut schema = FlatSchema::resolve(names.iter().map(String::as_str));
+    schema.names.clone_from(&names);
     let wanted: Vec<usize> = if raw {
         (0..names.len())
             .filter(|&i| raw_keys[i].is_some())
@@ -852,7 +853,20 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
                 .into_iter()
                 .enumerate()
             {
-                let read = unless_bad(&bad, row, || schema::raw_record(&m));
+                // A record of another category is skipped whatever its
+                // other cells hold.
+                let read = schema::raw_record(&m);
+                let audit = read.as_ref().map_or(true, |r| {
+                    r.category.is_none()
+                        || r.category
+                            .as_deref()
+                            .is_some_and(|c| c.eq_ignore_ascii_case("AuditEvent"))
+                });
+                let read = if audit {
+                    unless_bad(&bad, row, || read)
+                } else {
+                    read
+                };
                 w.push(read, row as u64 + 1, None);
             }
             return Ok(w.take());
@@ -958,14 +972,15 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
 /// group at a time, with where it is (`row group g, row r`): for inputs
 /// read record by record (a workspace's audit). Other columns are not
 /// decoded; one of `columns` of a type that cannot be read is an error.
-/// A row with a cell holding more text than a field may is handed over
-/// as the error of its row.
+/// A row with a cell holding more text than a field may comes with why
+/// (for the reader to refuse it if it is a row it reads).
 pub(super) fn rows(
     path: &str,
     columns: &[&str],
     mut each: impl FnMut(
         String,
-        std::result::Result<serde_json::Map<String, serde_json::Value>, String>,
+        serde_json::Map<String, serde_json::Value>,
+        Option<String>,
     ) -> Result<()>,
 ) -> Result<()> {
     let open = || std::fs::File::open(path).map_err(|e| Error::io(path, e));
@@ -1012,13 +1027,13 @@ pub(super) fn rows(
             let mut long = None;
             for (name, v) in &mut cols {
                 let v = std::mem::take(&mut v[row]);
-                long = long.or_else(|| schema::too_long(&format!("column {name}"), text_bytes(&v)));
+                let bytes = text_bytes(&v);
+                if long.is_none() && bytes > schema::MAX_FIELD_BYTES {
+                    long = schema::too_long(name, bytes);
+                }
                 m.insert(name.clone(), v);
             }
-            each(
-                format!("row group {g}, row {}", row + 1),
-                long.map_or(Ok(m), Err),
-            )?;
+            each(format!("row group {g}, row {}", row + 1), m, long)?;
         }
     }
     Ok(())

@@ -289,31 +289,28 @@ fn alias_table() -> &'static HashMap<String, (Field, usize)> {
 pub struct FlatSchema {
     /// (field, column index), sorted by field priority.
     pub slots: Vec<(Field, usize)>,
-    /// The names of the columns that feed a field, by column index, for
-    /// messages (empty when the schema was not resolved from names).
-    pub names: Vec<Option<String>>,
+    /// The columns' names by index, for messages, when the reader gives
+    /// them (a columnar table's; empty otherwise).
+    pub names: Vec<String>,
 }
 
 impl FlatSchema {
     pub fn resolve<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
         let table = alias_table();
         let mut found: Vec<(usize, Field, usize)> = Vec::new();
-        let mut shown = Vec::new();
         for (i, name) in names.into_iter().enumerate() {
             let key = name
                 .trim_start_matches('\u{feff}')
                 .trim()
                 .to_ascii_lowercase();
-            let feeds = table.get(&key);
-            if let Some((f, prio)) = feeds {
+            if let Some((f, prio)) = table.get(&key) {
                 found.push((*prio, *f, i));
             }
-            shown.push(feeds.map(|_| name.to_string()));
         }
         found.sort_by_key(|(p, _, i)| (*p, *i));
         FlatSchema {
             slots: found.into_iter().map(|(_, f, i)| (f, i)).collect(),
-            names: shown,
+            names: Vec::new(),
         }
     }
 
@@ -355,8 +352,11 @@ impl FlatSchema {
             // A columnar table's cells come whole (the text readers bound
             // them as they split).
             if v.len() > MAX_FIELD_BYTES {
-                let column = self.names.get(*i).and_then(Option::as_deref);
-                let key = column.map_or_else(|| format!("{f:?}"), |c| format!("column {c}"));
+                let key = self
+                    .names
+                    .get(*i)
+                    .cloned()
+                    .unwrap_or_else(|| format!("{f:?}"));
                 return Err(too_long(&key, v.len()).unwrap_or_default());
             }
             match f {

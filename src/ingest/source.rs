@@ -130,13 +130,22 @@ fn delta_table(dir: &Path) -> Result<Vec<Listed>> {
 
 /// The Delta tables of the walk of `root` that found the log folders
 /// `logs` (named `_delta_log`, empty ones too): each one's folder, at or
-/// below `root`.
+/// below `root`, but for folders inside a table (the table's own log or
+/// data, read through the table).
 fn tables_among(root: &Path, logs: &[PathBuf]) -> std::collections::BTreeSet<PathBuf> {
-    logs.iter()
+    let found: std::collections::BTreeSet<&Path> = logs
+        .iter()
         .filter_map(|log| log.parent())
         .filter(|table| table.starts_with(root))
-        .map(Path::to_path_buf)
-        .collect()
+        .collect();
+    // In path order a table comes before what lies inside it.
+    let mut tables: std::collections::BTreeSet<PathBuf> = Default::default();
+    for t in found {
+        if !tables.iter().any(|outer| t.starts_with(outer)) {
+            tables.insert(t.to_path_buf());
+        }
+    }
+    tables
 }
 
 /// A path, whether a directory walk found it, and its (device, inode) when

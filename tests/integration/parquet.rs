@@ -261,7 +261,7 @@ fn a_json_cell_that_is_not_text_is_an_error_of_its_row() {
         out.stderr.contains("row group 0, row 3")
             && out
                 .stderr
-                .contains("column identity: expected text (UTF-8), found 3 bytes"),
+                .contains("identity: expected text (UTF-8), found 3 bytes"),
         "{}",
         out.stderr
     );
@@ -272,6 +272,56 @@ fn a_json_cell_that_is_not_text_is_an_error_of_its_row() {
         read.map(Result::unwrap).count(),
         events_of(&source).len() - 1
     );
+}
+
+/// The same for a flat table (AZKVAuditLogs) whose `Identity` is
+/// DuckDB's JSON type: the row is refused, not read as a caller without
+/// claims, and with `--skip-invalid` the others give the callers of the
+/// table without it.
+#[test]
+fn a_flat_tables_identity_that_is_not_text_is_an_error_of_its_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, df) = portal_frame();
+    let write = |df: &DataFrame, bad: Option<usize>, name: &str| {
+        let identity = df.column("Identity").unwrap().str().unwrap().clone();
+        let bytes: Vec<Option<Vec<u8>>> = identity
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                if Some(i) == bad {
+                    Some(vec![b'{', 0xff, b'}'])
+                } else {
+                    t.map(|t| t.as_bytes().to_vec())
+                }
+            })
+            .collect();
+        let bytes = BinaryChunked::from_iter_options("Identity".into(), bytes.into_iter());
+        let mut df = df.clone();
+        df.with_column(bytes.into_series().into_column()).unwrap();
+        let path = dir.path().join(name);
+        ParquetWriter::new(std::fs::File::create(&path).unwrap())
+            .finish(&mut df)
+            .unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let broken = write(&df, Some(1), "broken.parquet");
+    for command in ["callers", "report"] {
+        let out = kvaudit(&[command, &broken]);
+        assert_eq!(out.code, 1, "{command}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("row group 0, row 2")
+                && out.stderr.contains("Identity: expected text (UTF-8)"),
+            "{command}: {}",
+            out.stderr
+        );
+    }
+    let without = df.slice(0, 1).vstack(&df.slice(2, df.height())).unwrap();
+    let without = write(&without, None, "without.parquet");
+    let skipped = kvaudit(&["callers", &broken, "--skip-invalid", "--format", "json"]);
+    assert_eq!(skipped.code, 0, "{}", skipped.stderr);
+    let expected = kvaudit(&["callers", &without, "--format", "json"]);
+    let callers = |s: &str| without_inputs(serde_json::from_str(s).unwrap());
+    assert_eq!(callers(&skipped.stdout), callers(&expected.stdout));
 }
 
 /// A JSON document without what names its input (file names, record
@@ -880,46 +930,77 @@ fn a_parquet_cell_larger_than_a_field_is_an_error_of_its_row() {
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(
         out.stderr.contains("row 2")
-            && out.stderr.contains(
-                "column OperationName: a value of 2097152 bytes; expected at most 1048576"
-            ),
+            && out
+                .stderr
+                .contains("OperationName: a value of 2097152 bytes; expected at most 1048576"),
         "{}",
         out.stderr
     );
-    // A Databricks audit table read for `attribute` is bounded too.
+    // A Databricks audit table read for `attribute` is bounded too, in
+    // the getSecret rows it reads (row 2); another action's row (row 12,
+    // a `create`) is not read, whatever it holds.
     let audit = fixture("databricks/audit.parquet");
-    let mut df = ParquetReader::new(std::fs::File::open(&audit).unwrap())
-        .finish()
-        .unwrap();
-    let services: Vec<String> = (0..df.height())
-        .map(|i| {
-            if i == 1 {
-                huge.clone()
-            } else {
-                "secrets".into()
-            }
-        })
-        .collect();
-    df.with_column(Series::new("service_name".into(), services).into_column())
-        .unwrap();
-    let path = dir.path().join("audit.parquet");
-    ParquetWriter::new(std::fs::File::create(&path).unwrap())
-        .finish(&mut df)
-        .unwrap();
+    let long_in = |long: usize| {
+        let mut df = ParquetReader::new(std::fs::File::open(&audit).unwrap())
+            .finish()
+            .unwrap();
+        let ids = df
+            .column("workspace_id")
+            .unwrap()
+            .cast(&DataType::String)
+            .unwrap();
+        let ids: Vec<Option<String>> = ids
+            .str()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                if i == long {
+                    Some(huge.clone())
+                } else {
+                    v.map(str::to_string)
+                }
+            })
+            .collect();
+        let ids = StringChunked::from_iter_options("workspace_id".into(), ids.into_iter());
+        df.with_column(ids.into_series().into_column()).unwrap();
+        let path = dir.path().join(format!("audit-{long}.parquet"));
+        ParquetWriter::new(std::fs::File::create(&path).unwrap())
+            .finish(&mut df)
+            .unwrap();
+        path.to_string_lossy().into_owned()
+    };
     let vault = fixture("databricks/vault.jsonl");
-    let d = path.to_string_lossy().into_owned();
-    let out = kvaudit(&["attribute", &vault, "--databricks", &d]);
+    let attribute = |d: &str, extra: &[&str]| {
+        kvaudit(
+            &[
+                &["attribute", &vault, "--databricks", d, "--format", "json"],
+                extra,
+            ]
+            .concat(),
+        )
+    };
+    let expected = attribute(&audit, &[]);
+    assert_eq!(expected.code, 0, "{}", expected.stderr);
+    let read = |stdout: &str| without_inputs(serde_json::from_str(stdout).unwrap());
+    let get = long_in(1);
+    let out = attribute(&get, &[]);
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(
         out.stderr.contains("row group 0, row 2")
             && out
                 .stderr
-                .contains("column service_name: a value of 2097152 bytes"),
+                .contains("workspace_id: a value of 2097152 bytes; expected at most 1048576"),
         "{}",
         out.stderr
     );
-    let out = kvaudit(&["attribute", &vault, "--databricks", &d, "--skip-invalid"]);
+    let out = attribute(&get, &["--skip-invalid"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_ne!(read(&out.stdout), read(&expected.stdout));
+    assert!(out.stderr.contains("row group 0, row 2"), "{}", out.stderr);
+    let out = attribute(&long_in(11), &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(read(&out.stdout), read(&expected.stdout));
 }
 
 /// A Delta table whose log is empty, in a walked folder, is a table (and
@@ -936,16 +1017,25 @@ fn an_empty_delta_log_is_a_table_and_a_commit_line_is_bounded() {
         .finish(&mut df)
         .unwrap();
     let lake = dir.path().join("lake").to_string_lossy().into_owned();
-    let out = kvaudit(&["callers", &lake]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("kv_audit: Delta table: its _delta_log holds no JSON commit"),
-        "{}",
-        out.stderr
-    );
-    // A link inside the table to a file inside it.
+    let empty = |why: &str| {
+        let out = kvaudit(&["callers", &lake]);
+        assert_eq!(out.code, 1, "{why}: {}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("kv_audit: Delta table: its _delta_log holds no JSON commit"),
+            "{why}: {}",
+            out.stderr
+        );
+    };
+    empty("a plain tree, listed on every core");
+    // A link in the tree: walked the careful way.
+    std::fs::create_dir(dir.path().join("elsewhere")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("elsewhere"), dir.path().join("lake/link")).unwrap();
+    empty("a tree with a link");
+    // A link inside the table to a file inside it, read at the file it
+    // leads to; an empty log folder inside the table is not a table.
     std::os::unix::fs::symlink("data/part-0.parquet", table.join("linked.parquet")).unwrap();
+    std::fs::create_dir(table.join("data/_delta_log")).unwrap();
     let log = table.join(format!("_delta_log/{:020}.json", 0));
     std::fs::write(
         &log,
@@ -956,6 +1046,15 @@ fn an_empty_delta_log_is_a_table_and_a_commit_line_is_bounded() {
     let out = kvaudit(&["callers", &lake, "--format", "json"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout, expected.stdout);
+    let out = kvaudit(&["events", &lake]);
+    let first: Value = serde_json::from_str(out.stdout.lines().next().unwrap()).unwrap();
+    assert!(
+        first["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("kv_audit/data/part-0.parquet"),
+        "{first}"
+    );
     // A second line of 17 MiB.
     let mut long = std::fs::read(&log).unwrap();
     long.extend_from_slice(b"\n{\"commitInfo\":\"");
