@@ -33,6 +33,12 @@ pub fn expand_paths(args: &[String], skip_unreadable: bool) -> Result<Expanded> 
             all_small = false;
             out.extend(delta_table(p)?);
         } else if meta.is_dir() {
+            if let Some(table) = table_above(p) {
+                crate::output::note!(
+                    "kvaudit: warning: {a} is inside the Delta table {}: its files are read one by one, removed ones too; give the table's folder to read its latest snapshot",
+                    table.display()
+                );
+            }
             // A plain tree is listed on every core, with each file's id.
             if let Some(walked) = super::walk::files(p, super::blocks::workers()) {
                 let found = walked.files;
@@ -126,6 +132,16 @@ fn delta_table(dir: &Path) -> Result<Vec<Listed>> {
         .into_iter()
         .map(|f| (f.to_string_lossy().into_owned(), false, None))
         .collect())
+}
+
+/// The Delta table `dir` lies in, if any (a folder above it holding a
+/// `_delta_log/`).
+fn table_above(dir: &Path) -> Option<PathBuf> {
+    let real = dir.canonicalize().ok()?;
+    real.ancestors()
+        .skip(1)
+        .find(|a| super::delta::is_table(a))
+        .map(Path::to_path_buf)
 }
 
 /// The Delta tables of the walk of `root` that found the log folders

@@ -1055,6 +1055,16 @@ fn an_empty_delta_log_is_a_table_and_a_commit_line_is_bounded() {
             .ends_with("kv_audit/data/part-0.parquet"),
         "{first}"
     );
+    // A folder inside the table, given: read, with a warning.
+    std::fs::remove_dir(table.join("data/_delta_log")).unwrap();
+    let data = table.join("data").to_string_lossy().into_owned();
+    let out = kvaudit(&["callers", &data]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("is inside the Delta table") && out.stderr.contains("removed ones too"),
+        "{}",
+        out.stderr
+    );
     // A second line of 17 MiB.
     let mut long = std::fs::read(&log).unwrap();
     long.extend_from_slice(b"\n{\"commitInfo\":\"");
