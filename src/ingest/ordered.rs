@@ -141,16 +141,11 @@ pub(super) fn caught<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String>
 
 /// [`caught`] for a decoder's own call alone (polars reading a footer or
 /// a row group), whose panic is the input's fault: its report is not
-/// printed, the error says it all. polars may decode on threads of its
-/// own, whose panic comes back here: one raised in polars' Parquet
-/// decoding code while a decode is under way is not printed either.
+/// printed, the error says it all.
 pub(super) fn decoded<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
-    use std::sync::atomic::Ordering;
     quiet_hook();
     let was = QUIET.with(|q| q.replace(true));
-    DECODING.fetch_add(1, Ordering::SeqCst);
     let r = caught(f);
-    DECODING.fetch_sub(1, Ordering::SeqCst);
     QUIET.with(|q| q.set(was));
     r
 }
@@ -160,73 +155,16 @@ thread_local! {
     static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// How many [`decoded`] calls are under way, on any thread.
-static DECODING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-/// Whether a panic raised in the source file `file` is one of polars'
-/// Parquet decoding: a folder of the path is one of its crates as cargo
-/// unpacks it (`polars-parquet-0.55.2`).
-fn in_decoder(file: &str) -> bool {
-    file.split(['/', '\\']).any(|dir| {
-        ["polars-parquet-", "polars-io-", "polars-arrow-"]
-            .iter()
-            .any(|c| {
-                dir.strip_prefix(c)
-                    .is_some_and(|v| v.starts_with(|d: char| d.is_ascii_digit()))
-            })
-    })
-}
-
 /// Installs, once, a panic hook that stays silent on a thread in
-/// [`decoded`], or in polars' decoding code while one is under way, and
-/// reports every other panic as before.
+/// [`decoded`] and reports every other panic as before.
 fn quiet_hook() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let before = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let decoding = DECODING.load(std::sync::atomic::Ordering::SeqCst) > 0
-                && info.location().is_some_and(|l| in_decoder(l.file()));
-            if !QUIET.with(std::cell::Cell::get) && !decoding {
+            if !QUIET.with(std::cell::Cell::get) {
                 before(info);
             }
         }));
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// polars' decoding crates, by the source paths their panics name
-    /// (a crate as cargo unpacks it, with its version), and nothing else.
-    #[test]
-    fn a_decoder_panic_is_known_by_its_crate() {
-        let registry = "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f";
-        for (file, theirs) in [
-            (
-                format!("{registry}/polars-parquet-0.55.2/src/parquet/read/page.rs"),
-                true,
-            ),
-            (
-                format!("{registry}/polars-arrow-0.55.2/src/array/binview/mod.rs"),
-                true,
-            ),
-            (
-                format!("{registry}/polars-io-0.55.2/src/parquet/read/mod.rs"),
-                true,
-            ),
-            (
-                format!("{registry}/polars-core-0.55.2/src/frame/mod.rs"),
-                false,
-            ),
-            ("src/ingest/parquet.rs".to_string(), false),
-            (
-                "/home/polars-parquet-fan/kvaudit/src/main.rs".to_string(),
-                false,
-            ),
-        ] {
-            assert_eq!(in_decoder(&file), theirs, "{file}");
-        }
-    }
 }
