@@ -231,17 +231,30 @@ pub(super) fn active_files(dir: &Path) -> Result<Vec<PathBuf>> {
 /// one) within the document bound.
 fn actions(path: &Path, mut each: impl FnMut(&str, Value) -> Result<()>) -> Result<()> {
     use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let size = file.metadata().map_err(|e| Error::io(path, e))?;
     let whole = crate::limits::document();
-    if !size.is_file() || size.len() > whole {
-        return Err(Error::Other(format!(
-            "{}: expected a Delta log commit: a file of at most {}",
-            path.display(),
+    let refuse = |why: &str| {
+        Error::Other(format!(
+            "{}: expected a Delta log commit: {why}",
+            path.display()
+        ))
+    };
+    let past = || {
+        refuse(&format!(
+            "it is larger than {}, the limit for one (KVAUDIT_MAX_DOCUMENT_MIB)",
             crate::limits::shown(whole)
-        )));
+        ))
+    };
+    // Looked at before it is opened: a FIFO would block the open.
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(refuse("it is not a regular file"));
     }
-    let r = std::io::BufReader::new(file.take(whole));
+    if meta.len() > whole {
+        return Err(past());
+    }
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut read = 0u64;
+    let mut r = std::io::BufReader::new(file.take(whole + 1));
     let at = |n: u64| format!("{}: line {n}", path.display());
     let limit = crate::limits::DELTA_ACTION;
     let long = |n| {
@@ -251,21 +264,34 @@ fn actions(path: &Path, mut each: impl FnMut(&str, Value) -> Result<()>) -> Resu
             crate::limits::shown(limit)
         ))
     };
-    crate::limits::each_line(r, limit, &path.to_string_lossy(), long, |n, line| {
-        let line = std::str::from_utf8(line).map_err(|e| {
-            Error::Other(format!(
-                "{}: expected a Delta action as UTF-8 text; invalid byte at offset {}",
-                at(n),
-                e.valid_up_to()
-            ))
-        })?;
-        if line.trim().is_empty() {
-            return Ok(());
-        }
-        let v: Value = serde_json::from_str(line)
-            .map_err(|e| Error::Other(format!("{}: expected a Delta action (JSON): {e}", at(n))))?;
-        each(&at(n), v)
-    })
+    let lines =
+        crate::limits::each_line(&mut r, limit, &path.to_string_lossy(), long, |n, line| {
+            // A file grown past the bound since it was looked at (a line
+            // counted with its newline, which the last may lack).
+            read += line.len() as u64 + 1;
+            if read > whole + 1 {
+                return Err(past());
+            }
+            let line = std::str::from_utf8(line).map_err(|e| {
+                Error::Other(format!(
+                    "{}: expected a Delta action as UTF-8 text; invalid byte at offset {}",
+                    at(n),
+                    e.valid_up_to()
+                ))
+            })?;
+            if line.trim().is_empty() {
+                return Ok(());
+            }
+            let v: Value = serde_json::from_str(line).map_err(|e| {
+                Error::Other(format!("{}: expected a Delta action (JSON): {e}", at(n)))
+            })?;
+            each(&at(n), v)
+        });
+    // Every byte the bound allows was read: the file grew past it.
+    if r.get_ref().limit() == 0 {
+        return Err(past());
+    }
+    lines
 }
 
 /// A data file's path as the log gives it, without `.` steps or empty

@@ -855,17 +855,10 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
             {
                 // A record of another category is skipped whatever its
                 // other cells hold.
-                let read = schema::raw_record(&m);
-                let audit = read.as_ref().map_or(true, |r| {
-                    r.category.is_none()
-                        || r.category
-                            .as_deref()
-                            .is_some_and(|c| c.eq_ignore_ascii_case("AuditEvent"))
-                });
-                let read = if audit {
-                    unless_bad(&bad, row, || read)
+                let read = if schema::other_category(&m) {
+                    schema::raw_record(&m)
                 } else {
-                    read
+                    unless_bad(&bad, row, || schema::raw_record(&m))
                 };
                 w.push(read, row as u64 + 1, None);
             }
@@ -1027,9 +1020,8 @@ pub(super) fn rows(
             let mut long = None;
             for (name, v) in &mut cols {
                 let v = std::mem::take(&mut v[row]);
-                let bytes = text_bytes(&v);
-                if long.is_none() && bytes > schema::MAX_FIELD_BYTES {
-                    long = schema::too_long(name, bytes);
+                if long.is_none() {
+                    long = schema::too_long(name, text_bytes(&v));
                 }
                 m.insert(name.clone(), v);
             }

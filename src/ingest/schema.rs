@@ -289,8 +289,9 @@ fn alias_table() -> &'static HashMap<String, (Field, usize)> {
 pub struct FlatSchema {
     /// (field, column index), sorted by field priority.
     pub slots: Vec<(Field, usize)>,
-    /// The columns' names by index, for messages, when the reader gives
-    /// them (a columnar table's; empty otherwise).
+    /// The columns' names by index, for messages, set by the readers of
+    /// tables whose cells [`FlatSchema::row`] bounds (Parquet, the Log
+    /// Analytics API's tables); empty otherwise.
     pub names: Vec<String>,
 }
 
@@ -552,23 +553,25 @@ fn category_text(v: &Value) -> Option<&str> {
     }
 }
 
+/// Whether a raw record is of another category than `AuditEvent` (an
+/// Activity Log or policy evaluation record), or its category is not
+/// text: it is skipped whatever its other fields hold.
+pub fn other_category(m: &Map<String, Value>) -> bool {
+    m.get("category").is_some_and(|c| match category_text(c) {
+        Some(text) => {
+            crate::parse::clean(Some(text)).is_some_and(|t| !t.eq_ignore_ascii_case("AuditEvent"))
+        }
+        None => !c.is_null(),
+    })
+}
+
 /// Fills a row from a raw diagnostic-settings record.
 pub fn raw_record(m: &Map<String, Value>) -> Result<RawRow<'static>, String> {
     let mut row = RawRow::default();
-    // A record of another category (Activity Log, policy evaluation) is
-    // skipped whatever its other fields hold.
-    if let Some(c) = m.get("category") {
-        match category_text(c) {
-            Some(c) if !c.eq_ignore_ascii_case("AuditEvent") => {
-                row.set(Field::Category, c.to_string());
-                return Ok(row);
-            }
-            None if !c.is_null() => {
-                row.set(Field::Category, "(not a category)".to_string());
-                return Ok(row);
-            }
-            _ => {}
-        }
+    if other_category(m) {
+        let c = m.get("category").and_then(category_text);
+        row.set(Field::Category, c.unwrap_or("(not a category)").to_string());
+        return Ok(row);
     }
     let top: &[(&str, Field)] = &[
         ("time", Field::Time),

@@ -18,6 +18,8 @@ pub fn expand_paths(args: &[String], skip_unreadable: bool) -> Result<Expanded> 
     }
     let mut out = Vec::new();
     let mut skipped = Vec::new();
+    // Delta tables whose files or folders were given.
+    let mut within = Within::default();
     // Whether every input is a file of a plain tree no larger than the file
     // workers take (their folds then run on those workers).
     let mut all_small = true;
@@ -33,12 +35,7 @@ pub fn expand_paths(args: &[String], skip_unreadable: bool) -> Result<Expanded> 
             all_small = false;
             out.extend(delta_table(p)?);
         } else if meta.is_dir() {
-            if let Some(table) = table_above(p) {
-                crate::output::note!(
-                    "kvaudit: warning: {a} is inside the Delta table {}: its files are read one by one, removed ones too; give the table's folder to read its latest snapshot",
-                    table.display()
-                );
-            }
+            within.check(p, true);
             // A plain tree is listed on every core, with each file's id.
             if let Some(walked) = super::walk::files(p, super::blocks::workers()) {
                 let found = walked.files;
@@ -107,6 +104,7 @@ pub fn expand_paths(args: &[String], skip_unreadable: bool) -> Result<Expanded> 
                 out.extend(delta_table(t)?);
             }
         } else {
+            within.check(p, false);
             all_small = false;
             out.push((a.clone(), false, None));
         }
@@ -134,20 +132,50 @@ fn delta_table(dir: &Path) -> Result<Vec<Listed>> {
         .collect())
 }
 
-/// The Delta table `dir` lies in, if any (a folder above it holding a
-/// `_delta_log/`).
-fn table_above(dir: &Path) -> Option<PathBuf> {
-    let real = dir.canonicalize().ok()?;
-    real.ancestors()
-        .skip(1)
-        .find(|a| super::delta::is_table(a))
-        .map(Path::to_path_buf)
+/// Delta tables that given files or folders lie inside, found once per
+/// folder (a glob may name thousands of blobs of one folder).
+#[derive(Default)]
+struct Within {
+    /// A folder as given -> the table it lies in or is.
+    looked: std::collections::HashMap<PathBuf, Option<PathBuf>>,
+    warned: std::collections::BTreeSet<PathBuf>,
+}
+
+impl Within {
+    /// Warns, once per table, when the file or folder `p` given lies inside
+    /// a Delta table (a folder above it holding a `_delta_log/`): its
+    /// files are read one by one, removed ones too.
+    fn check(&mut self, p: &Path, is_dir: bool) {
+        let above = |real: PathBuf, skip: usize| {
+            real.ancestors()
+                .skip(skip)
+                .find(|a| super::delta::is_table(a))
+                .map(Path::to_path_buf)
+        };
+        let table = if is_dir {
+            p.canonicalize().ok().and_then(|real| above(real, 1))
+        } else {
+            let folder = p.parent().filter(|f| !f.as_os_str().is_empty());
+            let folder = folder.unwrap_or(Path::new("."));
+            self.looked
+                .entry(folder.to_path_buf())
+                .or_insert_with(|| folder.canonicalize().ok().and_then(|real| above(real, 0)))
+                .clone()
+        };
+        if let Some(table) = table.filter(|t| self.warned.insert(t.clone())) {
+            crate::output::note!(
+                "kvaudit: warning: {} is inside the Delta table {}: its files are read one by one, removed ones too; give the table's folder to read its latest snapshot",
+                p.display(),
+                table.display()
+            );
+        }
+    }
 }
 
 /// The Delta tables of the walk of `root` that found the log folders
 /// `logs` (named `_delta_log`, empty ones too): each one's folder, at or
-/// below `root`, but for folders inside a table (the table's own log or
-/// data, read through the table).
+/// below `root`, but for folders inside a table, whose files are read as
+/// far as the outer table's log adds them (with a warning).
 fn tables_among(root: &Path, logs: &[PathBuf]) -> std::collections::BTreeSet<PathBuf> {
     let found: std::collections::BTreeSet<&Path> = logs
         .iter()
@@ -157,8 +185,15 @@ fn tables_among(root: &Path, logs: &[PathBuf]) -> std::collections::BTreeSet<Pat
     // In path order a table comes before what lies inside it.
     let mut tables: std::collections::BTreeSet<PathBuf> = Default::default();
     for t in found {
-        if !tables.iter().any(|outer| t.starts_with(outer)) {
-            tables.insert(t.to_path_buf());
+        match tables.iter().find(|outer| t.starts_with(outer)) {
+            Some(outer) => crate::output::note!(
+                "kvaudit: warning: {} holds a Delta log inside the table {}: its files are read only as that table's log adds them",
+                t.display(),
+                outer.display()
+            ),
+            None => {
+                tables.insert(t.to_path_buf());
+            }
         }
     }
     tables

@@ -272,6 +272,24 @@ fn a_json_cell_that_is_not_text_is_an_error_of_its_row() {
         read.map(Result::unwrap).count(),
         events_of(&source).len() - 1
     );
+    // A record of another category is skipped whatever it holds.
+    let categories: Vec<String> = (0..df.height())
+        .map(|i| {
+            if i == 2 {
+                "AzurePolicyEvaluationDetails".into()
+            } else {
+                "AuditEvent".into()
+            }
+        })
+        .collect();
+    df.with_column(Series::new("category".into(), categories).into_column())
+        .unwrap();
+    ParquetWriter::new(std::fs::File::create(&path).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let out = kvaudit(&["events", &p]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout.lines().count(), events_of(&source).len() - 1);
 }
 
 /// The same for a flat table (AZKVAuditLogs) whose `Identity` is
@@ -1046,6 +1064,11 @@ fn an_empty_delta_log_is_a_table_and_a_commit_line_is_bounded() {
     let out = kvaudit(&["callers", &lake, "--format", "json"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout, expected.stdout);
+    assert!(
+        out.stderr.contains("holds a Delta log inside the table"),
+        "{}",
+        out.stderr
+    );
     let out = kvaudit(&["events", &lake]);
     let first: Value = serde_json::from_str(out.stdout.lines().next().unwrap()).unwrap();
     assert!(
@@ -1065,6 +1088,47 @@ fn an_empty_delta_log_is_a_table_and_a_commit_line_is_bounded() {
         "{}",
         out.stderr
     );
+    let part = table
+        .join("data/part-0.parquet")
+        .to_string_lossy()
+        .into_owned();
+    let out = kvaudit(&["callers", &part]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("is inside the Delta table"),
+        "{}",
+        out.stderr
+    );
+    // The commit as a whole is bounded (here at 1 MiB), and must be a
+    // regular file.
+    let add = std::fs::read_to_string(&log).unwrap();
+    let mut big = add.clone() + "\n";
+    while big.len() < 2 << 20 {
+        big.push_str("{\"commitInfo\":{}}\n");
+    }
+    std::fs::write(&log, big).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kvaudit"))
+        .args(["callers", &lake])
+        .env("KVAUDIT_MAX_DOCUMENT_MIB", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("larger than 1 MiB, the limit for one"),
+        "{stderr}"
+    );
+    std::fs::write(&log, &add).unwrap();
+    let dir_commit = table.join(format!("_delta_log/{:020}.json", 1));
+    std::fs::create_dir(&dir_commit).unwrap();
+    let out = kvaudit(&["callers", &lake]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("it is not a regular file"),
+        "{}",
+        out.stderr
+    );
+    std::fs::remove_dir(&dir_commit).unwrap();
     // A second line of 17 MiB.
     let mut long = std::fs::read(&log).unwrap();
     long.extend_from_slice(b"\n{\"commitInfo\":\"");
