@@ -378,7 +378,7 @@ fn read_api(m: &Map<String, Value>, c: &mut Collector) -> Result<Shape> {
             .map(|col| col.get("name").and_then(Value::as_str).unwrap_or(""))
             .collect();
         let mut schema = FlatSchema::resolve(names.iter().copied());
-        schema.names = names.iter().map(|n| n.to_string()).collect();
+        schema.names = names.iter().map(ToString::to_string).collect();
         require_columns(&schema, c.source())?;
         let rows = table
             .get("rows")
