@@ -59,15 +59,20 @@ pub(super) fn active_files(dir: &Path) -> Result<Vec<PathBuf>> {
         let name = entry.file_name().to_string_lossy().into_owned();
         // A commit is named by its version in 20 digits (other files of
         // the log, checkpoints and checksums among them, are not read).
-        let version = name
+        let digits = name
             .strip_suffix(".json")
-            .filter(|n| n.len() == 20 && n.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|n| n.parse::<u64>().ok());
-        if let Some(v) = version {
+            .filter(|n| n.len() == 20 && n.bytes().all(|b| b.is_ascii_digit()));
+        if let Some(n) = digits {
+            let v = n.parse::<u64>().map_err(|_| {
+                Error::Other(format!(
+                    "{shown}: Delta table: the commit {name} is past the last version a log can have"
+                ))
+            })?;
             commits.insert(v, entry.path());
         }
     }
     let refuse = |why: String| Error::Other(format!("{shown}: Delta table: {why}"));
+    let root = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
     match commits.keys().next() {
         None => return Err(refuse("its _delta_log holds no JSON commit".into())),
         Some(&first) if first != 0 => {
@@ -178,7 +183,29 @@ pub(super) fn active_files(dir: &Path) -> Result<Vec<PathBuf>> {
             if let Some(r) = v.get("remove") {
                 if let Some(p) = r["path"].as_str() {
                     let p = unescape(p).map_err(|e| Error::Other(format!("{at}: {e}")))?;
-                    if let Some(path) = relative(&p) {
+                    // The protocol allows an absolute path (or file URI)
+                    // here: one inside the table is its relative path; one
+                    // kvaudit cannot place might remove a file it reads.
+                    let local = p
+                        .strip_prefix("file://")
+                        .or_else(|| p.strip_prefix("file:"));
+                    let local = local.unwrap_or(&p);
+                    let inside = if local.starts_with('/') {
+                        let at_root = Path::new(local).strip_prefix(&root).ok();
+                        let Some(inside) = at_root.and_then(Path::to_str) else {
+                            return Err(refuse(format!(
+                                "commit {version} removes {p}, a path outside the table directory; kvaudit reads tables whose log names their files inside them"
+                            )));
+                        };
+                        inside.to_string()
+                    } else if p.contains("://") {
+                        return Err(refuse(format!(
+                            "commit {version} removes {p}, not a local path; kvaudit reads local tables only"
+                        )));
+                    } else {
+                        p.clone()
+                    };
+                    if let Some(path) = relative(&inside) {
                         files.remove(&path);
                     }
                 }
@@ -199,7 +226,6 @@ pub(super) fn active_files(dir: &Path) -> Result<Vec<PathBuf>> {
             read.join(", ")
         ))));
     }
-    let root = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
     let mut by_order: Vec<((u64, u64), String)> = files.into_iter().map(|(p, o)| (o, p)).collect();
     by_order.sort();
     by_order
@@ -213,6 +239,12 @@ pub(super) fn active_files(dir: &Path) -> Result<Vec<PathBuf>> {
             if !real.starts_with(&root) {
                 return Err(refuse(format!(
                     "the data file {p} leads outside the table directory (through a link); kvaudit reads files inside the table only"
+                )));
+            }
+            // Not a folder, nor a FIFO that would block the read.
+            if !real.is_file() {
+                return Err(refuse(format!(
+                    "the data file {p}, added by commit {added}, is not a regular file"
                 )));
             }
             // Read at the path its links led to when checked, under the

@@ -314,6 +314,21 @@ fn binary_as_text(
     Ok(bad)
 }
 
+/// Whether every column of a decoded row group holds a value for each of
+/// its rows: a damaged file can give polars columns of other lengths
+/// (the footer's row count changed), which reading by row would overrun.
+fn even(df: &DataFrame) -> std::result::Result<(), String> {
+    let rows = df.height();
+    match df.columns().iter().find(|c| c.len() != rows) {
+        Some(c) => Err(format!(
+            "column {} holds {} values for the {rows} rows the file gives the row group (a damaged file?)",
+            c.name(),
+            c.len()
+        )),
+        None => Ok(()),
+    }
+}
+
 /// `row` as read, or the error [`binary_as_text`] gave it.
 fn unless_bad<'r>(
     bad: &[(usize, String)],
@@ -846,6 +861,7 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
         r.set_metadata(metadata.clone());
         let mut df =
             super::ordered::decoded(|| r.finish())?.map_err(|e| format!("unreadable: {e}"))?;
+        even(&df)?;
         let bad = binary_as_text(&mut df, &uuids)?;
         w.start(g as u64);
         if raw {
@@ -1009,6 +1025,7 @@ pub(super) fn rows(
         let df = super::ordered::decoded(|| r.finish())
             .map_err(|m| bad(format!("row group {g}"), m))?
             .map_err(|e| bad(format!("row group {g}"), format!("unreadable: {e}")))?;
+        even(&df).map_err(|m| bad(format!("row group {g}"), m))?;
         let mut cols = Vec::with_capacity(df.width());
         for c in df.columns() {
             let v = super::nested::values(c.as_materialized_series())

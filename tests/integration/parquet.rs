@@ -817,6 +817,28 @@ fn a_damaged_footer_is_an_error_of_its_file_not_a_panic() {
     assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
     let callers: Value = serde_json::from_str(&out.stdout).unwrap();
     assert!(!callers.as_array().unwrap().is_empty());
+    // One byte of the footer changed so that it gives the row group 14
+    // rows, one more than its columns hold: polars decodes columns of
+    // 13, which reading by row would overrun (a panic of kvaudit's).
+    let mut b = std::fs::read(fixture("lakehouse/azkvauditlogs-nested.parquet")).unwrap();
+    assert_eq!(
+        b[11749], 0x1a,
+        "the fixture changed: find the row count again"
+    );
+    b[11749] = 0x1c;
+    let rows = dir.path().join("rows.parquet");
+    std::fs::write(&rows, b).unwrap();
+    let out = kvaudit(&["events", &rows.to_string_lossy()]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    // (A debug build of polars checks the heights itself, in its words.)
+    assert!(
+        out.stderr.contains("rows.parquet: row group 0: ")
+            && out.stderr.contains("TimeGenerated")
+            && out.stderr.contains("14"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
 }
 
 /// A Delta table's log is checked before its files are read: a missing
@@ -1129,6 +1151,82 @@ fn an_empty_delta_log_is_a_table_and_a_commit_line_is_bounded() {
         out.stderr
     );
     std::fs::remove_dir(&dir_commit).unwrap();
+    // A data file that is not a regular file (a folder here; a FIFO
+    // would block the read).
+    std::fs::create_dir(table.join("folder.parquet")).unwrap();
+    std::fs::write(
+        table.join(format!("_delta_log/{:020}.json", 1)),
+        r#"{"add":{"path":"folder.parquet","partitionValues":{},"size":1,"modificationTime":0,"dataChange":true}}"#,
+    )
+    .unwrap();
+    let out = kvaudit(&["callers", &lake]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("the data file folder.parquet, added by commit 1, is not a regular file"),
+        "{}",
+        out.stderr
+    );
+    // A remove may name its file by an absolute path or file URI inside
+    // the table; one outside it is refused (it may name a file read).
+    let real = table.canonicalize().unwrap();
+    for (remove, removed) in [
+        (format!("file://{}/folder.parquet", real.display()), true),
+        (format!("{}/folder.parquet", real.display()), true),
+        ("/elsewhere/folder.parquet".to_string(), false),
+    ] {
+        std::fs::write(
+            table.join(format!("_delta_log/{:020}.json", 2)),
+            format!(
+                r#"{{"remove":{{"path":"{remove}","deletionTimestamp":1,"dataChange":true}}}}"#
+            ),
+        )
+        .unwrap();
+        let out = kvaudit(&["callers", &lake, "--format", "json"]);
+        if removed {
+            assert_eq!(out.code, 0, "{remove}: {}", out.stderr);
+            assert_eq!(out.stdout, expected.stdout, "{remove}");
+        } else {
+            assert_eq!(out.code, 1, "{remove}: {}", out.stderr);
+            assert!(
+                out.stderr.contains("a path outside the table directory"),
+                "{}",
+                out.stderr
+            );
+        }
+    }
+    // A commit name past the last version a log can have.
+    let past = table.join("_delta_log/99999999999999999999.json");
+    std::fs::write(&past, "").unwrap();
+    let out = kvaudit(&["callers", &lake]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("past the last version"),
+        "{}",
+        out.stderr
+    );
+    std::fs::remove_file(&past).unwrap();
+    for v in [1, 2] {
+        std::fs::remove_file(table.join(format!("_delta_log/{v:020}.json"))).unwrap();
+    }
+    // A table whose snapshot is empty (just made, or emptied), in a
+    // walked folder: no rows, a warning, and the other files read.
+    let empty = dir.path().join("lake/empty_table/_delta_log");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(
+        empty.join(format!("{:020}.json", 0)),
+        r#"{"commitInfo":{}}"#,
+    )
+    .unwrap();
+    let out = kvaudit(&["callers", &lake, "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, expected.stdout);
+    assert!(
+        out.stderr
+            .contains("empty_table: the Delta table's latest snapshot holds no file"),
+        "{}",
+        out.stderr
+    );
     // A second line of 17 MiB.
     let mut long = std::fs::read(&log).unwrap();
     long.extend_from_slice(b"\n{\"commitInfo\":\"");
