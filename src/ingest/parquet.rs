@@ -314,6 +314,87 @@ fn binary_as_text(
     Ok(bad)
 }
 
+/// Checks the page headers of the column chunks of row group `g` under
+/// the top-level columns `roots` before polars decodes them: a negative
+/// count or size (one changed byte) makes polars ask for exabytes, and a
+/// failed allocation aborts the process, past any error handling. Each
+/// page's counts and sizes must be at least 0, its values within its
+/// chunk's, its bytes within the chunk; a column without repetition must
+/// hold one value per row.
+fn pages_sound(
+    file: impl std::io::Read + std::io::Seek,
+    metadata: &polars::io::parquet::read::FileMetadata,
+    g: usize,
+    roots: &[String],
+) -> std::result::Result<(), String> {
+    use polars_parquet_format::thrift::protocol::TCompactInputProtocol;
+    use polars_parquet_format::PageHeader;
+    use std::io::{Seek, SeekFrom};
+    let rg = &metadata.row_groups[g];
+    let rows = i64::try_from(rg.num_rows()).unwrap_or(i64::MAX);
+    let mut f = std::io::BufReader::with_capacity(1 << 12, file);
+    for root in roots {
+        let Some(chunks) = rg.columns_under_root_iter(root) else {
+            continue;
+        };
+        for c in chunks {
+            let column = c.descriptor().path_in_schema.join(".");
+            let bad = |why: String| format!("column {column}: {why} (a damaged file?)");
+            let total = c.num_values();
+            let repeated = c.descriptor().descriptor.max_rep_level > 0;
+            if total < 0 || (!repeated && total != rows) {
+                return Err(bad(format!(
+                    "the footer gives {total} values for a row group of {rows} rows"
+                )));
+            }
+            let range = c.byte_range();
+            let mut at = range.start;
+            let mut seen = 0i64;
+            while seen < total {
+                f.seek(SeekFrom::Start(at))
+                    .map_err(|e| bad(format!("its page at byte {at} cannot be reached: {e}")))?;
+                let h = PageHeader::read_from_in_protocol(&mut TCompactInputProtocol::new(
+                    &mut f,
+                    crate::limits::PARQUET_FOOTER as usize,
+                ))
+                .map_err(|e| bad(format!("page header at byte {at}: {e}")))?;
+                let body = f.stream_position().map_err(|e| e.to_string())?;
+                let (values, counts): (i64, Vec<i32>) = match (
+                    &h.data_page_header,
+                    &h.data_page_header_v2,
+                    &h.dictionary_page_header,
+                ) {
+                    (Some(d), _, _) => (d.num_values.into(), vec![d.num_values]),
+                    (_, Some(d), _) => (
+                        d.num_values.into(),
+                        vec![d.num_values, d.num_nulls, d.num_rows],
+                    ),
+                    (_, _, Some(d)) => (0, vec![d.num_values]),
+                    _ => (0, Vec::new()),
+                };
+                let sizes = [h.uncompressed_page_size, h.compressed_page_size];
+                if counts.iter().chain(&sizes).any(|&n| n < 0) {
+                    return Err(bad(format!(
+                        "the page at byte {at} gives a negative count or size"
+                    )));
+                }
+                seen += values;
+                let next = body + h.compressed_page_size as u64;
+                if seen > total || next > range.end {
+                    return Err(bad(format!(
+                        "the page at byte {at} goes past its column chunk"
+                    )));
+                }
+                if next == range.end {
+                    break;
+                }
+                at = next;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Whether every column of a decoded row group holds a value for each of
 /// its rows: a damaged file can give polars columns of other lengths
 /// (the footer's row count changed), which reading by row would overrun.
@@ -855,9 +936,11 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
     }
     let group = |g: usize, w: &mut Worker| -> std::result::Result<Vec<Outcome>, String> {
         let n = metadata.row_groups[g].num_rows();
+        let columns: Vec<String> = wanted.iter().map(|&i| names[i].clone()).collect();
+        pages_sound(open().map_err(|e| e.to_string())?, &metadata, g, &columns)?;
         let mut r = ParquetReader::new(open().map_err(|e| e.to_string())?)
             .with_slice(Some((starts[g], n)))
-            .with_columns(Some(wanted.iter().map(|&i| names[i].clone()).collect()));
+            .with_columns(Some(columns));
         r.set_metadata(metadata.clone());
         let mut df =
             super::ordered::decoded(|| r.finish())?.map_err(|e| format!("unreadable: {e}"))?;
@@ -1017,6 +1100,8 @@ pub(super) fn rows(
     let mut start = 0usize;
     for (g, rg) in metadata.row_groups.iter().enumerate() {
         let n = rg.num_rows();
+        pages_sound(open()?, &metadata, g, &wanted)
+            .map_err(|m| bad(format!("row group {g}"), m))?;
         let mut r = ParquetReader::new(open()?)
             .with_slice(Some((start, n)))
             .with_columns(Some(wanted.clone()));

@@ -839,6 +839,37 @@ fn a_damaged_footer_is_an_error_of_its_file_not_a_panic() {
         out.stderr
     );
     assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    // One byte of a page header changed to give it -14 values: polars
+    // would ask for exabytes, and a failed allocation aborts the process
+    // whatever handles errors. The headers are checked first; in a walked
+    // folder, with --skip-invalid, the file is skipped.
+    let mut b = std::fs::read(fixture("lakehouse/raw-nested.parquet")).unwrap();
+    assert_eq!(
+        b[14], 0x1a,
+        "the fixture changed: find the page's count again"
+    );
+    b[14] = 0x1b;
+    let folder = dir.path().join("walked");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(folder.join("a.parquet"), b).unwrap();
+    std::fs::copy(fixture("shapes/raw-records.jsonl"), folder.join("b.jsonl")).unwrap();
+    let a = folder.join("a.parquet").to_string_lossy().into_owned();
+    let out = kvaudit(&["events", &a]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "row group 0: column time: the page at byte 4 gives a negative count or size"
+        ),
+        "{}",
+        out.stderr
+    );
+    let walked = folder.to_string_lossy().into_owned();
+    let out = kvaudit(&["events", &walked, "--skip-invalid"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout.lines().count(),
+        events_of(&fixture("shapes/raw-records.jsonl")).len()
+    );
 }
 
 /// A Delta table's log is checked before its files are read: a missing
