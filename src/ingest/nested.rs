@@ -49,12 +49,17 @@ fn check(dt: &ArrowDataType, depth: usize) -> Option<String> {
         | D::Binary
         | D::LargeBinary
         | D::BinaryView => None,
-        // A UUID (DuckDB's type for ids it recognises), read as its text
-        // when it is a column of its own.
-        D::FixedSizeBinary(16) if depth == 0 => None,
+        // A UUID (DuckDB's type for ids it recognises), read as its text,
+        // a column of its own or a field (a claim's oid) of a struct.
+        D::FixedSizeBinary(16) => None,
         D::List(f) | D::LargeList(f) | D::Map(f, _) => check(&f.dtype, depth + 1),
         D::Struct(fields) => fields.iter().find_map(|f| check(&f.dtype, depth + 1)),
         D::Dictionary(_, v, _) => check(v, depth),
+        // pyarrow's `arrow.json` among them: polars 0.55 reads none.
+        D::Extension(ext) => Some(format!(
+            "holds the extension type {} (write it as its storage type, a string)",
+            ext.name
+        )),
         other => Some(format!("holds {other:?}")),
     }
 }
@@ -103,17 +108,67 @@ fn map_or_array(items: Vec<Value>) -> Value {
     }
 }
 
-/// Every value of column `s` as JSON (null where the column is null);
-/// binary and other types kvaudit has no use for are an error naming the
-/// column.
-pub(super) fn values(s: &Series) -> Result<Vec<Value>, String> {
+/// The type the file gives the field `name` of a struct of type `dt`.
+fn field<'a>(dt: Option<&'a ArrowDataType>, name: &str) -> Option<&'a ArrowDataType> {
+    match dt? {
+        ArrowDataType::Struct(fields) => fields.iter().find(|f| f.name == name).map(|f| &f.dtype),
+        _ => None,
+    }
+}
+
+/// The type the file gives the items of a list or map of type `dt`.
+fn items(dt: Option<&ArrowDataType>) -> Option<&ArrowDataType> {
+    match dt? {
+        ArrowDataType::List(f) | ArrowDataType::LargeList(f) | ArrowDataType::Map(f, _) => {
+            Some(&f.dtype)
+        }
+        _ => None,
+    }
+}
+
+/// `b` as text: a UUID's 16 bytes in their 8-4-4-4-12 form, else UTF-8
+/// as it is.
+pub(super) fn binary_text(b: &[u8], uuid: bool) -> Option<String> {
+    if !uuid {
+        return std::str::from_utf8(b).ok().map(str::to_string);
+    }
+    let b: &[u8; 16] = b.try_into().ok()?;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    Some(format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    ))
+}
+
+/// Bytes as the value they hold: a UUID (`uuid`: the file's type is 16
+/// fixed bytes) as its 8-4-4-4-12 text; else UTF-8 text, as the JSON it
+/// holds when it is JSON (DuckDB's JSON type, which it gives a field whose
+/// values differ in type), else as a string. None: neither.
+fn bytes_value(b: &[u8], uuid: bool) -> Option<Value> {
+    if uuid {
+        return binary_text(b, true).map(Value::String);
+    }
+    let text = std::str::from_utf8(b).ok()?;
+    Some(serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string())))
+}
+
+/// Every value of column `s` as JSON (null where the column is null),
+/// `dt` the type the file gives it (for bytes: a UUID or text); types
+/// kvaudit has no use for are an error naming the column.
+pub(super) fn values(s: &Series, dt: Option<&ArrowDataType>) -> Result<Vec<Value>, String> {
     let n = s.len();
     let mut out: Vec<Value> = match s.dtype() {
         DataType::Struct(_) => {
             let ca = s.struct_().map_err(failed)?;
             let mut cols: Vec<(String, Vec<Value>)> = Vec::new();
             for f in ca.fields_as_series() {
-                cols.push((f.name().to_string(), values(&f)?));
+                let name = f.name().to_string();
+                let v = values(&f, field(dt, &name))?;
+                cols.push((name, v));
             }
             (0..n)
                 .map(|i| {
@@ -131,7 +186,7 @@ pub(super) fn values(s: &Series) -> Result<Vec<Value>, String> {
             for i in 0..n {
                 out.push(match ca.get_as_series(i) {
                     None => Value::Null,
-                    Some(items) => map_or_array(values(&items)?),
+                    Some(list) => map_or_array(values(&list, items(dt))?),
                 });
             }
             out
@@ -186,6 +241,27 @@ pub(super) fn values(s: &Series) -> Result<Vec<Value>, String> {
                 .collect()
         }
         DataType::Null => vec![Value::Null; n],
+        DataType::Binary | DataType::BinaryOffset => {
+            let uuid = matches!(dt, Some(ArrowDataType::FixedSizeBinary(16)));
+            let b = s.cast(&DataType::Binary).map_err(failed)?;
+            let b = b.binary().map_err(failed)?;
+            let mut out = Vec::with_capacity(n);
+            for (row, v) in b.iter().enumerate() {
+                out.push(match v {
+                    None => Value::Null,
+                    Some(v) => bytes_value(v, uuid).ok_or_else(|| {
+                        format!(
+                            "{}, row {}: expected {}, found {} bytes that are not",
+                            s.name(),
+                            row + 1,
+                            if uuid { "a UUID (16 bytes)" } else { "text (UTF-8)" },
+                            v.len()
+                        )
+                    })?,
+                });
+            }
+            out
+        }
         other => {
             return Err(format!(
                 "column {} is {other}: kvaudit reads strings, numbers, booleans, timestamps, structs, lists and maps",
@@ -205,8 +281,8 @@ pub(super) fn values(s: &Series) -> Result<Vec<Value>, String> {
 }
 
 /// A nested column as the JSON text a Log Analytics export would hold.
-pub(super) fn texts(s: &Series) -> Result<Vec<Option<String>>, String> {
-    Ok(values(s)?
+pub(super) fn texts(s: &Series, dt: Option<&ArrowDataType>) -> Result<Vec<Option<String>>, String> {
+    Ok(values(s, dt)?
         .into_iter()
         .map(|v| match v {
             Value::Null => None,

@@ -185,7 +185,12 @@ impl Cells<'_> {
 /// straight into one buffer, timestamps that give the time (`time`) kept
 /// as numbers, others (floats, other timestamps, nested values) through
 /// [`texts`].
-fn other_cells(c: &Column, name: &str, time: bool) -> std::result::Result<Cells<'static>, String> {
+fn other_cells(
+    c: &Column,
+    name: &str,
+    dt: Option<&ArrowDataType>,
+    time: bool,
+) -> std::result::Result<Cells<'static>, String> {
     let s = c.as_materialized_series();
     let failed = |e: PolarsError| e.to_string();
     let mut p = Packed::default();
@@ -224,14 +229,20 @@ fn other_cells(c: &Column, name: &str, time: bool) -> std::result::Result<Cells<
             p.from = Typed::Integer;
             s.u64().map_err(failed)?.iter().for_each(|v| p.push(v));
         }
-        _ => texts(c, name)?.iter().for_each(|v| p.push(v.as_deref())),
+        _ => texts(c, name, dt)?
+            .iter()
+            .for_each(|v| p.push(v.as_deref())),
     }
     Ok(Cells::Packed(p))
 }
 
 /// One column's values as text, the way the flat readers take them;
 /// nested columns (an `Identity` struct) as the JSON text of their values.
-fn texts(c: &Column, name: &str) -> std::result::Result<Vec<Option<String>>, String> {
+fn texts(
+    c: &Column,
+    name: &str,
+    dt: Option<&ArrowDataType>,
+) -> std::result::Result<Vec<Option<String>>, String> {
     let s = c.as_materialized_series();
     match s.dtype() {
         DataType::Datetime(..) => super::nested::datetime_texts(s),
@@ -251,7 +262,7 @@ fn texts(c: &Column, name: &str) -> std::result::Result<Vec<Option<String>>, Str
             Ok(strings(t.str().map_err(|e| e.to_string())?))
         }
         DataType::Null => Ok(vec![None; s.len()]),
-        DataType::Struct(_) | DataType::List(_) | DataType::Date => super::nested::texts(s),
+        DataType::Struct(_) | DataType::List(_) | DataType::Date => super::nested::texts(s, dt),
         other => Err(format!(
             "column {name} is {other}: kvaudit reads strings, numbers, booleans, timestamps and nested columns (structs, lists, maps)"
         )),
@@ -285,7 +296,7 @@ fn binary_as_text(
         let mut texts = Vec::with_capacity(bytes.len());
         for (row, v) in bytes.iter().enumerate() {
             let text = v.and_then(|b| {
-                let text = binary_text(b, uuid);
+                let text = super::nested::binary_text(b, uuid);
                 if text.is_none() {
                     let expected = if uuid {
                         "a UUID (16 bytes)"
@@ -422,24 +433,6 @@ fn unless_bad<'r>(
     }
 }
 
-/// `b` as text: a UUID's 16 bytes in their 8-4-4-4-12 form, else UTF-8
-/// as it is.
-fn binary_text(b: &[u8], uuid: bool) -> Option<String> {
-    if !uuid {
-        return std::str::from_utf8(b).ok().map(str::to_string);
-    }
-    let b: &[u8; 16] = b.try_into().ok()?;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    Some(format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    ))
-}
-
 /// The keys of a raw diagnostic record kvaudit reads (Azure Monitor's
 /// resource log schema; Managed HSM writes the last three at the top).
 pub(super) const RAW_KEYS: &[&str] = &[
@@ -463,6 +456,7 @@ pub(super) const RAW_KEYS: &[&str] = &[
 /// spells them), `identity` and `properties` whether structs or JSON text.
 fn raw_rows(
     df: &DataFrame,
+    arrow: &ArrowSchema,
     names: &[String],
     keys: &[Option<&'static str>],
     wanted: &[usize],
@@ -472,7 +466,8 @@ fn raw_rows(
     for &i in wanted {
         let Some(key) = keys[i] else { continue };
         let col = df.column(&names[i]).map_err(|e| e.to_string())?;
-        let values = super::nested::values(col.as_materialized_series())?;
+        let dt = arrow.get(names[i].as_str()).map(|f| &f.dtype);
+        let values = super::nested::values(col.as_materialized_series(), dt)?;
         for (row, v) in rows.iter_mut().zip(values) {
             let v = match v {
                 Value::String(t) if matches!(key, "identity" | "properties") => {
@@ -948,7 +943,7 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
         let bad = binary_as_text(&mut df, &uuids)?;
         w.start(g as u64);
         if raw {
-            for (row, m) in raw_rows(&df, &names, &raw_keys, &wanted)?
+            for (row, m) in raw_rows(&df, &arrow, &names, &raw_keys, &wanted)?
                 .into_iter()
                 .enumerate()
             {
@@ -983,7 +978,8 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
                         .slots
                         .iter()
                         .all(|(f, j)| *j != i || *f == Field::Time);
-                other[i] = Some(other_cells(col, &names[i], time)?);
+                let dt = arrow.get(names[i].as_str()).map(|f| &f.dtype);
+                other[i] = Some(other_cells(col, &names[i], dt, time)?);
             }
         }
         let cells: Vec<Option<Cells>> = text
@@ -1113,7 +1109,8 @@ pub(super) fn rows(
         even(&df).map_err(|m| bad(format!("row group {g}"), m))?;
         let mut cols = Vec::with_capacity(df.width());
         for c in df.columns() {
-            let v = super::nested::values(c.as_materialized_series())
+            let dt = arrow.get(c.name().as_str()).map(|f| &f.dtype);
+            let v = super::nested::values(c.as_materialized_series(), dt)
                 .map_err(|m| bad(format!("row group {g}"), m))?;
             cols.push((c.name().to_string(), v));
         }

@@ -215,6 +215,13 @@ fn nested_columns_read_to_the_same_events_as_their_text() {
             "lakehouse/raw-duckdb-types.jsonl",
             13,
         ),
+        // The same types as DuckDB gives them by default: UUIDs and JSON
+        // fields inside the structs.
+        (
+            "lakehouse/raw-duckdb-default.parquet",
+            "shapes/raw-records.jsonl",
+            13,
+        ),
     ] {
         let (a, b) = (events_of(&fixture(parquet)), events_of(&fixture(text)));
         assert_eq!(a.len(), n, "{parquet}");
