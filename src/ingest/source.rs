@@ -94,12 +94,24 @@ pub fn expand_paths(args: &[String], skip_unreadable: bool) -> Result<Expanded> 
                 return Err(Error::Other(format!("{a}: the directory holds no files")));
             }
             let tables = tables_among(p, &logs);
-            out.extend(
-                files
-                    .into_iter()
-                    .filter(|f| !tables.iter().any(|t| Path::new(f).starts_with(t)))
-                    .map(|f| (f, true, None)),
-            );
+            // Links may lead into a table: its files are read through the
+            // table when the walk found it, else with a warning.
+            let real: Vec<PathBuf> = tables
+                .iter()
+                .filter_map(|t| t.canonicalize().ok())
+                .collect();
+            for f in files {
+                let path = Path::new(&f);
+                if tables.iter().any(|t| path.starts_with(t)) {
+                    continue;
+                }
+                match within.table_of(path, false) {
+                    Some(t) if real.contains(&t) => continue,
+                    Some(t) => within.warn(path, &t),
+                    None => {}
+                }
+                out.push((f, true, None));
+            }
             for t in &tables {
                 out.extend(delta_table(t)?);
             }
@@ -137,33 +149,46 @@ fn delta_table(dir: &Path) -> Result<Vec<Listed>> {
 /// folder (a glob may name thousands of blobs of one folder).
 #[derive(Default)]
 struct Within {
-    /// A folder as given -> the table it lies in or is.
+    /// A folder (its real path) -> the table it lies in or is.
     looked: std::collections::HashMap<PathBuf, Option<PathBuf>>,
     warned: std::collections::BTreeSet<PathBuf>,
 }
 
 impl Within {
-    /// Warns, once per table, when the file or folder `p` given lies inside
-    /// a Delta table (a folder above it holding a `_delta_log/`): its
-    /// files are read one by one, removed ones too.
-    fn check(&mut self, p: &Path, is_dir: bool) {
-        let above = |real: PathBuf, skip: usize| {
-            real.ancestors()
-                .skip(skip)
+    /// The Delta table the file or folder `p` lies in once links are
+    /// resolved (a folder above it holding a `_delta_log/`), looked up
+    /// once per folder.
+    fn table_of(&mut self, p: &Path, is_dir: bool) -> Option<PathBuf> {
+        let real = p.canonicalize().ok()?;
+        let folder = real.parent()?;
+        if is_dir {
+            return folder
+                .ancestors()
                 .find(|a| super::delta::is_table(a))
-                .map(Path::to_path_buf)
-        };
-        let table = if is_dir {
-            p.canonicalize().ok().and_then(|real| above(real, 1))
-        } else {
-            let folder = p.parent().filter(|f| !f.as_os_str().is_empty());
-            let folder = folder.unwrap_or(Path::new("."));
-            self.looked
-                .entry(folder.to_path_buf())
-                .or_insert_with(|| folder.canonicalize().ok().and_then(|real| above(real, 0)))
-                .clone()
-        };
-        if let Some(table) = table.filter(|t| self.warned.insert(t.clone())) {
+                .map(Path::to_path_buf);
+        }
+        self.looked
+            .entry(folder.to_path_buf())
+            .or_insert_with(|| {
+                folder
+                    .ancestors()
+                    .find(|a| super::delta::is_table(a))
+                    .map(Path::to_path_buf)
+            })
+            .clone()
+    }
+
+    /// Warns, once per table, that the file or folder `p` given lies
+    /// inside a Delta table: its files are read one by one, removed ones
+    /// too.
+    fn check(&mut self, p: &Path, is_dir: bool) {
+        if let Some(table) = self.table_of(p, is_dir) {
+            self.warn(p, &table);
+        }
+    }
+
+    fn warn(&mut self, p: &Path, table: &Path) {
+        if self.warned.insert(table.to_path_buf()) {
             crate::output::note!(
                 "kvaudit: warning: {} is inside the Delta table {}: its files are read one by one, removed ones too; give the table's folder to read its latest snapshot",
                 p.display(),

@@ -933,6 +933,9 @@ fn a_delta_log_is_checked_and_a_walked_table_is_read_as_a_table() {
     // named `_delta_log` makes no table of its folder.
     std::fs::create_dir_all(parent.join("notes")).unwrap();
     std::fs::write(parent.join("notes/_delta_log"), "not a log\n").unwrap();
+    // A link beside the table to its removed file (the walk then follows
+    // links): read through the table, that is not at all.
+    std::os::unix::fs::symlink(table.join("old.parquet"), parent.join("old-link.parquet")).unwrap();
     let p = parent.to_string_lossy().into_owned();
     let out = kvaudit(&["callers", &p, "--format", "json", "--skip-invalid"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
