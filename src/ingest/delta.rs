@@ -73,6 +73,15 @@ pub(super) fn active_files(dir: &Path) -> Result<Vec<PathBuf>> {
     }
     let refuse = |why: String| Error::Other(format!("{shown}: Delta table: {why}"));
     let root = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
+    // The log is the table's own: a commit may not lead out of it.
+    for (v, path) in &commits {
+        let real = path.canonicalize().map_err(|e| Error::io(path, e))?;
+        if !real.starts_with(&root) {
+            return Err(refuse(format!(
+                "commit {v} leads outside the table directory (through a link); kvaudit reads the table's own log only"
+            )));
+        }
+    }
     match commits.keys().next() {
         None => return Err(refuse("its _delta_log holds no JSON commit".into())),
         Some(&first) if first != 0 => {

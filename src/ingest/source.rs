@@ -32,6 +32,12 @@ pub fn expand_paths(args: &[String], skip_unreadable: bool) -> Result<Expanded> 
         let p = Path::new(a);
         let meta = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
         if meta.is_dir() && super::delta::is_table(p) {
+            if let Some(outer) = within.table_of(p, true) {
+                crate::output::note!(
+                    "kvaudit: warning: the Delta table {a} lies inside the Delta table {}: it is read as its own table, and the outer one's log may add its files too",
+                    outer.display()
+                );
+            }
             all_small = false;
             out.extend(delta_table(p)?);
         } else if meta.is_dir() {

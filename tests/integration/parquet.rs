@@ -1236,6 +1236,22 @@ fn an_empty_delta_log_is_a_table_and_a_commit_line_is_bounded() {
             );
         }
     }
+    // A commit that leads out of the table through a link.
+    let outside = dir.path().join("outside.json");
+    std::fs::write(&outside, r#"{"commitInfo":{}}"#).unwrap();
+    let linked = table.join(format!("_delta_log/{:020}.json", 1));
+    std::fs::rename(&linked, dir.path().join("one.json")).unwrap();
+    std::os::unix::fs::symlink(&outside, &linked).unwrap();
+    let out = kvaudit(&["callers", &lake]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("commit 1 leads outside the table directory"),
+        "{}",
+        out.stderr
+    );
+    std::fs::remove_file(&linked).unwrap();
+    std::fs::rename(dir.path().join("one.json"), &linked).unwrap();
     // A commit name past the last version a log can have.
     let past = table.join("_delta_log/99999999999999999999.json");
     std::fs::write(&past, "").unwrap();
