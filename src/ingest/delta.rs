@@ -73,6 +73,7 @@ pub(super) fn active_files(dir: &Path) -> Result<Vec<PathBuf>> {
     }
     let refuse = |why: String| Error::Other(format!("{shown}: Delta table: {why}"));
     let root = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
+    let given = std::path::absolute(dir).map_err(|e| Error::io(dir, e))?;
     // The log is the table's own: a commit may not lead out of it.
     for (v, path) in &commits {
         let real = path.canonicalize().map_err(|e| Error::io(path, e))?;
@@ -200,7 +201,12 @@ pub(super) fn active_files(dir: &Path) -> Result<Vec<PathBuf>> {
                         .or_else(|| p.strip_prefix("file:"));
                     let local = local.unwrap_or(&p);
                     let inside = if local.starts_with('/') {
-                        let at_root = Path::new(local).strip_prefix(&root).ok();
+                        // The table by its real path, or by the path given
+                        // (a table reached through a link).
+                        let at_root = Path::new(local)
+                            .strip_prefix(&root)
+                            .or_else(|_| Path::new(local).strip_prefix(&given))
+                            .ok();
                         let Some(inside) = at_root.and_then(Path::to_str) else {
                             return Err(refuse(format!(
                                 "commit {version} removes {p}, a path outside the table directory; kvaudit reads tables whose log names their files inside them"

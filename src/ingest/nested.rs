@@ -133,15 +133,16 @@ pub(super) fn binary_text(b: &[u8], uuid: bool) -> Option<String> {
         return std::str::from_utf8(b).ok().map(str::to_string);
     }
     let b: &[u8; 16] = b.try_into().ok()?;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    Some(format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    ))
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(36);
+    for (i, x) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            text.push('-');
+        }
+        text.push(char::from(HEX[usize::from(x >> 4)]));
+        text.push(char::from(HEX[usize::from(x & 0x0f)]));
+    }
+    Some(text)
 }
 
 /// Bytes as the value they hold: a UUID (`uuid`: the file's type is 16
@@ -264,7 +265,7 @@ pub(super) fn values(s: &Series, dt: Option<&ArrowDataType>) -> Result<Vec<Value
         }
         other => {
             return Err(format!(
-                "column {} is {other}: kvaudit reads strings, numbers, booleans, timestamps, structs, lists and maps",
+                "column {} is {other}: kvaudit reads strings, numbers, booleans, timestamps, bytes (text, JSON or UUIDs), structs, lists and maps",
                 s.name()
             ))
         }

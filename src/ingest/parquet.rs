@@ -339,7 +339,7 @@ fn pages_sound(
     roots: &[String],
 ) -> std::result::Result<(), String> {
     use polars_parquet_format::thrift::protocol::TCompactInputProtocol;
-    use polars_parquet_format::PageHeader;
+    use polars_parquet_format::{PageHeader, PageType};
     use std::io::{Seek, SeekFrom};
     let rg = &metadata.row_groups[g];
     let rows = i64::try_from(rg.num_rows()).unwrap_or(i64::MAX);
@@ -361,45 +361,65 @@ fn pages_sound(
             let range = c.byte_range();
             let mut at = range.start;
             let mut seen = 0i64;
-            while seen < total {
-                f.seek(SeekFrom::Start(at))
-                    .map_err(|e| bad(format!("its page at byte {at} cannot be reached: {e}")))?;
+            f.seek(SeekFrom::Start(at))
+                .map_err(|e| bad(format!("its page at byte {at} cannot be reached: {e}")))?;
+            while seen < total && at < range.end {
                 let h = PageHeader::read_from_in_protocol(&mut TCompactInputProtocol::new(
                     &mut f,
                     crate::limits::PARQUET_FOOTER as usize,
                 ))
                 .map_err(|e| bad(format!("page header at byte {at}: {e}")))?;
                 let body = f.stream_position().map_err(|e| e.to_string())?;
-                let (values, counts): (i64, Vec<i32>) = match (
-                    &h.data_page_header,
-                    &h.data_page_header_v2,
-                    &h.dictionary_page_header,
-                ) {
-                    (Some(d), _, _) => (d.num_values.into(), vec![d.num_values]),
-                    (_, Some(d), _) => (
-                        d.num_values.into(),
-                        vec![d.num_values, d.num_nulls, d.num_rows],
-                    ),
-                    (_, _, Some(d)) => (0, vec![d.num_values]),
-                    _ => (0, Vec::new()),
-                };
-                let sizes = [h.uncompressed_page_size, h.compressed_page_size];
-                if counts.iter().chain(&sizes).any(|&n| n < 0) {
+                // Every count and size any header gives, and the values
+                // of the page as polars takes it (by its type).
+                let mut counts = vec![h.uncompressed_page_size, h.compressed_page_size];
+                if let Some(d) = &h.data_page_header {
+                    counts.push(d.num_values);
+                }
+                if let Some(d) = &h.data_page_header_v2 {
+                    counts.extend([
+                        d.num_values,
+                        d.num_nulls,
+                        d.num_rows,
+                        d.definition_levels_byte_length,
+                        d.repetition_levels_byte_length,
+                    ]);
+                }
+                if let Some(d) = &h.dictionary_page_header {
+                    counts.push(d.num_values);
+                }
+                if counts.iter().any(|&n| n < 0) {
                     return Err(bad(format!(
                         "the page at byte {at} gives a negative count or size"
                     )));
                 }
-                seen += values;
+                let values = match h.type_ {
+                    PageType::DATA_PAGE => h.data_page_header.as_ref().map(|d| d.num_values),
+                    PageType::DATA_PAGE_V2 => h.data_page_header_v2.as_ref().map(|d| d.num_values),
+                    PageType::DICTIONARY_PAGE | PageType::INDEX_PAGE => Some(0),
+                    _ => None,
+                };
+                let Some(values) = values else {
+                    return Err(bad(format!(
+                        "the page at byte {at} has no header of its type"
+                    )));
+                };
+                seen = seen.saturating_add(i64::from(values));
+                // Sizes are at least 0 here, and i32.
                 let next = body + h.compressed_page_size as u64;
                 if seen > total || next > range.end {
                     return Err(bad(format!(
                         "the page at byte {at} goes past its column chunk"
                     )));
                 }
-                if next == range.end {
-                    break;
-                }
+                f.seek_relative(i64::from(h.compressed_page_size))
+                    .map_err(|e| bad(format!("its page at byte {next} cannot be reached: {e}")))?;
                 at = next;
+            }
+            if seen != total {
+                return Err(bad(format!(
+                    "its pages hold {seen} values where the footer gives {total}"
+                )));
             }
         }
     }
@@ -408,12 +428,13 @@ fn pages_sound(
 
 /// Whether every column of a decoded row group holds a value for each of
 /// its rows: a damaged file can give polars columns of other lengths
-/// (the footer's row count changed), which reading by row would overrun.
+/// (the footer's row count changed where [`pages_sound`] cannot tell, in
+/// a repeated column), which reading by row would overrun.
 fn even(df: &DataFrame) -> std::result::Result<(), String> {
     let rows = df.height();
     match df.columns().iter().find(|c| c.len() != rows) {
         Some(c) => Err(format!(
-            "column {} holds {} values for the {rows} rows the file gives the row group (a damaged file?)",
+            "column {} holds {} values for the {rows} rows of the row group (a damaged file?)",
             c.name(),
             c.len()
         )),

@@ -152,36 +152,67 @@ fn delta_table(dir: &Path) -> Result<Vec<Listed>> {
 }
 
 /// Delta tables that given files or folders lie inside, found once per
-/// folder (a glob may name thousands of blobs of one folder).
+/// folder (a glob may name thousands of blobs of one folder; a walk that
+/// follows links, tens of thousands of folders).
 #[derive(Default)]
 struct Within {
-    /// A folder (its real path) -> the table it lies in or is.
+    /// A folder as named -> the table it lies in or is.
     looked: std::collections::HashMap<PathBuf, Option<PathBuf>>,
+    /// A real folder -> the nearest table at or above it.
+    nearest: std::collections::HashMap<PathBuf, Option<PathBuf>>,
     warned: std::collections::BTreeSet<PathBuf>,
 }
 
 impl Within {
     /// The Delta table the file or folder `p` lies in once links are
-    /// resolved (a folder above it holding a `_delta_log/`), looked up
-    /// once per folder.
+    /// resolved (a folder above it holding a `_delta_log/`).
     fn table_of(&mut self, p: &Path, is_dir: bool) -> Option<PathBuf> {
-        let real = p.canonicalize().ok()?;
-        let folder = real.parent()?;
         if is_dir {
-            return folder
-                .ancestors()
-                .find(|a| super::delta::is_table(a))
-                .map(Path::to_path_buf);
+            let real = p.canonicalize().ok()?;
+            return self.nearest(real.parent()?);
         }
-        self.looked
-            .entry(folder.to_path_buf())
-            .or_insert_with(|| {
-                folder
-                    .ancestors()
-                    .find(|a| super::delta::is_table(a))
-                    .map(Path::to_path_buf)
-            })
-            .clone()
+        // A link is resolved; a file is looked up by its folder as named.
+        let linked = std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink());
+        let real;
+        let p = if linked {
+            real = p.canonicalize().ok()?;
+            real.as_path()
+        } else {
+            p
+        };
+        let folder = p.parent().filter(|f| !f.as_os_str().is_empty());
+        let folder = folder.unwrap_or(Path::new("."));
+        if let Some(t) = self.looked.get(folder) {
+            return t.clone();
+        }
+        let t = folder
+            .canonicalize()
+            .ok()
+            .and_then(|real| self.nearest(&real));
+        self.looked.insert(folder.to_path_buf(), t.clone());
+        t
+    }
+
+    /// The nearest table at or above the real folder `folder`, each
+    /// folder looked at once.
+    fn nearest(&mut self, folder: &Path) -> Option<PathBuf> {
+        let mut chain = Vec::new();
+        let mut found = None;
+        for a in folder.ancestors() {
+            if let Some(t) = self.nearest.get(a) {
+                found = t.clone();
+                break;
+            }
+            chain.push(a);
+            if super::delta::is_table(a) {
+                found = Some(a.to_path_buf());
+                break;
+            }
+        }
+        for a in chain {
+            self.nearest.insert(a.to_path_buf(), found.clone());
+        }
+        found
     }
 
     /// Warns, once per table, that the file or folder `p` given lies
