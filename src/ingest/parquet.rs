@@ -426,6 +426,26 @@ fn pages_sound(
     Ok(())
 }
 
+/// Row group `g` (its rows starting at `start`) decoded, of `columns`
+/// only: its page headers checked first, its columns then of its length.
+fn decode_group<R: polars::io::mmap::MmapBytesReader>(
+    open: impl Fn() -> std::result::Result<R, String>,
+    metadata: &Arc<polars::io::parquet::read::FileMetadata>,
+    g: usize,
+    start: usize,
+    columns: Vec<String>,
+) -> std::result::Result<DataFrame, String> {
+    pages_sound(open()?, metadata, g, &columns)?;
+    let rows = metadata.row_groups[g].num_rows();
+    let mut r = ParquetReader::new(open()?)
+        .with_slice(Some((start, rows)))
+        .with_columns(Some(columns));
+    r.set_metadata(metadata.clone());
+    let df = super::ordered::decoded(|| r.finish())?.map_err(|e| format!("unreadable: {e}"))?;
+    even(&df)?;
+    Ok(df)
+}
+
 /// Whether every column of a decoded row group holds a value for each of
 /// its rows: a damaged file can give polars columns of other lengths
 /// (the footer's row count changed where [`pages_sound`] cannot tell, in
@@ -951,16 +971,9 @@ pub(super) fn read<R: polars::io::mmap::MmapBytesReader>(
         offset += rg.num_rows();
     }
     let group = |g: usize, w: &mut Worker| -> std::result::Result<Vec<Outcome>, String> {
-        let n = metadata.row_groups[g].num_rows();
         let columns: Vec<String> = wanted.iter().map(|&i| names[i].clone()).collect();
-        pages_sound(open().map_err(|e| e.to_string())?, &metadata, g, &columns)?;
-        let mut r = ParquetReader::new(open().map_err(|e| e.to_string())?)
-            .with_slice(Some((starts[g], n)))
-            .with_columns(Some(columns));
-        r.set_metadata(metadata.clone());
-        let mut df =
-            super::ordered::decoded(|| r.finish())?.map_err(|e| format!("unreadable: {e}"))?;
-        even(&df)?;
+        let opened = || open().map_err(|e| e.to_string());
+        let mut df = decode_group(opened, &metadata, g, starts[g], columns)?;
         let bad = binary_as_text(&mut df, &uuids)?;
         w.start(g as u64);
         if raw {
@@ -1116,18 +1129,10 @@ pub(super) fn rows(
     }
     let mut start = 0usize;
     for (g, rg) in metadata.row_groups.iter().enumerate() {
-        let n = rg.num_rows();
-        pages_sound(open()?, &metadata, g, &wanted)
+        let opened = || std::fs::File::open(path).map_err(|e| format!("cannot be read: {e}"));
+        let df = decode_group(opened, &metadata, g, start, wanted.clone())
             .map_err(|m| bad(format!("row group {g}"), m))?;
-        let mut r = ParquetReader::new(open()?)
-            .with_slice(Some((start, n)))
-            .with_columns(Some(wanted.clone()));
-        r.set_metadata(metadata.clone());
-        start += n;
-        let df = super::ordered::decoded(|| r.finish())
-            .map_err(|m| bad(format!("row group {g}"), m))?
-            .map_err(|e| bad(format!("row group {g}"), format!("unreadable: {e}")))?;
-        even(&df).map_err(|m| bad(format!("row group {g}"), m))?;
+        start += rg.num_rows();
         let mut cols = Vec::with_capacity(df.width());
         for c in df.columns() {
             let dt = arrow.get(c.name().as_str()).map(|f| &f.dtype);
