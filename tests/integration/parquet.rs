@@ -1236,6 +1236,21 @@ fn an_empty_delta_log_is_a_table_and_a_commit_line_is_bounded() {
             );
         }
     }
+    // The table given through a link, its remove naming the file by the
+    // path given.
+    let via = dir.path().join("via-link");
+    std::os::unix::fs::symlink(&table, &via).unwrap();
+    std::fs::write(
+        table.join(format!("_delta_log/{:020}.json", 2)),
+        format!(
+            r#"{{"remove":{{"path":"{}/folder.parquet","deletionTimestamp":1,"dataChange":true}}}}"#,
+            via.display()
+        ),
+    )
+    .unwrap();
+    let out = kvaudit(&["callers", &via.to_string_lossy(), "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, expected.stdout);
     // A commit that leads out of the table through a link.
     let outside = dir.path().join("outside.json");
     std::fs::write(&outside, r#"{"commitInfo":{}}"#).unwrap();
